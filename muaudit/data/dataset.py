@@ -1,0 +1,81 @@
+"""The dataset contract: ``X`` float32 ``[N, ...]``, ``y`` int64 ``[N]``, a split code per example.
+
+Index files (``--forget``, ``--nonmembers``, ``--train-idx``) hold positions in the **training
+split in its canonical order**: ``Dataset.train_idx[i]`` is the dataset row of training example
+``i``. The canonical order is the order of the files as distributed (for ``digits``: ascending
+original index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TRAIN, TEST = 0, 1
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Arrays of one dataset.
+
+    Attributes:
+        name: registry name (``"digits"``, ``"mnist"``, ...).
+        X: float32 ``[N, ...]`` model inputs (images are ``[N, C, H, W]``).
+        y: int64 ``[N]`` labels in ``[0, n_classes)``.
+        split: int8 ``[N]``, ``0`` = train, ``1`` = test.
+        options: the loader options that produced it (recorded in pools and results).
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    split: np.ndarray
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "X", np.ascontiguousarray(self.X, dtype=np.float32))
+        object.__setattr__(self, "y", np.ascontiguousarray(self.y, dtype=np.int64))
+        object.__setattr__(self, "split", np.ascontiguousarray(self.split, dtype=np.int8))
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1 if len(self.y) else 0
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.X.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.X.ndim == 4
+
+    @property
+    def train_idx(self) -> np.ndarray:
+        """Dataset rows of the training split, in canonical order (int64 ``[n_train]``)."""
+        return np.flatnonzero(self.split == TRAIN)
+
+    @property
+    def test_idx(self) -> np.ndarray:
+        """Dataset rows of the test split, in canonical order (int64 ``[n_test]``)."""
+        return np.flatnonzero(self.split == TEST)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over X, y and split (dtype, shape and bytes), as a hex string."""
+        h = hashlib.sha256()
+        for a in (self.X, self.y, self.split):
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_samples": self.n_samples, "n_train": len(self.train_idx),
+                "n_test": len(self.test_idx), "n_classes": self.n_classes,
+                "input_shape": list(self.input_shape), "fingerprint": self.fingerprint,
+                "options": dict(self.options)}

@@ -1,0 +1,183 @@
+"""Datasets from local files in their standard formats; nothing is downloaded.
+
+- ``mnist`` / ``fashion-mnist``: the four IDX files (optionally ``.gz``) in ``path``.
+- ``cifar10`` / ``cifar100``: the python pickle batches in ``path`` (read with a restricted
+  unpickler that only rebuilds dicts, lists, bytes and numpy arrays).
+- ``npz`` / ``h5``: arrays ``x``, ``y`` and optional ``split`` (``"train"``/``"test"`` strings or
+  0/1); without ``split`` every example is in the training split.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from muaudit.data.dataset import TEST, TRAIN, Dataset
+from muaudit.data.registry import DATASETS
+from muaudit.errors import DataError
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for cand in (folder / stem, folder / f"{stem}.gz"):
+        if cand.is_file():
+            return cand
+    raise DataError(f"{folder}: missing {stem} (or {stem}.gz)")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+        dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    except (OSError, ValueError, struct.error) as e:
+        raise DataError(f"{path}: not a readable IDX file ({e})") from None
+
+
+def _folder(path) -> Path:
+    if path is None:
+        raise DataError("this dataset is read from local files: set `path` to their folder")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"dataset folder {folder} does not exist")
+    return folder
+
+
+def _load_idx_dataset(name: str, path) -> Dataset:
+    folder = _folder(path)
+    parts = [(_read_idx(_find(folder, f"{p}-images-idx3-ubyte")), _read_idx(_find(folder, f"{p}-labels-idx1-ubyte")))
+             for p in ("train", "t10k")]
+    X = np.concatenate([x for x, _ in parts]).astype(np.float32)[:, None] / 255.0
+    y = np.concatenate([t for _, t in parts])
+    split = np.repeat([TRAIN, TEST], [len(parts[0][1]), len(parts[1][1])])
+    return Dataset(name, X, y, split, {"path": str(folder)})
+
+
+@DATASETS.register("mnist")
+def load_mnist(*, path=None) -> Dataset:
+    """MNIST from the IDX files in ``path``: X = pixels / 255, ``[70000, 1, 28, 28]``."""
+    return _load_idx_dataset("mnist", path)
+
+
+@DATASETS.register("fashion-mnist")
+def load_fashion_mnist(*, path=None) -> Dataset:
+    """Fashion-MNIST from the IDX files in ``path`` (same layout as MNIST)."""
+    return _load_idx_dataset("fashion-mnist", path)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Rebuilds only plain containers and numpy arrays; any other class is refused."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        d = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        X = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32)
+        return X, np.asarray(d[label_key], np.int64)
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
+        raise DataError(f"{path}: not a CIFAR python batch ({e})") from None
+
+
+def _load_cifar(name: str, path, files: list[list[str]], label_key: bytes) -> Dataset:
+    folder = _folder(path)
+    for sub in ("cifar-10-batches-py", "cifar-100-python"):
+        if (folder / sub).is_dir():
+            folder = folder / sub
+    Xs, ys, split = [], [], []
+    for code, names in zip((TRAIN, TEST), files):
+        for fname in names:
+            if not (folder / fname).is_file():
+                raise DataError(f"{folder}: missing CIFAR batch file {fname}")
+            X, y = _read_cifar_batch(folder / fname, label_key)
+            Xs.append(X), ys.append(y), split.append(np.full(len(y), code))
+    X = np.concatenate(Xs).astype(np.float32) / 255.0
+    return Dataset(name, X, np.concatenate(ys), np.concatenate(split), {"path": str(folder)})
+
+
+@DATASETS.register("cifar10")
+def load_cifar10(*, path=None) -> Dataset:
+    """CIFAR-10 from the python batches: X = pixels / 255, ``[60000, 3, 32, 32]``."""
+    return _load_cifar("cifar10", path, [[f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]], b"labels")
+
+
+@DATASETS.register("cifar100")
+def load_cifar100(*, path=None) -> Dataset:
+    """CIFAR-100 (fine labels) from the python files ``train`` and ``test``."""
+    return _load_cifar("cifar100", path, [["train"], ["test"]], b"fine_labels")
+
+
+def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{path}: expected x [N, ...] and y [N], got shapes {x.shape} and {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+        raise DataError(f"{path}: y must hold non-negative integer labels")
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: x contains NaN or inf")
+    if split is None:
+        codes = np.zeros(len(y), np.int8)
+    else:
+        split = np.asarray(split)
+        if split.dtype.kind in "US":
+            split = split.astype(str)
+            bad = ~np.isin(split, ["train", "test"])
+            codes = (split == "test").astype(np.int8)
+        else:
+            bad = ~np.isin(split, [TRAIN, TEST])
+            codes = split.astype(np.int8)
+        if split.shape != y.shape or bad.any():
+            raise DataError(f"{path}: split must be [N] of 'train'/'test' or 0/1")
+    return Dataset(name, x, y, codes, {"path": str(path)})
+
+
+@DATASETS.register("npz")
+def load_npz(*, path=None) -> Dataset:
+    """Arrays ``x``, ``y``, optional ``split`` from an ``.npz`` file (no pickles)."""
+    p = Path(str(path or "")).expanduser()
+    if not p.is_file():
+        raise DataError(f"npz file {p} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "x" not in z or "y" not in z:
+                raise DataError(f"{p}: needs arrays 'x' and 'y', found {sorted(z.files)}")
+            return _arrays_to_dataset("npz", p, z["x"], z["y"], z["split"] if "split" in z else None)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{p}: not a readable .npz file ({e})") from None
+
+
+@DATASETS.register("h5")
+def load_h5(*, path=None) -> Dataset:
+    """Datasets ``x``, ``y``, optional ``split`` from an HDF5 file."""
+    import h5py
+
+    p = Path(str(path or "")).expanduser()
+    if not p.is_file():
+        raise DataError(f"h5 file {p} does not exist")
+    try:
+        with h5py.File(p, "r") as f:
+            if "x" not in f or "y" not in f:
+                raise DataError(f"{p}: needs datasets 'x' and 'y', found {sorted(f.keys())}")
+            split = f["split"][()] if "split" in f else None
+            if split is not None and split.dtype.kind == "O":
+                split = np.asarray([s.decode() if isinstance(s, bytes) else s for s in split])
+            return _arrays_to_dataset("h5", p, f["x"][()], f["y"][()], split)
+    except OSError as e:
+        raise DataError(f"{p}: not a readable HDF5 file ({e})") from None

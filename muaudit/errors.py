@@ -1,0 +1,24 @@
+"""One error hierarchy: every user mistake is a :class:`MuauditError` with a one-line message.
+
+The CLI turns any ``MuauditError`` into ``Error: <message>`` and exit code 2.
+"""
+
+
+class MuauditError(Exception):
+    """Base class of all errors caused by bad input or state the user can fix."""
+
+
+class DataError(MuauditError):
+    """A dataset, split or index file is missing or malformed."""
+
+
+class CheckpointError(MuauditError):
+    """A checkpoint, state_dict, TorchScript archive or logits file cannot be used."""
+
+
+class ConfigError(MuauditError):
+    """A recipe or configuration has unknown keys, wrong types or unknown names."""
+
+
+class PoolError(MuauditError):
+    """A shadow-model pool is missing, unfinished, locked, corrupt or does not fit."""

@@ -1,0 +1,9 @@
+"""Architectures, the model factory and safe checkpoint I/O."""
+
+from muaudit.models.archs import ARCHS, MLP
+from muaudit.models.checkpoint import (Target, load_checkpoint, load_state, load_target, read_checkpoint,
+                                       save_checkpoint)
+from muaudit.models.factory import build_model, resolve_arch
+
+__all__ = ["ARCHS", "MLP", "Target", "build_model", "load_checkpoint", "load_state", "load_target",
+           "read_checkpoint", "resolve_arch", "save_checkpoint"]

@@ -1,0 +1,158 @@
+"""Checkpoint I/O that never unpickles untrusted objects.
+
+A **muaudit checkpoint** is ``torch.save({"state_dict": ..., "meta": {...}})``; ``meta`` holds only
+plain values (arch and kwargs, input shape, n_classes, dataset fingerprint, train indices, seed,
+and after unlearning the method, forget indices, config and cost). Everything is read with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from muaudit.errors import CheckpointError
+from muaudit.models.factory import build_model
+
+
+def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
+    """Write a muaudit checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "meta": meta}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise CheckpointError(f"{path} holds pickled objects other than tensors; refusing to unpickle it ({first})") from None
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0][:160]})") from None
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def check_finite(state_dict: dict, source) -> None:
+    """Raise if any floating tensor holds NaN or inf."""
+    for k, v in state_dict.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{source}: weight {k!r} contains NaN or inf")
+
+
+def load_state(model: nn.Module, state_dict: dict, source) -> nn.Module:
+    """Load ``state_dict`` into ``model`` strictly, naming missing / unexpected / mis-shaped keys."""
+    if all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shaped = [f"{k} {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
+              if k in state_dict and state_dict[k].shape != v.shape]
+    problems = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+                for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                     ("mis-shaped keys", shaped)) if items]
+    if problems:
+        raise CheckpointError(f"{source} does not fit the architecture ({'; '.join(problems)})")
+    check_finite(state_dict, source)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """Return ``(state_dict, meta)`` of a muaudit checkpoint or raw state_dict (meta ``{}``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and _is_state_dict(obj.get("state_dict")):
+        meta = obj.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path}: 'meta' must be a dict, got {type(meta).__name__}")
+        return obj["state_dict"], meta
+    if _is_state_dict(obj):
+        return obj, {}
+    raise CheckpointError(f"{path} is neither a muaudit checkpoint nor a state_dict of tensors")
+
+
+def model_from_meta(meta: dict, **overrides) -> nn.Module:
+    """Build the (untrained) architecture a checkpoint's meta describes."""
+    try:
+        return build_model(meta["arch"], meta["input_shape"], meta["n_classes"], **meta.get("arch_kwargs", {}), **overrides)
+    except KeyError as e:
+        raise CheckpointError(f"checkpoint meta lacks {e.args[0]!r}; pass --arch") from None
+
+
+def load_checkpoint(path) -> tuple[nn.Module, dict]:
+    """Load a muaudit checkpoint into its architecture, in eval mode."""
+    state, meta = read_checkpoint(path)
+    if not meta:
+        raise CheckpointError(f"{path} is a raw state_dict without muaudit meta; pass --arch")
+    return load_state(model_from_meta(meta), state, path), meta
+
+
+@dataclass
+class Target:
+    """A model to audit: an ``nn.Module`` (eval mode) or precomputed logits ``[N, V, C]``."""
+
+    kind: str  # "checkpoint" | "state_dict" | "torchscript" | "logits"
+    path: Path
+    model: nn.Module | None = None
+    logits: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
+
+
+def _load_logits(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CheckpointError(f"logits file {path} is not a plain numeric .npy ({str(e)[:120]})") from None
+    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating):
+        raise CheckpointError(f"logits file {path} must be float [N, C] or [N, V, C], got {arr.dtype} {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise CheckpointError(f"logits file {path} contains NaN or inf")
+    return (arr[:, None, :] if arr.ndim == 2 else arr).astype(np.float32)
+
+
+def load_target(path, *, arch: str | None = None, arch_kwargs: dict | None = None,
+                input_shape=None, n_classes: int | None = None) -> Target:
+    """Load what ``--target`` names: muaudit checkpoint, raw state_dict (needs ``arch``),
+    TorchScript archive, or logits ``.npy``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"target {path} does not exist")
+    if path.suffix == ".npy":
+        return Target("logits", path, logits=_load_logits(path))
+    if _is_torchscript(path):
+        try:
+            return Target("torchscript", path, model=torch.jit.load(str(path), map_location="cpu").eval())
+        except RuntimeError as e:
+            raise CheckpointError(f"{path} is not a loadable TorchScript archive ({str(e).splitlines()[0][:120]})") from None
+    state, meta = read_checkpoint(path)
+    if meta and arch is None:
+        return Target("checkpoint", path, load_state(model_from_meta(meta), state, path), meta=meta)
+    if arch is None:
+        raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
+    model = build_model(arch, input_shape, n_classes, **(arch_kwargs or {}))
+    return Target("state_dict", path, load_state(model, state, path), meta=meta)

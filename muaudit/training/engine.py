@@ -1,0 +1,63 @@
+"""Training many models of one recipe: engine choice (by measurement) and chunked dispatch."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from muaudit.errors import ConfigError
+from muaudit.training.ensemble import supports_ensemble, train_ensemble
+from muaudit.training.recipe import TrainRecipe
+from muaudit.training.sequential import train_sequential
+
+ENGINES = ("auto", "sequential", "ensemble")
+ModelFactory = Callable[[int], nn.Module]  # seed -> freshly initialised model
+
+
+def train_models(make_model: ModelFactory, X: torch.Tensor, y: torch.Tensor, rows: list[np.ndarray],
+                 seeds: list[int], recipe: TrainRecipe, *, engine: str = "sequential",
+                 ensemble_size: int = 16) -> Iterator[list[tuple[int, nn.Module]]]:
+    """Train one model per ``(rows[i], seeds[i])``; yield finished ``(i, model)`` chunks.
+
+    ``engine`` is ``"sequential"`` or ``"ensemble"`` (resolve ``"auto"`` with
+    :func:`choose_engine` first). ``X``/``y`` are tensors on the training device.
+    """
+    if engine not in ("sequential", "ensemble"):
+        raise ConfigError(f"Expected `engine` in ('sequential', 'ensemble'), got {engine!r}")
+    step = ensemble_size if engine == "ensemble" else 1
+    for start in range(0, len(rows), step):
+        ids = list(range(start, min(start + step, len(rows))))
+        models = [make_model(seeds[i]).to(X.device) for i in ids]
+        if engine == "ensemble":
+            train_ensemble(models, X, y, [rows[i] for i in ids], recipe, [seeds[i] for i in ids])
+        else:
+            idx = torch.as_tensor(rows[ids[0]], device=X.device)
+            train_sequential(models[0], X[idx], y[idx], recipe, seeds[ids[0]])
+        yield list(zip(ids, models))
+
+
+def choose_engine(make_model: ModelFactory, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, *,
+                  ensemble_size: int = 16, probe_steps: int = 6) -> tuple[str, dict]:
+    """Pick the faster engine for this model and machine by timing a few training steps of each.
+
+    Returns ``(engine, info)`` where ``info`` has the measured samples/s per engine (or why the
+    ensemble is unavailable). Models with BatchNorm/Dropout always train sequentially.
+    """
+    if not supports_ensemble(make_model(0)):
+        return "sequential", {"reason": "model has BatchNorm/Dropout/normalisation layers"}
+    n = min(len(y), recipe.batch_size * probe_steps)
+    probe = TrainRecipe(**{**recipe.to_dict(), "epochs": 1})
+    rows = np.arange(n)
+    rates = {}
+    for engine, k in (("sequential", 2), ("ensemble", ensemble_size)):
+        list(train_models(make_model, X, y, [rows[:recipe.batch_size]] * k, list(range(k)), probe,
+                          engine=engine, ensemble_size=k))  # warm-up
+        t0 = time.perf_counter()
+        list(train_models(make_model, X, y, [rows] * k, list(range(k)), probe, engine=engine, ensemble_size=k))
+        rates[engine] = round(k * n / (time.perf_counter() - t0), 1)
+    best = max(rates, key=rates.get)
+    return best, {"samples_per_s": rates}

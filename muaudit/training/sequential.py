@@ -1,0 +1,57 @@
+"""The sequential engine: one model at a time, all threads, ``channels_last`` for conv nets on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from muaudit.training.batches import augment_images, augment_rng, batch_plan, steps_per_epoch
+from muaudit.training.device import is_conv
+from muaudit.training.optim import FunctionalOptimizer
+from muaudit.training.recipe import TrainRecipe
+
+
+def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, seed: int) -> nn.Module:
+    """Train ``model`` in place on all rows of ``X``/``y`` (already on the model's device).
+
+    Returns the model in eval mode. The data order and augmentation come from ``seed``
+    (see :mod:`muaudit.training.batches`).
+    """
+    channels_last = is_conv(model) and X.device.type == "cpu" and X.dim() == 4
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = FunctionalOptimizer(params, recipe)
+    n, bs = len(y), recipe.batch_size
+    total = recipe.epochs * steps_per_epoch(n, bs)
+    arng = augment_rng(seed)
+    for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
+        idx = torch.as_tensor(pos, device=X.device)
+        xb, yb = X[idx], y[idx]
+        if recipe.augment and xb.dim() == 4:
+            xb = augment_images(xb, arng)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        loss = F.cross_entropy(model(xb), yb)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        opt.step(torch.tensor(recipe.lr_at(t, total)))
+    for p in params:
+        p.grad = None
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return model.eval()
+
+
+def fit_one(model: nn.Module, X: np.ndarray | torch.Tensor, y, recipe: TrainRecipe, seed: int, device=None) -> nn.Module:
+    """Convenience: train ``model`` on arrays with the sequential engine on ``device``."""
+    from muaudit.training.device import select_device
+
+    dev = select_device(device)
+    Xt = torch.as_tensor(np.asarray(X, np.float32), device=dev)
+    yt = torch.as_tensor(np.asarray(y, np.int64), device=dev)
+    return train_sequential(model.to(dev), Xt, yt, recipe, seed)
