@@ -1,0 +1,154 @@
+"""Pool recipes: ``shadow_models/NAME.toml`` parsed into a validated, frozen :class:`PoolSpec`.
+
+```toml
+[dataset]            # name + loader options (e.g. path = "~/data/mnist")
+name = "digits"
+[model]              # arch + its keyword options
+arch = "mlp"
+hidden = [512]
+[train]              # TrainRecipe keys
+optimizer = "adam"
+lr = 1e-3
+[pool]               # pool keys, see PoolSpec
+n_models = 64
+```
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from muaudit.errors import ConfigError
+from muaudit.training.recipe import TrainRecipe
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SECTIONS = ("dataset", "model", "train", "pool")
+POPULATIONS = ("all", "train")
+
+
+def parse_scalar(text: str):
+    """Read ``text`` as a TOML value (``1e-3``, ``true``, ``[1, 2]``, ``"s"``); else as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A resolved pool recipe.
+
+    Attributes:
+        name: pool name (the recipe file's stem).
+        dataset: ``{"name": ..., **loader options}``.
+        model: ``{"arch": ..., **architecture options}``.
+        train: the :class:`TrainRecipe` of every shadow model.
+        n_models: number of shadow models M (even, >= 2).
+        seed: seed of the keep matrix and of the per-model seeds.
+        views: evaluation views V (1 = identity; 2 adds a horizontal flip, images only).
+        engine: ``"auto"`` (measure and pick), ``"sequential"`` or ``"ensemble"``.
+        ensemble_size: models per batched-ensemble chunk.
+        population: ``"all"`` (train and test splits, default) or ``"train"``.
+        save_weights: also keep every shadow's muaudit checkpoint in ``weights/``.
+    """
+
+    name: str
+    dataset: dict
+    model: dict
+    train: TrainRecipe = field(default_factory=TrainRecipe)
+    n_models: int = 64
+    seed: int = 0
+    views: int = 1
+    engine: str = "auto"
+    ensemble_size: int = 16
+    population: str = "all"
+    save_weights: bool = False
+
+    def __post_init__(self):
+        from muaudit.training.engine import ENGINES
+
+        checks = [
+            (_int(self.n_models) and self.n_models >= 2 and self.n_models % 2 == 0, "`n_models` an even integer >= 2", self.n_models),
+            (_int(self.seed), "`seed` an integer", self.seed),
+            (self.views in (1, 2) and _int(self.views), "`views` 1 or 2", self.views),
+            (self.engine in ENGINES, f"`engine` in {ENGINES}", self.engine),
+            (_int(self.ensemble_size) and self.ensemble_size >= 1, "`ensemble_size` a positive integer", self.ensemble_size),
+            (self.population in POPULATIONS, f"`population` in {POPULATIONS}", self.population),
+            (isinstance(self.save_weights, bool), "`save_weights` true or false", self.save_weights),
+            (isinstance(self.dataset.get("name"), str), "[dataset] `name` a string", self.dataset.get("name")),
+            (isinstance(self.model.get("arch"), str), "[model] `arch` a string", self.model.get("arch")),
+        ]
+        for ok, expected, got in checks:
+            if not ok:
+                raise ConfigError(f"Expected {expected}, got {got!r}")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict, *, name: str = "pool") -> "PoolSpec":
+        unknown = sorted(set(d) - set(SECTIONS) - {"name"})
+        if unknown:
+            raise ConfigError(f"unknown recipe section {unknown[0]!r}; valid: {', '.join(SECTIONS)}")
+        for sec in SECTIONS:
+            if not isinstance(d.get(sec, {}), dict):
+                raise ConfigError(f"recipe section [{sec}] must be a table")
+        pool = dict(d.get("pool", {}))
+        valid = [f.name for f in fields(cls) if f.name not in ("name", "dataset", "model", "train")]
+        bad = sorted(set(pool) - set(valid))
+        if bad:
+            raise ConfigError(f"unknown pool key {bad[0]!r}; valid: {', '.join(valid)}")
+        return cls(name=d.get("name", name), dataset=dict(d.get("dataset", {"name": "digits"})),
+                   model=dict(d.get("model", {"arch": "mlp"})), train=TrainRecipe.from_dict(dict(d.get("train", {}))),
+                   **pool)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        pool = {k: d.pop(k) for k in list(d) if k not in ("name",) + SECTIONS}
+        return {**d, "pool": pool}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def with_overrides(self, **kw) -> "PoolSpec":
+        return replace(self, **kw)
+
+    # -- what the recipe describes --------------------------------------------------------------
+    def load_dataset(self):
+        from muaudit.data import load_dataset
+
+        opts = {k: v for k, v in self.dataset.items() if k != "name"}
+        return load_dataset(self.dataset["name"], **opts)
+
+    @property
+    def arch_kwargs(self) -> dict:
+        return {k: v for k, v in self.model.items() if k != "arch"}
+
+    def make_model(self, seed: int, input_shape, n_classes: int):
+        from muaudit.models import build_model
+
+        return build_model(self.model["arch"], input_shape, n_classes, seed=seed, **self.arch_kwargs)
+
+
+def load_spec(path) -> PoolSpec:
+    """Read and validate a recipe TOML file (unknown keys are errors that list the valid ones)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"recipe {p} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"recipe {p} is not valid TOML ({e})") from None
+    try:
+        return PoolSpec.from_dict(raw, name=p.stem)
+    except TypeError as e:
+        raise ConfigError(f"recipe {p}: {e}") from None
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
