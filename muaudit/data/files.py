@@ -29,17 +29,17 @@ def _find(folder: Path, stem: str) -> Path:
     raise DataError(f"{folder}: missing {stem} (or {stem}.gz)")
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-        zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-        dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("not an unsigned-byte IDX file")
-        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-    except (OSError, ValueError, struct.error) as e:
+        zero, dtype_code, nd = struct.unpack(">HBB", raw[:4])
+        if zero != 0 or dtype_code != 0x08 or nd != ndim:
+            raise ValueError(f"expected the header of a {ndim}-D unsigned-byte IDX file")
+        dims = struct.unpack(f">{nd}I", raw[4:4 + 4 * nd])
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
+    except (OSError, ValueError, EOFError, struct.error) as e:
         raise DataError(f"{path}: not a readable IDX file ({e})") from None
 
 
@@ -54,8 +54,13 @@ def _folder(path) -> Path:
 
 def _load_idx_dataset(name: str, path) -> Dataset:
     folder = _folder(path)
-    parts = [(_read_idx(_find(folder, f"{p}-images-idx3-ubyte")), _read_idx(_find(folder, f"{p}-labels-idx1-ubyte")))
-             for p in ("train", "t10k")]
+    parts = []
+    for p in ("train", "t10k"):
+        images = _read_idx(_find(folder, f"{p}-images-idx3-ubyte"), 3)
+        labels = _read_idx(_find(folder, f"{p}-labels-idx1-ubyte"), 1)
+        if len(images) != len(labels):
+            raise DataError(f"{folder}: {p} has {len(images)} images but {len(labels)} labels")
+        parts.append((images, labels))
     X = np.concatenate([x for x, _ in parts]).astype(np.float32)[:, None] / 255.0
     y = np.concatenate([t for _, t in parts])
     split = np.repeat([TRAIN, TEST], [len(parts[0][1]), len(parts[1][1])])
@@ -78,6 +83,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Rebuilds only plain containers and numpy arrays; any other class is refused."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module, name):
@@ -86,16 +92,22 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         d = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
-        X = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32)
-        return X, np.asarray(d[label_key], np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
-        raise DataError(f"{path}: not a CIFAR python batch ({e})") from None
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict, got {type(d).__name__}")
+        d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+        X = np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(d[label_key], np.int64).reshape(-1)
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError, AttributeError) as e:
+        raise DataError(f"{path}: not a CIFAR python batch ({type(e).__name__}: {e})") from None
+    if len(X) != len(y):
+        raise DataError(f"{path}: {len(X)} images but {len(y)} labels")
+    return X, y
 
 
-def _load_cifar(name: str, path, files: list[list[str]], label_key: bytes) -> Dataset:
+def _load_cifar(name: str, path, files: list[list[str]], label_key: str) -> Dataset:
     folder = _folder(path)
     for sub in ("cifar-10-batches-py", "cifar-100-python"):
         if (folder / sub).is_dir():
@@ -114,19 +126,21 @@ def _load_cifar(name: str, path, files: list[list[str]], label_key: bytes) -> Da
 @DATASETS.register("cifar10")
 def load_cifar10(*, path=None) -> Dataset:
     """CIFAR-10 from the python batches: X = pixels / 255, ``[60000, 3, 32, 32]``."""
-    return _load_cifar("cifar10", path, [[f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]], b"labels")
+    return _load_cifar("cifar10", path, [[f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]], "labels")
 
 
 @DATASETS.register("cifar100")
 def load_cifar100(*, path=None) -> Dataset:
     """CIFAR-100 (fine labels) from the python files ``train`` and ``test``."""
-    return _load_cifar("cifar100", path, [["train"], ["test"]], b"fine_labels")
+    return _load_cifar("cifar100", path, [["train"], ["test"]], "fine_labels")
 
 
 def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{path}: expected x [N, ...] and y [N], got shapes {x.shape} and {y.shape}")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x must be numeric, got dtype {x.dtype}")
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
         raise DataError(f"{path}: y must hold non-negative integer labels")
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
@@ -151,16 +165,21 @@ def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
 @DATASETS.register("npz")
 def load_npz(*, path=None) -> Dataset:
     """Arrays ``x``, ``y``, optional ``split`` from an ``.npz`` file (no pickles)."""
-    p = Path(str(path or "")).expanduser()
-    if not p.is_file():
-        raise DataError(f"npz file {p} does not exist")
+    p = _file(path, "npz")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            if "x" not in z or "y" not in z:
-                raise DataError(f"{p}: needs arrays 'x' and 'y', found {sorted(z.files)}")
-            return _arrays_to_dataset("npz", p, z["x"], z["y"], z["split"] if "split" in z else None)
-    except (OSError, ValueError) as e:
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{p}: not a readable .npz file ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise DataError(f"{p}: not an .npz archive (save it with numpy.savez)")
+    with z:
+        if "x" not in z.files or "y" not in z.files:
+            raise DataError(f"{p}: needs arrays 'x' and 'y', found {sorted(z.files)}")
+        try:
+            arrays = [z[k] if k in z.files else None for k in ("x", "y", "split")]
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"{p}: not a readable .npz file ({e})") from None
+    return _arrays_to_dataset("npz", p, *arrays)
 
 
 @DATASETS.register("h5")
@@ -168,16 +187,24 @@ def load_h5(*, path=None) -> Dataset:
     """Datasets ``x``, ``y``, optional ``split`` from an HDF5 file."""
     import h5py
 
-    p = Path(str(path or "")).expanduser()
-    if not p.is_file():
-        raise DataError(f"h5 file {p} does not exist")
+    p = _file(path, "h5")
     try:
         with h5py.File(p, "r") as f:
-            if "x" not in f or "y" not in f:
+            if not all(isinstance(f.get(k), h5py.Dataset) for k in ("x", "y")):
                 raise DataError(f"{p}: needs datasets 'x' and 'y', found {sorted(f.keys())}")
-            split = f["split"][()] if "split" in f else None
-            if split is not None and split.dtype.kind == "O":
-                split = np.asarray([s.decode() if isinstance(s, bytes) else s for s in split])
-            return _arrays_to_dataset("h5", p, f["x"][()], f["y"][()], split)
+            split = f["split"][()] if isinstance(f.get("split"), h5py.Dataset) else None
+            x, y = f["x"][()], f["y"][()]
     except OSError as e:
         raise DataError(f"{p}: not a readable HDF5 file ({e})") from None
+    if split is not None and split.dtype.kind == "O":
+        split = np.asarray([s.decode() if isinstance(s, bytes) else s for s in split])
+    return _arrays_to_dataset("h5", p, x, y, split)
+
+
+def _file(path, kind: str) -> Path:
+    if path is None:
+        raise DataError(f"the {kind} dataset is read from a local file: set `path`")
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise DataError(f"{kind} file {p} does not exist")
+    return p

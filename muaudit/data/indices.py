@@ -24,15 +24,21 @@ def load_index_file(path, n_train: int, *, what: str = "index") -> np.ndarray:
     try:
         arr = np.load(p, allow_pickle=False)
     except ValueError as e:
-        msg = "holds pickled objects" if "pickle" in str(e) else f"is not a valid .npy file ({e})"
-        raise DataError(f"{name} {msg}; expected a 1-D integer array") from None
-    except OSError as e:
+        raise DataError(f"{name} {_load_problem(p, e)}; expected a 1-D integer array") from None
+    except (OSError, EOFError) as e:
         raise DataError(f"{name} cannot be read ({e})") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise DataError(f"{name} is an .npz archive, not a .npy file; save indices with numpy.save")
     return validate_indices(arr, n_train, name=name)
 
 
 def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") -> np.ndarray:
-    """Check ``arr`` is a non-empty 1-D array of distinct integers in ``[0, n_train)``."""
+    """Check ``arr`` is a non-empty 1-D array of distinct integers in ``[0, n_train)``.
+
+    The error names the first (lowest-position) bad entry: negative, ``>= n_train``, or a
+    repeat of an earlier entry. Returns int64 ``[k]`` in the given order.
+    """
     arr = np.asarray(arr)
     if arr.ndim != 1:
         raise DataError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
@@ -41,14 +47,22 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         kind = "booleans" if arr.dtype == bool else f"{arr.dtype} values"
         raise DataError(f"{name} holds {kind} (first: {arr[0].item()!r} at position 0); expected integer positions")
-    arr = arr.astype(np.int64)
-    for bad, why in ((arr < 0, "is negative"), (arr >= n_train, f"is >= n_train = {n_train}")):
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise DataError(f"{name}: entry {arr[i]} at position {i} {why}")
     order = np.argsort(arr, kind="stable")
-    repeats = order[1:][arr[order][1:] == arr[order][:-1]]
-    if len(repeats):
-        i = int(repeats.min())
-        raise DataError(f"{name}: entry {arr[i]} at position {i} is a duplicate")
-    return arr
+    repeat = np.zeros(arr.shape, bool)
+    repeat[order[1:]] = arr[order][1:] == arr[order][:-1]
+    checks = ((arr < 0, "is negative"), (arr >= n_train, f"is >= n_train = {n_train}"), (repeat, "is a duplicate"))
+    bad = np.logical_or.reduce([mask for mask, _ in checks])
+    if bad.any():
+        i = int(np.argmax(bad))
+        why = next(w for mask, w in checks if mask[i])
+        raise DataError(f"{name}: entry {arr[i].item()} at position {i} {why}")
+    return arr.astype(np.int64)
+
+
+def _load_problem(p: Path, e: ValueError) -> str:
+    """Say why ``np.load(allow_pickle=False)`` refused ``p``."""
+    if "Object arrays" in str(e) or p.read_bytes()[:1] == b"\x80":  # \x80: a pickle's PROTO opcode
+        return "holds pickled objects"
+    if "pickle" in str(e):
+        return "is not a .npy file (no NPY header)"
+    return f"is not a valid .npy file ({str(e).splitlines()[0]})"
