@@ -20,6 +20,8 @@ class MLP(nn.Sequential):
     """Flatten -> (Linear -> ReLU) x len(hidden) -> Linear. The batched ensemble engine
     recognises this class and trains many copies as one ``baddbmm`` stack."""
 
+    __jit_unused_properties__ = ["linears"]  # keeps the model scriptable with torch.jit.script
+
     def __init__(self, in_features: int, n_classes: int, hidden: tuple[int, ...]):
         layers: list[nn.Module] = [nn.Flatten()]
         sizes = [in_features, *hidden]

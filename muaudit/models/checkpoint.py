@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +29,35 @@ def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "meta": meta}, tmp)
+    torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
     os.replace(tmp, path)
     return path
+
+
+def plain_meta(value, where: str = "meta"):
+    """Return ``value`` as plain Python (numpy scalars and arrays, tuples -> lists) so that it
+    loads with ``weights_only=True``; other objects raise :class:`CheckpointError`."""
+    if isinstance(value, dict):
+        return {str(k): plain_meta(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain_meta(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CheckpointError(f"{where} is a {type(value).__name__}; checkpoint meta holds only plain values")
 
 
 def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0][:160]
-        raise CheckpointError(f"{path} holds pickled objects other than tensors; refusing to unpickle it ({first})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found:
+            raise CheckpointError(f"{path} holds pickled objects other than tensors ({found.group(1)}); "
+                                  "refusing to unpickle it") from None
+        reason = str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({reason.splitlines()[0][:160]})") from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0][:160]})") from None
 
@@ -89,20 +108,34 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     raise CheckpointError(f"{path} is neither a muaudit checkpoint nor a state_dict of tensors")
 
 
-def model_from_meta(meta: dict, **overrides) -> nn.Module:
-    """Build the (untrained) architecture a checkpoint's meta describes."""
+def model_from_meta(meta: dict, *, trusted_arch: str | None = None) -> nn.Module:
+    """Build the (untrained) architecture a checkpoint's meta describes.
+
+    A file never makes muaudit import code: a user factory ``package.module:function`` named in
+    ``meta`` is built only when the caller names the same factory in ``trusted_arch`` (``--arch``).
+    """
     try:
-        return build_model(meta["arch"], meta["input_shape"], meta["n_classes"], **meta.get("arch_kwargs", {}), **overrides)
+        arch, shape, n_classes = meta["arch"], meta["input_shape"], meta["n_classes"]
     except KeyError as e:
         raise CheckpointError(f"checkpoint meta lacks {e.args[0]!r}; pass --arch") from None
+    if ":" in str(arch) and arch != trusted_arch:
+        raise CheckpointError(f"checkpoint meta names the model factory {arch!r}; muaudit does not import code "
+                              f"a file names: pass --arch {arch} to trust it")
+    kwargs = meta.get("arch_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"checkpoint meta 'arch_kwargs' must be a dict, got {type(kwargs).__name__}")
+    return build_model(arch, shape, n_classes, **kwargs)
 
 
-def load_checkpoint(path) -> tuple[nn.Module, dict]:
-    """Load a muaudit checkpoint into its architecture, in eval mode."""
+def load_checkpoint(path, *, arch: str | None = None) -> tuple[nn.Module, dict]:
+    """Load a muaudit checkpoint into its architecture, in eval mode.
+
+    ``arch`` must repeat the meta's arch when that is a user factory (see :func:`model_from_meta`).
+    """
     state, meta = read_checkpoint(path)
     if not meta:
         raise CheckpointError(f"{path} is a raw state_dict without muaudit meta; pass --arch")
-    return load_state(model_from_meta(meta), state, path), meta
+    return load_state(model_from_meta(meta, trusted_arch=arch), state, path), meta
 
 
 @dataclass
@@ -121,6 +154,15 @@ def _is_torchscript(path: Path) -> bool:
         return False
     with zipfile.ZipFile(path) as z:
         return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
+
+
+def _load_torchscript(path: Path) -> nn.Module:
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({str(e).splitlines()[0][:120]})") from None
+    check_finite(model.state_dict(), path)
+    return model.eval()
 
 
 def _load_logits(path: Path) -> np.ndarray:
@@ -145,14 +187,13 @@ def load_target(path, *, arch: str | None = None, arch_kwargs: dict | None = Non
     if path.suffix == ".npy":
         return Target("logits", path, logits=_load_logits(path))
     if _is_torchscript(path):
-        try:
-            return Target("torchscript", path, model=torch.jit.load(str(path), map_location="cpu").eval())
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} is not a loadable TorchScript archive ({str(e).splitlines()[0][:120]})") from None
+        return Target("torchscript", path, model=_load_torchscript(path))
     state, meta = read_checkpoint(path)
-    if meta and arch is None:
-        return Target("checkpoint", path, load_state(model_from_meta(meta), state, path), meta=meta)
+    if meta and arch in (None, meta.get("arch")) and not arch_kwargs:
+        return Target("checkpoint", path, load_state(model_from_meta(meta, trusted_arch=arch), state, path), meta=meta)
     if arch is None:
         raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
+    if input_shape is None or n_classes is None:
+        raise CheckpointError(f"{path} is a raw state_dict: building {arch!r} needs the dataset's input shape and n_classes")
     model = build_model(arch, input_shape, n_classes, **(arch_kwargs or {}))
     return Target("state_dict", path, load_state(model, state, path), meta=meta)

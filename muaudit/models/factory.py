@@ -10,21 +10,37 @@ from torch import nn
 
 from muaudit.errors import ConfigError
 from muaudit.models.archs import ARCHS
-from muaudit.registry import check_kwargs
+
+SUPPLIED = ("input_shape", "n_classes")  # passed by muaudit (from the dataset) when the factory names them
 
 
 def resolve_arch(arch: str):
     """Return the factory for ``arch``: a registered name or ``package.module:function``."""
-    if ":" not in arch:
+    if ":" not in str(arch):
         return ARCHS.get(arch)
     module, _, fn = arch.partition(":")
+    if not module or not fn.isidentifier():
+        raise ConfigError(f"Expected a model factory as 'package.module:function', got {arch!r}")
     try:
         factory = getattr(importlib.import_module(module), fn)
     except (ImportError, AttributeError) as e:
         raise ConfigError(f"cannot import model factory {arch!r} ({e})") from None
+    except Exception as e:  # the user's module failed while importing
+        raise ConfigError(f"importing model factory {arch!r} failed ({type(e).__name__}: {e})") from None
     if not callable(factory):
         raise ConfigError(f"model factory {arch!r} is not callable")
     return factory
+
+
+def _check_options(arch: str, factory, kwargs: dict) -> list[str]:
+    """Validate ``kwargs`` against the factory's options; return which of SUPPLIED it takes."""
+    params = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    valid = [k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and k not in SUPPLIED]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown and not takes_any:
+        raise ConfigError(f"unknown option {unknown[0]!r} for architecture {arch!r}; valid: {', '.join(valid) or 'none'}")
+    return [k for k in SUPPLIED if k in params]
 
 
 def build_model(arch: str, input_shape, n_classes: int, *, seed: int | None = None, **kwargs) -> nn.Module:
@@ -38,13 +54,16 @@ def build_model(arch: str, input_shape, n_classes: int, *, seed: int | None = No
         torch.Size([2, 10])
     """
     factory = resolve_arch(arch)
-    check_kwargs("architecture", arch, factory, kwargs)
-    params = inspect.signature(factory).parameters
-    extra = {k: v for k, v in (("input_shape", tuple(input_shape)), ("n_classes", n_classes)) if k in params}
+    wanted = _check_options(arch, factory, kwargs)
+    supplied = {"input_shape": tuple(int(d) for d in input_shape), "n_classes": int(n_classes)}
+    extra = {k: supplied[k] for k in wanted}
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        model = factory(**extra, **kwargs)
+        try:
+            model = factory(**extra, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"architecture {arch!r} rejected its options {kwargs} ({e})") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model factory {arch!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
