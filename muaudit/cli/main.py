@@ -32,3 +32,6 @@ def _register() -> None:
 
 
 _register()
+
+if __name__ == "__main__":  # python -m muaudit.cli.main
+    cli()

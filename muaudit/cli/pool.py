@@ -1,0 +1,108 @@
+"""``muaudit pool build|info|merge`` and ``muaudit train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from muaudit.cli.common import echo_json
+
+
+def _progress_bar(label: str):
+    state = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=click.get_text_stream("stderr"))
+            state["bar"].__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return update
+
+
+def _load_forget(path, spec):
+    if path is None:
+        return None
+    from muaudit.data import load_index_file
+
+    return load_index_file(path, len(spec.load_dataset().train_idx), what="forget")
+
+
+@click.group()
+def pool():
+    """Build, inspect and merge shadow-model pools."""
+
+
+@pool.command("build")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/NAME/).")
+@click.option("--models", "n_models", type=int, help="Override the recipe's number of shadow models.")
+@click.option("--forget", type=click.Path(), help="Forget-aware pool: this forget set is IN for half the models.")
+@click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
+@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+def pool_build(recipe, out, n_models, forget, shard, device):
+    """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5."""
+    from muaudit.pool import build_pool, format_summary, load_spec, parse_shard, pool_summary, Pool
+
+    spec = load_spec(recipe)
+    if n_models is not None:
+        spec = spec.with_overrides(n_models=n_models)
+    out = Path(out) if out else Path(recipe).with_suffix("")
+    path = build_pool(spec, out, forget=_load_forget(forget, spec), shard=parse_shard(shard), device=device,
+                      progress=_progress_bar(f"training {spec.name}"))
+    click.echo(format_summary(pool_summary(Pool(path))))
+
+
+@pool.command("info")
+@click.argument("pool_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def pool_info(pool_dir, as_json):
+    """Show a pool's progress, keep balance, shadow accuracy and recipe."""
+    from muaudit.pool import Pool, format_summary, pool_summary
+
+    summary = pool_summary(Pool(pool_dir))
+    echo_json(summary) if as_json else click.echo(format_summary(summary))
+
+
+@pool.command("merge")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("shards", nargs=-1, required=True, type=click.Path())
+def pool_merge(out, shards):
+    """Join SHARDS (built with --shard k/n) into OUT/pool.h5."""
+    from muaudit.pool import Pool, format_summary, merge_pools, pool_summary
+
+    click.echo(format_summary(pool_summary(Pool(merge_pools(out, list(shards))))))
+
+
+@click.command("train")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.pt).")
+@click.option("--exclude", type=click.Path(), help="Training-split positions (.npy) to leave out (a retrained target).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+def train(recipe, out, exclude, seed, device):
+    """Train one model of RECIPE on the training split (minus --exclude) and save a checkpoint."""
+    import numpy as np
+
+    from muaudit.data import load_index_file
+    from muaudit.models import save_checkpoint
+    from muaudit.pool import load_spec
+    from muaudit.training import predict_logits
+    from muaudit.training.single import train_target
+
+    spec = load_spec(recipe)
+    ds = spec.load_dataset()
+    excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
+    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
+    save_checkpoint(out, model, meta)
+    pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
+    acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731
+    click.echo(f"saved {out}: trained on {len(meta['train_idx'])} examples in {meta['cost']['seconds']:.1f} s; "
+               f"train acc {acc(ds.train_idx[meta['train_idx']]):.3f}, test acc {acc(ds.test_idx):.3f}")
+
+
+COMMANDS = [pool, train]

@@ -1,0 +1,149 @@
+"""Building, resuming, sharding and merging shadow-model pools."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from muaudit.data import Dataset
+from muaudit.errors import PoolError
+from muaudit.pool.design import make_keep, model_seeds
+from muaudit.pool.spec import PoolSpec
+from muaudit.pool.store import POOL_FILE, Pool, commit_rows, create_pool_file, pool_lock
+from muaudit.training import choose_engine, predict_logits, select_device, train_models
+
+Progress = Callable[[int, int], None]  # (models done, models in this build)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"k/n"`` -> ``(k, n)`` with ``0 <= k < n``."""
+    if text is None:
+        return None
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise PoolError(f"Expected --shard k/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= k < n:
+        raise PoolError(f"Expected --shard k/n with 0 <= k < n, got {text!r}")
+    return k, n
+
+
+def shard_file(out: Path, shard: tuple[int, int] | None) -> Path:
+    return out / (POOL_FILE if shard is None else f"shard-{shard[0]}-of-{shard[1]}.h5")
+
+
+def population_rows(spec: PoolSpec, ds: Dataset) -> np.ndarray:
+    return np.arange(ds.n_samples) if spec.population == "all" else ds.train_idx
+
+
+def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: tuple[int, int] | None = None,
+               device=None, progress: Progress | None = None) -> Path:
+    """Build (or resume) the pool of ``spec`` under directory ``out``; return the pool file.
+
+    ``forget`` (positions in the training split) makes a forget-aware pool. ``shard=(k, n)`` builds
+    only models ``m % n == k`` into ``out/shard-k-of-n.h5``. Finished models are committed
+    atomically, so an interrupted build resumes where it stopped with identical arrays.
+    """
+    ds = spec.load_dataset()
+    out = Path(out)
+    path = shard_file(out, shard)
+    dev = select_device(device)
+    pop = population_rows(spec, ds)
+    X = torch.as_tensor(ds.X[pop], device=dev)
+    y = torch.as_tensor(ds.y[pop], device=dev)
+    make = lambda s: spec.make_model(int(s), ds.input_shape, ds.n_classes)  # noqa: E731
+    with pool_lock(path):
+        if not path.exists():
+            _create(path, spec, ds, pop, forget, X, y, make)
+        pool = _open_matching(path, spec, ds, forget)
+        ids = [m for m in range(pool.n_models) if not pool.done[m] and (shard is None or m % shard[1] == shard[0])]
+        engine = pool.attrs["engine"]
+        rows = [np.flatnonzero(pool.keep[m]) for m in ids]
+        seeds = [int(pool.seeds[m]) for m in ids]
+        n_done, t0 = 0, time.perf_counter()
+        if progress:
+            progress(0, len(ids))
+        for chunk in train_models(make, X, y, rows, seeds, spec.train, engine=engine, ensemble_size=spec.ensemble_size):
+            seconds = (time.perf_counter() - t0) / len(chunk)
+            commit = {}
+            for i, model in chunk:
+                commit[ids[i]] = (predict_logits(model, X, n_views=spec.views), seconds)
+                if spec.save_weights:
+                    _save_weights(out, ids[i], model, spec, ds, pop[rows[i]], seeds[i])
+            commit_rows(path, commit)
+            n_done += len(chunk)
+            t0 = time.perf_counter()
+            if progress:
+                progress(n_done, len(ids))
+    return path
+
+
+def _create(path, spec, ds, pop, forget, X, y, make) -> None:
+    engine, info = spec.engine, {}
+    if engine == "auto":
+        engine, info = choose_engine(make, X, y, spec.train, ensemble_size=spec.ensemble_size)
+    forget_pop = None
+    if forget is not None:
+        forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
+    keep = make_keep(spec.n_models, len(pop), spec.seed, forget_pop)
+    forget_mask = None if forget_pop is None else np.isin(np.arange(len(pop)), forget_pop)
+    create_pool_file(path, spec_json=spec.to_json(), fingerprint=ds.fingerprint, population=pop,
+                     labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
+                     n_views=spec.views, n_classes=ds.n_classes, forget=forget_mask,
+                     attrs={"engine": engine, "engine_info": json.dumps(info), "device": str(X.device)})
+
+
+def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:
+    pool = Pool(path)
+    pool.check_fingerprint(ds.fingerprint)
+    if pool.spec != json.loads(spec.to_json()):
+        raise PoolError(f"pool {path} was built from a different recipe; build into another --out, "
+                        "or delete it to rebuild")
+    if (pool.forget is None) != (forget is None) or (
+            forget is not None and not np.array_equal(np.flatnonzero(pool.forget), np.flatnonzero(np.isin(pool.population, ds.train_idx[forget])))):
+        raise PoolError(f"pool {path} was built with a different --forget set; build into another --out")
+    return pool
+
+
+def _save_weights(out: Path, m: int, model, spec: PoolSpec, ds: Dataset, rows: np.ndarray, seed: int) -> None:
+    from muaudit.models import save_checkpoint
+    from muaudit.training.single import model_meta
+
+    meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=ds, train_idx=[],
+                      seed=seed, recipe=spec.train, dataset_rows=[int(r) for r in rows], pool_model=m)
+    save_checkpoint(out / "weights" / f"m{m:05d}.pt", model.cpu(), meta)
+
+
+def merge_pools(out, shards: list) -> Path:
+    """Join shard files (same recipe, data, keep matrix and seeds) into ``out/pool.h5``."""
+    if not shards:
+        raise PoolError("pool merge needs at least one shard")
+    pools = [Pool(s) for s in shards]
+    first = pools[0]
+    for p in pools[1:]:
+        for what, a, b in (("recipe", p.spec, first.spec), ("dataset fingerprint", p.fingerprint, first.fingerprint)):
+            if a != b:
+                raise PoolError(f"cannot merge {p.path} with {first.path}: different {what}")
+        if not (np.array_equal(p.keep, first.keep) and np.array_equal(p.seeds, first.seeds)):
+            raise PoolError(f"cannot merge {p.path} with {first.path}: different keep matrix or seeds")
+    owners = np.stack([p.done for p in pools]).sum(0)
+    if (owners > 1).any():
+        raise PoolError(f"cannot merge: model {int(np.argmax(owners > 1))} is done in more than one shard")
+    path = Path(out) / POOL_FILE
+    with pool_lock(path):
+        if path.exists():
+            raise PoolError(f"{path} already exists; merge into an empty --out directory")
+        create_pool_file(path, spec_json=json.dumps(first.spec, sort_keys=True), fingerprint=first.fingerprint,
+                         population=first.population, labels=first.labels, split=first.split, keep=first.keep,
+                         seeds=first.seeds, n_views=first.logits_shape[2], n_classes=first.logits_shape[3],
+                         forget=first.forget, attrs={k: first.attrs[k] for k in ("engine", "engine_info", "device") if k in first.attrs})
+        for p in pools:
+            ms = np.flatnonzero(p.done)
+            if len(ms):
+                commit_rows(path, {int(m): (lg, float(p.seconds[m])) for m, lg in zip(ms, p.logits(ms))})
+    return path

@@ -1,0 +1,50 @@
+"""Summary of a pool: progress, keep balance and the shadows' accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from muaudit.data import TEST
+from muaudit.pool.store import Pool
+
+
+def pool_summary(pool: Pool) -> dict:
+    """Plain-dict summary used by ``muaudit pool info``.
+
+    ``accuracy`` is the mean over done shadows of top-1 accuracy (view 0) on their own training
+    examples (``in``), on the population examples they did not train on (``out``), and on the
+    test-split examples they did not train on (``test``).
+    """
+    M, N = pool.keep.shape
+    per_example = pool.keep.sum(0)
+    out = {"path": str(pool.path), "name": pool.spec.get("name"), "n_models": M, "n_done": pool.n_done,
+           "n_examples": N, "schema_version": pool.attrs["schema_version"],
+           "dataset_fingerprint": pool.fingerprint, "engine": pool.attrs.get("engine"),
+           "forget_aware": pool.forget is not None,
+           "keep_balance": {"min_in_per_example": int(per_example.min()), "max_in_per_example": int(per_example.max()),
+                            "exactly_half": bool((per_example == M // 2).all()),
+                            "train_size_per_model": [int(pool.keep.sum(1).min()), int(pool.keep.sum(1).max())]},
+           "train_seconds_per_model": float(pool.seconds[pool.done].mean()) if pool.n_done else None,
+           "spec": pool.spec}
+    if pool.n_done:
+        done = np.flatnonzero(pool.done)
+        correct = pool.logits(done)[:, :, 0].argmax(-1) == pool.labels[None]
+        keep = pool.keep[done]
+        test = (pool.split == TEST)[None] & ~keep
+        out["accuracy"] = {k: float(correct[m].sum() / max(m.sum(), 1)) for k, m in
+                           (("in", keep), ("out", ~keep), ("test", test))}
+    return out
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"pool {s['name']} at {s['path']}",
+             f"  models done   {s['n_done']}/{s['n_models']} ({s['engine']} engine)",
+             f"  examples      {s['n_examples']} (each IN for {s['keep_balance']['min_in_per_example']}"
+             f"-{s['keep_balance']['max_in_per_example']} models; exactly half: {s['keep_balance']['exactly_half']})",
+             f"  forget-aware  {s['forget_aware']}"]
+    if "accuracy" in s:
+        a = s["accuracy"]
+        lines.append(f"  shadow acc    train(IN) {a['in']:.3f}  held-out(OUT) {a['out']:.3f}  test {a['test']:.3f}")
+    if s.get("train_seconds_per_model"):
+        lines.append(f"  train time    {s['train_seconds_per_model']:.2f} s/model")
+    return "\n".join(lines)
