@@ -1,0 +1,65 @@
+"""Confidence intervals: Clopper-Pearson for proportions, a seeded stratified bootstrap for AUC."""
+
+from __future__ import annotations
+
+import numpy as np
+from statsmodels.stats.proportion import proportion_confint
+
+from muaudit.metrics._checks import as_scores_labels, check_positive_int, check_unit_interval
+
+
+def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Exact two-sided binomial interval ``(low, high)`` for ``count`` successes in ``nobs`` trials.
+
+    A thin wrapper over ``statsmodels`` ``proportion_confint(method="beta")``; arrays broadcast.
+    Each end alone is a one-sided bound at level ``1 - (1 - level) / 2``.
+
+    Example:
+        >>> lo, hi = clopper_pearson(0, 10)
+        >>> round(float(lo), 4), round(float(hi), 4)
+        (0.0, 0.3085)
+    """
+    level = check_unit_interval("level", level)
+    lo, hi = proportion_confint(count, nobs, alpha=1.0 - level, method="beta")
+    return lo, hi
+
+
+def _grouped(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Group index of every member and non-member score among the sorted unique scores."""
+    uniq, inverse = np.unique(scores, return_inverse=True)
+    return inverse[labels], inverse[~labels], uniq.size
+
+
+def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> float:
+    """AUC from per-unique-score counts of members and non-members (ties count one half)."""
+    below = np.cumsum(neg_counts) - neg_counts
+    return float((pos_counts * (below + 0.5 * neg_counts)).sum() / (pos_counts.sum() * neg_counts.sum()))
+
+
+def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 1000,
+                     random_state: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval for the AUC, resampling members and non-members separately.
+
+    Scores are sorted once; each replicate only recounts (O(n)), so 1,000 replicates of 10^4
+    scores take a fraction of a second. Seeded: the same inputs give the same interval.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> s = np.r_[rng.normal(1, 1, 200), rng.normal(0, 1, 200)]
+        >>> lo, hi = bootstrap_auc_ci(s, np.r_[np.ones(200), np.zeros(200)])
+        >>> 0.65 < lo < 0.76 < hi < 0.85
+        True
+    """
+    level = check_unit_interval("level", level)
+    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    s, y = as_scores_labels(scores, labels)
+    pos_group, neg_group, k = _grouped(s, y)
+    rng = np.random.default_rng(random_state)
+    aucs = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        pos = np.bincount(pos_group[rng.integers(0, pos_group.size, pos_group.size)], minlength=k)
+        neg = np.bincount(neg_group[rng.integers(0, neg_group.size, neg_group.size)], minlength=k)
+        aucs[b] = _auc_from_counts(pos, neg)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(aucs, [tail, 1.0 - tail])
+    return float(lo), float(hi)

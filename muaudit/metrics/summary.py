@@ -1,0 +1,80 @@
+"""The standard block of attack metrics written to ``results.json``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from muaudit.metrics._checks import as_scores_labels, check_positive_int, check_unit_interval
+from muaudit.metrics.epsilon import epsilon_lower_bound
+from muaudit.metrics.intervals import bootstrap_auc_ci, clopper_pearson
+from muaudit.metrics.roc import auc, balanced_accuracy, tpr_at_fpr
+
+DEFAULT_FPRS = (1e-3, 1e-2, 1e-1)
+
+
+def _interval(count: int, nobs: int, level: float) -> list[float]:
+    lo, hi = clopper_pearson(count, nobs, level=level)
+    return [float(lo), float(hi)]
+
+
+def tpr_at_fpr_block(scores, labels, alphas=DEFAULT_FPRS, *, level: float = 0.95) -> dict:
+    """``{"0.001": {"tpr", "ci", "fpr", "measurable"}, ...}``: TPR at each FPR with its CP interval.
+
+    Unmeasurable entries (``alpha < 1/n_neg``) have ``tpr``, ``ci`` and ``fpr`` set to None.
+    """
+    block = {}
+    for alpha in alphas:
+        r = tpr_at_fpr(scores, labels, alpha)
+        ci = _interval(r.n_true_positives, r.n_pos, level) if r.measurable else None
+        block[f"{alpha:g}"] = {"tpr": r.tpr, "ci": ci, "fpr": r.fpr, "measurable": r.measurable}
+    return block
+
+
+def balanced_accuracy_ci(value: float, n_pos: int, n_neg: int, *, level: float = 0.95) -> list[float]:
+    """Clopper-Pearson interval for a balanced accuracy, read as a proportion of ``2 * min(n_pos, n_neg)``.
+
+    Conservative: the effective sample is the balanced subsample the rarer class allows. It does not
+    account for the threshold being chosen on the same data (the point value is optimistic).
+    """
+    nobs = 2 * min(n_pos, n_neg)
+    return _interval(int(round(value * nobs)), nobs, level)
+
+
+def summarize(scores, labels, *, alphas=DEFAULT_FPRS, level: float = 0.95, delta: float = 1e-5,
+              n_bootstrap: int = 1000, random_state: int = 0) -> dict:
+    """The standard metric block of an attack: JSON-ready, no NaN.
+
+    Args:
+        scores: float ``[n]``, higher = member.
+        labels: bool or 0/1 ``[n]``, True = member (positive).
+        alphas: FPR budgets for ``tpr_at_fpr`` (keys are ``f"{alpha:g}"``: "0.001", "0.01", "0.1").
+        level: confidence level of every interval.
+        delta: delta of the epsilon lower bound.
+        n_bootstrap, random_state: the seeded AUC bootstrap (and the epsilon split).
+
+    Returns:
+        ``{"auc", "auc_ci", "balanced_accuracy", "balanced_accuracy_ci", "tpr_at_fpr",
+        "epsilon_lower_bound", "n_pos", "n_neg", "level"}``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> block = summarize(np.r_[rng.normal(2, 1, 500), rng.normal(0, 1, 500)], np.arange(1000) < 500)
+        >>> round(block["auc"], 3), block["tpr_at_fpr"]["0.001"]["measurable"]
+        (0.932, False)
+    """
+    level = check_unit_interval("level", level)
+    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    s, y = as_scores_labels(scores, labels)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    bacc = balanced_accuracy(s, y)
+    return {
+        "auc": auc(s, y),
+        "auc_ci": list(bootstrap_auc_ci(s, y, level=level, n_bootstrap=n_bootstrap, random_state=random_state)),
+        "balanced_accuracy": bacc,
+        "balanced_accuracy_ci": balanced_accuracy_ci(bacc, n_pos, n_neg, level=level),
+        "tpr_at_fpr": tpr_at_fpr_block(s, y, alphas, level=level),
+        "epsilon_lower_bound": epsilon_lower_bound(s, y, delta=delta, level=level, random_state=random_state),
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+        "level": level,
+    }
