@@ -1,0 +1,266 @@
+"""The unlearning-method contract: data holder, config base class, method base class, registry.
+
+A method is a model transform::
+
+    new_model = method(model, forget, retain, config=cfg, generator=g)
+
+It returns a **new** model (the input is deep-copied first and never changed), in eval mode, with
+the same architecture. ``forget`` and ``retain`` are :class:`UnlearnData`; ``retain.val`` may hold
+held-out data for the methods that use it (KDE's warm-up, SCRUB's stopping rule).
+
+Methods register by name into :data:`METHODS` (duplicates are refused); other packages add methods
+through the entry-point group ``muaudit.methods``::
+
+    # pyproject.toml of a plug-in package
+    [project.entry-points."muaudit.methods"]
+    mymethod = "mypkg.unlearn:MyMethod"
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import typing
+import warnings
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from muaudit.errors import ConfigError, DataError
+from muaudit.registry import Registry
+from muaudit.unlearning.cost import active_meter, metered
+
+METHODS: Registry = Registry("unlearning method")
+ENTRY_POINT_GROUP = "muaudit.methods"
+
+
+@dataclass(frozen=True, eq=False)
+class UnlearnData:
+    """Examples a method may use: ``X`` float32 ``[n, ...]`` and ``y`` int64 ``[n]`` tensors.
+
+    Attributes:
+        val: optional held-out examples (Deep Unlearn's validation split; the CLI passes the
+            test split) for methods that need them.
+        augment: the original training augmented these inputs (random crop + flip); methods
+            that train "as the original recipe did" (EU-k) then augment too.
+
+    Example:
+        >>> d = UnlearnData(np.zeros((4, 1, 8, 8)), np.array([0, 1, 2, 3]))
+        >>> len(d), d.X.dtype
+        (4, torch.float32)
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    val: "UnlearnData | None" = None
+    augment: bool = False
+
+    def __post_init__(self):
+        X = torch.as_tensor(np.asarray(self.X, np.float32) if isinstance(self.X, np.ndarray) else self.X)
+        y = torch.as_tensor(np.asarray(self.y, np.int64) if isinstance(self.y, np.ndarray) else self.y)
+        if X.dim() < 2 or y.dim() != 1 or len(X) != len(y):
+            raise DataError(f"Expected X [n, ...] and y [n], got shapes {tuple(X.shape)} and {tuple(y.shape)}")
+        object.__setattr__(self, "X", X.float())
+        object.__setattr__(self, "y", y.long())
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device) -> "UnlearnData":
+        val = None if self.val is None else self.val.to(device)
+        return UnlearnData(self.X.to(device), self.y.to(device), val, self.augment)
+
+    def subset(self, idx) -> "UnlearnData":
+        idx = torch.as_tensor(idx, device=self.X.device)
+        return UnlearnData(self.X[idx], self.y[idx], None, self.augment)
+
+    @staticmethod
+    def concat(a: "UnlearnData", b: "UnlearnData") -> "UnlearnData":
+        return UnlearnData(torch.cat([a.X, b.X]), torch.cat([a.y, b.y]), None, a.augment)
+
+
+# -- configs --------------------------------------------------------------------------------------
+
+_UNIT = "in [0, 1]"
+
+
+def _rule(name: str) -> tuple[str, typing.Callable[[float], bool]] | None:
+    """Range rule implied by a config field's name (one vocabulary for every method)."""
+    if name == "lr" or name.endswith("_lr") or name in ("temperature", "kd_t"):
+        return "> 0", lambda v: v > 0
+    if name.endswith("momentum"):
+        return "in [0, 1)", lambda v: 0 <= v < 1
+    if name.endswith("epochs") or name.endswith("weight_decay"):
+        return ">= 0", lambda v: v >= 0
+    if name.endswith("batch_size") or name in ("k",):
+        return ">= 1", lambda v: v >= 1
+    return None
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base of every method's frozen config dataclass.
+
+    Field types are checked on construction (``float`` fields accept ints, ``tuple`` fields accept
+    lists); ranges follow the field name (``lr`` > 0, ``momentum`` in [0, 1), ``*epochs`` >= 0,
+    ``*batch_size`` >= 1, ...) plus the names a subclass lists in ``_unit_interval`` /
+    ``_nonnegative`` (plain class attributes, not fields).
+    Errors read ``Expected `lr` > 0, got -1``.
+    """
+
+    _unit_interval: ClassVar[tuple[str, ...]] = ()
+    _nonnegative: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = _coerce(f.name, hints[f.name], getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+            values = value if isinstance(value, tuple) else (value,)
+            rule = ((_UNIT, lambda v: 0 <= v <= 1) if f.name in self._unit_interval
+                    else (">= 0", lambda v: v >= 0) if f.name in self._nonnegative else _rule(f.name))
+            if rule and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                for v in values:
+                    if not rule[1](v):
+                        raise ConfigError(f"Expected `{f.name}` {rule[0]}, got {v!r}")
+
+    def to_dict(self) -> dict:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+
+def _coerce(name: str, kind, value):
+    """Check ``value`` against the annotation ``kind``; return it converted (int -> float, list -> tuple)."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"Expected `{name}` true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"Expected `{name}` an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise ConfigError(f"Expected `{name}` a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"Expected `{name}` a string, got {value!r}")
+    if typing.get_origin(kind) is tuple:
+        if isinstance(value, (list, tuple)) and value:
+            return tuple(_coerce(name, typing.get_args(kind)[0], v) for v in value)
+        raise ConfigError(f"Expected `{name}` a non-empty list, got {value!r}")
+    return value
+
+
+# -- methods --------------------------------------------------------------------------------------
+
+
+class UnlearningMethod:
+    """Base class: subclasses set the class attributes and implement :meth:`unlearn`.
+
+    Class attributes:
+        name: registry key (short, lower case: ``"ng+"``).
+        description: one line for ``muaudit methods``.
+        source: paper and code the implementation follows.
+        touches: which data the method reads (``"forget"``, ``"retain"``, ``"val"``).
+        Config: the frozen :class:`MethodConfig` subclass holding the source's defaults.
+
+    After a call, ``cost_`` holds ``{"seconds", "sample_gradients", ...}`` of that call.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    touches: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+
+    def __call__(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, *,
+                 config: MethodConfig | None = None, generator: torch.Generator | None = None) -> nn.Module:
+        config = self.Config() if config is None else config
+        if not isinstance(config, self.Config):
+            raise ConfigError(f"method {self.name!r} expects a {self.Config.__name__}, got {type(config).__name__}")
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        with metered(reuse=True) as meter:
+            new = self.unlearn(copy.deepcopy(model), forget.to(device), retain.to(device), config, generator)
+            self.cost_ = meter.report()
+        for p in new.parameters():
+            p.grad = None
+        return new.eval()
+
+    def unlearn(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, config, generator) -> nn.Module:
+        """Change ``model`` (already a private copy, on the data's device) and return it."""
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_meta(cls, meta: dict) -> dict:
+        """Defaults taken from a checkpoint's meta (``retrain`` reads the training recipe)."""
+        return {}
+
+
+def register_method(cls):
+    """Class decorator: register ``cls`` under ``cls.name`` (duplicates are refused)."""
+    METHODS.register(cls.name, cls)
+    return cls
+
+
+_PLUGINS_LOADED = False
+
+
+def load_entry_points() -> None:
+    """Register methods of installed packages (entry-point group ``muaudit.methods``), once.
+
+    A plug-in that fails to import is skipped with a warning; its name clashing with a
+    registered method is a :class:`ConfigError`.
+    """
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plug-in must not break muaudit
+            warnings.warn(f"muaudit.methods plug-in {ep.name!r} failed to load: {e}", stacklevel=2)
+            continue
+        METHODS.register(getattr(obj, "name", ep.name), obj)
+
+
+def get_method(name: str) -> UnlearningMethod:
+    """An instance of the registered method ``name`` (built-ins and plug-ins)."""
+    import muaudit.unlearning.methods  # noqa: F401  (registers the built-ins)
+
+    load_entry_points()
+    return METHODS.get(name)()
+
+
+def make_config(method: UnlearningMethod | type, overrides: dict | None = None, *, meta: dict | None = None):
+    """Build ``method``'s config from its defaults, checkpoint ``meta`` defaults and ``overrides``.
+
+    Unknown keys raise a :class:`ConfigError` listing the valid ones.
+
+    Example:
+        >>> make_config(get_method("ft"), {"lr": 0.01}).lr
+        0.01
+    """
+    Config = method.Config
+    valid = [f.name for f in fields(Config)]
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r} for unlearning method {method.name!r}; "
+                          f"valid: {', '.join(valid) or 'none'}")
+    base = method.config_from_meta(meta) if meta else {}
+    return Config(**{**{k: v for k, v in base.items() if k in valid}, **overrides})
+
+
+def charge(n: int) -> None:
+    """Charge ``n`` sample-gradients to the running method's meter."""
+    active_meter().charge(n)
