@@ -19,7 +19,8 @@ from muaudit.training.batches import augment_images, augment_rng, batch_plan, st
 from muaudit.training.optim import FunctionalOptimizer
 from muaudit.training.recipe import TrainRecipe
 
-_UNBATCHABLE = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.GroupNorm, nn.LayerNorm)
+_UNBATCHABLE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.GroupNorm, nn.LayerNorm,
+                nn.modules.instancenorm._InstanceNorm)
 
 
 def supports_ensemble(model: nn.Module) -> bool:
