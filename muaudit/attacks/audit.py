@@ -1,0 +1,250 @@
+"""Auditing one unlearned target: is the forget set still detectably "member"?
+
+This is the statistics behind ``muaudit lira --target ckpt --forget idx``. Every example is scored
+by a shadow attack (LiRA or RMIA), then:
+
+(a) forget vs known non-members: the ROC block;
+(b) power control: retained members vs the same non-members;
+(c) p-value of H0 "the target treats F like non-members": one-sided Mann-Whitney U test of the
+    per-example *calibrated* scores of F against those of the non-members (a global shift between
+    target and shadows affects both alike);
+(d) verdict: ``not unlearned`` if p < alpha; else ``inconclusive`` if F scores significantly
+    *lower* than the non-members (over-unlearning is not retraining either), or unless the attack
+    demonstrably would have caught a non-unlearned F of this size (power control); else
+    ``consistent with retraining``;
+(e) a calibration warning when the target's non-members do not look like the shadows' OUT.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import ks_2samp, mannwhitneyu
+
+from muaudit.attacks import _stats
+from muaudit.attacks.base import ReferenceSignals, make_attack
+from muaudit.errors import DataError
+from muaudit.metrics import summarize
+from muaudit.metrics._checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
+
+VERDICTS = ("not unlearned", "consistent with retraining", "inconclusive")
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``."""
+
+    results: dict
+    arrays: dict
+
+
+def _indices(name: str, idx, n: int, *, allow_empty: bool = False) -> np.ndarray:
+    """Validate row indices into the N examples: 1-D integers in [0, n), no duplicates."""
+    a = np.asarray([] if idx is None else idx)
+    if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise DataError(f"Expected `{name}` to be a 1-D integer index array, got {a.dtype} {a.shape}")
+    a = a.astype(np.int64)
+    if a.size == 0 and not allow_empty:
+        raise DataError(f"Expected a non-empty `{name}` index array")
+    bad = np.flatnonzero((a < 0) | (a >= n))
+    if bad.size:
+        raise DataError(f"Expected `{name}` indices in [0, {n}), got {a[bad[0]]} at position {bad[0]}")
+    uniq, counts = np.unique(a, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"Expected unique `{name}` indices, got {uniq[counts > 1][0]} twice")
+    return a
+
+
+def _check_disjoint(**sets: np.ndarray) -> None:
+    names = list(sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            common = np.intersect1d(sets[a], sets[b])
+            if common.size:
+                raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
+
+
+def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "greater") -> np.ndarray:
+    """Mann-Whitney U p-values of "each row of x tends to be larger (``"less"``: smaller) than y".
+
+    ``x`` is ``[B, k]`` (one test per row) or ``[k]``; ``y`` is ``[n]``. Returns ``[B]`` (or
+    ``[1]``); 1.0 where a test is undefined (e.g. every value tied), never NaN.
+    """
+    x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    p = mannwhitneyu(x2, np.asarray(y, dtype=np.float64)[None, :], axis=1, alternative=alternative).pvalue
+    return np.where(np.isfinite(p), p, 1.0)
+
+
+def one_sided_p_value(x, y, *, alternative: str = "greater") -> float:
+    """The p-value of one test, see :func:`one_sided_p_values`."""
+    return float(one_sided_p_values(x, y, alternative=alternative)[0])
+
+
+def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, n_draws: int,
+                   rng: np.random.Generator) -> float:
+    """Fraction of ``n_draws`` random ``size``-subsets of members whose one-sided test rejects at ``alpha``.
+
+    It estimates the probability that the test would catch a forget set of ``size`` examples that
+    the target still remembers as well as its retained members.
+    """
+    size = min(size, len(member_scores))
+    draws = np.array([rng.choice(len(member_scores), size, replace=False) for _ in range(n_draws)])
+    return float(np.mean(one_sided_p_values(member_scores[draws], nonmember_scores) < alpha))
+
+
+def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float):
+    """Offset of the target's non-members from the shadows' OUT median, and a KS comparison."""
+    out = _stats.side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
+    has = out.count > 0
+    offset = float(np.median(target[nonmembers][has] - out.center[has])) if has.any() else 0.0
+    info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None}
+    notes = []
+    if out.values.size:
+        ks = ks_2samp(target[nonmembers].ravel(), out.values)
+        info.update(ks_statistic=float(ks.statistic), ks_p_value=float(ks.pvalue))
+        if ks.pvalue < ks_alpha:
+            fix = "it was removed before scoring" if recenter else "it was NOT removed (recenter=False)"
+            notes.append(
+                f"the target's non-member phi differs from the shadows' OUT phi (KS D = {ks.statistic:.3f}, "
+                f"p = {ks.pvalue:.2g}; median offset {offset:+.3g}, {fix}): the shadow pool may not match the "
+                "target's training recipe, and the p-value assumes the scores are calibrated")
+    return info, notes
+
+
+def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options):
+    """Forget vs non-members: the summarize block and both one-sided p-values (notes over-unlearning)."""
+    labels = np.r_[np.ones(forget.size, bool), np.zeros(nonmembers.size, bool)]
+    block = summarize(np.r_[scores[forget], scores[nonmembers]], labels, **summary_options)
+    p_value = one_sided_p_value(scores[forget], scores[nonmembers])
+    p_lower = one_sided_p_value(scores[forget], scores[nonmembers], alternative="less")
+    if p_lower < alpha:
+        notes.append(f"the forget set scores LOWER than the non-members (p = {p_lower:.2g}): "
+                     "over-unlearning is itself detectable and differs from retraining")
+    return block, p_value, p_lower
+
+
+def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, summary_options):
+    """Retained members vs non-members: the summarize block, its p-value and the power for |F|."""
+    if members.size == 0:
+        return None
+    labels = np.r_[np.ones(members.size, bool), np.zeros(nonmembers.size, bool)]
+    block = summarize(np.r_[scores[members], scores[nonmembers]], labels, **summary_options)
+    power = estimate_power(scores[members], scores[nonmembers], forget.size, alpha=alpha,
+                           n_draws=n_draws, rng=rng)
+    return {**block, "p_value": one_sided_p_value(scores[members], scores[nonmembers]),
+            "power": power, "power_draws": n_draws, "power_subset_size": int(min(forget.size, members.size))}
+
+
+def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: float,
+             min_power: float) -> tuple[str, list[str]]:
+    """The verdict and, when ``inconclusive``, the reasons (see the module docstring)."""
+    if p_value < alpha:
+        return "not unlearned", []
+    if p_lower < alpha:
+        return "inconclusive", [f"the forget set scores lower than the non-members (p = {p_lower:.2g}): "
+                                "it is not remembered, but it is not treated like unseen data either"]
+    if control is None:
+        return "inconclusive", ["no retained members were given, so the power control cannot be run"]
+    reasons = []
+    if control["p_value"] >= alpha:
+        reasons.append(f"the attack does not separate retained members from non-members "
+                       f"(p = {control['p_value']:.3g} >= alpha = {alpha:g})")
+    lo, hi = control["auc_ci"]
+    if lo <= 0.5 <= hi:
+        reasons.append(f"the power control's AUC interval [{lo:.3f}, {hi:.3f}] contains 0.5")
+    if control["power"] < min_power:
+        reasons.append(f"estimated power {control['power']:.2f} < {min_power:g} to detect a forget set of "
+                       f"{control['power_subset_size']} remembered examples")
+    return ("inconclusive" if reasons else "consistent with retraining"), reasons
+
+
+def _fitted_info(attack) -> dict:
+    """The fitted choices worth recording (e.g. LiRA's resolved variance, RMIA's tuned ``a``)."""
+    return {k.rstrip("_"): v for k, v in vars(attack).items()
+            if k.endswith("_") and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def _score_all(target, reference, attack, attack_options, nonmembers, *, recenter, ks_alpha):
+    """Fit the attack on the shadows and score every example; returns scores, attack, info, notes."""
+    calib, notes = _calibration(target, reference, nonmembers, recenter=recenter, ks_alpha=ks_alpha)
+    shifted = target - calib["offset"] if recenter else target
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticsWarning)
+        fitted = make_attack(attack, **(attack_options or {})).fit(reference)
+        scores = fitted.score(shifted)
+    notes += [str(w.message) for w in caught if issubclass(w.category, StatisticsWarning)]
+    return scores, fitted, calib, notes
+
+
+def _check_inputs(target, shadows, keep, forget, nonmembers, members):
+    """Validated reference, target ``[N, V]`` and the three disjoint index arrays."""
+    reference = ReferenceSignals(shadows, keep)
+    t = np.asarray(target, dtype=np.float64)
+    t = t[:, None] if t.ndim == 1 else t
+    if t.shape != reference.signals.shape[1:]:
+        raise DataError(f"Expected target phi of shape {reference.signals.shape[1:]}, got {np.shape(target)}")
+    check_finite("target", t)
+    n = reference.n_samples
+    F, NM = _indices("forget", forget, n), _indices("nonmembers", nonmembers, n)
+    R = _indices("members", members, n, allow_empty=True)
+    _check_disjoint(forget=F, nonmembers=NM, members=R)
+    return reference, t, F, NM, R
+
+
+def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, attack="lira",
+                 attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.8,
+                 n_power_draws: int = 200, recenter: bool = True, ks_alpha: float = 0.01,
+                 level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0) -> AuditResult:
+    """Audit one target against a shadow pool: verdict, ROC block, p-value and power control.
+
+    Args:
+        target: the target's phi, float ``[N, V]`` (or ``[N]``) on the pool's N examples.
+        shadows: the shadows' phi, float ``[M, N, V]`` (or ``[M, N]``).
+        keep: bool ``[M, N]``, shadow m trained on example n.
+        forget: row indices of the forget set F.
+        nonmembers: row indices of known non-members of the target (e.g. the test split).
+        members: row indices of retained training examples, for the power control (optional,
+            but without it a non-rejection is always ``inconclusive``).
+        attack, attack_options: a registered shadow attack (``"lira"``, ``"rmia"``) and its options.
+        alpha: significance level of the test.
+        min_power: the power below which a non-rejection is ``inconclusive``.
+        n_power_draws: subsets of |F| retained members drawn to estimate the power.
+        recenter: subtract the median offset between the target's non-member phi and the shadows'
+            OUT median before scoring (makes the verdict invariant to a global shift of the target).
+        ks_alpha: level of the KS calibration check that adds a warning.
+        level, n_bootstrap, random_state: intervals, AUC bootstrap, seeds (power draws too).
+
+    Returns:
+        :class:`AuditResult`. ``results`` keys: ``verdict``, ``inconclusive_reasons``, ``p_value``
+        (one-sided, F > non-members), ``p_value_lower`` (F < non-members: over-unlearning), the
+        summarize block of F vs non-members (``auc``, ``auc_ci``, ``balanced_accuracy``(``_ci``),
+        ``tpr_at_fpr``, ``epsilon_lower_bound``...), ``power_control`` (summarize block + ``p_value``,
+        ``power``; None without members), ``n_forget``, ``n_nonmembers``, ``n_members``, ``attack``,
+        ``attack_config``, ``calibration``, ``warnings``. ``arrays``: ``scores`` ``[N]`` (higher =
+        member) and ``forget``, ``nonmembers``, ``members`` (the index arrays).
+    """
+    alpha, min_power = check_unit_interval("alpha", alpha), check_unit_interval("min_power", min_power)
+    n_power_draws = check_positive_int("n_power_draws", n_power_draws)
+    reference, t, F, NM, R = _check_inputs(target, shadows, keep, forget, nonmembers, members)
+    scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM,
+                                              recenter=recenter, ks_alpha=ks_alpha)
+    opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    block, p_value, p_lower = _forget_test(scores, F, NM, alpha=alpha, notes=notes, summary_options=opts)
+    control = _power_control(scores, F, NM, R, alpha=alpha, n_draws=n_power_draws,
+                             rng=np.random.default_rng(random_state), summary_options=opts)
+    verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
+    for note in notes:
+        warnings.warn(note, StatisticsWarning, stacklevel=2)
+    results = {
+        "verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
+        "test": "one-sided Mann-Whitney U, forget vs non-member scores",
+        "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
+        "min_power": min_power, "n_forget": int(F.size), "n_nonmembers": int(NM.size),
+        "n_members": int(R.size), "attack": fitted.name,
+        "attack_config": {**asdict(fitted.config), **_fitted_info(fitted)},
+        "calibration": calib, "warnings": notes,
+    }
+    arrays = {"scores": scores, "forget": F, "nonmembers": NM, "members": R}
+    return AuditResult(results, arrays)

@@ -1,0 +1,137 @@
+"""Population attacks: one rule for all examples, no shadow models.
+
+- :class:`LOSS`: the loss-threshold attack (Yeom et al. 2018, https://arxiv.org/abs/1709.01604).
+- :func:`logistic_regression_mia`: Deep Unlearn's MIA (Cadet et al. 2024,
+  https://arxiv.org/abs/2410.01276; the NeurIPS-2023 unlearning challenge starting kit).
+- :func:`svc_mia`: SalUn's SVC-MIA (Fan et al. 2024, https://arxiv.org/abs/2310.12508).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from muaudit.attacks.base import ATTACKS, AttackBase, ReferenceSignals
+from muaudit.attacks.rmia import log_prob
+from muaudit.errors import DataError
+from muaudit.metrics._checks import check_finite, check_positive_int, check_unit_interval
+
+
+@dataclass(frozen=True)
+class LOSSConfig:
+    """:class:`LOSS` has no options."""
+
+
+@ATTACKS.register("loss")
+class LOSS(AttackBase):
+    """Loss threshold (Yeom et al. 2018, https://arxiv.org/abs/1709.01604): score = ``-loss``.
+
+    ``-loss = log p(y|x)`` averaged over views; **higher = member**. ``fit`` only records which
+    statistic the target carries (phi by default); the shadows are not used.
+
+    Example:
+        >>> LOSS().fit().score(np.array([3.0, -1.0])).round(3).tolist()
+        [-0.049, -1.313]
+    """
+
+    name: ClassVar[str] = "loss"
+    Config: ClassVar[type] = LOSSConfig
+
+    def fit(self, reference: ReferenceSignals | None = None) -> "LOSS":
+        """Record the reference's statistic (``"phi"`` when no reference is given); returns self."""
+        self.statistic_ = "phi" if reference is None else reference.statistic
+        return self
+
+    def score(self, target) -> np.ndarray:
+        """``log p(y|x)`` float64 ``[N]`` of target signals ``[N, V]`` (or ``[N]``); higher = member."""
+        self._check_fitted("statistic_")
+        t = np.asarray(target, dtype=np.float64)
+        t = t[:, None] if t.ndim == 1 else t
+        if t.ndim != 2:
+            raise DataError(f"Expected target signals of shape [N, V] or [N], got {np.shape(target)}")
+        return log_prob(check_finite("target", t), self.statistic_).mean(axis=1)
+
+
+def _feature(name: str, x) -> np.ndarray:
+    """A per-example feature as float ``[n, d]`` (a vector ``[n]`` becomes one column)."""
+    a = np.asarray(x, dtype=np.float64)
+    a = a[:, None] if a.ndim == 1 else a
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise DataError(f"Expected `{name}` of shape [n] or [n, d] with n >= 1, got {np.shape(x)}")
+    return check_finite(name, a)
+
+
+@dataclass(frozen=True)
+class LogisticMIAResult:
+    """Deep Unlearn's MIA. ``accuracy``: mean 10-split accuracy; ``indiscernibility = 1 - |2 acc - 1|``
+    (1 = chance, the ideal after unlearning); ``split_accuracies``; ``n_per_class`` after balancing."""
+
+    accuracy: float
+    indiscernibility: float
+    split_accuracies: tuple[float, ...]
+    n_per_class: int
+
+
+def logistic_regression_mia(member_loss, nonmember_loss, *, n_splits: int = 10, test_size: float = 0.1,
+                            random_state: int = 123) -> LogisticMIAResult:
+    """Deep Unlearn's population MIA: logistic regression on per-example cross-entropy loss.
+
+    Members (the forget set) and non-members (test or validation) are shuffled and cut to the
+    smaller size (seeded), then ``LogisticRegression()`` (defaults) is scored by
+    ``cross_val_score(scoring="accuracy")`` over ``StratifiedShuffleSplit(n_splits, test_size,
+    random_state=123)``, as in ``munl/evaluation/membership_inference_attack.py``.
+
+    Args:
+        member_loss: float ``[n_m]`` (or ``[n_m, d]``), e.g. the forget set's losses.
+        nonmember_loss: float ``[n_t]``, e.g. the test set's losses.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
+
+    test_size = check_unit_interval("test_size", test_size)
+    n_splits = check_positive_int("n_splits", n_splits)
+    xm, xn = _feature("member_loss", member_loss), _feature("nonmember_loss", nonmember_loss)
+    rng = np.random.default_rng(random_state)
+    n = min(len(xm), len(xn))
+    if n < 2:
+        raise DataError(f"Expected at least 2 members and 2 non-members, got {len(xm)} and {len(xn)}")
+    X = np.concatenate([xm[rng.permutation(len(xm))[:n]], xn[rng.permutation(len(xn))[:n]]])
+    y = np.r_[np.ones(n, int), np.zeros(n, int)]
+    cv = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=random_state)
+    accs = cross_val_score(LogisticRegression(), X, y, cv=cv, scoring="accuracy")
+    acc = float(np.mean(accs))
+    return LogisticMIAResult(acc, 1.0 - abs(2.0 * acc - 1.0), tuple(map(float, accs)), n)
+
+
+@dataclass(frozen=True)
+class SVCMIAResult:
+    """SalUn's SVC-MIA. ``efficacy``: fraction of the forget set predicted non-member (higher =
+    forgotten); ``train_accuracy`` of the SVC on its own training set (its power, roughly);
+    ``n_per_class``: training examples per class."""
+
+    efficacy: float
+    train_accuracy: float
+    n_per_class: int
+
+
+def svc_mia(retain_feature, test_feature, forget_feature, *, C: float = 3.0, gamma="auto",
+            kernel: str = "rbf", random_state: int = 0) -> SVCMIAResult:
+    """SalUn's SVC-MIA (``Classification/evaluation/SVC_MIA.py``): an SVC trained on retain
+    (member, label 1) vs test (non-member, label 0), applied to the forget set.
+
+    The retain set is subsampled (seeded) to the test set's size, as in SalUn. The feature is
+    usually the confidence ``p(y|x)`` (:func:`muaudit.attacks.signals.confidence`, the number
+    SalUn reports); any ``[n, d]`` feature works. ``SVC(C=3, gamma="auto", kernel="rbf")``.
+    """
+    from sklearn.svm import SVC
+
+    r, t, f = _feature("retain_feature", retain_feature), _feature("test_feature", test_feature), \
+        _feature("forget_feature", forget_feature)
+    rng = np.random.default_rng(random_state)
+    r = r[rng.permutation(len(r))[: len(t)]]
+    X, y = np.concatenate([r, t]), np.r_[np.ones(len(r), int), np.zeros(len(t), int)]
+    clf = SVC(C=C, gamma=gamma, kernel=kernel).fit(X, y)
+    efficacy = float(1.0 - clf.predict(f).mean())
+    return SVCMIAResult(efficacy, float((clf.predict(X) == y).mean()), min(len(r), len(t)))
