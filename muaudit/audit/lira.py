@@ -1,0 +1,65 @@
+"""``muaudit lira``: audit one target's forget set against a shadow pool and write a results folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from muaudit.attacks import audit_target, logit_scaled_confidence
+from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target, target_logits
+from muaudit.data import load_index_file
+from muaudit.errors import DataError
+from muaudit.report import new_results_dir, save_audit_figures, write_results
+
+ATTACK_CHOICES = {"online": ("lira", {"mode": "online"}), "offline": ("lira", {"mode": "offline"}),
+                  "rmia": ("rmia", {})}
+
+
+def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) -> tuple[np.ndarray, str]:
+    """Retained training examples (population positions) for the power control, and their source."""
+    if train_idx_file is not None:
+        train = load_index_file(train_idx_file, data.n_train, what="train-idx")
+        source = str(train_idx_file)
+    elif "train_idx" in target.meta:
+        train, source = np.asarray(target.meta["train_idx"], np.int64), "checkpoint meta"
+    else:
+        return np.zeros(0, np.int64), "none"
+    retained = np.setdiff1d(train, forget_train)
+    return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
+
+
+def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
+             alpha=0.01, out=None, random_state=0) -> tuple[dict, Path]:
+    """Audit ``target`` on ``forget`` (paths); return ``(results, results_dir)``."""
+    if attack not in ATTACK_CHOICES:
+        raise DataError(f"Expected `attack` in {tuple(ATTACK_CHOICES)}, got {attack!r}")
+    data = AuditData.load(pool)
+    tgt = load_audit_target(target, data, arch=arch)
+    forget_train = load_index_file(forget, data.n_train, what="forget")
+    F = data.positions(forget_train, f"forget file {forget}")
+    NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
+    R, member_source = _members(data, tgt, train_idx, forget_train)
+    R = np.setdiff1d(R, NM)
+    labels = data.pool.labels
+    phi_t = logit_scaled_confidence(target_logits(tgt, data), labels)
+    phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
+    name, options = ATTACK_CHOICES[attack]
+    res = audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
+                       attack_options=options, alpha=alpha, random_state=random_state)
+    results = {**res.results, "kind": "lira", "title": f"LiRA audit of {Path(target).name}",
+               "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
+                          "members_from": member_source, "random_state": random_state},
+               "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
+                          "forget": str(forget), "forget_sha256": file_sha256(forget),
+                          "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
+    out_dir = new_results_dir(out, kind="lira")
+    s = res.arrays["scores"]
+    write_results(out_dir, results, {**res.arrays, "population": data.pool.population})
+    curves = {"forget vs non-members": (np.r_[s[F], s[NM]], np.r_[np.ones(len(F)), np.zeros(len(NM))])}
+    groups = {"forget": s[F], "non-members": s[NM]}
+    if len(R):
+        curves["power control: retained vs non-members"] = (np.r_[s[R], s[NM]], np.r_[np.ones(len(R)), np.zeros(len(NM))])
+        groups["retained members"] = s[R]
+    save_audit_figures(out_dir, curves, groups)
+    return results, out_dir

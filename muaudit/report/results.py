@@ -1,0 +1,69 @@
+"""Results folders: ``results.json`` + ``scores.npz`` + figures, and reading them back."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import muaudit
+from muaudit.errors import MuauditError
+
+
+def new_results_dir(out=None, *, kind: str = "audit") -> Path:
+    """``out`` (created), or a new ``results/KIND-YYYYmmdd-HHMMSS[-n]`` folder."""
+    if out is not None:
+        path = Path(out)
+    else:
+        base = Path("results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path, n = base, 1
+        while path.exists():
+            path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _clean(obj):
+    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None (never NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def environment() -> dict:
+    import torch
+
+    return {"muaudit": muaudit.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "platform": platform.platform()}
+
+
+def write_results(out_dir: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``results.json`` (with versions) and ``scores.npz`` into ``out_dir``."""
+    results = _clean({**results, "environment": environment()})
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    np.savez_compressed(out_dir / "scores.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+    return out_dir / "results.json"
+
+
+def read_results(folder) -> tuple[dict, Path]:
+    """Load ``results.json`` of a results folder."""
+    folder = Path(folder)
+    f = folder / "results.json"
+    if not f.is_file():
+        raise MuauditError(f"{folder} is not a muaudit results folder (no results.json)")
+    try:
+        return json.loads(f.read_text()), folder
+    except json.JSONDecodeError as e:
+        raise MuauditError(f"{f} is not valid JSON ({e})") from None

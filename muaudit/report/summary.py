@@ -1,0 +1,39 @@
+"""The one-paragraph terminal summary of a results folder."""
+
+from __future__ import annotations
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _tpr(block: dict, key: str) -> str:
+    entry = (block or {}).get(key) or {}
+    if not entry.get("measurable", entry.get("tpr") is not None):
+        return f"unmeasurable (needs >= {round(1 / float(key))} non-members)"
+    ci = entry.get("ci") or [None, None]
+    return f"{_pct(entry['tpr'])} [{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def summary_text(r: dict) -> str:
+    """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control."""
+    parts = []
+    if r.get("verdict"):
+        parts.append(f"Verdict: {r['verdict'].upper()}" + (f" (p = {r['p_value']:.3g}, alpha = {r.get('alpha')})" if r.get("p_value") is not None else "") + ".")
+    if r.get("auc") is not None:
+        ci = r.get("auc_ci") or [None, None]
+        parts.append(f"{r.get('attack', 'attack')} AUC {r['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
+                     f"on {r.get('n_forget', r.get('n_pos'))} forget vs {r.get('n_nonmembers', r.get('n_neg'))} non-members;")
+        tpr = r.get("tpr_at_fpr", {})
+        parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
+        if r.get("epsilon_lower_bound") is not None:
+            parts.append(f"epsilon lower bound {r['epsilon_lower_bound']:.2f}.")
+    control = r.get("power_control")
+    if control:
+        parts.append(f"Power control (retained members vs non-members): AUC {control['auc']:.3f}, "
+                     f"power {_pct(control.get('power'))} to catch a forget set of this size.")
+    for reason in r.get("inconclusive_reasons") or []:
+        parts.append(f"Inconclusive because: {reason}.")
+    for w in r.get("warnings") or []:
+        parts.append(f"Warning: {w}")
+    return " ".join(parts)
