@@ -37,6 +37,8 @@ def test_phi_matches_softmax_definition():
     np.testing.assert_allclose(loss_from_phi(phi), -np.log(p_y), atol=1e-10)
     np.testing.assert_allclose(log_probability_from_phi(phi), np.log(p_y), atol=1e-10)
     np.testing.assert_array_equal(correctness(z, y), (z.argmax(-1) == y[None, :, None]).astype(float))
+    np.testing.assert_array_equal(logit_scaled_confidence(z, y[None]), phi)  # [1, N] labels broadcast
+    np.testing.assert_array_equal(logit_scaled_confidence(z[0, :, 0], y), phi[0, :, 0])  # [N, C] logits
 
 
 def test_phi_is_stable_for_logits_of_magnitude_1e4():

@@ -43,9 +43,9 @@ class RMIAConfig:
             raise ConfigError(f"Expected `a` in [0, 1] or None, got {self.a!r}")
 
 
-def log_prob(reference_or_signals, statistic: str) -> np.ndarray:
+def log_prob(signals, statistic: str) -> np.ndarray:
     """``log p(y|x)`` from phi (``log expit(phi)``, exact) or from probabilities."""
-    x = np.asarray(reference_or_signals, dtype=np.float64)
+    x = np.asarray(signals, dtype=np.float64)
     return log_probability_from_phi(x) if statistic == "phi" else np.log(np.clip(x, 1e-300, 1.0))
 
 

@@ -1,8 +1,8 @@
 """Per-example signals computed stably from logits: phi, loss, confidence, correctness.
 
 Logits are ``float [..., C]`` (e.g. ``[N, C]``, ``[N, V, C]`` or ``[M, N, V, C]``) and labels are
-``int [N]``; the example axis is the one of length N just before the views (``-3`` for 4-D
-input, ``0`` otherwise). Every function returns the logits' shape without the class axis, in
+``int [N]`` (or ``[1, N]``); the example axis is the one of length N just before the views
+(``-3`` for 4-D input, ``0`` otherwise). Every function returns the logits' shape without the class axis, in
 float64. Nothing ever calls ``exp`` on a raw logit, so logits of magnitude 1e4 are fine.
 """
 
@@ -16,9 +16,12 @@ from muaudit.metrics._checks import check_finite
 
 
 def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Validate; return float64 logits and labels broadcastable to ``logits.shape[:-1]``."""
-    z = np.asarray(logits, dtype=np.float64)
+    """Validate; return the logits (floating, not copied) and labels shaped to broadcast over them."""
+    z = np.asarray(logits)
+    z = z if np.issubdtype(z.dtype, np.floating) else z.astype(np.float64)
     y = np.asarray(labels)
+    if y.ndim > 1 and all(d == 1 for d in y.shape[:-1]):
+        y = y.reshape(-1)  # e.g. labels[None] for [M, N, V, C] logits
     if z.ndim not in (2, 3, 4):
         raise DataError(f"Expected logits of shape [N, C], [N, V, C] or [M, N, V, C], got {z.shape}")
     axis = 1 if z.ndim == 4 else 0
@@ -30,18 +33,33 @@ def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise DataError(f"Expected `labels` in [0, {n_classes - 1}], got values in [{y.min()}, {y.max()}]")
     check_finite("logits", z)
-    shape = [1] * (z.ndim - 1)
-    shape[axis] = y.shape[0]
-    return z, y.reshape(shape)
+    return z, y.reshape((y.size,) + (1,) * (z.ndim - 2 - axis))
+
+
+def _per_model(kernel, logits, labels) -> np.ndarray:
+    """Apply ``kernel(float64 logits [N, (V,) C], labels) -> [N, (V)]``, one model at a time for 4-D
+    input so that the float64 working copies stay the size of one model's logits."""
+    z, y = _logits_labels(logits, labels)
+    if z.ndim == 4:
+        return np.stack([kernel(z[m].astype(np.float64), y) for m in range(z.shape[0])])
+    return kernel(z.astype(np.float64), y)
 
 
 def _true_logit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.take_along_axis(z, np.broadcast_to(y, z.shape[:-1])[..., None], axis=-1)[..., 0]
 
 
-def _others_mask(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``[..., C]`` True where the class is not the example's label."""
-    return np.arange(z.shape[-1]) != y[..., None]
+def _phi(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    others = np.where(np.arange(z.shape[-1]) != y[..., None], z, -np.inf)
+    return _true_logit(z, y) - logsumexp(others, axis=-1)
+
+
+def _loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.maximum(logsumexp(z, axis=-1) - _true_logit(z, y), 0.0)
+
+
+def _correct(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (np.argmax(z, axis=-1) == y).astype(np.float64)
 
 
 def logit_scaled_confidence(logits, labels) -> np.ndarray:
@@ -53,9 +71,7 @@ def logit_scaled_confidence(logits, labels) -> np.ndarray:
         >>> float(logit_scaled_confidence([[1e4, 0.0, -1e4]], [0])[0])
         10000.0
     """
-    z, y = _logits_labels(logits, labels)
-    others = logsumexp(np.where(_others_mask(z, y), z, -np.inf), axis=-1)
-    return _true_logit(z, y) - others
+    return _per_model(_phi, logits, labels)
 
 
 def cross_entropy_loss(logits, labels) -> np.ndarray:
@@ -65,8 +81,7 @@ def cross_entropy_loss(logits, labels) -> np.ndarray:
         >>> round(float(cross_entropy_loss([[0.0, 0.0]], [1])[0]), 4)
         0.6931
     """
-    z, y = _logits_labels(logits, labels)
-    return np.maximum(logsumexp(z, axis=-1) - _true_logit(z, y), 0.0)
+    return _per_model(_loss, logits, labels)
 
 
 def confidence(logits, labels) -> np.ndarray:
@@ -76,8 +91,7 @@ def confidence(logits, labels) -> np.ndarray:
 
 def correctness(logits, labels) -> np.ndarray:
     """1.0 where the top-1 prediction equals the label, else 0.0 (Deep Unlearn's U-LiRA statistic)."""
-    z, y = _logits_labels(logits, labels)
-    return (np.argmax(z, axis=-1) == y).astype(np.float64)
+    return _per_model(_correct, logits, labels)
 
 
 def log_probability_from_phi(phi) -> np.ndarray:
