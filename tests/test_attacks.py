@@ -273,6 +273,11 @@ def test_degenerate_references_warn(case, attack, expected):
     assert expected in warning_messages(lambda: attack.clone().fit(ref))
 
 
+def test_offline_lira_does_not_warn_about_missing_in_shadows():
+    ref = ReferenceSignals(*degenerate_references()["all OUT"])
+    assert "no IN shadow" not in warning_messages(lambda: LiRA(mode="offline").fit(ref))
+
+
 def test_missing_side_uses_the_typical_gap():
     pool = synthetic_pool(n_models=8, n_samples=50, gap=2.0, gap_spread=0.0, noise=0.01)
     out_of_0 = ~pool.keep[:, 0]  # keep only the shadows that did not train on example 0

@@ -48,12 +48,13 @@ def side_stats(x: np.ndarray, mask: np.ndarray, how: str) -> SideStats:
     return SideStats(center, sumsq, count, x[m3])
 
 
-def fill_missing_centers(inside: SideStats, outside: SideStats) -> tuple[np.ndarray, np.ndarray]:
+def fill_missing_centers(inside: SideStats, outside: SideStats, *,
+                         need_in: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """IN and OUT centers with a defined value where a side has no shadow for an example.
 
     The missing center is the other side's center shifted by the typical IN - OUT gap: the median
     gap over examples that have both sides, else the difference of the pooled means, else 0.
-    Emits a warning naming how many examples were filled.
+    Warns how many examples were filled (IN only when ``need_in``, e.g. not for offline attacks).
     """
     has_in, has_out = inside.count > 0, outside.count > 0
     c_in, c_out = inside.center.copy(), outside.center.copy()
@@ -68,8 +69,11 @@ def fill_missing_centers(inside: SideStats, outside: SideStats) -> tuple[np.ndar
         gap = 0.0
     c_in[~has_in] = c_out[~has_in] + gap
     c_out[~has_out] = c_in[~has_out] - gap
-    warn(f"{int((~has_in).sum())} examples have no IN shadow and {int((~has_out).sum())} no OUT shadow; "
-         f"their missing mean is the other side's shifted by the typical IN-OUT gap {gap:+.4g}")
+    missing = [f"{int((~has_in).sum())} examples have no IN shadow"] if need_in and not has_in.all() else []
+    missing += [f"{int((~has_out).sum())} examples have no OUT shadow"] if not has_out.all() else []
+    if missing:
+        warn(f"{' and '.join(missing)}; their missing mean is the other side's shifted by the typical "
+             f"IN-OUT gap {gap:+.4g}")
     return c_in, c_out
 
 

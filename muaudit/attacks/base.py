@@ -4,7 +4,7 @@ An attack is configured by one frozen dataclass, fitted on shadow signals, then 
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> keep = rng.random((8, 50)) < 0.5
+    >>> keep = rng.random((8, 50)).argsort(axis=0) < 4
     >>> ref = ReferenceSignals(rng.normal(size=(8, 50, 1)) + 2 * keep[..., None], keep)
     >>> attack = make_attack("lira", mode="offline").fit(ref)
     >>> attack.score(rng.normal(size=(50, 1))).shape    # higher = member

@@ -70,7 +70,7 @@ class LiRA(AttackBase):
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> keep = rng.random((16, 100)) < 0.5
+        >>> keep = rng.random((16, 100)).argsort(axis=0) < 8   # every example IN for 8 shadows
         >>> ref = ReferenceSignals(rng.normal(size=(16, 100)) + 3 * keep, keep)
         >>> s = LiRA().fit(ref).score(np.r_[np.full(50, 3.0), np.zeros(50)])
         >>> bool(s[:50].min() > s[50:].max())
@@ -85,7 +85,7 @@ class LiRA(AttackBase):
         cfg = self.config
         inside = _stats.side_stats(reference.signals, reference.keep, cfg.center)
         outside = _stats.side_stats(reference.signals, ~reference.keep, cfg.center)
-        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside)
+        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside, need_in=cfg.mode == "online")
         sides = (outside,) if cfg.mode != "online" else (inside, outside)
         self.variance_ = self._resolve_variance(sides)
         sigma = _stats.pooled_sigma(*([s for s in sides if s.values.size] or [inside]))

@@ -49,8 +49,8 @@ def log_prob(signals, statistic: str) -> np.ndarray:
     return log_probability_from_phi(x) if statistic == "phi" else np.log(np.clip(x, 1e-300, 1.0))
 
 
-def log_pr_offline(logp: np.ndarray, keep: np.ndarray, a: float) -> np.ndarray:
-    """``log Pr(x)`` with ``Pr = ((1 + a) * mean_OUT p + (1 - a)) / 2``, ``[N, V]``.
+def log_mean_out(logp: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``log mean_OUT p(y|x)`` ``[N, V]`` over the references that did not train on x.
 
     Examples without an OUT reference use the mean over all references (a warning says how many).
     """
@@ -61,8 +61,13 @@ def log_pr_offline(logp: np.ndarray, keep: np.ndarray, a: float) -> np.ndarray:
     if missing.any():
         warn(f"{int(missing[:, 0].sum())} examples have no OUT reference; RMIA uses their mean over all references")
         mean_out[missing] = (logsumexp(logp, axis=0) - np.log(logp.shape[0]))[missing]
+    return mean_out
+
+
+def offline_log_pr(log_mean_out_p: np.ndarray, a: float) -> np.ndarray:
+    """``log Pr(x)`` with ``Pr = ((1 + a) * mean_OUT p + (1 - a)) / 2``."""
     with np.errstate(divide="ignore"):
-        return np.logaddexp(np.log1p(a) + mean_out, np.log(1.0 - a)) - np.log(2.0)
+        return np.logaddexp(np.log1p(a) + log_mean_out_p, np.log(1.0 - a)) - np.log(2.0)
 
 
 def pairwise_scores(log_lr: np.ndarray, population: np.ndarray, gamma: float) -> np.ndarray:
@@ -84,7 +89,7 @@ class RMIA(AttackBase):
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> keep = rng.random((8, 100)) < 0.5
+        >>> keep = rng.random((8, 100)).argsort(axis=0) < 4
         >>> ref = ReferenceSignals(rng.normal(size=(8, 100)) + 3 * keep, keep)
         >>> s = RMIA(a=0.5).fit(ref).score(np.r_[np.full(50, 3.0), np.zeros(50)])
         >>> bool(s[:50].mean() > s[50:].mean())
@@ -103,7 +108,7 @@ class RMIA(AttackBase):
             self.log_pr_ = logsumexp(logp, axis=0) - np.log(logp.shape[0])
         else:
             self.a_ = self.config.a if self.config.a is not None else self._tune_a(logp, reference.keep)
-            self.log_pr_ = log_pr_offline(logp, reference.keep, self.a_)
+            self.log_pr_ = offline_log_pr(log_mean_out(logp, reference.keep), self.a_)
         return self
 
     def _tune_a(self, logp: np.ndarray, keep: np.ndarray) -> float:
@@ -115,10 +120,8 @@ class RMIA(AttackBase):
             return 1.0
         m = usable[0]
         rest = np.arange(keep.shape[0]) != m
-        aucs = []
-        for a in A_GRID:
-            log_lr = (logp[m] - log_pr_offline(logp[rest], keep[rest], a)).mean(axis=1)
-            aucs.append(auc(log_lr, keep[m]))
+        mean_out = log_mean_out(logp[rest], keep[rest])
+        aucs = [auc((logp[m] - offline_log_pr(mean_out, a)).mean(axis=1), keep[m]) for a in A_GRID]
         self.tuning_auc_ = dict(zip(map(float, A_GRID), aucs))
         return float(A_GRID[int(np.argmax(aucs))])
 
