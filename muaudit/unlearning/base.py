@@ -117,15 +117,14 @@ class MethodConfig:
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
-            value = _coerce(f.name, hints[f.name], getattr(self, f.name))
+            raw = getattr(self, f.name)
+            value = _coerce(f.name, hints[f.name], raw)
             object.__setattr__(self, f.name, value)
-            values = value if isinstance(value, tuple) else (value,)
             rule = ((_UNIT, lambda v: 0 <= v <= 1) if f.name in self._unit_interval
                     else (">= 0", lambda v: v >= 0) if f.name in self._nonnegative else _rule(f.name))
-            if rule and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                for v in values:
-                    if not rule[1](v):
-                        raise ConfigError(f"Expected `{f.name}` {rule[0]}, got {v!r}")
+            for v in (raw if isinstance(raw, (list, tuple)) else (raw,)):
+                if rule and isinstance(v, (int, float)) and not isinstance(v, bool) and not rule[1](v):
+                    raise ConfigError(f"Expected `{f.name}` {rule[0]}, got {v!r}")
 
     def to_dict(self) -> dict:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}

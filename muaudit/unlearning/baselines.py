@@ -163,11 +163,12 @@ class NGD(UnlearningMethod):
     def unlearn(self, model, forget, retain, c, generator):
         params = [p for p in model.parameters() if p.requires_grad]
         std = c.noise_var ** 0.5
+        noise = torch.Generator().manual_seed((generator.initial_seed() * 7919 + 1) % 2**63)
 
-        def add_noise() -> None:
+        def add_noise() -> None:  # own stream: the data order is GD's, whatever the noise
             for p in params:
-                if p.grad is not None:
-                    p.grad.add_(randn_like(p.grad, generator), alpha=std)
+                if p.grad is not None and std:
+                    p.grad.add_(randn_like(p.grad, noise), alpha=std)
 
         opt = sgd(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,

@@ -1,0 +1,98 @@
+"""Unlearning a muaudit checkpoint: what ``muaudit unlearn`` does, as a library function.
+
+The checkpoint's meta names the dataset (checked against its fingerprint) and the training
+positions ``train_idx``; the forget file holds positions in the training split that must all be
+in ``train_idx``. The output checkpoint's meta is the input's with ``train_idx`` = the retained
+positions and an ``unlearning`` record: method, config, forget indices, seed, budget, cost and
+accuracies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from muaudit.data import load_dataset, load_index_file
+from muaudit.errors import CheckpointError, ConfigError, DataError
+from muaudit.models import load_checkpoint, save_checkpoint
+from muaudit.training.device import select_device
+from muaudit.unlearning.base import UnlearnData, get_method, make_config
+from muaudit.unlearning.run import accuracy, run_unlearning, training_sample_gradients
+
+
+def dataset_of(meta: dict, source):
+    """Load the dataset a checkpoint was trained on and check its fingerprint."""
+    spec = dict(meta.get("dataset") or {})
+    if "name" not in spec:
+        raise CheckpointError(f"{source}: meta has no dataset; was it written by muaudit?")
+    ds = load_dataset(spec.pop("name"), **spec)
+    want = meta.get("dataset_fingerprint")
+    if want and want != ds.fingerprint:
+        raise DataError(f"{source} was trained on {ds.name} with fingerprint {want[:12]}..., but the dataset "
+                        f"loaded now has {ds.fingerprint[:12]}...; load the same data files")
+    return ds
+
+
+def check_subset(forget: np.ndarray, train_idx: np.ndarray, name: str) -> None:
+    """Every forget position must be one the model trained on."""
+    outside = ~np.isin(forget, train_idx)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise DataError(f"{name}: entry {forget[i]} at position {i} is not in the model's training set "
+                        f"(the checkpoint's train_idx)")
+
+
+def split_data(ds, train_idx: np.ndarray, forget: np.ndarray, *, augment: bool = False):
+    """``(forget, retain, test)`` :class:`UnlearnData`; ``retain.val`` is the test split."""
+    rows = ds.train_idx
+    retain_pos = np.setdiff1d(train_idx, forget)
+    test = UnlearnData(ds.X[ds.test_idx], ds.y[ds.test_idx])
+    forget_d = UnlearnData(ds.X[rows[forget]], ds.y[rows[forget]], augment=augment)
+    retain_d = UnlearnData(ds.X[rows[retain_pos]], ds.y[rows[retain_pos]], val=test, augment=augment)
+    return forget_d, retain_d, test, retain_pos
+
+
+def evaluate(model, forget: UnlearnData, retain: UnlearnData, test: UnlearnData) -> dict:
+    return {"retain": accuracy(model, retain), "forget": accuracy(model, forget), "test": accuracy(model, test)}
+
+
+def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overrides: dict | None = None,
+                       budget: float | None = None, seed: int = 0, device=None) -> dict:
+    """Unlearn ``forget_path`` from the checkpoint ``model_path``; write ``out_path``.
+
+    Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
+    before/after hold retain / forget / test accuracy.
+    """
+    unlearner = get_method(method)
+    make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
+    model, meta = load_checkpoint(model_path)
+    if "train_idx" not in meta:
+        raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")
+    ds = dataset_of(meta, model_path)
+    forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
+    train_idx = np.asarray(meta["train_idx"], np.int64)
+    check_subset(forget, train_idx, f"forget file {forget_path}")
+    augment = bool((meta.get("recipe") or {}).get("augment", False))
+    forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment)
+    dev = select_device(device)
+    model = model.to(dev)
+    config = make_config(unlearner, overrides, meta=meta)
+    before = evaluate(model, forget_d, retain_d, test)
+    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget)
+    after = evaluate(res.model, forget_d, retain_d, test)
+    record = {"method": unlearner.name, "config": config.to_dict(), "forget_idx": [int(i) for i in forget],
+              "seed": int(seed), "budget": budget, "cost": res.cost, "accuracy": after}
+    history = list(meta.get("unlearning_history", [])) + ([meta["unlearning"]] if "unlearning" in meta else [])
+    new_meta = {**meta, "train_idx": [int(i) for i in retain_pos], "unlearning": record}
+    if history:
+        new_meta["unlearning_history"] = history
+    save_checkpoint(out_path, res.model.cpu(), new_meta)
+    return {"method": unlearner.name, "config": record["config"], "cost": res.cost, "before": before,
+            "after": after, "out": str(out_path), "reference_sample_gradients": _reference(meta)}
+
+
+def _reference(meta: dict) -> int | None:
+    """The original training's sample-gradients, when the meta tells."""
+    try:
+        return training_sample_gradients(meta)
+    except ConfigError:
+        return None
