@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from muaudit.attacks import audit_target, logit_scaled_confidence
 from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target, target_logits
 from muaudit.data import load_index_file
 from muaudit.errors import DataError
+from muaudit.metrics._checks import StatisticsWarning
 from muaudit.report import new_results_dir, save_audit_figures, write_results
 
 ATTACK_CHOICES = {"online": ("lira", {"mode": "online"}), "offline": ("lira", {"mode": "offline"}),
@@ -45,8 +47,10 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     phi_t = logit_scaled_confidence(target_logits(tgt, data), labels)
     phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
     name, options = ATTACK_CHOICES[attack]
-    res = audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
-                       attack_options=options, alpha=alpha, random_state=random_state)
+    with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
+        warnings.simplefilter("ignore", StatisticsWarning)
+        res = audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
+                           attack_options=options, alpha=alpha, random_state=random_state)
     results = {**res.results, "kind": "lira", "title": f"LiRA audit of {Path(target).name}",
                "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
                           "members_from": member_source, "random_state": random_state},
