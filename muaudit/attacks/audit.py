@@ -94,22 +94,37 @@ def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, 
     return float(np.mean(one_sided_p_values(member_scores[draws], nonmember_scores) < alpha))
 
 
-def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float):
-    """Offset of the target's non-members from the shadows' OUT median, and a KS comparison."""
+def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
+                 max_offset_iqr: float = 1.0):
+    """Offset of the target's non-members from the shadows' OUT median, and a KS shape comparison.
+
+    A pure shift (e.g. a target trained on more data than the shadows) is removed by recentering
+    and only warned about when it exceeds ``max_offset_iqr`` interquartile ranges of the OUT phi
+    (or when it is not removed). The KS test compares the *recentred* non-member phi with the
+    pooled OUT phi, so it warns when the shapes differ: the pool does not model this target.
+    """
     out = _stats.side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
     has = out.count > 0
     offset = float(np.median(target[nonmembers][has] - out.center[has])) if has.any() else 0.0
-    info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None}
+    info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None,
+            "out_iqr": None}
     notes = []
     if out.values.size:
-        ks = ks_2samp(target[nonmembers].ravel(), out.values)
-        info.update(ks_statistic=float(ks.statistic), ks_p_value=float(ks.pvalue))
+        iqr = float(np.subtract(*np.percentile(out.values, [75, 25])))
+        shifted = target[nonmembers].ravel() - (offset if recenter else 0.0)
+        ks = ks_2samp(shifted, out.values)
+        info.update(ks_statistic=float(ks.statistic), ks_p_value=float(ks.pvalue), out_iqr=iqr)
         if ks.pvalue < ks_alpha:
-            fix = "it was removed before scoring" if recenter else "it was NOT removed (recenter=False)"
             notes.append(
-                f"the target's non-member phi differs from the shadows' OUT phi (KS D = {ks.statistic:.3f}, "
-                f"p = {ks.pvalue:.2g}; median offset {offset:+.3g}, {fix}): the shadow pool may not match the "
-                "target's training recipe, and the p-value assumes the scores are calibrated")
+                f"the target's non-member phi is distributed differently from the shadows' OUT phi "
+                f"(KS D = {ks.statistic:.3f}, p = {ks.pvalue:.2g}, after removing a median offset of {offset:+.3g}"
+                f"{'' if recenter else ' (not removed: recenter=False)'}): the shadow pool may not match the target's "
+                "training recipe, and the p-value assumes the scores are calibrated")
+        elif abs(offset) > max_offset_iqr * max(iqr, 1e-12) or (not recenter and ks.pvalue < ks_alpha):
+            fix = "it was removed before scoring" if recenter else "it was NOT removed (recenter=False)"
+            notes.append(f"the target's non-member phi is shifted by {offset:+.3g} from the shadows' OUT phi "
+                         f"(more than {max_offset_iqr:g} IQR = {iqr:.3g}; {fix}): the target was probably trained "
+                         "differently from the shadows")
     return info, notes
 
 
