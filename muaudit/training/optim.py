@@ -1,12 +1,19 @@
 """One functional SGD / Adam step used by both engines, so they update identically.
 
-Parameters may carry a leading model dimension ``K`` (batched ensemble); ``lr`` and ``active``
-are then ``[K]`` tensors, and inactive models keep parameters and optimiser state unchanged.
-Semantics follow ``torch.optim.SGD`` / ``Adam`` with coupled L2 weight decay.
+Semantics follow ``torch.optim.SGD`` (momentum, no dampening) and ``torch.optim.Adam`` with coupled
+L2 weight decay. Parameters may carry a leading model dimension ``K`` (batched ensemble); ``lr``
+and ``active`` are then ``[K]`` and every model keeps its own step count, learning rate and state.
+An inactive model's parameters and optimiser state stay exactly unchanged (its gradient is
+ignored).
+
+All updates are in place, with per-model factors broadcast as ``[K, 1, ...]`` tensors, so a step
+costs a handful of passes over the parameters whatever K is. The step consumes ``p.grad`` (weight
+decay is added into it).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from muaudit.training.recipe import TrainRecipe
@@ -15,52 +22,84 @@ BETAS, EPS = (0.9, 0.999), 1e-8
 
 
 class FunctionalOptimizer:
-    def __init__(self, params: list[torch.Tensor], recipe: TrainRecipe, n_models: int | None = None):
-        self.params, self.recipe = params, recipe
-        self.state = [dict() for _ in params]
-        shape = () if n_models is None else (n_models,)
-        self.steps = torch.zeros(shape, dtype=torch.float64)
+    """SGD / Adam over ``params`` (each ``[K, ...]`` when ``n_models=K``, else one model's).
 
-    @staticmethod
-    def _b(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """Broadcast a per-model ``[K]`` tensor against a ``[K, ...]`` parameter."""
-        return t.reshape(t.shape + (1,) * (p.dim() - t.dim())).to(p.dtype) if t.dim() else t.to(p.dtype)
+    Example:
+        >>> p = torch.zeros(3, requires_grad=True); p.grad = torch.ones(3)
+        >>> FunctionalOptimizer([p], TrainRecipe(lr=0.1, momentum=0.0, weight_decay=0.0)).step(0.1)
+        >>> p.detach().tolist()
+        [-0.10000000149011612, -0.10000000149011612, -0.10000000149011612]
+    """
+
+    def __init__(self, params: list[torch.Tensor], recipe: TrainRecipe, n_models: int | None = None):
+        self.params, self.recipe, self.n_models = list(params), recipe, n_models
+        self.steps = np.zeros(() if n_models is None else (n_models,), np.int64)
+        n_buffers = {"sgd": 1 if recipe.momentum else 0, "adam": 3}[recipe.optimizer]  # adam: m, v, scratch
+        self.state = [[torch.zeros_like(p) for _ in range(n_buffers)] for p in self.params]
 
     @torch.no_grad()
-    def step(self, lr: torch.Tensor, active: torch.Tensor | None = None) -> None:
+    def step(self, lr, active=None) -> None:
+        """One update with learning rate ``lr`` (float, or ``[K]``); ``active`` (``[K]`` bool) masks models."""
         r = self.recipe
-        self.steps += 1 if active is None else active.to(torch.float64)
+        lr = np.asarray(lr.cpu() if torch.is_tensor(lr) else lr, np.float64)
+        on = np.ones(self.steps.shape, bool) if active is None else np.asarray(
+            active.cpu() if torch.is_tensor(active) else active, bool)
+        self.steps += on
+        masked = not on.all()
+        keep = lambda v: np.where(on, v, 1.0) if masked else v  # noqa: E731  (factor 1 = unchanged)
+        if r.optimizer == "sgd":
+            coef = {"mom": keep(r.momentum), "neg_lr": -lr * on}
+            update = self._sgd
+        else:
+            t = np.maximum(self.steps, 1)
+            bc1, bc2 = 1 - BETAS[0] ** t, 1 - BETAS[1] ** t
+            coef = {"b1": keep(BETAS[0]), "b2": keep(BETAS[1]), "neg_step": -lr * on / bc1,
+                    "inv_sqrt_bc2": 1 / np.sqrt(bc2)}
+            update = self._adam
+        coef["on"] = on.astype(np.float64) if masked else 1.0
         for p, st in zip(self.params, self.state):
             g = p.grad if p.grad is not None else torch.zeros_like(p)
             if r.weight_decay:
-                g = g.add(p, alpha=r.weight_decay)
-            lr_p = self._b(lr.to(p.device), p)
-            mask = None if active is None else self._b(active.to(p.device), p).bool()
-            if r.optimizer == "sgd":
-                update = self._sgd(g, st, mask)
-            else:
-                update = self._adam(g, st, mask, self._b(self.steps.to(p.device), p))
-            if mask is not None:
-                update = torch.where(mask, update, torch.zeros_like(update))
-            p.sub_(lr_p * update)
+                g.add_(p, alpha=r.weight_decay)
+            c = {k: self._factor(v, p) for k, v in coef.items()}
+            update(p, _mul(g, c["on"]), st, c)  # inactive models: zero gradient
+
+    def _factor(self, v, p: torch.Tensor):
+        """A per-model ``[K]`` value as a ``[K, 1, ...]`` tensor for ``p``; scalars stay floats."""
+        if np.ndim(v) == 0:
+            return float(v)
+        if np.all(v == v.flat[0]):
+            return float(v.flat[0])
+        return torch.as_tensor(v, dtype=p.dtype, device=p.device).reshape((-1,) + (1,) * (p.dim() - 1))
 
     @staticmethod
-    def _keep(new, old, mask):
-        return new if mask is None else torch.where(mask, new, old)
+    def _sgd(p, g, st, c):
+        if st:
+            buf = st[0]
+            _mul(buf, c["mom"]).add_(g)
+            g = buf
+        _add_scaled(p, g, c["neg_lr"])
 
-    def _sgd(self, g, st, mask):
-        m = self.recipe.momentum
-        if not m:
-            return g
-        buf = st.get("buf", torch.zeros_like(g))
-        st["buf"] = self._keep(buf * m + g, buf, mask)
-        return st["buf"]
+    @staticmethod
+    def _adam(p, g, st, c):
+        m, v, denom = st
+        _mul(m, c["b1"]).add_(g, alpha=1 - BETAS[0])  # inactive models: g == 0, b1 == 1
+        _mul(v, c["b2"]).addcmul_(g, g, value=1 - BETAS[1])
+        _mul(torch.sqrt(v, out=denom), c["inv_sqrt_bc2"]).add_(EPS)
+        if isinstance(c["neg_step"], float):
+            p.addcdiv_(m, denom, value=c["neg_step"])
+        else:
+            p.addcmul_(torch.div(m, denom, out=denom), c["neg_step"])
 
-    def _adam(self, g, st, mask, t):
-        b1, b2 = BETAS
-        m, v = st.get("m", torch.zeros_like(g)), st.get("v", torch.zeros_like(g))
-        st["m"] = self._keep(m * b1 + g * (1 - b1), m, mask)
-        st["v"] = self._keep(v * b2 + g * g * (1 - b2), v, mask)
-        t = t.clamp(min=1)
-        denom = st["v"].sqrt() / torch.sqrt(1 - b2 ** t) + EPS
-        return st["m"] / (1 - b1 ** t) / denom
+
+def _mul(t: torch.Tensor, f) -> torch.Tensor:
+    return t if isinstance(f, float) and f == 1.0 else t.mul_(f)
+
+
+def _add_scaled(t: torch.Tensor, other: torch.Tensor, f) -> None:
+    """``t += f * other`` in place; ``f`` is a float or a broadcastable per-model tensor."""
+    if isinstance(f, float):
+        if f:
+            t.add_(other, alpha=f)
+    else:
+        t.addcmul_(other, f)

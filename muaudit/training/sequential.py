@@ -39,7 +39,7 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
         for p in params:
             p.grad = None
         loss.backward()
-        opt.step(torch.tensor(recipe.lr_at(t, total)))
+        opt.step(recipe.lr_at(t, total))
     for p in params:
         p.grad = None
     if channels_last:
