@@ -15,12 +15,12 @@ from muaudit.attacks.rmia import RMIA, RMIAConfig
 from muaudit.attacks.population import (LOSS, LogisticMIAResult, SVCMIAResult, logistic_regression_mia,
                                         svc_mia)
 from muaudit.attacks.evaluate import evaluate_leave_one_out, leave_one_out_scores
-from muaudit.attacks.audit import VERDICTS, AuditResult, audit_target
+from muaudit.attacks.audit import VERDICTS, AuditResult, assess_scores, audit_target
 from muaudit.attacks.signals import (confidence, correctness, cross_entropy_loss, log_probability_from_phi,
                                      logit_scaled_confidence, loss_from_phi)
 
 __all__ = [
-    "ATTACKS", "Attack", "AttackBase", "AuditResult", "LOSS", "LiRA", "LiRAConfig", "LogisticMIAResult",
+    "ATTACKS", "Attack", "AttackBase", "AuditResult", "assess_scores", "LOSS", "LiRA", "LiRAConfig", "LogisticMIAResult",
     "RMIA", "RMIAConfig", "ReferenceSignals", "SVCMIAResult", "VERDICTS", "audit_target", "confidence",
     "correctness", "cross_entropy_loss", "evaluate_leave_one_out", "leave_one_out_scores",
     "log_probability_from_phi", "logit_scaled_confidence", "logistic_regression_mia", "loss_from_phi",

@@ -175,6 +175,27 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
     return ("inconclusive" if reasons else "consistent with retraining"), reasons
 
 
+def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, min_power: float = 0.8,
+                  n_power_draws: int = 200, level: float = 0.95, n_bootstrap: int = 1000,
+                  random_state: int = 0, notes: list | None = None) -> dict:
+    """Verdict, p-values, ROC block and power control for per-example ``scores`` (higher = member).
+
+    Shared by every audit (shadow attacks here, population attacks in ``muaudit mia``): forget rows
+    vs non-member rows, with retained ``members`` as the power control. ``notes`` collects
+    warnings (e.g. over-unlearning).
+    """
+    notes = [] if notes is None else notes
+    opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, alpha=alpha, notes=notes, summary_options=opts)
+    control = _power_control(scores, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
+                             rng=np.random.default_rng(random_state), summary_options=opts)
+    verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
+    return {"verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
+            "test": "one-sided Mann-Whitney U, forget vs non-member scores",
+            "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
+            "min_power": min_power, "n_forget": int(np.size(forget)), "n_nonmembers": int(np.size(nonmembers))}
+
+
 def _fitted_info(attack) -> dict:
     """The fitted choices worth recording (e.g. LiRA's resolved variance, RMIA's tuned ``a``)."""
     return {k.rstrip("_"): v for k, v in vars(attack).items()
@@ -245,19 +266,12 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, att
     reference, t, F, NM, R = _check_inputs(target, shadows, keep, forget, nonmembers, members)
     scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM,
                                               recenter=recenter, ks_alpha=ks_alpha)
-    opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
-    block, p_value, p_lower = _forget_test(scores, F, NM, alpha=alpha, notes=notes, summary_options=opts)
-    control = _power_control(scores, F, NM, R, alpha=alpha, n_draws=n_power_draws,
-                             rng=np.random.default_rng(random_state), summary_options=opts)
-    verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
+    assessed = assess_scores(scores, F, NM, R, alpha=alpha, min_power=min_power, n_power_draws=n_power_draws,
+                             level=level, n_bootstrap=n_bootstrap, random_state=random_state, notes=notes)
     for note in notes:
         warnings.warn(note, StatisticsWarning, stacklevel=2)
     results = {
-        "verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
-        "test": "one-sided Mann-Whitney U, forget vs non-member scores",
-        "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
-        "min_power": min_power, "n_forget": int(F.size), "n_nonmembers": int(NM.size),
-        "n_members": int(R.size), "attack": fitted.name,
+        **assessed, "n_members": int(R.size), "attack": fitted.name,
         "attack_config": {**asdict(fitted.config), **_fitted_info(fitted)},
         "calibration": calib, "warnings": notes,
     }

@@ -32,6 +32,33 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, alpha, out, 
         click.echo(f"Results written to {out_dir}/")
 
 
+@click.command("mia")
+@click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
+@click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
+@click.option("--pool", type=click.Path(), help="Pool whose dataset to use (default: $MUAUDIT_POOL, else the checkpoint's meta).")
+@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
+@click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
+@click.option("--alpha", type=float, default=0.01, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
+def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
+    """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
+    from muaudit.audit.mia import run_mia
+    from muaudit.report import summary_text
+
+    results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
+                               train_idx=train_idx, alpha=alpha, out=out)
+    if as_json:
+        echo_json(results)
+        return
+    p = results["population_mia"]
+    click.echo(summary_text(results))
+    click.echo(f"Deep Unlearn MIA: accuracy {p['logistic_regression_accuracy']:.3f}, indiscernibility "
+               f"{p['indiscernibility']:.3f}" + (f"; SalUn SVC-MIA efficacy {p['svc_mia_efficacy']:.3f}" if "svc_mia_efficacy" in p else ""))
+    click.echo(f"Results written to {out_dir}/")
+
+
 @click.command("report")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--html", "as_html", is_flag=True, help="Render one self-contained HTML page.")
@@ -47,7 +74,7 @@ def report(folders, as_html, out):
         click.echo(f"HTML report: {render_html(list(folders), out)}")
 
 
-COMMANDS = [lira, report]
+COMMANDS = [lira, mia, report]
 
 
 @click.command("demo")

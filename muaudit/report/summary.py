@@ -32,8 +32,8 @@ def summary_text(r: dict) -> str:
     if control:
         parts.append(f"Power control (retained members vs non-members): AUC {control['auc']:.3f}, "
                      f"power {_pct(control.get('power'))} to catch a forget set of this size.")
-    for reason in r.get("inconclusive_reasons") or []:
-        parts.append(f"Inconclusive because: {reason}.")
+    if r.get("inconclusive_reasons"):
+        parts.append("Inconclusive because: " + "; ".join(r["inconclusive_reasons"]) + ".")
     for w in r.get("warnings") or []:
         parts.append(f"Warning: {w}")
     return " ".join(parts)
