@@ -249,3 +249,15 @@ def test_unlearn_data_checks_shapes():
         UnlearnData(np.zeros((3, 2)), np.zeros(4, np.int64))
     d = UnlearnData(np.zeros((3, 2)), np.arange(3))
     assert d.X.dtype == torch.float32 and d.y.dtype == torch.int64 and len(copy.copy(d)) == 3
+
+
+def test_docs_describe_every_method_with_current_defaults():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "methods.md").read_text()
+    block = text.split("<!-- methods-defaults:start -->")[1].split("<!-- methods-defaults:end -->")[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in block.splitlines() if line.startswith("| `")}
+    for name in NAMES:
+        assert f"**`{name}`**" in text, f"docs/methods.md does not describe {name}"
+        for key, value in get_method(name).Config().to_dict().items():
+            assert f"`{key}={value}`" in rows[name], f"{name}.{key}: rerun benchmarks/methods_table.py --defaults-only"
