@@ -196,10 +196,15 @@ def test_entry_points_register_plugins(monkeypatch):
     registry._items = dict(METHODS._items)
     monkeypatch.setattr(unl_base, "METHODS", registry)
     monkeypatch.setattr(unl_base, "_PLUGINS_LOADED", False)
-    eps = [_EP("plug-test", _Plug), _EP("broken", ImportError("no module"))]
+    clash = type("Clash", (_Plug,), {"name": "ft"})
+    eps = [_EP("plug-test", _Plug), _EP("broken", ImportError("no module")), _EP("clash", clash)]
     monkeypatch.setattr(md, "entry_points", lambda group: eps if group == "muaudit.methods" else [])
-    with pytest.warns(UserWarning, match="'broken' failed to load"):
+    with pytest.warns(UserWarning) as caught:
         unl_base.load_entry_points()
+    assert [str(w.message) for w in caught] == [
+        "muaudit.methods plug-in 'broken' failed to load: no module",
+        "muaudit.methods plug-in 'clash': method 'ft' is already registered; skipped"]
+    assert unl_base.get_method("ft").__class__.__name__ == "FT"
     assert isinstance(unl_base.get_method("plug-test"), _Plug)
     assert "plug-test" not in METHODS
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
-from muaudit.unlearning.cost import active_meter, metered
+from muaudit.unlearning.cost import metered
 
 METHODS: Registry = Registry("unlearning method")
 ENTRY_POINT_GROUP = "muaudit.methods"
@@ -214,8 +214,8 @@ _PLUGINS_LOADED = False
 def load_entry_points() -> None:
     """Register methods of installed packages (entry-point group ``muaudit.methods``), once.
 
-    A plug-in that fails to import is skipped with a warning; its name clashing with a
-    registered method is a :class:`ConfigError`.
+    A plug-in that fails to import, or whose name is already taken (built-ins win), is skipped
+    with a warning: one broken package must not break every method.
     """
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
@@ -229,7 +229,12 @@ def load_entry_points() -> None:
         except Exception as e:  # a broken plug-in must not break muaudit
             warnings.warn(f"muaudit.methods plug-in {ep.name!r} failed to load: {e}", stacklevel=2)
             continue
-        METHODS.register(getattr(obj, "name", ep.name), obj)
+        name = getattr(obj, "name", ep.name)
+        if name in METHODS:
+            warnings.warn(f"muaudit.methods plug-in {ep.name!r}: method {name!r} is already registered; skipped",
+                          stacklevel=2)
+            continue
+        METHODS.register(name, obj)
 
 
 def get_method(name: str) -> UnlearningMethod:
@@ -259,7 +264,3 @@ def make_config(method: UnlearningMethod | type, overrides: dict | None = None, 
     base = method.config_from_meta(meta) if meta else {}
     return Config(**{**{k: v for k, v in base.items() if k in valid}, **overrides})
 
-
-def charge(n: int) -> None:
-    """Charge ``n`` sample-gradients to the running method's meter."""
-    active_meter().charge(n)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from muaudit.unlearning.base import MethodConfig, UnlearnData, UnlearningMethod, register_method
 from muaudit.unlearning.baselines import DU
 from muaudit.unlearning.blocks import fresh_init, head, reset_modules, stem
-from muaudit.unlearning.loops import (cosine_lr, cross_entropy, distill_kl, finetune, frozen_copy, iter_batches,
+from muaudit.unlearning.loops import (cosine_lr, distill_kl, finetune, frozen_copy, iter_batches,
                                       optimizer_step, set_lr, sgd, soft_cross_entropy, step_decay_lr, take)
 
 # -- BT -------------------------------------------------------------------------------------------

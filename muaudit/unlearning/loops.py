@@ -65,11 +65,6 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return teacher
 
 
-@torch.no_grad()
-def logits_of(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    return model(X)
-
-
 # -- optimisers and schedules -------------------------------------------------------------------
 
 
