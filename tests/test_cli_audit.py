@@ -136,3 +136,28 @@ def test_target_from_other_data(setup, tmp_path):
 
 def test_report_on_non_results_folder(tmp_path):
     assert error_line(run("report", tmp_path)) == f"Error: {tmp_path} is not a muaudit results folder (no results.json)"
+
+
+def test_mia_and_pool_evaluate(setup):
+    d, _, _ = setup
+    r = run("mia", "--target", d / "orig.pt", "--forget", d / "forget.npy", "--out", d / "mia", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    pm = res["population_mia"]
+    assert 0 <= pm["indiscernibility"] <= 1 and 0 <= pm["svc_mia_efficacy"] <= 1
+    assert res["verdict"] in ("not unlearned", "consistent with retraining", "inconclusive")
+    assert res["power_control"]["n_pos"] == 1347 - 68 and res["n_nonmembers"] == 450
+    r = run("pool", "evaluate", d / "pool", "--json", "--targets", "2")
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.output)
+    assert ev["n_pos"] + ev["n_neg"] == 2 * 1797 and 0 <= ev["auc"] <= 1
+
+
+def test_mia_without_dataset_meta_needs_a_pool(setup, tmp_path, monkeypatch):
+    d, _, _ = setup
+    monkeypatch.delenv("MUAUDIT_POOL", raising=False)
+    assert error_line(run("mia", "--target", d / "raw.pt", "--forget", d / "forget.npy")) == \
+        f"Error: {d / 'raw.pt'} is a raw state_dict; pass --arch (or use a pool whose arch fits)"
+    np.save(tmp_path / "l.npy", np.zeros((1797, 10), np.float32))
+    assert error_line(run("mia", "--target", tmp_path / "l.npy", "--forget", d / "forget.npy")) == \
+        f"Error: {tmp_path / 'l.npy'} carries no dataset meta; pass --pool (or set MUAUDIT_POOL) to name the data"

@@ -68,6 +68,20 @@ def pool_info(pool_dir, as_json):
     echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
+@pool.command("evaluate")
+@click.argument("pool_dir", type=click.Path())
+@click.option("--attack", type=click.Choice(["online", "offline", "rmia", "loss"]), default="online", show_default=True)
+@click.option("--targets", "n_targets", type=int, help="Shadows used as targets (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def pool_evaluate(pool_dir, attack, n_targets, as_json):
+    """Leave-one-out strength of an attack on the pool: each shadow in turn is the target."""
+    from muaudit.audit.evaluate import evaluate_pool
+    from muaudit.report import summary_text
+
+    res = evaluate_pool(pool_dir, attack=attack, n_targets=n_targets)
+    echo_json(res) if as_json else click.echo(summary_text(res))
+
+
 @pool.command("merge")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.argument("shards", nargs=-1, required=True, type=click.Path())
