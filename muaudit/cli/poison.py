@@ -1,0 +1,60 @@
+"""``muaudit poison``: poisoning-based unlearning efficacy (Pawelczyk et al., ICLR 2025)."""
+
+from __future__ import annotations
+
+import click
+
+from muaudit.cli.common import echo_json, parse_set
+
+
+def _efficacy_line(r: dict) -> str:
+    eff, pw = r["efficacy"], r["power"]
+    value = "n/a" if eff["value"] is None else f"{eff['value']:.3f}"
+    ci = "" if not eff["ci"] else f" [{eff['ci'][0]:.3f}, {eff['ci'][1]:.3f}]"
+    spread = "" if eff["std"] is None else f", {eff['mean']:.3f} ± {eff['std']:.3f} over seeds"
+    gap = pw["original_vs_retrained"]
+    null = pw["original_vs_null"]
+    power = f"original vs retrained p = {gap['p_value']:.3g}" + (f", original z = {null['z']:.2f} against N(0,1)" if null else "")
+    order = ["original", r["method"], "retrained"]
+    metric = ", ".join(f"{m} {r['models'][m]['metric']:.3f}" for m in order)
+    tpr = [r["mia"][m]["tpr"] for m in order]
+    mia = ", ".join(f"{m} {'n/a' if t is None else format(t, '.3f')}" for m, t in zip(order, tpr))
+    return (f"Efficacy {value}{ci}{spread}. Attack metric ({r['metric']}): {metric}. Power: {power}. "
+            f"Loss-MIA TPR@1%FPR on the same forget set: {mia}.")
+
+
+@click.command("poison")
+@click.argument("attack")
+@click.option("--recipe", required=True, type=click.Path(dir_okay=False), help="Recipe TOML (dataset, model, training).")
+@click.option("--method", required=True, help="Unlearning method (see `muaudit methods`).")
+@click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a method config value (repeatable).")
+@click.option("--fraction", type=float, help="Share of the training split to poison (default: per attack and dataset).")
+@click.option("--eps", type=float, help="Noise std (gaussian eps_p) or perturbation bound (gradient-matching, gradient-canceling).")
+@click.option("--attack-set", "attack_pairs", multiple=True, metavar="KEY=VALUE", help="Override an attack option (repeatable).")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of power and verdict.")
+@click.option("--threads", type=int, help="torch threads (1 is fastest for tiny models on a shared machine).")
+@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
+def poison(attack, recipe, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, threads, device, as_json):
+    """Poison, train, unlearn the poisons with METHOD, retrain, and report efficacy with its power.
+
+    ATTACK is one of gaussian, backdoor, gradient-matching, label-flip, gradient-canceling, interclass.
+    """
+    from muaudit.poisoning.audit import run_poison
+    from muaudit.report import summary_text
+
+    results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
+                                  attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
+                                  alpha=alpha, out=out, device=device, threads=threads)
+    if as_json:
+        echo_json(results)
+        return
+    click.echo(summary_text(results))
+    click.echo(_efficacy_line(results))
+    click.echo(f"Results written to {out_dir}/ (report.html)")
+
+
+COMMANDS = [poison]

@@ -1,0 +1,1 @@
+"""Poisoning-based unlearning audits (Pawelczyk et al., ICLR 2025)."""

@@ -1,0 +1,3 @@
+"""Importing this module registers every built-in attack (one module per family)."""
+
+from muaudit.poisoning import gaussian  # noqa: F401

@@ -1,0 +1,275 @@
+"""The poisoning-attack contract: config base class, the poisoned set, the record file, the registry.
+
+An attack turns a clean :class:`~muaudit.data.Dataset` into a :class:`PoisonSet` (the poisoned
+dataset, the poisoned training positions = the forget set, and a record of everything needed to
+score a model later), and scores a model on it::
+
+    attack = get_attack("gaussian")
+    config = attack.make_config("digits", {"eps_p": 1.0})
+    poison = attack.poison(dataset, config, seed=0, context=context)
+    scores = attack.score(model, poison)       # per-item values, higher = attack stronger
+
+Every attack **replaces** training examples in place (same training-split size): retraining without
+the poisons trains on the clean rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+from torch import nn
+
+from muaudit.data import Dataset
+from muaudit.errors import ConfigError, DataError
+from muaudit.registry import Registry
+
+ATTACKS: Registry = Registry("poisoning attack")
+
+
+class PoisonError(ConfigError):
+    """A poisoning attack's options or record cannot be used."""
+
+
+# -- configs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoisonConfig:
+    """Base of every attack's frozen config. Subclasses list field names in the class attributes
+    ``_open_unit`` (in (0, 1)), ``_positive`` (> 0) and ``_counts`` (integers >= 1); errors read
+    ``Expected `fraction` in (0, 1), got 1.5``."""
+
+    _open_unit: ClassVar[tuple[str, ...]] = ()
+    _positive: ClassVar[tuple[str, ...]] = ()
+    _counts: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = _coerce(f.name, hints[f.name], getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+            if f.name in self._open_unit and not 0 < value < 1:
+                raise PoisonError(f"Expected `{f.name}` in (0, 1), got {value!r}")
+            if f.name in self._positive and not value > 0:
+                raise PoisonError(f"Expected `{f.name}` > 0, got {value!r}")
+            if f.name in self._counts and value < 1:
+                raise PoisonError(f"Expected `{f.name}` an integer >= 1, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _coerce(name: str, kind, value):
+    """Check ``value`` against the annotation ``kind`` (``float`` takes ints; ``X | None`` takes None)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return None if value is None else _coerce(name, args[0], value)
+    ok = {bool: isinstance(value, bool),
+          int: isinstance(value, int) and not isinstance(value, bool),
+          float: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+          str: isinstance(value, str)}.get(kind, True)
+    if not ok:
+        what = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+        raise PoisonError(f"Expected `{name}` {what}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+# -- the poisoned set -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PoisonSet:
+    """A poisoned dataset and its record.
+
+    Attributes:
+        attack: registry name of the attack.
+        config: the resolved config (``to_dict()``).
+        seed: the seed the poisons were drawn with.
+        dataset: the poisoned dataset (training rows at ``forget`` replaced; test split clean).
+        clean: the clean dataset it was made from.
+        forget: int64 ``[k]`` poisoned positions in the training split (sorted): the forget set.
+        arrays: everything the attack needs to score a model (saved in the record ``.npz``).
+    """
+
+    attack: str
+    config: dict
+    seed: int
+    dataset: Dataset
+    clean: Dataset
+    forget: np.ndarray
+    arrays: dict = field(default_factory=dict)
+
+    @property
+    def retain(self) -> np.ndarray:
+        """Training positions that were not poisoned (int64, sorted)."""
+        return np.setdiff1d(np.arange(len(self.clean.train_idx)), self.forget)
+
+
+def poisoned_dataset(clean: Dataset, positions: np.ndarray, X_new=None, y_new=None, *, tag: str) -> Dataset:
+    """``clean`` with training positions ``positions`` replaced by ``X_new`` / ``y_new`` (copies)."""
+    rows = clean.train_idx[np.asarray(positions, np.int64)]
+    X, y = clean.X, clean.y
+    if X_new is not None:
+        X = X.copy()
+        X[rows] = np.asarray(X_new, np.float32)
+    if y_new is not None:
+        y = y.copy()
+        y[rows] = np.asarray(y_new, np.int64)
+    return Dataset(f"{clean.name}+{tag}", X, y, clean.split, dict(clean.options))
+
+
+def choose_positions(rng: np.random.Generator, candidates: np.ndarray, fraction: float, n_train: int,
+                     *, what: str = "poisons") -> np.ndarray:
+    """``round(fraction * n_train)`` positions drawn without replacement from ``candidates`` (sorted)."""
+    k = max(1, int(round(fraction * n_train)))
+    if k > len(candidates):
+        raise PoisonError(f"{what}: {k} requested ({fraction:g} of {n_train}) but only {len(candidates)} "
+                          "eligible training examples")
+    return np.sort(rng.choice(np.asarray(candidates, np.int64), k, replace=False))
+
+
+# -- the record file ------------------------------------------------------------------------------
+
+
+def save_record(path, poison: PoisonSet) -> Path:
+    """Write the poison record (``.npz``, no pickles): arrays plus a JSON header with the attack,
+    config, seed, forget positions and the clean dataset's fingerprint."""
+    path = Path(path)
+    header = {"attack": poison.attack, "config": poison.config, "seed": int(poison.seed),
+              "dataset": poison.clean.describe()}
+    np.savez_compressed(path, header=np.array(json.dumps(header, sort_keys=True)), forget=poison.forget,
+                        **{f"a_{k}": np.asarray(v) for k, v in poison.arrays.items()})
+    return path
+
+
+def load_record(path) -> tuple[dict, np.ndarray, dict]:
+    """Read a record written by :func:`save_record`: ``(header, forget, arrays)``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            return header, z["forget"], {k[2:]: z[k] for k in z.files if k.startswith("a_")}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise DataError(f"{path} is not a muaudit poison record ({e})") from None
+
+
+# -- attacks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoisonContext:
+    """What an attack may use besides the data: ``train(dataset, positions, seed) -> model`` with
+    the recipe of the audit (surrogate models of gradient matching and gradient canceling)."""
+
+    train: Callable[[Dataset, np.ndarray, int], nn.Module] | None = None
+
+
+@dataclass
+class Scores:
+    """An attack's read-out of one model.
+
+    Attributes:
+        values: float64 ``[n_items]``, **higher = attack stronger**; the attack metric is their mean.
+        readout: extra statistics (JSON-ready), e.g. GUS mean, z, p-value, TPR, AUC.
+        arrays: per-item arrays worth saving with the results (e.g. raw GUS, fresh-noise GUS).
+    """
+
+    values: np.ndarray
+    readout: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+
+    @property
+    def metric(self) -> float:
+        return float(np.mean(self.values)) if len(self.values) else float("nan")
+
+
+class PoisonAttack:
+    """Base class: subclasses set the class attributes and implement :meth:`poison` and :meth:`score`.
+
+    Class attributes:
+        name: registry key (``"gaussian"``, ``"backdoor"``, ...).
+        family: ``"canary"``, ``"targeted"``, ``"indiscriminate"`` or ``"interclass"``.
+        metric: what ``Scores.metric`` measures (e.g. ``"attack success rate"``).
+        source: the paper the attack follows.
+        Config: the frozen :class:`PoisonConfig` subclass with the source's defaults.
+        dataset_defaults: per-dataset overrides of the defaults, chosen by measured power.
+        null: True when :meth:`null_test` gives an exact test of the original (Gaussian canaries).
+        eps_field: the config field ``--eps`` sets (noise or perturbation size), if any.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[str] = ""
+    metric: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    Config: ClassVar[type[PoisonConfig]] = PoisonConfig
+    dataset_defaults: ClassVar[dict[str, dict]] = {}
+    null: ClassVar[bool] = False
+    eps_field: ClassVar[str | None] = None
+
+    def make_config(self, dataset_name: str | None = None, overrides: dict | None = None) -> PoisonConfig:
+        """Paper defaults, then this dataset's measured defaults, then ``overrides``."""
+        valid = [f.name for f in fields(self.Config)]
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(valid))
+        if unknown:
+            raise PoisonError(f"unknown option {unknown[0]!r} for poisoning attack {self.name!r}; "
+                              f"valid: {', '.join(valid)}")
+        base = dict(self.dataset_defaults.get(str(dataset_name).split("+")[0], {}))
+        return self.Config(**{**base, **overrides})
+
+    def poison(self, dataset: Dataset, config: PoisonConfig, seed: int, context: PoisonContext) -> PoisonSet:
+        raise NotImplementedError
+
+    def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
+        raise NotImplementedError
+
+    def pooled_readout(self, scores: list[Scores], config: dict) -> dict:
+        """Read-out of one model's items pooled over seeds: ``n``, ``metric`` (the mean) and its
+        interval (Clopper-Pearson for success / failure items, else a t-interval)."""
+        v = np.concatenate([np.asarray(s.values, np.float64) for s in scores])
+        return {"n": int(v.size), "metric": float(v.mean()) if v.size else None, "ci": mean_interval(v)}
+
+    def null_test(self, scores: Scores) -> dict | None:
+        """``{"z", "p_value"}`` of the original against an exact null, when the attack has one."""
+        return None
+
+
+def mean_interval(v: np.ndarray, level: float = 0.95) -> list[float] | None:
+    """Interval of ``mean(v)``: Clopper-Pearson when ``v`` is 0/1, else Student t; None below 2 items."""
+    from scipy import stats
+
+    from muaudit.metrics import clopper_pearson
+
+    if v.size < 2:
+        return None
+    if np.isin(v, (0.0, 1.0)).all():
+        lo, hi = clopper_pearson(int(v.sum()), v.size, level=level)
+        return [float(lo), float(hi)]
+    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return [float(v.mean() - half), float(v.mean() + half)]
+
+
+def register_attack(cls):
+    """Class decorator: register ``cls`` under ``cls.name`` (duplicates are refused)."""
+    ATTACKS.register(cls.name, cls)
+    return cls
+
+
+def get_attack(name: str) -> PoisonAttack:
+    """An instance of the registered attack ``name``."""
+    import muaudit.poisoning.attacks  # noqa: F401  (registers the built-ins)
+
+    return ATTACKS.get(name)()
+
+
+def attack_names() -> list[str]:
+    import muaudit.poisoning.attacks  # noqa: F401
+
+    return ATTACKS.names()

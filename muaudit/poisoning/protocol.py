@@ -1,0 +1,143 @@
+"""The protocol of Pawelczyk et al. (ICLR 2025), one function for every attack.
+
+Per seed: poison the training split, train the original on it, unlearn the poisons (forget set =
+the poisoned examples as trained on) with each method, retrain without them, and score the
+original, the unlearned models and the retrained one with the attack, a loss-threshold MIA on the
+same forget set, and clean test accuracy. :func:`summarize_method` turns the seeds into efficacy,
+power and a verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from torch import nn
+
+from muaudit.attacks import cross_entropy_loss
+from muaudit.metrics import auc, tpr_at_fpr
+from muaudit.metrics._checks import check_positive_int
+from muaudit.poisoning.base import PoisonAttack, PoisonContext, PoisonSet, Scores, get_attack
+from muaudit.training import predict_logits
+from muaudit.training.device import select_device
+from muaudit.training.single import model_meta, train_on_positions
+from muaudit.unlearning import UnlearnData, accuracy, budget_limit, get_method, make_config, run_unlearning
+
+MIA_FPR = 0.01
+
+
+@dataclass
+class SeedRun:
+    """Everything one seed of the protocol produced.
+
+    Attributes:
+        seed: seeds the poisons, both trainings and the methods.
+        poison: the :class:`PoisonSet`.
+        scores: attack read-outs by model: ``"original"``, ``"retrained"`` and each method name.
+        mia: loss-threshold MIA on the forget set vs the test split, by model: ``{"tpr", "auc"}``.
+        accuracy: clean test accuracy by model.
+        cost: each method's cost (``run_unlearning``'s), plus ``"training"`` sample-gradients.
+    """
+
+    seed: int
+    poison: PoisonSet
+    scores: dict[str, Scores] = field(default_factory=dict)
+    mia: dict[str, dict] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    cost: dict[str, dict] = field(default_factory=dict)
+
+
+def loss_mia(model: nn.Module, forget: UnlearnData, test: UnlearnData, *, fpr: float = MIA_FPR) -> dict:
+    """Loss-threshold MIA (score = -CE, higher = member): forget set vs the test split."""
+    def score(d: UnlearnData) -> np.ndarray:
+        return -cross_entropy_loss(predict_logits(model, d.X.cpu())[:, 0], d.y.cpu().numpy())
+
+    s = np.r_[score(forget), score(test)]
+    labels = np.r_[np.ones(len(forget), bool), np.zeros(len(test), bool)]
+    r = tpr_at_fpr(s, labels, fpr)
+    return {"tpr": r.tpr, "fpr": fpr, "auc": auc(s, labels)}
+
+
+def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options: dict | None,
+                 budget: float | None, seeds) -> tuple[PoisonAttack, list[int]]:
+    """Resolve the attack and fail fast (before any training) on unknown methods, bad method
+    options, a bad budget or bad seeds."""
+    attack = get_attack(attack) if isinstance(attack, str) else attack
+    for name in methods:
+        make_config(get_method(name), (method_options or {}).get(name))
+    if budget is not None:
+        budget_limit({"recipe": {"epochs": 1}, "train_idx": [0]}, budget)
+    seeds = list(range(check_positive_int("seeds", seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
+    return attack, seeds
+
+
+def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack_options: dict | None = None,
+                 seeds=1, budget: float | None = None, method_options: dict | None = None, device=None,
+                 log: Callable[[str], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
+    """Run the protocol for ``methods`` on the recipe ``spec`` (a :class:`~muaudit.pool.spec.PoolSpec`).
+
+    Args:
+        attack: a registered attack name or instance.
+        methods: unlearning method names; each gets the same original per seed.
+        attack_options: overrides of the attack's (per-dataset) defaults.
+        seeds: a number of seeds (0..n-1) or a list of seeds.
+        budget: each method may spend at most this fraction of the original training's
+            sample-gradients (None: the methods' default configs, uncapped).
+        method_options: ``{method: {key: value}}`` config overrides.
+
+    Returns ``(attack, runs)``; see :func:`summarize_method` for the read-out.
+    """
+    attack, seeds = check_inputs(attack, methods, method_options, budget, seeds)
+    ds = spec.load_dataset()
+    config = attack.make_config(ds.name, attack_options)
+    dev = select_device(device)
+    make = lambda s: spec.make_model(s, ds.input_shape, ds.n_classes)  # noqa: E731
+    train = lambda d, pos, s: train_on_positions(make, d, pos, spec.train, s, dev)[0]  # noqa: E731
+    runs = []
+    for seed in seeds:
+        poison = attack.poison(ds, config, seed, PoisonContext(train=train))
+        runs.append(run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
+                             device=dev, log=log))
+    return attack, runs
+
+
+def _split(poison: PoisonSet) -> tuple[UnlearnData, UnlearnData, UnlearnData]:
+    d, rows = poison.dataset, poison.dataset.train_idx
+    test = UnlearnData(d.X[d.test_idx], d.y[d.test_idx])
+    forget = UnlearnData(d.X[rows[poison.forget]], d.y[rows[poison.forget]])
+    retain = UnlearnData(d.X[rows[poison.retain]], d.y[rows[poison.retain]], val=test)
+    return forget, retain, test
+
+
+def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[str], *, budget=None,
+             method_options=None, device=None, log=None) -> SeedRun:
+    """One seed: train the original and the retrained model, run every method, score all."""
+    seed, d, recipe = poison.seed, poison.dataset, spec.train
+    everything = np.arange(len(d.train_idx))
+    original, cost = train_on_positions(make, d, everything, recipe, seed, device)
+    retrained, _ = train_on_positions(make, d, poison.retain, recipe, seed, device)
+    meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=d, train_idx=everything,
+                      seed=seed, recipe=recipe, cost=cost)
+    forget, retain, test = _split(poison)
+    run = SeedRun(seed, poison, cost={"training": cost})
+    models = {"original": original, "retrained": retrained}
+    for name in methods:
+        t0 = time.perf_counter()
+        res = run_unlearning(name, original.to(device), forget, retain, config=(method_options or {}).get(name),
+                             seed=seed, meta=meta, budget=budget)
+        models[name], run.cost[name] = res.model.cpu(), res.cost
+        if log:
+            log(f"seed {seed} {name}: {time.perf_counter() - t0:.1f} s, {res.cost['sample_gradients']:,} sample-gradients")
+    for name, model in models.items():
+        model = model.cpu().eval()
+        run.scores[name] = attack.score(model, poison)
+        run.mia[name] = loss_mia(model, forget, test)
+        run.accuracy[name] = accuracy(model, test)
+    return run
+
+
+def item_values(runs: list[SeedRun], model: str) -> list[np.ndarray]:
+    """Per-seed item values of ``model`` (``"original"``, ``"retrained"`` or a method name)."""
+    return [np.asarray(r.scores[model].values, np.float64) for r in runs]
