@@ -43,15 +43,20 @@ def mlp(input_shape, n_classes: int, *, hidden: list[int] = (512,)) -> nn.Module
 
 @ARCHS.register("cnn")
 def cnn(input_shape, n_classes: int, *, channels: list[int] = (32, 64), hidden: int = 128) -> nn.Module:
-    """Small conv net: per entry of ``channels`` a 3x3 conv, ReLU and 2x2 max-pool (while the
-    image is at least 2x2), then Linear(hidden) -> ReLU -> Linear(n_classes). No BatchNorm."""
+    """Small conv net: per entry of ``channels`` a 3x3 conv, 2x2 max-pool (while the image is at
+    least 2x2) and ReLU, then Linear(hidden) -> ReLU -> Linear(n_classes). No BatchNorm.
+
+    Pooling before the ReLU computes exactly conv -> ReLU -> pool (ReLU is monotone, so the two
+    commute, gradients included) with the ReLU on a 4x smaller tensor.
+    """
     c, h, w = input_shape
     layers: list[nn.Module] = []
     for out in channels:
-        layers += [nn.Conv2d(c, int(out), 3, padding=1), nn.ReLU()]
+        layers.append(nn.Conv2d(c, int(out), 3, padding=1))
         if h >= 2 and w >= 2:
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
+        layers.append(nn.ReLU())
         c = int(out)
     layers += [nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
     return nn.Sequential(*layers)

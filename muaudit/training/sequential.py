@@ -20,8 +20,9 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     (see :mod:`muaudit.training.batches`).
     """
     channels_last = is_conv(model) and X.device.type == "cpu" and X.dim() == 4
-    if channels_last:
+    if channels_last:  # batches gathered from a channels_last X are channels_last already
         model.to(memory_format=torch.channels_last)
+        X = X.contiguous(memory_format=torch.channels_last)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = FunctionalOptimizer(params, recipe)
