@@ -36,41 +36,45 @@ class FunctionalOptimizer:
         self.steps = np.zeros(() if n_models is None else (n_models,), np.int64)
         n_buffers = {"sgd": 1 if recipe.momentum else 0, "adam": 3}[recipe.optimizer]  # adam: m, v, scratch
         self.state = [[torch.zeros_like(p) for _ in range(n_buffers)] for p in self.params]
+        self._update = self._sgd if recipe.optimizer == "sgd" else self._adam
 
     @torch.no_grad()
     def step(self, lr, active=None) -> None:
         """One update with learning rate ``lr`` (float, or ``[K]``); ``active`` (``[K]`` bool) masks models."""
-        r = self.recipe
-        lr = np.asarray(lr.cpu() if torch.is_tensor(lr) else lr, np.float64)
-        on = np.ones(self.steps.shape, bool) if active is None else np.asarray(
-            active.cpu() if torch.is_tensor(active) else active, bool)
-        self.steps += on
-        masked = not on.all()
-        keep = lambda v: np.where(on, v, 1.0) if masked else v  # noqa: E731  (factor 1 = unchanged)
-        if r.optimizer == "sgd":
-            coef = {"mom": keep(r.momentum), "neg_lr": -lr * on}
-            update = self._sgd
+        if self.n_models is None:  # one model: plain floats, no per-step numpy or tensor work
+            self.steps += 1
+            coef = self._coefficients(float(lr), True, int(self.steps), masked=False)
+            factors = lambda p: coef  # noqa: E731
         else:
-            t = np.maximum(self.steps, 1)
-            bc1, bc2 = 1 - BETAS[0] ** t, 1 - BETAS[1] ** t
-            coef = {"b1": keep(BETAS[0]), "b2": keep(BETAS[1]), "neg_step": -lr * on / bc1,
-                    "inv_sqrt_bc2": 1 / np.sqrt(bc2)}
-            update = self._adam
-        coef["on"] = on.astype(np.float64) if masked else 1.0
+            lr = np.asarray(lr.cpu() if torch.is_tensor(lr) else lr, np.float64)
+            on = np.ones(self.n_models, bool) if active is None else np.asarray(
+                active.cpu() if torch.is_tensor(active) else active, bool)
+            self.steps += on
+            coef = self._coefficients(lr, on, self.steps, masked=not on.all())
+            cache: dict = {}  # by parameter rank: every [K, ...] factor built once per step
+
+            def factors(p):
+                if p.dim() not in cache:
+                    cache[p.dim()] = {k: _factor(v, p) for k, v in coef.items()}
+                return cache[p.dim()]
+        wd = self.recipe.weight_decay
         for p, st in zip(self.params, self.state):
             g = p.grad if p.grad is not None else torch.zeros_like(p)
-            if r.weight_decay:
-                g.add_(p, alpha=r.weight_decay)
-            c = {k: self._factor(v, p) for k, v in coef.items()}
-            update(p, _mul(g, c["on"]), st, c)  # inactive models: zero gradient
+            if wd:
+                g.add_(p, alpha=wd)
+            c = factors(p)
+            self._update(p, _mul(g, c["on"]), st, c)  # inactive models: zero gradient
 
-    def _factor(self, v, p: torch.Tensor):
-        """A per-model ``[K]`` value as a ``[K, 1, ...]`` tensor for ``p``; scalars stay floats."""
-        if np.ndim(v) == 0:
-            return float(v)
-        if np.all(v == v.flat[0]):
-            return float(v.flat[0])
-        return torch.as_tensor(v, dtype=p.dtype, device=p.device).reshape((-1,) + (1,) * (p.dim() - 1))
+    def _coefficients(self, lr, on, steps, masked: bool) -> dict:
+        """Per-step factors: floats, or ``[K]`` arrays where models differ (inactive ones: identity)."""
+        keep = lambda v: np.where(on, v, 1.0) if masked else v  # noqa: E731  (factor 1 = unchanged)
+        coef = {"on": np.asarray(on, np.float64) if masked else 1.0}
+        if self.recipe.optimizer == "sgd":
+            return coef | {"mom": keep(self.recipe.momentum), "neg_lr": -lr * on}
+        t = np.maximum(steps, 1)
+        sqrt_bc2 = np.sqrt(1 - BETAS[1] ** t)  # p -= lr/bc1 * m / (sqrt(v)/sqrt_bc2 + eps), rearranged:
+        return coef | {"b1": keep(BETAS[0]), "b2": keep(BETAS[1]), "eps": EPS * sqrt_bc2,
+                       "neg_step": -lr * on * sqrt_bc2 / (1 - BETAS[0] ** t)}
 
     @staticmethod
     def _sgd(p, g, st, c):
@@ -83,13 +87,25 @@ class FunctionalOptimizer:
     @staticmethod
     def _adam(p, g, st, c):
         m, v, denom = st
-        _mul(m, c["b1"]).add_(g, alpha=1 - BETAS[0])  # inactive models: g == 0, b1 == 1
+        if isinstance(c["b1"], float):
+            m.lerp_(g, 1 - c["b1"])
+        else:
+            m.mul_(c["b1"]).add_(g, alpha=1 - BETAS[0])  # inactive models: g == 0, b1 == 1
         _mul(v, c["b2"]).addcmul_(g, g, value=1 - BETAS[1])
-        _mul(torch.sqrt(v, out=denom), c["inv_sqrt_bc2"]).add_(EPS)
+        torch.sqrt(v, out=denom).add_(c["eps"])
         if isinstance(c["neg_step"], float):
             p.addcdiv_(m, denom, value=c["neg_step"])
         else:
             p.addcmul_(torch.div(m, denom, out=denom), c["neg_step"])
+
+
+def _factor(v, p: torch.Tensor):
+    """A per-model ``[K]`` value as a ``[K, 1, ...]`` tensor for ``p``; scalars and uniform arrays become floats."""
+    if np.ndim(v) == 0:
+        return float(v)
+    if np.all(v == v.flat[0]):
+        return float(v.flat[0])
+    return torch.as_tensor(v, dtype=p.dtype, device=p.device).reshape((-1,) + (1,) * (p.dim() - 1))
 
 
 def _mul(t: torch.Tensor, f) -> torch.Tensor:
