@@ -169,6 +169,11 @@ def test_unreadable_and_missing(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match="junk.pt is not a readable PyTorch file \\(Unsupported operand 0\\)"):
         load_target(tmp_path / "junk.pt")
+    torch.jit.save(torch.jit.script(make_mlp()), str(tmp_path / "script.pt"))
+    raw = (tmp_path / "script.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(raw[:200] + raw[-100:])  # keeps the zip's end record only
+    with pytest.raises(CheckpointError, match="cut.pt is not a readable PyTorch file"):
+        load_target(tmp_path / "cut.pt")
     torch.save({"weights": [1, 2]}, tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="list.pt is neither a muaudit checkpoint nor a state_dict of tensors"):
         load_target(tmp_path / "list.pt")
