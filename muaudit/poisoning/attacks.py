@@ -1,3 +1,3 @@
 """Importing this module registers every built-in attack (one module per family)."""
 
-from muaudit.poisoning import gaussian  # noqa: F401
+from muaudit.poisoning import gaussian, indiscriminate, interclass, targeted  # noqa: F401
