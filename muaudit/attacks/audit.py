@@ -5,7 +5,7 @@ by a shadow attack (LiRA or RMIA), then:
 
 (a) forget vs known non-members: the ROC block;
 (b) power control: retained members vs the same non-members;
-(c) p-value of H0 "the target treats F like non-members": one-sided Mann-Whitney U test of the
+(c) p-value of H0 "the target treats F like non-members": one-sided permutation test of the mean of the
     per-example *calibrated* scores of F against those of the non-members (a global shift between
     target and shadows affects both alike);
 (d) verdict: ``not unlearned`` if p < alpha; else ``inconclusive`` if F scores significantly
@@ -21,7 +21,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import ks_2samp, mannwhitneyu
+from scipy.stats import ks_2samp
 
 from muaudit.attacks import _stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
@@ -66,20 +66,40 @@ def _check_disjoint(**sets: np.ndarray) -> None:
                 raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
 
 
-def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "greater") -> np.ndarray:
-    """Mann-Whitney U p-values of "each row of x tends to be larger (``"less"``: smaller) than y".
+def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "greater",
+                       n_permutations: int = 10_000, random_state: int = 0) -> np.ndarray:
+    """Permutation p-values of "the mean of each row of x exceeds (``"less"``: falls below) y's mean".
 
-    ``x`` is ``[B, k]`` (one test per row) or ``[k]``; ``y`` is ``[n]``. Returns ``[B]`` (or
-    ``[1]``); 1.0 where a test is undefined (e.g. every value tied), never NaN.
+    ``x`` is ``[B, k]`` (one test per row) or ``[k]``; ``y`` is ``[n]``. Under H0 the k + n scores
+    are exchangeable; the statistic is the sum of x's scores, compared with the sums of
+    ``n_permutations`` random k-subsets of the pooled scores: ``p = (1 + #{perm >= obs}) /
+    (1 + n_permutations)``. For LiRA scores (per-example log-likelihood ratios) the sum is the
+    log-likelihood ratio of "all of x are members", so the test uses the heavy upper tail that
+    carries memorisation, where a rank test (Mann-Whitney U) discards it: on digits it raised
+    the power to catch a remembered 10% forget set from 0.80 to 1.00 at alpha = 0.01 (see
+    docs/attacks.md). Exact level under exchangeability; never NaN.
     """
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    p = mannwhitneyu(x2, np.asarray(y, dtype=np.float64)[None, :], axis=1, alternative=alternative).pvalue
-    return np.where(np.isfinite(p), p, 1.0)
+    y = np.asarray(y, dtype=np.float64)
+    B, k = x2.shape
+    pooled = np.concatenate([x2, np.broadcast_to(y, (B, y.size))], axis=1)
+    obs = x2.sum(1)
+    tol = 1e-9 * (np.abs(pooled).max(1) + 1.0) * k
+    sign = 1.0 if alternative == "greater" else -1.0
+    rng = np.random.default_rng(random_state)
+    count = np.zeros(B)
+    chunk = max(1, min(n_permutations, int(2e7 // max(B * k, 1))))
+    for start in range(0, n_permutations, chunk):
+        n = min(chunk, n_permutations - start)
+        idx = np.argpartition(rng.random((n, pooled.shape[1])), k - 1, axis=1)[:, :k]
+        sums = pooled[:, idx].sum(-1)  # [B, n]
+        count += (sign * (sums - obs[:, None]) >= -tol[:, None]).sum(1)
+    return (1.0 + count) / (1.0 + n_permutations)
 
 
-def one_sided_p_value(x, y, *, alternative: str = "greater") -> float:
+def one_sided_p_value(x, y, *, alternative: str = "greater", **options) -> float:
     """The p-value of one test, see :func:`one_sided_p_values`."""
-    return float(one_sided_p_values(x, y, alternative=alternative)[0])
+    return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])
 
 
 def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, n_draws: int,
@@ -91,7 +111,9 @@ def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, 
     """
     size = min(size, len(member_scores))
     draws = np.array([rng.choice(len(member_scores), size, replace=False) for _ in range(n_draws)])
-    return float(np.mean(one_sided_p_values(member_scores[draws], nonmember_scores) < alpha))
+    p = one_sided_p_values(member_scores[draws], nonmember_scores, n_permutations=1_000,
+                           random_state=int(rng.integers(2**31)))
+    return float(np.mean(p < alpha))
 
 
 def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
@@ -191,7 +213,7 @@ def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, m
                              rng=np.random.default_rng(random_state), summary_options=opts)
     verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
     return {"verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
-            "test": "one-sided Mann-Whitney U, forget vs non-member scores",
+            "test": "one-sided permutation test of the mean score, forget vs non-members",
             "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
             "min_power": min_power, "n_forget": int(np.size(forget)), "n_nonmembers": int(np.size(nonmembers))}
 
