@@ -16,7 +16,7 @@ from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError
 from muaudit.models import load_target
-from muaudit.report import new_results_dir, save_audit_figures, write_results
+from muaudit.report.results import write_audit_folder
 from muaudit.training import predict_logits
 
 
@@ -74,12 +74,6 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
                     "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
                                "forget": str(forget), "forget_sha256": file_sha256(forget),
                                "dataset": ds.name, "dataset_fingerprint": ds.fingerprint}, "warnings": []})
-    out_dir = new_results_dir(out, kind="mia")
-    write_results(out_dir, results, {"scores": scores, "forget": F, "nonmembers": NM, "members": R})
-    curves = {"LOSS: forget vs non-members": (np.r_[scores[F], scores[NM]], np.r_[np.ones(len(F)), np.zeros(len(NM))])}
-    groups = {"forget": scores[F], "non-members": scores[NM]}
-    if len(R):
-        curves["power control: retained vs non-members"] = (np.r_[scores[R], scores[NM]], np.r_[np.ones(len(R)), np.zeros(len(NM))])
-        groups["retained members"] = scores[R]
-    save_audit_figures(out_dir, curves, groups)
+    out_dir = write_audit_folder(out, kind="mia", results=results, scores=scores, forget=F, nonmembers=NM, members=R,
+                                 label="LOSS: forget vs non-members")
     return results, out_dir

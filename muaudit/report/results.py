@@ -67,3 +67,22 @@ def read_results(folder) -> tuple[dict, Path]:
         return json.loads(f.read_text()), folder
     except json.JSONDecodeError as e:
         raise MuauditError(f"{f} is not valid JSON ({e})") from None
+
+
+def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, forget: np.ndarray,
+                       nonmembers: np.ndarray, members: np.ndarray, arrays: dict | None = None,
+                       label: str = "forget vs non-members") -> Path:
+    """The standard audit folder: results.json, scores.npz (scores + index arrays) and figures
+    (ROC of forget vs non-members and of the power control, score histograms)."""
+    from muaudit.report.figures import save_audit_figures
+
+    out_dir = new_results_dir(out, kind=kind)
+    s, F, NM, R = np.asarray(scores), forget, nonmembers, members
+    write_results(out_dir, results, {"scores": s, "forget": F, "nonmembers": NM, "members": R, **(arrays or {})})
+    curves = {label: (np.r_[s[F], s[NM]], np.r_[np.ones(len(F)), np.zeros(len(NM))])}
+    groups = {"forget": s[F], "non-members": s[NM]}
+    if len(R):
+        curves["power control: retained vs non-members"] = (np.r_[s[R], s[NM]], np.r_[np.ones(len(R)), np.zeros(len(NM))])
+        groups["retained members"] = s[R]
+    save_audit_figures(out_dir, curves, groups)
+    return out_dir
