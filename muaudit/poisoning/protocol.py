@@ -39,6 +39,7 @@ class SeedRun:
         mia: loss-threshold MIA on the forget set vs the test split, by model: ``{"tpr", "auc"}``.
         accuracy: clean test accuracy by model.
         cost: each method's cost (``run_unlearning``'s), plus ``"training"`` sample-gradients.
+        models: the models by the same names (CPU, eval mode) when ``keep_models=True``.
     """
 
     seed: int
@@ -47,6 +48,7 @@ class SeedRun:
     mia: dict[str, dict] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
     cost: dict[str, dict] = field(default_factory=dict)
+    models: dict[str, nn.Module] = field(default_factory=dict)
 
 
 def loss_mia(model: nn.Module, forget: UnlearnData, test: UnlearnData, *, fpr: float = MIA_FPR) -> dict:
@@ -75,7 +77,7 @@ def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options:
 
 def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack_options: dict | None = None,
                  seeds=1, budget: float | None = None, method_options: dict | None = None, device=None,
-                 log: Callable[[str], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
+                 keep_models: bool = False, log: Callable[[str], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
     """Run the protocol for ``methods`` on the recipe ``spec`` (a :class:`~muaudit.pool.spec.PoolSpec`).
 
     Args:
@@ -86,6 +88,7 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
         budget: each method may spend at most this fraction of the original training's
             sample-gradients (None: the methods' default configs, uncapped).
         method_options: ``{method: {key: value}}`` config overrides.
+        keep_models: keep every trained and unlearned model in ``SeedRun.models``.
 
     Returns ``(attack, runs)``; see :func:`summarize_method` for the read-out.
     """
@@ -98,8 +101,11 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
     runs = []
     for seed in seeds:
         poison = attack.poison(ds, config, seed, PoisonContext(train=train))
-        runs.append(run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
-                             device=dev, log=log))
+        run = run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
+                       device=dev, log=log)
+        if not keep_models:
+            run.models = {}
+        runs.append(run)
     return attack, runs
 
 
@@ -131,7 +137,7 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
         if log:
             log(f"seed {seed} {name}: {time.perf_counter() - t0:.1f} s, {res.cost['sample_gradients']:,} sample-gradients")
     for name, model in models.items():
-        model = model.cpu().eval()
+        model = run.models[name] = model.cpu().eval()
         run.scores[name] = attack.score(model, poison)
         run.mia[name] = loss_mia(model, forget, test)
         run.accuracy[name] = accuracy(model, test)

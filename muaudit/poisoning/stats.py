@@ -20,7 +20,8 @@ def paired_test(a, b, *, alternative: str = "greater") -> dict:
     """Is the attack stronger on ``a`` than on ``b`` (same items)? One-sided by default.
 
     Binary outcomes (success / failure): exact McNemar (binomial test on the discordant pairs).
-    Otherwise a paired t-test on ``a - b``. Identical inputs give ``p_value = 1`` (never NaN).
+    Otherwise a paired t-test on ``a - b``. Identical inputs, or fewer than 2 items, give
+    ``p_value = 1`` (never NaN).
 
     Example:
         >>> round(paired_test([1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0])["p_value"], 4)
@@ -31,11 +32,14 @@ def paired_test(a, b, *, alternative: str = "greater") -> dict:
     out = {"n": int(d.size), "difference": float(d.mean()) if d.size else 0.0, "alternative": alternative}
     if _binary(a, b):
         up, down = int(np.sum(d > 0)), int(np.sum(d < 0))
-        p = 1.0 if up + down == 0 else stats.binomtest(up if alternative != "less" else down, up + down, 0.5,
-                                                        alternative="greater" if alternative != "two-sided" else "two-sided").pvalue
+        k = down if alternative == "less" else up
+        side = "two-sided" if alternative == "two-sided" else "greater"
+        p = stats.binomtest(k, up + down, 0.5, alternative=side).pvalue if up + down else 1.0
         return {**out, "test": "exact McNemar (paired binary outcomes)", "discordant": [up, down], "p_value": float(p)}
-    if d.size < 2 or np.all(d == d[0]):
-        sign = {"greater": d.mean() > 0, "less": d.mean() < 0, "two-sided": d.mean() != 0}[alternative] if d.size else False
+    if d.size < 2:
+        return {**out, "test": "none (fewer than 2 items)", "p_value": 1.0}
+    if np.all(d == d[0]):
+        sign = {"greater": d[0] > 0, "less": d[0] < 0, "two-sided": d[0] != 0}[alternative]
         return {**out, "test": "paired t-test (degenerate: constant differences)", "p_value": 0.0 if sign else 1.0}
     p = stats.ttest_1samp(d, 0.0, alternative=alternative).pvalue
     return {**out, "test": "paired t-test", "p_value": float(p)}
