@@ -1,0 +1,99 @@
+"""``muaudit poison`` through click's CliRunner: exact ``Error:`` lines, and one small real run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from muaudit.cli.main import cli
+from muaudit.unlearning import method_names
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    p = tmp_path_factory.mktemp("poison") / "tiny.toml"
+    p.write_text('[dataset]\nname = "digits"\n[model]\narch = "mlp"\nhidden = [64]\n'
+                 '[train]\noptimizer = "adam"\nlr = 3e-3\nepochs = 10\nweight_decay = 0.0\n')
+    return p
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def poison(recipe, *extra, attack="gaussian", method="gd"):
+    return run("poison", attack, "--recipe", recipe, "--method", method, *extra)
+
+
+def test_poison_has_help():
+    result = run("poison", "--help")
+    assert result.exit_code == 0 and "--budget" in result.output and "gradient-matching" in result.output
+
+
+@pytest.mark.parametrize("extra, attack, method, expected", [
+    (["--fraction", "1.5"], "gaussian", "gd", "Error: Expected `fraction` in (0, 1), got 1.5"),
+    (["--fraction", "0"], "backdoor", "gd", "Error: Expected `fraction` in (0, 1), got 0.0"),
+    (["--eps", "-1"], "gaussian", "gd", "Error: Expected `eps_p` > 0, got -1.0"),
+    (["--eps", "0"], "gaussian", "gd", "Error: Expected `eps_p` > 0, got 0.0"),
+    (["--eps", "0"], "gradient-matching", "gd", "Error: Expected `eps` > 0, got 0.0"),
+    ([], "poisson", "gd", "Error: unknown poisoning attack 'poisson'; valid: backdoor, gaussian, gradient-canceling, "
+                          "gradient-matching, interclass, label-flip"),
+    ([], "gaussian", "forget-it", f"Error: unknown unlearning method 'forget-it'; valid: {', '.join(method_names())}"),
+    (["--eps", "0.5"], "label-flip", "gd", "Error: poisoning attack 'label-flip' has no noise or perturbation size; drop --eps"),
+    (["--attack-set", "colour=1"], "backdoor", "gd",
+     "Error: unknown option 'colour' for poisoning attack 'backdoor'; valid: fraction, target, patch, value"),
+    (["--set", "lr=-1"], "gaussian", "gd", "Error: Expected `lr` > 0, got -1"),
+    (["--seeds", "0"], "gaussian", "gd", "Error: Expected `seeds` to be an integer >= 1, got 0"),
+    (["--budget", "0"], "gaussian", "gd", "Error: Expected `budget` > 0 (a fraction of the original training), got 0.0"),
+    (["--alpha", "2"], "gaussian", "gd", "Error: Expected `alpha` in (0, 1), got 2.0"),
+])
+def test_bad_inputs_are_one_error_line(recipe, extra, attack, method, expected):
+    assert error_line(poison(recipe, *extra, attack=attack, method=method)) == expected
+
+
+def test_missing_recipe_is_one_error_line(tmp_path):
+    assert error_line(poison(tmp_path / "none.toml")) == f"Error: recipe {tmp_path / 'none.toml'} does not exist"
+
+
+def test_a_small_run_writes_results_figures_and_report(recipe, tmp_path):
+    out = tmp_path / "res"
+    result = poison(recipe, "--seeds", "2", "--budget", "0.1", "--fraction", "0.1", "--out", out, attack="backdoor")
+    assert result.exit_code == 0, result.output
+    assert "Efficacy" in result.output and "Loss-MIA TPR@1%FPR" in result.output
+    r = json.loads((out / "results.json").read_text())
+    assert r["kind"] == "poison" and r["attack"] == "backdoor" and r["method"] == "gd"
+    assert r["verdict"] in ("not unlearned", "consistent with retraining", "inconclusive")
+    assert r["power"]["powered"] and r["models"]["original"]["metric"] > 0.5
+    assert r["cost"]["fraction_of_training"] <= 0.1 and r["config"]["budget"] == 0.1
+    assert set(r["sections"]) == {"Poisoning efficacy", "Power of the test", "Loss-threshold MIA on the same forget set",
+                                  "Unlearning cost"}
+    for name in ("scores.npz", "poison_seed0.npz", "poison_seed1.npz", "poison_metric.png", "report.html"):
+        assert (out / name).is_file(), name
+    html = (out / "report.html").read_text()
+    assert "Poisoning efficacy" in html and "Power of the test" in html
+
+
+def test_json_output_of_a_gaussian_run(recipe, tmp_path):
+    result = poison(recipe, "--seeds", "1", "--json", "--out", tmp_path / "g", method="original")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    assert r["efficacy"]["value"] == 0 and r["power"]["original_vs_null"]["n"] == 67
+    assert (tmp_path / "g" / "roc.png").is_file() and (tmp_path / "g" / "scores_hist.png").is_file()
