@@ -110,11 +110,11 @@ def save_figures(out_dir: Path, attack: PoisonAttack, runs: list[SeedRun], metho
     fig.tight_layout(), fig.savefig(out_dir / "poison_metric.png", dpi=110), plt.close(fig)
     saved = ["poison_metric.png"]
     if attack.name == "gaussian":
-        gus = {m: -np.concatenate(item_values(runs, m)) for m in names}
-        fresh = np.concatenate([r.scores["original"].arrays["gus_fresh"].ravel() for r in runs])
-        curves = {f"{m}: canaries vs fresh noise": (np.r_[-gus[m], -fresh], np.r_[np.ones(gus[m].size), np.zeros(fresh.size)])
+        neg = {m: np.concatenate(item_values(runs, m)) for m in names}  # -GUS: higher = memorised
+        fresh = -np.concatenate([r.scores["original"].arrays["gus_fresh"].ravel() for r in runs])
+        curves = {f"{m}: canaries vs fresh noise": (np.r_[neg[m], fresh], np.r_[np.ones(neg[m].size), np.zeros(fresh.size)])
                   for m in names}
-        groups = {**{f"GUS {m}": gus[m] for m in names}, "fresh noise (null)": fresh}
+        groups = {**{f"-GUS {m}": neg[m] for m in names}, "-GUS of fresh noise (null)": fresh}
         saved += save_audit_figures(out_dir, curves, groups)
     return saved
 
