@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from muaudit.poisoning import PoisonContext, get_attack, run_protocol, summarize_method
+from muaudit.poisoning import PoisonContext, run_protocol, summarize_method
 from muaudit.pool.spec import PoolSpec
 
 TINY = PoolSpec.from_dict({"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [128]},

@@ -52,6 +52,9 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
         _, runs = run_protocol(attack, spec, methods=[method], attack_options=overrides, seeds=seeds, budget=budget,
                                method_options={method: method_options or {}}, device=device, log=log)
         summary = summarize_method(attack, runs, method, alpha=alpha)
+        if spec.train.augment and attack.name == "gaussian":
+            summary["warnings"].append("the recipe augments images (random crop + flip), which moves the canary "
+                                       "noise between epochs and weakens the attack")
     finally:
         torch.set_num_threads(old_threads)
     info = {"config": {"attack": config.to_dict(), "recipe": spec.to_dict(), "method": method,

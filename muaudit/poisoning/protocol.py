@@ -69,7 +69,7 @@ def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options:
     attack = get_attack(attack) if isinstance(attack, str) else attack
     for name in methods:
         make_config(get_method(name), (method_options or {}).get(name))
-    if budget is not None:
+    if budget is not None:  # the same check and message as the run itself, with a stand-in reference
         budget_limit({"recipe": {"epochs": 1}, "train_idx": [0]}, budget)
     seeds = list(range(check_positive_int("seeds", seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
     return attack, seeds
