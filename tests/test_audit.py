@@ -80,7 +80,7 @@ def test_underpowered_forget_set_is_inconclusive_although_the_control_separates(
     assert r["verdict"] == "inconclusive"
     assert r["power_control"]["p_value"] == P_MIN and r["power_control"]["power"] < 0.5
     assert r["inconclusive_reasons"] == [
-        f"estimated power {r['power_control']['power']:.2f} < 0.8 to detect a forget set of 10 remembered examples"]
+        f"estimated power {r['power_control']['power']:.2f} < 0.95 to detect a forget set of 10 remembered examples"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -197,7 +197,7 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
     return ("inconclusive" if reasons else "consistent with retraining"), reasons
 
 
-def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, min_power: float = 0.8,
+def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, min_power: float = 0.95,
                   n_power_draws: int = 200, level: float = 0.95, n_bootstrap: int = 1000,
                   random_state: int = 0, notes: list | None = None) -> dict:
     """Verdict, p-values, ROC block and power control for per-example ``scores`` (higher = member).
@@ -252,7 +252,7 @@ def _check_inputs(target, shadows, keep, forget, nonmembers, members):
 
 
 def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, attack="lira",
-                 attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.8,
+                 attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.95,
                  n_power_draws: int = 200, recenter: bool = True, ks_alpha: float = 0.01,
                  level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0) -> AuditResult:
     """Audit one target against a shadow pool: verdict, ROC block, p-value and power control.
