@@ -80,7 +80,8 @@ def attack_table(attack, runs, methods: list[str], alpha: float) -> str:
     for m in methods:
         s = summarize_method(attack, runs, m, alpha=alpha)
         first = first or s
-        lines.append(f"| `{m}` | {efficacy_cell(s['efficacy'])} | {spread_cell(s['efficacy'])} | {s['verdict']} | "
+        damaged = " (test acc. ↓)" if s["utility_loss"]["significant"] else ""
+        lines.append(f"| `{m}` | {efficacy_cell(s['efficacy'])} | {spread_cell(s['efficacy'])} | {s['verdict']}{damaged} | "
                      f"{fmt(s['models'][m]['metric'])} | {fmt(s['mia'][m]['tpr'])} | {fmt(s['accuracy'][m]['mean'])} | "
                      f"{100 * s['cost']['fraction_of_training']:.1f} |")
     return power_line(attack, runs, first, alpha) + "\n\n" + "\n".join(lines)

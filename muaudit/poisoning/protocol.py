@@ -23,7 +23,7 @@ from muaudit.poisoning.base import PoisonAttack, PoisonContext, PoisonSet, Score
 from muaudit.training import predict_logits
 from muaudit.training.device import select_device
 from muaudit.training.single import model_meta, train_on_positions
-from muaudit.unlearning import UnlearnData, accuracy, budget_limit, get_method, make_config, run_unlearning
+from muaudit.unlearning import UnlearnData, budget_limit, get_method, make_config, run_unlearning
 
 MIA_FPR = 0.01
 
@@ -38,6 +38,7 @@ class SeedRun:
         scores: attack read-outs by model: ``"original"``, ``"retrained"`` and each method name.
         mia: loss-threshold MIA on the forget set vs the test split, by model: ``{"tpr", "auc"}``.
         accuracy: clean test accuracy by model.
+        test_correct: per test input, 1.0 where the model is right, by model (for paired tests).
         cost: each method's cost (``run_unlearning``'s), plus ``"training"`` sample-gradients.
         models: the models by the same names (CPU, eval mode) when ``keep_models=True``.
     """
@@ -47,6 +48,7 @@ class SeedRun:
     scores: dict[str, Scores] = field(default_factory=dict)
     mia: dict[str, dict] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
+    test_correct: dict[str, np.ndarray] = field(default_factory=dict)
     cost: dict[str, dict] = field(default_factory=dict)
     models: dict[str, nn.Module] = field(default_factory=dict)
 
@@ -140,7 +142,9 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
         model = run.models[name] = model.cpu().eval()
         run.scores[name] = attack.score(model, poison)
         run.mia[name] = loss_mia(model, forget, test)
-        run.accuracy[name] = accuracy(model, test)
+        right = predict_logits(model, test.X)[:, 0].argmax(-1) == test.y.numpy()
+        run.test_correct[name] = right.astype(np.float64)
+        run.accuracy[name] = float(right.mean())
     return run
 
 

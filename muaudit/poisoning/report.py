@@ -37,6 +37,12 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     if over["p_value"] < alpha:
         notes.append(f"the unlearned model scores significantly below the retrained one (p = {over['p_value']:.3g}): "
                      "the method overshoots rather than matching retraining")
+    utility = paired_test(*(np.concatenate([r.test_correct[m] for r in runs]) for m in ("retrained", method)))
+    utility["significant"] = attack.family != "indiscriminate" and utility["p_value"] < alpha  # there it is T
+    if utility["significant"]:
+        notes.append(f"the unlearned model's clean test accuracy is significantly below the retrained model's "
+                     f"(by {utility['difference']:.3f}, p = {utility['p_value']:.3g}): whatever it removed, it also "
+                     "damaged the model")
     if label == "inconclusive" and eff["value"] is not None:
         notes.append("the efficacy value is reported for completeness; the test had no power to call it a success")
     config = runs[0].poison.config
@@ -45,6 +51,7 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
         block["per_seed"] = [r.scores[m].metric for r in runs]
     return {"method": method, "verdict": label, "inconclusive_reasons": reasons, "alpha": alpha,
             "p_value": residual["p_value"], "efficacy": eff, "power": pw, "unlearned_vs_retrained": residual,
+            "utility_loss": utility,
             "models": models, "mia": _by_model(runs, method, "mia"), "accuracy": _by_model(runs, method, "accuracy"),
             "cost": _cost(runs, method), "warnings": notes}
 
@@ -77,7 +84,8 @@ def flat_sections(s: dict) -> dict:
     gap, null = pw["original_vs_retrained"], pw["original_vs_null"]
     efficacy = {"verdict": s["verdict"], "efficacy (pooled)": eff["value"], "efficacy interval": eff["ci"],
                 "efficacy per seed": eff["per_seed"], "efficacy mean over seeds": eff["mean"],
-                "efficacy std over seeds": eff["std"], "p (unlearned > retrained)": s["p_value"]}
+                "efficacy std over seeds": eff["std"], "p (unlearned > retrained)": s["p_value"],
+                "test accuracy significantly below retrained": s["utility_loss"]["significant"]}
     for m in ("original", method, "retrained"):
         efficacy[f"attack metric, {m}"] = s["models"][m]["metric"]
         efficacy[f"test accuracy, {m}"] = s["accuracy"][m]["mean"]

@@ -58,22 +58,23 @@ def efficacy_summary(seeds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, 
                      n_bootstrap: int = 1000, random_state: int = 0) -> dict:
     """Efficacy from per-seed item values ``(init, unlearned, retrain)``.
 
-    Returns the pooled efficacy (means over all items), a percentile bootstrap interval (items
-    resampled within each seed, jointly for the three models), the per-seed efficacies and their
-    mean and standard deviation over seeds (``std`` None with one seed).
+    Returns the pooled efficacy (means over all items), a percentile interval from a two-level
+    bootstrap (seeds resampled with replacement, then items within each seed, jointly for the
+    three models, so a method that behaves differently from seed to seed gets a wide interval),
+    the per-seed efficacies and their mean and standard deviation over seeds (``std`` None with
+    one seed).
     """
     pooled = [np.concatenate([s[k] for s in seeds]) for k in range(3)]
     value = efficacy(*(float(p.mean()) for p in pooled))
     per_seed = [efficacy(*(float(v.mean()) for v in s)) for s in seeds]
     finite = [e for e in per_seed if e is not None]
     rng = np.random.default_rng(random_state)
-    boots = []
-    for _ in range(n_bootstrap):
-        picks = [rng.integers(0, len(s[0]), len(s[0])) for s in seeds]
-        means = [np.concatenate([s[k][i] for s, i in zip(seeds, picks)]).mean() for k in range(3)]
-        e = efficacy(*means)
-        boots.append(np.nan if e is None else e)
-    boots = np.asarray(boots)
+    boots = np.full(n_bootstrap, np.nan)
+    for b in range(n_bootstrap):
+        chosen = [seeds[i] for i in rng.integers(0, len(seeds), len(seeds))] if len(seeds) > 1 else seeds
+        picks = [rng.integers(0, len(s[0]), len(s[0])) for s in chosen]
+        e = efficacy(*(np.concatenate([s[k][i] for s, i in zip(chosen, picks)]).mean() for k in range(3)))
+        boots[b] = np.nan if e is None else e
     tail = (1 - level) / 2
     ci = [float(x) for x in np.nanquantile(boots, [tail, 1 - tail])] if np.isfinite(boots).any() else None
     return {"value": value, "ci": ci, "level": level, "per_seed": per_seed,
