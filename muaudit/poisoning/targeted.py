@@ -174,14 +174,14 @@ class GradientMatching(PoisonAttack):
     dataset_defaults = {"digits": {"eps": 0.5, "fraction": 0.03, "n_targets": 8, "steps": 100, "restarts": 2}}
 
     def _targets(self, model, dataset, config, rng) -> tuple[np.ndarray, np.ndarray]:
-        if config.n_targets > dataset.n_classes:
-            raise PoisonError(f"Expected `n_targets` <= {dataset.n_classes} (one adversarial class each), got {config.n_targets}")
         test = dataset.test_idx[_predict(model, dataset.X[dataset.test_idx]) == dataset.y[dataset.test_idx]]
         adv = rng.permutation(dataset.n_classes)[:config.n_targets]
         rows = [rng.choice(test[dataset.y[test] != a]) for a in adv]
         return np.asarray(rows, np.int64), adv.astype(np.int64)
 
     def poison(self, dataset: Dataset, config: GradientMatchingConfig, seed: int, context: PoisonContext) -> PoisonSet:
+        if config.n_targets > dataset.n_classes:
+            raise PoisonError(f"Expected `n_targets` <= {dataset.n_classes} (one adversarial class each), got {config.n_targets}")
         model = surrogate(context, dataset, seed)
         rng = np.random.default_rng([int(seed), 6, 4])
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
