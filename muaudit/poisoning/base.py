@@ -236,6 +236,11 @@ class PoisonAttack:
         v = np.concatenate([np.asarray(s.values, np.float64) for s in scores])
         return {"n": int(v.size), "metric": float(v.mean()) if v.size else None, "ci": mean_interval(v)}
 
+    def utility_items(self, poison: PoisonSet) -> np.ndarray:
+        """Test inputs (bool mask over the test split) on which accuracy measures damage rather than
+        the attack itself; all of them by default."""
+        return np.ones(len(poison.clean.test_idx), bool)
+
     def null_test(self, scores: Scores) -> dict | None:
         """``{"z", "p_value"}`` of the original against an exact null, when the attack has one."""
         return None

@@ -68,6 +68,11 @@ class InterclassConfusion(PoisonAttack):
         return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget,
                          {"y_clean": y[forget], "classes": np.array([a, b])})
 
+    def utility_items(self, poison: PoisonSet) -> np.ndarray:
+        """Accuracy outside the pair (inside it, errors are the attack's confusion)."""
+        d = poison.clean
+        return ~np.isin(d.y[d.test_idx], poison.arrays["classes"])
+
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
         a, b = (int(c) for c in poison.arrays["classes"])
         d = poison.clean

@@ -37,7 +37,8 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     if over["p_value"] < alpha:
         notes.append(f"the unlearned model scores significantly below the retrained one (p = {over['p_value']:.3g}): "
                      "the method overshoots rather than matching retraining")
-    utility = paired_test(*(np.concatenate([r.test_correct[m] for r in runs]) for m in ("retrained", method)))
+    utility = paired_test(*(np.concatenate([r.test_correct[m][attack.utility_items(r.poison)] for r in runs])
+                            for m in ("retrained", method)))
     utility["significant"] = attack.family != "indiscriminate" and utility["p_value"] < alpha  # there it is T
     if utility["significant"]:
         notes.append(f"the unlearned model's clean test accuracy is significantly below the retrained model's "
