@@ -250,7 +250,7 @@ def test_choose_engine_measures_both(digits):
     _, X, y = digits
     make = lambda s: build_model("mlp", (1, 8, 8), 10, seed=s, hidden=[16])  # noqa: E731
     engine, info = choose_engine(make, X, y, TrainRecipe(batch_size=32), ensemble_size=4, probe_steps=2)
-    rates = info["samples_per_s"]
+    rates = info["samples_per_cpu_s"]
     assert engine in rates and set(rates) == {"sequential", "ensemble"} and all(v > 0 for v in rates.values())
     assert engine == max(rates, key=rates.get)
 
