@@ -267,7 +267,13 @@ def table(ws: list, sgemm: dict) -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- bench-training:start -->", "<!-- bench-training:end -->"
+HEADING = "## Training throughput of shadow-model pools"
+
+
 def write_doc(path: Path, md: str, ws: list, sgemm: dict, seconds: float, load: tuple) -> None:
+    """Replace the block between this benchmark's markers in ``path`` (other sections are kept);
+    without markers, append the section."""
     details = "\n".join(
         f"- **{w.name}**: `{w.arch}` {w.arch_kwargs}, {len(w.rows)} models on balanced random halves "
         f"({sum(len(r) for r in w.rows) // len(w.rows)} rows each), recipe {w.recipe.to_dict()}, "
@@ -276,14 +282,18 @@ def write_doc(path: Path, md: str, ws: list, sgemm: dict, seconds: float, load: 
     gemm = "; ".join(f"{t} thread{'s' * (t > 1)}: **{max(v):.0f} GFLOP/s** "
                      f"(rounds: {', '.join(f'{g:.0f}' for g in v)})" for t, v in sgemm.items())
     rounds = min(len(v) for v in sgemm.values())
-    path.write_text(DOC.format(table=md, details=details, rounds=rounds, seconds=seconds, gemm=gemm,
-                               load0=load[0], load1=load[1], **machine()))
+    block = DOC.format(table=md, details=details, rounds=rounds, seconds=seconds, gemm=gemm,
+                       load0=load[0], load1=load[1], **machine()).strip()
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        text = f"{before}{START}\n{block}\n{END}{rest.split(END, 1)[1]}"
+    else:
+        text = f"{text.rstrip()}\n\n{HEADING}\n\n{START}\n{block}\n{END}\n"
+    path.write_text(text)
 
 
-DOC = """# Benchmarks
-
-## Training throughput of shadow-model pools
-
+DOC = """
 Produced by `python benchmarks/bench_training.py` in one run of {seconds:.0f} s on {cpu}, {cores} cores;
 torch {torch}, numpy {numpy}, Python {python}; `OMP_WAIT_POLICY` {omp}.
 sgemm (`torch.mm`, 2048x2048 float32) measured in every round of the same run, best round (the
