@@ -3,6 +3,9 @@
 Build (or reuse) the default pool, train an "original" target on the whole training split and a
 "retrained" one without a random 10% forget set, audit both with LiRA, and render the HTML report.
 The original must come out ``not unlearned`` and the retrained one ``consistent with retraining``.
+A third target is the original unlearned with FT (fine-tuning on retain, a fraction of a second),
+audited the same way (with ``--method ft`` U-LiRA when the pool has unlearned FT shadows); if the
+pool has ``[[unlearn]]`` groups, the first one is also evaluated with U-LiRA (``muaudit ulira``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
     """Run the demo; return ``{name: results}`` for the audited targets and the report path."""
     spec = load_spec(recipe)
     pool_dir = Path(pool) if pool else Path(recipe).with_suffix("")
-    if not (pool_dir / "pool.h5").exists() or not Pool(pool_dir).done.all():
+    if not _complete(pool_dir):
         log(f"building the shadow pool {pool_dir} ({spec.n_models} models; resumable if interrupted) ...")
         build_pool(spec, pool_dir, progress=progress)
     out = Path(out)
@@ -45,5 +48,41 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
         res, _ = run_lira(target=out / f"{name}.pt", forget=out / "forget.npy", pool=pool_dir, out=out / name)
         results[name] = res
         log(f"{name}: {res['verdict']} (AUC {res['auc']:.3f}, p = {res['p_value']:.2g})")
-    results["report"] = str(render_html([out / name for name in targets], out / "report.html"))
+    folders = [out / name for name in targets] + _unlearning_demo(spec, ds, pool_dir, out, forget, seed, results, log)
+    results["report"] = str(render_html(folders, out / "report.html"))
     return results
+
+
+def _complete(pool_dir: Path) -> bool:
+    if not (pool_dir / "pool.h5").exists():
+        return False
+    p = Pool(pool_dir)
+    return bool(p.done.all() and all(g.done.all() for g in p.groups.values()))
+
+
+def _unlearning_demo(spec, ds, pool_dir, out, forget, seed, results, log) -> list[Path]:
+    """Audit an FT-unlearned original, and evaluate the pool's first unlearned group with U-LiRA."""
+    from muaudit.audit.ulira import run_ulira
+    from muaudit.models import load_checkpoint
+    from muaudit.unlearning import run_unlearning
+    from muaudit.unlearning.checkpoint import split_data
+
+    model, meta = load_checkpoint(out / "original.pt")
+    f, r, _, retain_pos = split_data(ds, np.asarray(meta["train_idx"]), forget, augment=spec.train.augment)
+    res = run_unlearning("ft", model, f, r, seed=seed, meta=meta)
+    save_checkpoint(out / "ft-unlearned.pt", res.model, {**meta, "train_idx": retain_pos.tolist(),
+                                                         "unlearning": {"method": "ft", "cost": res.cost}})
+    groups = Pool(pool_dir).unlearned
+    method = "ft" if "ft" in groups else None
+    results["ft-unlearned"], _ = run_lira(target=out / "ft-unlearned.pt", forget=out / "forget.npy", pool=pool_dir,
+                                          out=out / "ft-unlearned", method=method)
+    r = results["ft-unlearned"]
+    log(f"ft-unlearned ({'U-LiRA' if method else 'LiRA'}): {r['verdict']} (AUC {r['auc']:.3f}, p = {r['p_value']:.2g})")
+    folders = [out / "ft-unlearned"]
+    if groups:
+        name = sorted(groups)[0]
+        log(f"evaluating the pool's unlearned shadows of {name!r} with U-LiRA ...")
+        results["ulira"], folder = run_ulira(pool=pool_dir, method=name, out=out / f"ulira-{name}")
+        log(f"ulira {name}: {results['ulira']['verdict']} (AUC {results['ulira']['auc']:.3f})")
+        folders.append(folder)
+    return folders

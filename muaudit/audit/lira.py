@@ -31,29 +31,54 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 
+def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_state):
+    """LiRA / RMIA on the base shadows, or U-LiRA with the unlearned shadows of ``group``."""
+    labels = data.pool.labels
+    phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
+    if group is None:
+        name, options = ATTACK_CHOICES[attack]
+        return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
+                            attack_options=options, alpha=alpha, random_state=random_state)
+    from muaudit.attacks.ulira_evaluation import audit_unlearned_target
+
+    unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
+    res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
+                                 members=R, alpha=alpha, random_state=random_state)
+    res.results["method"] = group.name
+    return res
+
+
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
-             alpha=0.01, out=None, random_state=0) -> tuple[dict, Path]:
-    """Audit ``target`` on ``forget`` (paths); return ``(results, results_dir)``."""
+             alpha=0.01, out=None, random_state=0, method=None) -> tuple[dict, Path]:
+    """Audit ``target`` on ``forget`` (paths); return ``(results, results_dir)``.
+
+    With ``method`` (an ``[[unlearn]]`` entry of the pool) the IN distribution of every forget
+    example is the pool's shadows that trained on it and unlearned it with that method (U-LiRA).
+    """
     if attack not in ATTACK_CHOICES:
         raise DataError(f"Expected `attack` in {tuple(ATTACK_CHOICES)}, got {attack!r}")
+    if method is not None and attack != "online":
+        raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
     data = AuditData.load(pool)
+    group = None
+    if method is not None:
+        from muaudit.audit.ulira import unlearned_group
+
+        group = unlearned_group(data.pool, method)
     tgt = load_audit_target(target, data, arch=arch)
     forget_train = load_index_file(forget, data.n_train, what="forget")
     F = data.positions(forget_train, f"forget file {forget}")
     NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
     R, member_source = _members(data, tgt, train_idx, forget_train)
     R = np.setdiff1d(R, NM)
-    labels = data.pool.labels
-    phi_t = logit_scaled_confidence(target_logits(tgt, data), labels)
-    phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
-    name, options = ATTACK_CHOICES[attack]
+    phi_t = logit_scaled_confidence(target_logits(tgt, data), data.pool.labels)
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
-        res = audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
-                           attack_options=options, alpha=alpha, random_state=random_state)
-    results = {**res.results, "kind": "lira", "title": f"LiRA audit of {Path(target).name}",
+        res = _audit(data, phi_t, F, NM, R, attack=attack, group=group, alpha=alpha, random_state=random_state)
+    title = f"LiRA audit of {Path(target).name}" if method is None else f"U-LiRA audit of {Path(target).name} ({method})"
+    results = {**res.results, "kind": "lira", "title": title,
                "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
-                          "members_from": member_source, "random_state": random_state},
+                          "members_from": member_source, "random_state": random_state, "method": method},
                "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
                           "forget": str(forget), "forget_sha256": file_sha256(forget),
                           "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}

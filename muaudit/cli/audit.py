@@ -15,16 +15,17 @@ from muaudit.cli.common import echo_json
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--attack", type=click.Choice(["online", "offline", "rmia"]), default="online", show_default=True)
+@click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def lira(target, forget, pool, arch, nonmembers, train_idx, attack, alpha, out, as_json):
+def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     from muaudit.audit import run_lira
     from muaudit.report import summary_text
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                                train_idx=train_idx, attack=attack, alpha=alpha, out=out)
+                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method)
     if as_json:
         echo_json(results)
     else:
@@ -82,14 +83,16 @@ COMMANDS = [lira, mia, report]
 @click.option("--out", type=click.Path(file_okay=False), default="results/demo", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(pool, out, seed):
-    """End-to-end audit on built-in digits: pool, original and retrained targets, LiRA, HTML report."""
+    """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
+    (and U-LiRA when the pool has unlearned shadows), HTML report."""
     from muaudit.audit.demo import run_demo
     from muaudit.cli.pool import _progress_bar
     from muaudit.report import summary_text
 
     results = run_demo(pool=pool, out=out, seed=seed, progress=_progress_bar("training shadow pool"), log=click.echo)
-    for name in ("original", "retrained"):
-        click.echo(f"\n[{name}] {summary_text(results[name])}")
+    for name in ("original", "retrained", "ft-unlearned", "ulira"):
+        if name in results:
+            click.echo(f"\n[{name}] {summary_text(results[name])}")
     click.echo(f"\nHTML report: {results['report']}")
 
 

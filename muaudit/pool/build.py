@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,8 @@ from muaudit.data import Dataset
 from muaudit.errors import PoolError
 from muaudit.pool.design import make_keep, model_seeds
 from muaudit.pool.spec import PoolSpec
-from muaudit.pool.store import POOL_FILE, Pool, commit_rows, create_pool_file, pool_lock
+from muaudit.pool.store import POOL_FILE, Pool, commit, commit_rows, create_groups, create_pool_file, pool_lock
+from muaudit.pool.unlearned import ChunkUnlearner, ensure_groups, pending
 from muaudit.training import choose_engine, predict_logits, select_device, train_models
 
 Progress = Callable[[int, int], None]  # (models done, models in this build)
@@ -48,6 +50,8 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
     ``forget`` (positions in the training split) makes a forget-aware pool. ``shard=(k, n)`` builds
     only models ``m % n == k`` into ``out/shard-k-of-n.h5``. Finished models are committed
     atomically, so an interrupted build resumes where it stopped with identical arrays.
+    With ``[[unlearn]]`` entries every shadow is also unlearned (and retrained) per entry, in
+    the same commit as its base model; entries added to a built pool reuse its base models.
     """
     ds = spec.load_dataset()
     out = Path(out)
@@ -60,27 +64,75 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
     with pool_lock(path):
         if not path.exists():
             _create(path, spec, ds, pop, forget, X, y, make)
-        pool = _open_matching(path, spec, ds, forget)
-        ids = [m for m in range(pool.n_models) if not pool.done[m] and (shard is None or m % shard[1] == shard[0])]
+        pool = ensure_groups(path, _open_matching(path, spec, ds, forget), spec)
+        ids = [m for m in range(pool.n_models) if (not pool.done[m] or pending(pool, spec, m))
+               and (shard is None or m % shard[1] == shard[0])]
         engine = pool.attrs["engine"]
-        rows = [np.flatnonzero(pool.keep[m]) for m in ids]
-        seeds = [int(pool.seeds[m]) for m in ids]
-        n_done, t0 = 0, time.perf_counter()
+        unlearner = ChunkUnlearner(pool, spec, X, y, make, engine)
+        step = spec.ensemble_size if engine == "ensemble" else 1
         if progress:
             progress(0, len(ids))
-        for chunk in train_models(make, X, y, rows, seeds, spec.train, engine=engine, ensemble_size=spec.ensemble_size):
-            seconds = (time.perf_counter() - t0) / len(chunk)
-            commit = {}
-            for i, model in chunk:
-                commit[ids[i]] = (predict_logits(model, X, n_views=spec.views), seconds)
-                if spec.save_weights:
-                    _save_weights(out, ids[i], model, spec, ds, pop[rows[i]], seeds[i])
-            commit_rows(path, commit)
-            n_done += len(chunk)
-            t0 = time.perf_counter()
+        for start in range(0, len(ids), step):
+            chunk = ids[start:start + step]
+            models, rows = _base_models(chunk, pool, spec, ds, pop, out, X, y, make, engine)
+            commit(path, {"": rows, **(unlearner.rows(models) if spec.unlearn else {})})
             if progress:
-                progress(n_done, len(ids))
+                progress(start + len(chunk), len(ids))
     return path
+
+
+def _base_models(ids, pool: Pool, spec: PoolSpec, ds, pop, out: Path, X, y, make, engine):
+    """The chunk's base models in memory: trained if not done (their rows returned for commit),
+    else loaded from ``weights/`` (when they reproduce the stored logits), else retrained
+    deterministically from their seeds."""
+    models, rows, train = {}, {}, []
+    for m in ids:
+        model = _load_weights(out, m, pool, X, spec.views) if pool.done[m] else None
+        if model is not None:
+            models[m] = model
+        else:
+            train.append(m)
+    if not train:
+        return models, rows
+    keep_rows = [np.flatnonzero(pool.keep[m]) for m in train]
+    t0 = time.perf_counter()
+    for chunk in train_models(make, X, y, keep_rows, [int(pool.seeds[m]) for m in train], spec.train,
+                              engine=engine, ensemble_size=spec.ensemble_size):
+        seconds = (time.perf_counter() - t0) / len(chunk)
+        for i, model in chunk:
+            m = train[i]
+            models[m] = model
+            logits = predict_logits(model, X, n_views=spec.views)
+            if pool.done[m]:
+                _check_rebuilt(pool, m, logits)
+            else:
+                rows[m] = (logits, seconds)
+            if spec.save_weights or spec.unlearn:
+                _save_weights(out, m, model, spec, ds, pop[keep_rows[i]], int(pool.seeds[m]))
+        t0 = time.perf_counter()
+    return models, rows
+
+
+def _load_weights(out: Path, m: int, pool: Pool, X, views: int):
+    """Shadow m's saved weights, or None if missing or not the model whose logits the pool holds."""
+    from muaudit.models import load_checkpoint
+
+    ckpt = out / "weights" / f"m{m:05d}.pt"
+    if not ckpt.is_file():
+        return None
+    model = load_checkpoint(ckpt)[0].to(X.device).eval()
+    if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=views)).max()) > 1e-4:
+        warnings.warn(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed", stacklevel=3)
+        return None
+    return model
+
+
+def _check_rebuilt(pool: Pool, m: int, logits: np.ndarray) -> None:
+    """A base model retrained because its weights were not saved should match its stored logits."""
+    diff = float(np.abs(pool.logits([m])[0] - logits).max())
+    if diff > 1e-3:
+        warnings.warn(f"shadow {m} retrained from its seed differs from its stored logits by up to {diff:.2g}; "
+                      "its unlearned models start from the retrained weights", stacklevel=3)
 
 
 def _create(path, spec, ds, pop, forget, X, y, make) -> None:
@@ -116,7 +168,7 @@ def _save_weights(out: Path, m: int, model, spec: PoolSpec, ds: Dataset, rows: n
 
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=ds, train_idx=[],
                       seed=seed, recipe=spec.train, dataset_rows=[int(r) for r in rows], pool_model=m)
-    save_checkpoint(out / "weights" / f"m{m:05d}.pt", model.cpu(), meta)
+    save_checkpoint(out / "weights" / f"m{m:05d}.pt", model, meta)  # copies the weights to CPU
 
 
 def merge_pools(out, shards: list) -> Path:
@@ -146,4 +198,25 @@ def merge_pools(out, shards: list) -> Path:
             ms = np.flatnonzero(p.done)
             if len(ms):
                 commit_rows(path, {int(m): (lg, float(p.seconds[m])) for m, lg in zip(ms, p.logits(ms))})
+        _merge_groups(path, pools)
     return path
+
+
+def _merge_groups(path: Path, pools: list[Pool]) -> None:
+    """Union of the shards' unlearned / retrain groups (same entry and forget matrix where shared)."""
+    groups = {}
+    for p in pools:
+        for name, g in p.groups.items():
+            first = groups.setdefault(name, g)
+            if first.entry != g.entry or not np.array_equal(first.forget, g.forget):
+                raise PoolError(f"cannot merge {p.path}: its group {name} differs from another shard's")
+    if not groups:
+        return
+    create_groups(path, {n: (g.forget, g.attrs) for n, g in groups.items()})
+    for p in pools:
+        rows = {}
+        for name, g in p.groups.items():
+            ms = np.flatnonzero(g.done)
+            rows[name] = {int(m): (lg, float(g.seconds[m]), int(g.sample_gradients[m]))
+                          for m, lg in zip(ms, p.logits(ms, group=name))}
+        commit(path, rows)

@@ -33,7 +33,19 @@ def pool_summary(pool: Pool) -> dict:
         test = (pool.split == TEST)[None] & ~keep
         out["accuracy"] = {k: float(correct[m].sum() / max(m.sum(), 1)) for k, m in
                            (("in", keep), ("out", ~keep), ("test", test))}
+    out["groups"] = {name: group_summary(g) for name, g in pool.groups.items()}
     return out
+
+
+def group_summary(g) -> dict:
+    """Progress and cost of one unlearned / retrain group."""
+    done = g.done
+    sizes = g.forget.sum(1)
+    return {"kind": g.kind, "name": g.name, "method": g.attrs.get("method"), "n_done": int(done.sum()),
+            "n_models": int(done.size), "forget_size_per_model": [int(sizes.min()), int(sizes.max())],
+            "seconds_per_model": float(g.seconds[done].mean()) if done.any() else None,
+            "sample_gradients_per_model": float(g.sample_gradients[done].mean()) if done.any() else None,
+            "entry": g.entry}
 
 
 def format_summary(s: dict) -> str:
@@ -47,4 +59,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"  shadow acc    train(IN) {a['in']:.3f}  held-out(OUT) {a['out']:.3f}  test {a['test']:.3f}")
     if s.get("train_seconds_per_model"):
         lines.append(f"  train time    {s['train_seconds_per_model']:.2f} s/model")
+    for name, g in (s.get("groups") or {}).items():
+        cost = f", {g['seconds_per_model']:.2f} s/model" if g["seconds_per_model"] is not None else ""
+        lo, hi = g["forget_size_per_model"]
+        lines.append(f"  {name:<13} {g['n_done']}/{g['n_models']} done ({g['method']}; |F_m| {lo}-{hi}{cost})")
     return "\n".join(lines)

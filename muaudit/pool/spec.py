@@ -11,6 +11,8 @@ optimizer = "adam"
 lr = 1e-3
 [pool]               # pool keys, see PoolSpec
 n_models = 64
+[[unlearn]]          # optional, repeatable: unlearned shadows (see muaudit.pool.entries)
+method = "ga"
 ```
 """
 
@@ -30,6 +32,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS = ("dataset", "model", "train", "pool")
+LIST_SECTIONS = ("unlearn",)
 POPULATIONS = ("all", "train")
 
 
@@ -56,7 +59,11 @@ class PoolSpec:
         engine: ``"auto"`` (measure and pick), ``"sequential"`` or ``"ensemble"``.
         ensemble_size: models per batched-ensemble chunk.
         population: ``"all"`` (train and test splits, default) or ``"train"``.
-        save_weights: also keep every shadow's muaudit checkpoint in ``weights/``.
+        save_weights: also keep every shadow's muaudit checkpoint in ``weights/`` (always done
+            when there are ``unlearn`` entries: adding a method later reuses the weights).
+        unlearn: the ``[[unlearn]]`` entries (:class:`~muaudit.pool.entries.UnlearnEntry`). They
+            are not part of :meth:`to_dict` / :meth:`to_json` (the base recipe): each is stored
+            with its own group, so entries can be added to a built pool.
     """
 
     name: str
@@ -70,6 +77,7 @@ class PoolSpec:
     ensemble_size: int = 16
     population: str = "all"
     save_weights: bool = False
+    unlearn: tuple = ()
 
     def __post_init__(self):
         from muaudit.training.engine import ENGINES
@@ -92,23 +100,28 @@ class PoolSpec:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict, *, name: str = "pool") -> "PoolSpec":
-        unknown = sorted(set(d) - set(SECTIONS) - {"name"})
+        unknown = sorted(set(d) - set(SECTIONS) - set(LIST_SECTIONS) - {"name"})
         if unknown:
-            raise ConfigError(f"unknown recipe section {unknown[0]!r}; valid: {', '.join(SECTIONS)}")
+            raise ConfigError(f"unknown recipe section {unknown[0]!r}; valid: {', '.join(SECTIONS + LIST_SECTIONS)}")
         for sec in SECTIONS:
             if not isinstance(d.get(sec, {}), dict):
                 raise ConfigError(f"recipe section [{sec}] must be a table")
         pool = dict(d.get("pool", {}))
-        valid = [f.name for f in fields(cls) if f.name not in ("name", "dataset", "model", "train")]
+        valid = [f.name for f in fields(cls) if f.name not in ("name", "dataset", "model", "train", "unlearn")]
         bad = sorted(set(pool) - set(valid))
         if bad:
             raise ConfigError(f"unknown pool key {bad[0]!r}; valid: {', '.join(valid)}")
+        train = TrainRecipe.from_dict(dict(d.get("train", {})))
+        from muaudit.pool.entries import parse_entries
+
         return cls(name=d.get("name", name), dataset=dict(d.get("dataset", {"name": "digits"})),
-                   model=dict(d.get("model", {"arch": "mlp"})), train=TrainRecipe.from_dict(dict(d.get("train", {}))),
-                   **pool)
+                   model=dict(d.get("model", {"arch": "mlp"})), train=train,
+                   unlearn=parse_entries(d.get("unlearn"), recipe=train), **pool)
 
     def to_dict(self) -> dict:
+        """The base recipe (without ``unlearn``), as stored in the pool's ``spec`` attribute."""
         d = asdict(self)
+        d.pop("unlearn")
         pool = {k: d.pop(k) for k in list(d) if k not in ("name",) + SECTIONS}
         return {**d, "pool": pool}
 

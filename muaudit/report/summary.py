@@ -29,10 +29,22 @@ def summary_text(r: dict) -> str:
         parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
         if r.get("epsilon_lower_bound") is not None:
             parts.append(f"epsilon lower bound {r['epsilon_lower_bound']:.2f}.")
+    if r.get("ulira_accuracy"):
+        acc = r["ulira_accuracy"]
+        parts.append(f"U-LiRA accuracy {acc['accuracy']:.3f} [{acc['ci'][0]:.3f}, {acc['ci'][1]:.3f}] "
+                     "(0.5 = indistinguishable from the reference).")
     control = r.get("power_control")
-    if control:
+    if control and r.get("kind") == "ulira":
+        parts.append(f"Power control (original, never unlearned, vs the reference): AUC {control['auc']:.3f} "
+                     f"[{control['auc_ci'][0]:.3f}, {control['auc_ci'][1]:.3f}], caught in "
+                     f"{_pct(control.get('power'))} of single targets.")
+    elif control:
         parts.append(f"Power control (retained members vs non-members): AUC {control['auc']:.3f}, "
                      f"power {_pct(control.get('power'))} to catch a forget set of this size.")
+    pop = (r.get("population_mia") or {}).get("unlearned")
+    if pop and pop.get("indiscernibility") is not None:
+        parts.append(f"Population MIA on the same models: indiscernibility {pop['indiscernibility']:.3f}, "
+                     f"LOSS AUC {pop['loss_auc']:.3f}.")
     if r.get("inconclusive_reasons"):
         parts.append("Inconclusive because: " + "; ".join(r["inconclusive_reasons"]) + ".")
     for w in r.get("warnings") or []:

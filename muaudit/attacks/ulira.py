@@ -1,0 +1,225 @@
+"""U-LiRA, the per-example unlearning attack of Hayes et al. 2024 (https://arxiv.org/abs/2403.01218).
+
+LiRA (Carlini et al. 2022) where the **IN** distribution of example x is the statistic of shadows
+that trained on x *and then unlearned it with the method under test*, and the **OUT**
+distribution is the reference for a correct unlearning (``reference``):
+
+- ``"retrain"``: exact retrains that never saw x (the Hayes et al. game);
+- ``"out"``: base shadows that never trained on x (cheaper, no retrains needed);
+- ``"same-method"``: the method's own unlearned shadows that never trained on x (Deep Unlearn's
+  ``pipeline/lira``, Cadet et al. 2024, https://arxiv.org/abs/2410.01276).
+
+The statistic is phi (the logit-scaled confidence) or ``"correct"`` (0/1 top-1 correctness, as
+Deep Unlearn). Scores are **higher = "unlearned by the method, not retrained"**.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> forget = rng.random((16, 200)) < 0.3            # x was unlearned by shadow m
+    >>> unl = rng.normal(size=(16, 200, 1)) + 2 * forget[..., None]
+    >>> ref = rng.normal(size=(16, 200, 1))             # retrains: never saw x
+    >>> att = ULiRA().fit(UnlearningSignals(unl, forget, ref, np.ones((16, 200), bool)))
+    >>> s = att.score(np.r_[np.full(100, 2.0), np.zeros(100)])
+    >>> bool(s[:100].mean() > s[100:].mean())
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy.stats import norm
+
+from muaudit.attacks import _stats
+from muaudit.attacks.base import AttackBase, check_choice
+from muaudit.attacks.lira import gaussian_log_ratio
+from muaudit.attacks.signals import correctness, logit_scaled_confidence
+from muaudit.errors import DataError
+from muaudit.metrics._checks import check_finite, check_positive_int
+
+REFERENCES = ("retrain", "out", "same-method")
+ULIRA_STATISTICS = ("phi", "correct")
+
+
+def ulira_statistic(logits, labels, statistic: str = "phi") -> np.ndarray:
+    """The U-LiRA statistic of logits ``[..., N, V, C]``: phi or 0/1 correctness, float64."""
+    check_choice("statistic", statistic, ULIRA_STATISTICS)
+    return logit_scaled_confidence(logits, labels) if statistic == "phi" else correctness(logits, labels)
+
+
+def _as_3d(name: str, x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    a = a[..., None] if a.ndim == 2 else a
+    if a.ndim != 3:
+        raise DataError(f"Expected `{name}` of shape [M, N, V] or [M, N], got {np.shape(x)}")
+    return check_finite(name, a)
+
+
+def _mask(name: str, mask, shape) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.dtype != np.bool_ or m.shape != shape:
+        raise DataError(f"Expected bool `{name}` of shape {shape}, got {m.dtype} {m.shape}")
+    return m
+
+
+@dataclass(frozen=True)
+class UnlearningSignals:
+    """The two sides of U-LiRA on N examples.
+
+    ``in_signals`` float ``[M_in, N, V]`` with ``in_mask`` bool ``[M_in, N]`` (model m trained on
+    x and unlearned it); ``out_signals`` ``[M_out, N, V]`` with ``out_mask`` (model m is a
+    reference that never saw x). Entries where a mask is False are ignored.
+    """
+
+    in_signals: np.ndarray
+    in_mask: np.ndarray
+    out_signals: np.ndarray
+    out_mask: np.ndarray
+
+    def __post_init__(self):
+        a, b = _as_3d("in_signals", self.in_signals), _as_3d("out_signals", self.out_signals)
+        if a.shape[1:] != b.shape[1:]:
+            raise DataError(f"Expected `in_signals` and `out_signals` on the same [N, V], got {a.shape} and {b.shape}")
+        object.__setattr__(self, "in_signals", a)
+        object.__setattr__(self, "out_signals", b)
+        object.__setattr__(self, "in_mask", _mask("in_mask", self.in_mask, a.shape[:2]))
+        object.__setattr__(self, "out_mask", _mask("out_mask", self.out_mask, b.shape[:2]))
+
+
+@dataclass(frozen=True)
+class ULiRAConfig:
+    """Options of :class:`ULiRA`.
+
+    Attributes:
+        reference: ``"retrain"``, ``"out"`` or ``"same-method"`` (what a correct unlearning looks
+            like; recorded here, used by the evaluation that builds the signals).
+        statistic: ``"phi"`` or ``"correct"`` (recorded; the signals carry it).
+        center: ``"median"``, ``"mean"`` or ``"auto"`` (median for phi, mean for 0/1 correctness).
+        variance: ``"fixed"``, ``"per-example"`` or ``"auto"`` (fixed below ``fixed_below``
+            shadows per side, as LiRA).
+    """
+
+    reference: str = "retrain"
+    statistic: str = "phi"
+    center: str = "auto"
+    variance: str = "auto"
+    fixed_below: int = 64
+
+    def __post_init__(self):
+        check_choice("reference", self.reference, REFERENCES)
+        check_choice("statistic", self.statistic, ULIRA_STATISTICS)
+        check_choice("center", self.center, ("auto", "median", "mean"))
+        check_choice("variance", self.variance, ("auto", "fixed", "per-example"))
+        check_positive_int("fixed_below", self.fixed_below)
+
+
+class ULiRA(AttackBase):
+    """U-LiRA (Hayes et al. 2024): Gaussians per example and view on the unlearned (IN) and
+    reference (OUT) sides of :class:`UnlearningSignals`.
+
+    - :meth:`score`: ``log N(s; mu_in, s_in^2) - log N(s; mu_out, s_out^2)``, mean over views
+      (the likelihood ratio "unlearned by the method" vs "never seen"); higher = unlearned.
+    - :meth:`calibrated_score`: ``-log Pr[Z >= d (s - mu_out) / s_out]``, Z standard normal and
+      ``d = sign(mu_in - mu_out)``: a one-sided test against the reference in the direction the
+      unlearned shadows point to. Under "the target never saw x" it is the same for every
+      example, so different examples' scores can be compared (the target audit uses it).
+
+    Fallbacks as LiRA (missing sides filled by the typical gap, sigma floored at 1e-6, with
+    warnings); never NaN.
+    """
+
+    name: ClassVar[str] = "ulira"
+    Config: ClassVar[type] = ULiRAConfig
+
+    def fit(self, signals: UnlearningSignals) -> "ULiRA":
+        """Fit per-example IN / OUT centers and sigmas; returns self."""
+        if not isinstance(signals, UnlearningSignals):
+            raise DataError(f"ULiRA.fit expects UnlearningSignals, got {type(signals).__name__}")
+        cfg = self.config
+        center = cfg.center if cfg.center != "auto" else ("median" if cfg.statistic == "phi" else "mean")
+        inside = _stats.side_stats(signals.in_signals, signals.in_mask, center)
+        outside = _stats.side_stats(signals.out_signals, signals.out_mask, center)
+        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside)
+        sides = [s for s in (inside, outside) if s.values.size] or [outside]
+        sigma = _stats.pooled_sigma(*sides)
+        per_side = min(float(np.median(s.count[s.count > 0])) if (s.count > 0).any() else 0.0 for s in (inside, outside))
+        self.variance_ = cfg.variance if cfg.variance != "auto" else ("fixed" if per_side < cfg.fixed_below else "per-example")
+        if self.variance_ == "fixed":
+            self.sigma_in_ = self.sigma_out_ = np.full(self.mu_in_.shape, sigma)
+        else:
+            self.sigma_in_ = _stats.per_example_sigma(inside, sigma)
+            self.sigma_out_ = _stats.per_example_sigma(outside, sigma)
+        self.center_, self.n_in_, self.n_out_ = center, inside.count, outside.count
+        return self
+
+    def score(self, target) -> np.ndarray:
+        """Log-likelihood ratios float64 ``[N]`` of target signals ``[N, V]`` (or ``[N]``)."""
+        self._check_fitted("mu_out_")
+        t = self._target(target, *self.mu_out_.shape)
+        return gaussian_log_ratio(t, self.mu_in_, self.sigma_in_, self.mu_out_, self.sigma_out_).mean(axis=1)
+
+    def calibrated_score(self, target) -> np.ndarray:
+        """``-log`` one-sided p-values float64 ``[N]`` against the reference (see the class doc)."""
+        self._check_fitted("mu_out_")
+        t = self._target(target, *self.mu_out_.shape)
+        direction = np.where(self.mu_in_ >= self.mu_out_, 1.0, -1.0)
+        z = np.clip(direction * (t - self.mu_out_) / self.sigma_out_, -1e100, 1e100)
+        return (-norm.logsf(z)).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class ShadowFamilies:
+    """A pool's model families for one method, as statistics ``[M, N, V]`` on the same N examples.
+
+    ``base`` / ``keep``: the base shadows and their training sets; ``unlearned`` / ``forget``: the
+    method's unlearned shadows and each one's forget set ``F_m`` (inside ``keep_m``);
+    ``retrain`` (optional): exact retrains on ``keep_m \\ F_m`` (the same ``forget``).
+    """
+
+    base: np.ndarray
+    keep: np.ndarray
+    unlearned: np.ndarray
+    forget: np.ndarray
+    retrain: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("base", "unlearned") + (("retrain",) if self.retrain is not None else ()):
+            object.__setattr__(self, name, _as_3d(name, getattr(self, name)))
+        shape = self.base.shape
+        for name in ("unlearned", "retrain"):
+            if getattr(self, name) is not None and getattr(self, name).shape != shape:
+                raise DataError(f"Expected `{name}` of shape {shape}, got {getattr(self, name).shape}")
+        _mask("keep", self.keep, shape[:2])
+        if (_mask("forget", self.forget, shape[:2]) & ~self.keep).any():
+            raise DataError("Expected every forget set inside its shadow's training set (forget <= keep)")
+
+    @property
+    def n_models(self) -> int:
+        return self.base.shape[0]
+
+    def original(self) -> "ShadowFamilies":
+        """The same pool with the base models as the "unlearned" ones: the ``original`` method
+        (no unlearning), the power control of an evaluation."""
+        return ShadowFamilies(self.base, self.keep, self.base, self.forget, self.retrain)
+
+    def reference_side(self, reference: str) -> tuple[np.ndarray, np.ndarray]:
+        """OUT signals ``[M, N, V]`` and mask ``[M, N]``: models of ``reference`` that never saw x."""
+        check_choice("reference", reference, REFERENCES)
+        if reference == "retrain":
+            if self.retrain is None:
+                raise DataError("reference 'retrain' needs exact retrains; use reference 'out' or 'same-method'")
+            return self.retrain, ~(self.keep & ~self.forget)
+        return (self.base if reference == "out" else self.unlearned), ~self.keep
+
+    def signals(self, reference: str, models) -> UnlearningSignals:
+        """U-LiRA's two sides built from the shadows ``models`` (indices or a bool mask)."""
+        out, out_mask = self.reference_side(reference)
+        return UnlearningSignals(self.unlearned[models], self.forget[models], out[models], out_mask[models])
+
+    def negatives(self, reference: str, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shadow m's negatives: its retrain on its own ``F_m`` (``retrain``), else its base
+        (``out``) or unlearned (``same-method``) model on the examples it never trained on."""
+        if reference == "retrain":
+            return self.reference_side("retrain")[0][m], self.forget[m]
+        return self.reference_side(reference)[0][m], ~self.keep[m]

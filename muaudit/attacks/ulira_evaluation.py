@@ -1,0 +1,226 @@
+"""Evaluating an unlearning method with U-LiRA (leave-one-out over shadows), and auditing one
+target with the method's unlearned shadows as the IN distribution.
+
+**Method evaluation** (:func:`evaluate_ulira`): each held-out shadow t is a target. Positives are
+``(its unlearned model, x)`` for x in ``F_t``; negatives are ``(its retrain, same x)`` for
+``reference="retrain"``, else ``(its base / unlearned model, x)`` for the x it never trained on.
+U-LiRA is fitted on the other shadows. The pooled scores give the summarize block (AUC, TPR at
+low FPR, ...), the **U-LiRA accuracy** (balanced accuracy at a threshold chosen on the other half
+of the targets, so 0.5 = indistinguishable from the reference) and the per-example likelihood
+ratios. The **power control** runs the same machinery with the base shadows as the "unlearned"
+ones (the ``original`` method, no unlearning); the verdict (:func:`ulira_verdict`) is
+``consistent with retraining`` only when that control is caught.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict
+
+import numpy as np
+from scipy.special import expit
+from scipy.stats import mannwhitneyu
+
+from muaudit.attacks.audit import AuditResult, _calibration, _check_inputs, assess_scores
+from muaudit.attacks.population import logistic_regression_mia
+from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
+from muaudit.errors import DataError
+from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
+    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled)."""
+    parts = {k: [] for k in ("scores", "labels", "target", "example")}
+    for t in targets:
+        fitted = ULiRA(config=config).fit(fam.signals(config.reference, np.arange(fam.n_models) != t))
+        neg_signals, neg_mask = fam.negatives(config.reference, t)
+        for signals, mask, label in ((fam.unlearned[t], fam.forget[t], True), (neg_signals, neg_mask, False)):
+            idx = np.flatnonzero(mask)
+            parts["scores"].append(fitted.score(signals)[idx])
+            parts["labels"].append(np.full(idx.size, label))
+            parts["target"].append(np.full(idx.size, t))
+            parts["example"].append(idx)
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def held_out_accuracy(s: dict, *, random_state: int = 0, level: float = 0.95) -> dict:
+    """Balanced accuracy at a threshold chosen on the other half of the targets (two folds).
+
+    Unlike the best-threshold ``balanced_accuracy`` (always >= 0.5), this estimate is unbiased
+    under "indistinguishable", so its Clopper-Pearson interval may contain 0.5.
+    """
+    targets = np.unique(s["target"])
+    fold = np.isin(s["target"], np.random.default_rng(random_state).permutation(targets)[: len(targets) // 2])
+    pred = np.zeros(s["scores"].size, bool)
+    for train in (fold, ~fold):
+        test = ~train
+        if not test.any():
+            continue
+        ok = train if np.unique(s["labels"][train]).size == 2 else test  # a single target: in-sample
+        fpr, tpr, thr = roc(s["scores"][ok], s["labels"][ok])
+        pred[test] = s["scores"][test] >= thr[np.argmax(tpr - fpr)]
+    y = s["labels"]
+    value = float((pred[y].mean() + (~pred[~y]).mean()) / 2)
+    return {"accuracy": value, "ci": balanced_accuracy_ci(value, int(y.sum()), int((~y).sum()), level=level),
+            "threshold": "chosen on the other half of the targets (2 folds)"}
+
+
+def per_example(s: dict) -> dict:
+    """Distribution of the unlearned-vs-reference log-likelihood ratios and posteriors."""
+    pos, neg = s["scores"][s["labels"]], s["scores"][~s["labels"]]
+    q = lambda v: dict(zip([f"q{int(100 * p):02d}" for p in QUANTILES], np.quantile(v, QUANTILES).tolist()))  # noqa: E731
+    ex = s["example"][s["labels"]]
+    uniq, inv = np.unique(ex, return_inverse=True)
+    mean_post = np.bincount(inv, expit(pos)) / np.bincount(inv)
+    return {"log_lr_unlearned": q(pos), "log_lr_reference": q(neg),
+            "posterior_unlearned_above_half": float((pos > 0).mean()),
+            "posterior_reference_above_half": float((neg > 0).mean()),
+            "n_examples": int(uniq.size), "example_mean_posterior": q(mean_post),
+            "examples_mean_posterior_above_half": float((mean_post > 0.5).mean())}
+
+
+def one_sided_p_value(x, y) -> float:
+    """Mann-Whitney U p-value of "x tends to be larger than y" (1.0 where undefined, never NaN)."""
+    p = float(mannwhitneyu(np.asarray(x, float), np.asarray(y, float), alternative="greater").pvalue)
+    return p if np.isfinite(p) else 1.0
+
+
+def _per_target(s: dict, alpha: float) -> tuple[list, float]:
+    """Per-target AUCs and the fraction of targets whose own test rejects at ``alpha``."""
+    aucs, hits = [], []
+    for t in np.unique(s["target"]):
+        m = s["target"] == t
+        y, v = s["labels"][m], s["scores"][m]
+        aucs.append(auc(v, y) if 0 < y.sum() < y.size else None)
+        hits.append(0 < y.sum() < y.size and one_sided_p_value(v[y], v[~y]) < alpha)
+    return aucs, float(np.mean(hits))
+
+
+def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
+    opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    y = s["labels"]
+    aucs, power = _per_target(s, alpha)
+    return {**summarize(s["scores"], y, **opts), "p_value": one_sided_p_value(s["scores"][y], s["scores"][~y]),
+            "ulira_accuracy": held_out_accuracy(s, random_state=random_state, level=level),
+            "per_target_auc": aucs, "power": power}
+
+
+def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
+    """``not unlearned`` when the AUC interval is above 0.5; ``consistent with retraining`` when
+    it contains 0.5 and the control (original) is caught; else ``inconclusive`` with reasons."""
+    lo, hi = block["auc_ci"]
+    if lo > 0.5:
+        return "not unlearned", []
+    if hi < 0.5:
+        return "inconclusive", [f"the unlearned models score lower than the reference (AUC interval [{lo:.3f}, "
+                                f"{hi:.3f}]): they differ from it, but not the way the unlearned shadows predict"]
+    c_lo, c_hi = control["auc_ci"]
+    if c_lo <= 0.5:
+        return "inconclusive", [f"the power control does not catch the original (never unlearned) models "
+                                f"(AUC interval [{c_lo:.3f}, {c_hi:.3f}] contains 0.5): this pool cannot tell"]
+    return "consistent with retraining", []
+
+
+def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_targets: int | None = None,
+                   alpha: float = 0.05, level: float = 0.95, n_bootstrap: int = 1000,
+                   random_state: int = 0) -> tuple[dict, dict]:
+    """Evaluate a method with leave-one-out U-LiRA; return ``(results, arrays)``.
+
+    ``results``: the summarize block of the method (``auc``, ``auc_ci``, ``balanced_accuracy``,
+    ``tpr_at_fpr``, ``epsilon_lower_bound``, ...) plus ``ulira_accuracy``, ``p_value`` (one-sided
+    Mann-Whitney U), ``power`` (fraction of single targets whose own test rejects at ``alpha``),
+    ``per_target_auc``, ``per_example``, ``power_control`` (the same block for ``original``),
+    ``verdict``, ``inconclusive_reasons``, ``attack_config``, ``warnings``. ``arrays``: the pooled
+    ``scores``, ``labels``, ``target``, ``example`` and the control's ``control_*``.
+    """
+    config = config or ULiRAConfig()
+    if fam.n_models < 2:
+        raise DataError(f"Expected at least 2 shadow models for leave-one-out, got {fam.n_models}")
+    if not fam.forget.any(axis=1).any():
+        raise DataError("no shadow has a non-empty forget set")
+    rng = np.random.default_rng(random_state)
+    with_forget = np.flatnonzero(fam.forget.any(axis=1))
+    targets = np.sort(rng.permutation(with_forget)[: n_targets or with_forget.size])
+    opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticsWarning)
+        s, c = loo_scores(fam, config, targets), loo_scores(fam.original(), config, targets)
+    block, control = _block(s, **opts), _block(c, **opts)
+    verdict, reasons = ulira_verdict(block, control)
+    notes = collapse_warnings(caught)
+    results = {**block, "verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
+               "test": "leave-one-out U-LiRA; verdict from the AUC interval, p_value one-sided Mann-Whitney U",
+               "per_example": per_example(s), "power_control": control, "n_forget": block["n_pos"],
+               "n_nonmembers": block["n_neg"], "targets": targets.tolist(), "attack": "ulira",
+               "attack_config": asdict(config), "warnings": notes}
+    arrays = {**s, **{f"control_{k}": v for k, v in c.items()}}
+    return results, arrays
+
+
+def collapse_warnings(caught) -> list[str]:
+    """One note per kind of StatisticsWarning (messages that differ only in numbers are one kind)."""
+    kinds: dict[str, list[str]] = {}
+    for w in caught:
+        if issubclass(w.category, StatisticsWarning):
+            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", str(w.message)), []).append(str(w.message))
+    return [f"{msgs[0]} (and {len(msgs) - 1} similar)" if len(msgs) > 1 else msgs[0] for msgs in kinds.values()]
+
+
+def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray, *, random_state: int = 123) -> dict:
+    """Deep Unlearn's logistic-regression MIA and LOSS AUC, forget vs non-members, per model.
+
+    ``loss`` float ``[T, N]`` (cross-entropy of T models), ``forget`` / ``nonmembers`` bool ``[T, N]``.
+    Returns means and standard deviations over the models.
+    """
+    ind, acc, loss_auc = [], [], []
+    for t in range(loss.shape[0]):
+        f, n = loss[t, forget[t]], loss[t, nonmembers[t]]
+        if f.size < 2 or n.size < 2:
+            continue
+        lr = logistic_regression_mia(f, n, random_state=random_state)
+        ind.append(lr.indiscernibility), acc.append(lr.accuracy)
+        loss_auc.append(auc(-np.r_[f, n], np.r_[np.ones(f.size, bool), np.zeros(n.size, bool)]))
+    stat = lambda v: (float(np.mean(v)), float(np.std(v))) if v else (None, None)  # noqa: E731
+    (i_m, i_s), (a_m, a_s), (l_m, l_s) = stat(ind), stat(acc), stat(loss_auc)
+    return {"indiscernibility": i_m, "indiscernibility_std": i_s, "logistic_regression_accuracy": a_m,
+            "logistic_regression_accuracy_std": a_s, "loss_auc": l_m, "loss_auc_std": l_s, "n_models": len(ind)}
+
+
+def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, nonmembers, members=None,
+                           alpha: float = 0.01, min_power: float = 0.8, recenter: bool = True,
+                           ks_alpha: float = 0.01, config: ULiRAConfig | None = None, **assess_options) -> AuditResult:
+    """Audit one target knowing its unlearning method: is its forget set distributed like the
+    method's unlearned shadows (``unlearned`` ``[M, N, V]`` phi, ``forget_m`` their ``F_m``) rather
+    than like shadows that never saw it (base shadows with ``~keep``)?
+
+    Every example gets :meth:`ULiRA.calibrated_score`: forget examples with the method's unlearned
+    shadows as IN, the others with the base shadows that trained on them (so the power control,
+    retained members vs non-members, asks whether a forget set the target still remembers would be
+    caught). Then :func:`~muaudit.attacks.audit.assess_scores`, after the same calibration
+    (recentering) as :func:`~muaudit.attacks.audit.audit_target`. Same results keys.
+    """
+    reference, t, F, NM, R = _check_inputs(target, base, keep, forget, nonmembers, members)
+    unlearned = _as_3d("unlearned", unlearned)
+    forget_m = _mask("forget_m", forget_m, reference.keep.shape)
+    calib, notes = _calibration(t, reference, NM, recenter=recenter, ks_alpha=ks_alpha)
+    cols = np.zeros(reference.n_samples, bool)
+    cols[F] = True
+    signals = UnlearningSignals(np.concatenate([unlearned, reference.signals]),
+                                np.concatenate([forget_m & cols, reference.keep & ~cols]),
+                                reference.signals, ~reference.keep)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticsWarning)
+        fitted = ULiRA(config=config or ULiRAConfig(reference="out")).fit(signals)
+        scores = fitted.calibrated_score(t - calib["offset"] if recenter else t)
+    notes += sorted({str(w.message) for w in caught if issubclass(w.category, StatisticsWarning)})
+    assessed = assess_scores(scores, F, NM, R, alpha=alpha, min_power=min_power, notes=notes, **assess_options)
+    for note in notes:
+        warnings.warn(note, StatisticsWarning, stacklevel=2)
+    n_in = fitted.n_in_[F]
+    results = {**assessed, "n_members": int(R.size), "attack": "ulira", "attack_config": asdict(fitted.config),
+               "unlearned_shadows_per_forget_example": [int(n_in.min()), int(np.median(n_in)), int(n_in.max())],
+               "calibration": calib, "warnings": notes}
+    return AuditResult(results, {"scores": scores, "forget": F, "nonmembers": NM, "members": R})
