@@ -12,7 +12,7 @@ from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target, targ
 from muaudit.data import load_index_file
 from muaudit.errors import DataError
 from muaudit.metrics._checks import StatisticsWarning
-from muaudit.report import new_results_dir, save_audit_figures, write_results
+from muaudit.report import write_audit_folder
 
 ATTACK_CHOICES = {"online": ("lira", {"mode": "online"}), "offline": ("lira", {"mode": "offline"}),
                   "rmia": ("rmia", {})}
@@ -82,13 +82,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
                "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
                           "forget": str(forget), "forget_sha256": file_sha256(forget),
                           "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
-    out_dir = new_results_dir(out, kind="lira")
-    s = res.arrays["scores"]
-    write_results(out_dir, results, {**res.arrays, "population": data.pool.population})
-    curves = {"forget vs non-members": (np.r_[s[F], s[NM]], np.r_[np.ones(len(F)), np.zeros(len(NM))])}
-    groups = {"forget": s[F], "non-members": s[NM]}
-    if len(R):
-        curves["power control: retained vs non-members"] = (np.r_[s[R], s[NM]], np.r_[np.ones(len(R)), np.zeros(len(NM))])
-        groups["retained members"] = s[R]
-    save_audit_figures(out_dir, curves, groups)
+    arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}
+    out_dir = write_audit_folder(out, kind="lira", results=results, scores=res.arrays["scores"], forget=F,
+                                 nonmembers=NM, members=R, arrays={**arrays, "population": data.pool.population})
     return results, out_dir

@@ -100,8 +100,6 @@ def pool_merge(out, shards):
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
 def train(recipe, out, exclude, seed, device):
     """Train one model of RECIPE on the training split (minus --exclude) and save a checkpoint."""
-    import numpy as np
-
     from muaudit.data import load_index_file
     from muaudit.models import save_checkpoint
     from muaudit.pool import load_spec

@@ -120,7 +120,8 @@ def _load_weights(out: Path, m: int, pool: Pool, X, views: int):
     ckpt = out / "weights" / f"m{m:05d}.pt"
     if not ckpt.is_file():
         return None
-    model = load_checkpoint(ckpt)[0].to(X.device).eval()
+    # the recipe names the architecture: a user factory is trusted because the recipe names it
+    model = load_checkpoint(ckpt, arch=pool.spec["model"]["arch"])[0].to(X.device).eval()
     if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=views)).max()) > 1e-4:
         warnings.warn(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed", stacklevel=3)
         return None

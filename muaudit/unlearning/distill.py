@@ -120,7 +120,7 @@ class SCRUB(UnlearningMethod):
     Config = SCRUBConfig
 
     def unlearn(self, model, forget, retain, c, generator):
-        teacher, T = frozen_copy(model), c.temperature
+        teacher = frozen_copy(model)
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         lr_at = step_decay_lr(c.lr, c.epochs, c.decay_rate)
         val_f = same_classes(retain.val, forget)
