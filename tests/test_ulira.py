@@ -160,7 +160,7 @@ def test_target_audit_with_a_known_method():
         clean = audit_unlearned_target(target(0.0), fam.base, fam.keep, unl, forget_m, **args).results
     assert caught["verdict"] == "not unlearned" and caught["unlearned_shadows_per_forget_example"][1] == 16
     assert clean["verdict"] == "consistent with retraining", clean["inconclusive_reasons"]
-    assert clean["power_control"]["power"] >= 0.8 and clean["attack"] == "ulira"
+    assert clean["power_control"]["power"] >= 0.95 and clean["attack"] == "ulira"
 
 
 @pytest.mark.parametrize("build, error, message", [

@@ -190,7 +190,7 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
 
 
 def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, nonmembers, members=None,
-                           alpha: float = 0.01, min_power: float = 0.8, recenter: bool = True,
+                           alpha: float = 0.01, min_power: float = 0.95, recenter: bool = True,
                            ks_alpha: float = 0.01, config: ULiRAConfig | None = None, **assess_options) -> AuditResult:
     """Audit one target knowing its unlearning method: is its forget set distributed like the
     method's unlearned shadows (``unlearned`` ``[M, N, V]`` phi, ``forget_m`` their ``F_m``) rather
