@@ -35,3 +35,17 @@ ensemble_size = 4
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny models: they gain nothing from 2 threads, and OpenMP
+    spin-waits make them crawl when other processes share the cores (measured: a 4-model pool with
+    a GA entry 9 s vs 48 s at load average ~7). Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 from muaudit.poisoning import PoisonContext, run_protocol, summarize_method
@@ -18,12 +17,7 @@ TINY = PoolSpec.from_dict({"dataset": {"name": "digits"}, "model": {"arch": "mlp
                                      "batch_size": 128}}, name="tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

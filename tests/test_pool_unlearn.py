@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 import muaudit.pool.build as build_module
@@ -17,14 +16,7 @@ from muaudit.pool import Pool, build_pool, load_spec, merge_pools
 from muaudit.pool.entries import UnlearnEntry, forget_matrix
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train ~5x faster with one thread on the shared 2-core machine (measured: a 4-model
-    pool with a GA entry 9 s vs 48 s at load average ~7)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 GA = '[[unlearn]]\nmethod = "ga"\nconfig = { epochs = 1 }\nretrain = true\n'

@@ -16,14 +16,7 @@ from muaudit.training.batches import augment_images, batch_plan
 from muaudit.training.optim import FunctionalOptimizer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits make them crawl when other
-    processes share the cores; one thread keeps this module fast and its timing stable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from muaudit.attacks.ulira_evaluation import evaluate_ulira
@@ -70,12 +69,7 @@ def error_line(result):
     return [line for line in result.output.splitlines() if line.strip()][-1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # ~5x faster for these tiny models on the loaded 2-core machine
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ from muaudit.training.single import train_target
 from muaudit.unlearning import UnlearnData, accuracy, run_unlearning
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 def _train(model: dict, epochs: int, lr: float):

@@ -23,13 +23,7 @@ TRAINING = ["ft", "gd", "ngd", "ga", "srl", "ng+", "ct", "cfw", "prmq", "rni", "
             "kde", "fcs", "retrain"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest (and steadiest on a busy machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 def tiny_data(shape=(1, 4, 4), n_classes=3, seed=0):
