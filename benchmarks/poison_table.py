@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from muaudit.pool.spec import load_spec
-from muaudit.poisoning import get_attack, run_protocol, summarize_method
+from muaudit.poisoning import get_poison, run_protocol, summarize_method
 from muaudit.poisoning.report import power_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def power_sweep(spec, args) -> str:
     lines = ["| attack | setting | poisons / seed | original | retrained | paired p | original z vs N(0,1) |",
              "|---|---|---|---|---|---|---|"]
     for name, settings in SWEEP.items():
-        attack = get_attack(name)
+        attack = get_poison(name)
         for opts in settings:
             _, runs = run_protocol(attack, spec, methods=[], attack_options=opts, seeds=args.seeds)
             pw = power_block(attack, runs, alpha=args.alpha)

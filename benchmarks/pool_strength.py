@@ -10,7 +10,7 @@ import argparse
 import re
 from pathlib import Path
 
-from muaudit.audit.evaluate import evaluate_pool
+from muaudit.jobs.evaluate import evaluate_pool
 
 BEGIN, END = "<!-- pool-strength:begin -->", "<!-- pool-strength:end -->"
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from muaudit.attacks.signals import correctness
-from muaudit.audit.ulira import run_ulira
+from muaudit.jobs.ulira import run_ulira
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.pool.entries import UnlearnEntry
 

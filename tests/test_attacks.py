@@ -12,10 +12,11 @@ from scipy.special import expit, softmax
 from scipy.stats import norm
 
 from muaudit.attacks import (ATTACKS, LOSS, RMIA, LiRA, ReferenceSignals, confidence, correctness,
-                             cross_entropy_loss, evaluate_leave_one_out, leave_one_out_scores,
+                             cross_entropy_loss,
                              log_probability_from_phi, logistic_regression_mia, logit_scaled_confidence,
                              loss_from_phi, make_attack, svc_mia)
 from muaudit.attacks.synthetic import synthetic_pool
+from muaudit.audit import evaluate_leave_one_out, leave_one_out_scores
 from muaudit.errors import ConfigError, DataError
 from muaudit.metrics import StatisticsWarning
 

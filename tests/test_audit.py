@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from muaudit.attacks import VERDICTS, audit_target
+from muaudit.audit import VERDICTS, audit_target
 from muaudit.attacks.synthetic import synthetic_pool
 from muaudit.errors import DataError
 from muaudit.metrics import StatisticsWarning
@@ -179,7 +179,7 @@ def test_overlapping_sets_are_refused():
 
 
 def test_permutation_p_value_matches_enumeration_and_is_uniform_under_the_null():
-    from muaudit.attacks.audit import one_sided_p_values
+    from muaudit.audit.verdict import one_sided_p_values
 
     # x = [3] against y = [0, 1, 2]: exactly 1 of the 4 single-element subsets has sum >= 3
     assert one_sided_p_values(np.array([3.0]), np.array([0.0, 1.0, 2.0]))[0] == pytest.approx(0.25, abs=0.01)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from muaudit.audit.demo import DEFAULT_RECIPE, run_demo
+from muaudit.jobs.demo import DEFAULT_RECIPE, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from scipy import stats
 
 from muaudit.data import load_dataset
 from muaudit.errors import ConfigError, MuauditError
-from muaudit.poisoning import (PoisonContext, PoisonError, Scores, attack_names, efficacy, efficacy_summary,
-                               get_attack, gus, gus_readout, load_record, loss_directions, paired_test, save_record)
+from muaudit.poisoning import (PoisonContext, PoisonError, Scores, poison_names, efficacy, efficacy_summary,
+                               get_poison, gus, gus_readout, load_record, loss_directions, paired_test, save_record)
 from muaudit.poisoning.stats import power, verdict
 from muaudit.pool.spec import PoolSpec
 from muaudit.training.single import train_on_positions
@@ -85,9 +85,9 @@ def test_gus_readout_detects_a_shift():
 
 
 def test_registry_lists_the_six_attacks():
-    assert attack_names() == ["backdoor", "gaussian", "gradient-canceling", "gradient-matching", "interclass", "label-flip"]
+    assert poison_names() == ["backdoor", "gaussian", "gradient-canceling", "gradient-matching", "interclass", "label-flip"]
     with pytest.raises(ConfigError, match=r"unknown poisoning attack 'nope'; valid: backdoor, gaussian"):
-        get_attack("nope")
+        get_poison("nope")
 
 
 @pytest.mark.parametrize("name, options, message", [
@@ -103,19 +103,19 @@ def test_registry_lists_the_six_attacks():
 ])
 def test_bad_attack_options_are_one_line_errors(name, options, message):
     with pytest.raises(PoisonError) as e:
-        get_attack(name).make_config("digits", options)
+        get_poison(name).make_config("digits", options)
     assert str(e.value) == message and isinstance(e.value, MuauditError)
 
 
 def test_dataset_defaults_and_paper_defaults():
-    g = get_attack("gaussian")
+    g = get_poison("gaussian")
     assert (g.make_config("cifar10").fraction, g.make_config("cifar10").eps_p) == (0.015, 0.3)
     assert (g.make_config("digits").fraction, g.make_config("digits").eps_p) == (0.05, 1.0)
     assert g.make_config("digits", {"eps_p": 0.3}).eps_p == 0.3
 
 
 def test_record_round_trip_without_pickles(tmp_path, digits):
-    attack = get_attack("gaussian")
+    attack = get_poison("gaussian")
     poison = attack.poison(digits, attack.make_config("digits"), 4, PoisonContext())
     path = save_record(tmp_path / "rec.npz", poison)
     header, forget, arrays = load_record(path)
@@ -176,7 +176,7 @@ def context(digits):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_attack_contract(name, digits, context):
     ctx, make = context
-    attack = get_attack(name)
+    attack = get_poison(name)
     config = attack.make_config("digits", TINY[name])
     a, b = (attack.poison(digits, config, 5, ctx) for _ in range(2))
     np.testing.assert_array_equal(a.forget, b.forget)  # seeded

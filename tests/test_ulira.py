@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import kstest
 
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, ulira_statistic
-from muaudit.attacks.ulira_evaluation import (audit_unlearned_target, evaluate_ulira, held_out_accuracy,
+from muaudit.audit.ulira import (audit_unlearned_target, evaluate_ulira, held_out_accuracy,
                                               population_mia, ulira_verdict)
 from muaudit.errors import ConfigError, DataError
 from muaudit.metrics import StatisticsWarning

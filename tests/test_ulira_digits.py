@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from muaudit.attacks.ulira_evaluation import evaluate_ulira
-from muaudit.audit.ulira import run_ulira, shadow_families, unlearned_group
+from muaudit.audit.ulira import evaluate_ulira
+from muaudit.jobs.ulira import run_ulira, shadow_families, unlearned_group
 from muaudit.cli.main import cli
 from muaudit.models import save_checkpoint
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.training.single import train_target
 from muaudit.unlearning import run_unlearning
-from muaudit.unlearning.checkpoint import split_data
+from muaudit.jobs.unlearn import split_data
 
 RECIPE = """
 [dataset]

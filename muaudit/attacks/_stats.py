@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from muaudit.metrics._checks import warn
+from muaudit.checks import warn
 
 SIGMA_FLOOR = 1e-6
 

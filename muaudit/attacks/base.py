@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from muaudit.errors import ConfigError, DataError
-from muaudit.metrics._checks import check_finite
+from muaudit.checks import check_finite
 from muaudit.registry import Registry, check_kwargs
 
 ATTACKS: Registry = Registry("attack")

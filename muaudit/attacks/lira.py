@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 from muaudit.attacks import _stats
 from muaudit.attacks.base import ATTACKS, AttackBase, ReferenceSignals, check_choice
-from muaudit.metrics._checks import check_positive_int
+from muaudit.checks import check_positive_int
 
 LIRA_MODES = ("online", "offline", "offline-density")
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)

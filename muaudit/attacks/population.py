@@ -16,7 +16,7 @@ import numpy as np
 from muaudit.attacks.base import ATTACKS, AttackBase, ReferenceSignals
 from muaudit.attacks.rmia import log_prob
 from muaudit.errors import DataError
-from muaudit.metrics._checks import check_finite, check_positive_int, check_unit_interval
+from muaudit.checks import check_finite, check_positive_int, check_unit_interval
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from scipy.special import logsumexp
 from muaudit.attacks.base import ATTACKS, AttackBase, ReferenceSignals, check_choice
 from muaudit.attacks.signals import log_probability_from_phi
 from muaudit.errors import ConfigError, DataError
-from muaudit.metrics._checks import warn
+from muaudit.checks import warn
 from muaudit.metrics.roc import auc
 
 A_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import log_expit, logsumexp
 
 from muaudit.errors import DataError
-from muaudit.metrics._checks import check_finite
+from muaudit.checks import check_finite
 
 
 def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:

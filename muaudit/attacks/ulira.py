@@ -36,7 +36,7 @@ from muaudit.attacks.base import AttackBase, check_choice
 from muaudit.attacks.lira import gaussian_log_ratio
 from muaudit.attacks.signals import correctness, logit_scaled_confidence
 from muaudit.errors import DataError
-from muaudit.metrics._checks import check_finite, check_positive_int
+from muaudit.checks import check_finite, check_positive_int
 
 REFERENCES = ("retrain", "out", "same-method")
 ULIRA_STATISTICS = ("phi", "correct")

@@ -1,127 +1,225 @@
-"""``muaudit ulira``: evaluate an unlearning method on a pool's unlearned shadows, and the pool
-look-ups that ``muaudit lira --method`` shares."""
+"""Evaluating an unlearning method with U-LiRA (leave-one-out over shadows), and auditing one
+target with the method's unlearned shadows as the IN distribution.
+
+**Method evaluation** (:func:`evaluate_ulira`): each held-out shadow t is a target. Positives are
+``(its unlearned model, x)`` for x in ``F_t``; negatives are ``(its retrain, same x)`` for
+``reference="retrain"``, else ``(its base / unlearned model, x)`` for the x it never trained on.
+U-LiRA is fitted on the other shadows. The pooled scores give the summarize block (AUC, TPR at
+low FPR, ...), the **U-LiRA accuracy** (balanced accuracy at a threshold chosen on the other half
+of the targets, so 0.5 = indistinguishable from the reference) and the per-example likelihood
+ratios. The **power control** runs the same machinery with the base shadows as the "unlearned"
+ones (the ``original`` method, no unlearning); the verdict (:func:`ulira_verdict`) is
+``consistent with retraining`` only when that control is caught.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+import warnings
+from dataclasses import asdict
 
 import numpy as np
+from scipy.special import expit
+from scipy.stats import mannwhitneyu
 
-from muaudit.attacks.signals import cross_entropy_loss
-from muaudit.attacks.ulira import ShadowFamilies, ULiRAConfig, ulira_statistic
-from muaudit.attacks.ulira_evaluation import evaluate_ulira, population_mia
-from muaudit.audit.inputs import AuditData
-from muaudit.data import TEST
-from muaudit.errors import PoolError
-from muaudit.pool.store import Pool, ShadowGroup
-from muaudit.report import new_results_dir, save_audit_figures, write_results
+from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inputs, assess_scores
+from muaudit.attacks.population import logistic_regression_mia
+from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
+from muaudit.errors import DataError
+from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
 
-POPULATION_MODELS = 3
-
-
-def _complete(pool: Pool, g: ShadowGroup) -> ShadowGroup:
-    if not g.done.all():
-        raise PoolError(f"{g.path} of pool {pool.path} is unfinished ({int(g.done.sum())}/{g.done.size} models done); "
-                        f"resume with `muaudit pool build RECIPE --out {pool.path.parent}`")
-    return g
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def unlearned_group(pool: Pool, method: str) -> ShadowGroup:
-    """The pool's unlearned group of ``method`` (an entry name, or a method with one entry)."""
-    from muaudit.unlearning import get_method
-
-    if method in pool.unlearned:
-        return _complete(pool, pool.unlearned[method])
-    get_method(method)  # an unknown method name lists the registered ones
-    matches = [g for g in pool.unlearned.values() if g.attrs.get("method") == method]
-    if len(matches) > 1:
-        raise PoolError(f"pool {pool.path} has {len(matches)} entries of method {method!r} "
-                        f"({', '.join(g.name for g in matches)}); pass one of these names")
-    if not matches:
-        have = ", ".join(sorted(pool.unlearned)) or "none"
-        raise PoolError(f"pool {pool.path} has no unlearned shadows of method {method!r}; its methods: {have} "
-                        f"(add an [[unlearn]] entry with method = \"{method}\" to the recipe and resume the build)")
-    return _complete(pool, matches[0])
+def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
+    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled)."""
+    parts = {k: [] for k in ("scores", "labels", "target", "example")}
+    for t in targets:
+        fitted = ULiRA(config=config).fit(fam.signals(config.reference, np.arange(fam.n_models) != t))
+        neg_signals, neg_mask = fam.negatives(config.reference, t)
+        for signals, mask, label in ((fam.unlearned[t], fam.forget[t], True), (neg_signals, neg_mask, False)):
+            idx = np.flatnonzero(mask)
+            parts["scores"].append(fitted.score(signals)[idx])
+            parts["labels"].append(np.full(idx.size, label))
+            parts["target"].append(np.full(idx.size, t))
+            parts["example"].append(idx)
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def retrain_group(pool: Pool, group: ShadowGroup) -> ShadowGroup:
-    """Exact retrains on the same forget sets: ``retrain/<name>``, else another entry's."""
-    same = [g for g in pool.retrained.values() if np.array_equal(g.forget, group.forget) and g.done.all()]
-    own = pool.retrained.get(group.name)
-    if own is not None:
-        return _complete(pool, own)
-    if not same:
-        raise PoolError(f"pool {pool.path} has no exact retrains for {group.name!r}; add `retrain = true` to its "
-                        "[[unlearn]] entry and resume the build, or pass --reference out")
-    return same[0]
+def held_out_accuracy(s: dict, *, random_state: int = 0, level: float = 0.95) -> dict:
+    """Balanced accuracy at a threshold chosen on the other half of the targets (two folds).
 
-
-def shadow_families(pool: Pool, group: ShadowGroup, reference: str, statistic: str):
-    """The families U-LiRA needs as statistics, the retrain group used (or None), and the logits."""
-    labels = pool.labels[None]
-    logits = {"base": pool.logits(), "unlearned": pool.logits(group=group.path)}
-    retrain = retrain_group(pool, group) if reference == "retrain" else None
-    if retrain is not None:
-        logits["retrain"] = pool.logits(group=retrain.path)
-    stats = {k: ulira_statistic(v, labels, statistic) for k, v in logits.items()}
-    fam = ShadowFamilies(stats["base"], pool.keep, stats["unlearned"], group.forget, stats.get("retrain"))
-    return fam, retrain, logits
-
-
-def _population(pool: Pool, logits: dict, forget: np.ndarray, targets: list[int], n_models: int) -> dict:
-    """Deep Unlearn's MIA (indiscernibility) and LOSS AUC, forget vs test non-members, per family,
-    on the first ``n_models`` targets (scikit-learn's 10-split fit costs 0.1-0.5 s a model)."""
-    targets = targets[:n_models]
-    nonmembers = (pool.split == TEST)[None] & ~pool.keep[targets]
-    names = {"unlearned": "unlearned", "retrain": "retrain", "base": "original"}
-    return {names[k]: population_mia(cross_entropy_loss(v[targets], pool.labels[None])[..., 0], forget[targets],
-                                     nonmembers) for k, v in logits.items()}
-
-
-def _sections(r: dict) -> dict:
-    """Flat tables for the HTML report."""
-    acc, ctl, ex = r["ulira_accuracy"], r["power_control"], r["per_example"]
-    pop = {f"{fam} {k}": v for fam, block in r["population_mia"].items() for k, v in block.items()
-           if k in ("indiscernibility", "loss_auc")}
-    return {"U-LiRA": {"method": r["method"], "reference": r["config"]["reference"], "statistic": r["config"]["statistic"],
-                       "U-LiRA accuracy (held-out threshold)": acc["accuracy"], "U-LiRA accuracy interval": acc["ci"],
-                       "power (single targets caught)": r["power"], "shadows": r["n_shadows"]},
-            "Power control: original (never unlearned) vs reference": {
-                "AUC": ctl["auc"], "AUC interval": ctl["auc_ci"], "U-LiRA accuracy": ctl["ulira_accuracy"]["accuracy"],
-                "power (single targets caught)": ctl["power"]},
-            "Per-example log-likelihood ratio (unlearned vs reference)": {
-                **{f"unlearned {k}": v for k, v in ex["log_lr_unlearned"].items()},
-                **{f"reference {k}": v for k, v in ex["log_lr_reference"].items()},
-                "examples with mean posterior > 0.5": ex["examples_mean_posterior_above_half"]},
-            "Population MIA on the same models (forget vs test)": pop}
-
-
-def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: str = "phi", variance: str = "auto",
-              n_targets: int | None = None, out=None, random_state: int = 0,
-              population_models: int = POPULATION_MODELS) -> tuple[dict, Path]:
-    """Evaluate ``method`` on the pool's unlearned shadows; write a results folder.
-
-    ``population_models``: how many of the targets get the population MIAs (Deep Unlearn's
-    logistic regression and LOSS, forget vs test) on their unlearned, retrained and original models.
+    Unlike the best-threshold ``balanced_accuracy`` (always >= 0.5), this estimate is unbiased
+    under "indistinguishable", so its Clopper-Pearson interval may contain 0.5.
     """
-    config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
-    data = AuditData.load(pool)
-    group = unlearned_group(data.pool, method)
-    fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
-    res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state)
-    results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
-               "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
-               "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,
-                          "random_state": random_state, "pool": str(data.pool.path)},
-               "inputs": {"pool": str(data.pool.path), "unlearned_group": group.path, "entry": group.entry,
-                          "method_config": group.attrs.get("config"), "retrain_group": retrain and retrain.path,
-                          "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
-    results["sections"] = _sections(results)
-    out_dir = new_results_dir(out, kind="ulira")
-    write_results(out_dir, results, {**arrays, "population": data.pool.population})
-    y, s, cs = arrays["labels"], arrays["scores"], arrays["control_scores"]
-    curves = {f"{group.name} vs {reference}": (s, y), f"control: original vs {reference}": (cs, arrays["control_labels"])}
-    groups = {f"{group.name} (x forgotten)": s[y], f"{reference} (never saw x)": s[~y],
-              "original (control)": cs[arrays["control_labels"]]}
-    save_audit_figures(out_dir, curves, groups)
-    return results, out_dir
+    targets = np.unique(s["target"])
+    fold = np.isin(s["target"], np.random.default_rng(random_state).permutation(targets)[: len(targets) // 2])
+    pred = np.zeros(s["scores"].size, bool)
+    for train in (fold, ~fold):
+        test = ~train
+        if not test.any():
+            continue
+        ok = train if np.unique(s["labels"][train]).size == 2 else test  # a single target: in-sample
+        fpr, tpr, thr = roc(s["scores"][ok], s["labels"][ok])
+        pred[test] = s["scores"][test] >= thr[np.argmax(tpr - fpr)]
+    y = s["labels"]
+    value = float((pred[y].mean() + (~pred[~y]).mean()) / 2)
+    return {"accuracy": value, "ci": balanced_accuracy_ci(value, int(y.sum()), int((~y).sum()), level=level),
+            "threshold": "chosen on the other half of the targets (2 folds)"}
+
+
+def per_example(s: dict) -> dict:
+    """Distribution of the unlearned-vs-reference log-likelihood ratios and posteriors."""
+    pos, neg = s["scores"][s["labels"]], s["scores"][~s["labels"]]
+    q = lambda v: dict(zip([f"q{int(100 * p):02d}" for p in QUANTILES], np.quantile(v, QUANTILES).tolist()))  # noqa: E731
+    ex = s["example"][s["labels"]]
+    uniq, inv = np.unique(ex, return_inverse=True)
+    mean_post = np.bincount(inv, expit(pos)) / np.bincount(inv)
+    return {"log_lr_unlearned": q(pos), "log_lr_reference": q(neg),
+            "posterior_unlearned_above_half": float((pos > 0).mean()),
+            "posterior_reference_above_half": float((neg > 0).mean()),
+            "n_examples": int(uniq.size), "example_mean_posterior": q(mean_post),
+            "examples_mean_posterior_above_half": float((mean_post > 0.5).mean())}
+
+
+def mann_whitney_p_value(x, y) -> float:
+    """Mann-Whitney U p-value of "x tends to be larger than y" (1.0 where undefined, never NaN)."""
+    p = float(mannwhitneyu(np.asarray(x, float), np.asarray(y, float), alternative="greater").pvalue)
+    return p if np.isfinite(p) else 1.0
+
+
+def _per_target(s: dict, alpha: float) -> tuple[list, float]:
+    """Per-target AUCs and the fraction of targets whose own test rejects at ``alpha``."""
+    aucs, hits = [], []
+    for t in np.unique(s["target"]):
+        m = s["target"] == t
+        y, v = s["labels"][m], s["scores"][m]
+        aucs.append(auc(v, y) if 0 < y.sum() < y.size else None)
+        hits.append(0 < y.sum() < y.size and mann_whitney_p_value(v[y], v[~y]) < alpha)
+    return aucs, float(np.mean(hits))
+
+
+def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
+    opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    y = s["labels"]
+    aucs, power = _per_target(s, alpha)
+    return {**summarize(s["scores"], y, **opts), "p_value": mann_whitney_p_value(s["scores"][y], s["scores"][~y]),
+            "ulira_accuracy": held_out_accuracy(s, random_state=random_state, level=level),
+            "per_target_auc": aucs, "power": power}
+
+
+def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
+    """``not unlearned`` when the AUC interval is above 0.5; ``consistent with retraining`` when
+    it contains 0.5 and the control (original) is caught; else ``inconclusive`` with reasons."""
+    lo, hi = block["auc_ci"]
+    c_lo, c_hi = control["auc_ci"]
+    reasons = []
+    if hi < 0.5:
+        reasons.append(f"the unlearned models score lower than the reference (AUC interval [{lo:.3f}, "
+                       f"{hi:.3f}]): they differ from it, but not the way the unlearned shadows predict")
+    elif c_lo <= 0.5:
+        reasons.append(f"the power control does not catch the original (never unlearned) models "
+                       f"(AUC interval [{c_lo:.3f}, {c_hi:.3f}] contains 0.5): this pool cannot tell")
+    return decide(lo > 0.5, reasons)
+
+
+def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_targets: int | None = None,
+                   alpha: float = 0.05, level: float = 0.95, n_bootstrap: int = 1000,
+                   random_state: int = 0) -> tuple[dict, dict]:
+    """Evaluate a method with leave-one-out U-LiRA; return ``(results, arrays)``.
+
+    ``results``: the summarize block of the method (``auc``, ``auc_ci``, ``balanced_accuracy``,
+    ``tpr_at_fpr``, ``epsilon_lower_bound``, ...) plus ``ulira_accuracy``, ``p_value`` (one-sided
+    Mann-Whitney U), ``power`` (fraction of single targets whose own test rejects at ``alpha``),
+    ``per_target_auc``, ``per_example``, ``power_control`` (the same block for ``original``),
+    ``verdict``, ``inconclusive_reasons``, ``attack_config``, ``warnings``. ``arrays``: the pooled
+    ``scores``, ``labels``, ``target``, ``example`` and the control's ``control_*``.
+    """
+    config = config or ULiRAConfig()
+    if fam.n_models < 2:
+        raise DataError(f"Expected at least 2 shadow models for leave-one-out, got {fam.n_models}")
+    if not fam.forget.any(axis=1).any():
+        raise DataError("no shadow has a non-empty forget set")
+    rng = np.random.default_rng(random_state)
+    with_forget = np.flatnonzero(fam.forget.any(axis=1))
+    targets = np.sort(rng.permutation(with_forget)[: n_targets or with_forget.size])
+    opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticsWarning)
+        s, c = loo_scores(fam, config, targets), loo_scores(fam.original(), config, targets)
+    block, control = _block(s, **opts), _block(c, **opts)
+    verdict, reasons = ulira_verdict(block, control)
+    notes = collapse_warnings(caught)
+    results = {**block, "verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
+               "test": "leave-one-out U-LiRA; verdict from the AUC interval, p_value one-sided Mann-Whitney U",
+               "per_example": per_example(s), "power_control": control, "n_forget": block["n_pos"],
+               "n_nonmembers": block["n_neg"], "targets": targets.tolist(), "attack": "ulira",
+               "attack_config": asdict(config), "warnings": notes}
+    arrays = {**s, **{f"control_{k}": v for k, v in c.items()}}
+    return results, arrays
+
+
+def collapse_warnings(caught) -> list[str]:
+    """One note per kind of StatisticsWarning (messages that differ only in numbers are one kind)."""
+    kinds: dict[str, list[str]] = {}
+    for w in caught:
+        if issubclass(w.category, StatisticsWarning):
+            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", str(w.message)), []).append(str(w.message))
+    return [f"{msgs[0]} (and {len(msgs) - 1} similar)" if len(msgs) > 1 else msgs[0] for msgs in kinds.values()]
+
+
+def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray, *, random_state: int = 123) -> dict:
+    """Deep Unlearn's logistic-regression MIA and LOSS AUC, forget vs non-members, per model.
+
+    ``loss`` float ``[T, N]`` (cross-entropy of T models), ``forget`` / ``nonmembers`` bool ``[T, N]``.
+    Returns means and standard deviations over the models.
+    """
+    ind, acc, loss_auc = [], [], []
+    for t in range(loss.shape[0]):
+        f, n = loss[t, forget[t]], loss[t, nonmembers[t]]
+        if f.size < 2 or n.size < 2:
+            continue
+        lr = logistic_regression_mia(f, n, random_state=random_state)
+        ind.append(lr.indiscernibility), acc.append(lr.accuracy)
+        loss_auc.append(auc(-np.r_[f, n], np.r_[np.ones(f.size, bool), np.zeros(n.size, bool)]))
+    stat = lambda v: (float(np.mean(v)), float(np.std(v))) if v else (None, None)  # noqa: E731
+    (i_m, i_s), (a_m, a_s), (l_m, l_s) = stat(ind), stat(acc), stat(loss_auc)
+    return {"indiscernibility": i_m, "indiscernibility_std": i_s, "logistic_regression_accuracy": a_m,
+            "logistic_regression_accuracy_std": a_s, "loss_auc": l_m, "loss_auc_std": l_s, "n_models": len(ind)}
+
+
+def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, nonmembers, members=None,
+                           alpha: float = 0.01, min_power: float = 0.95, recenter: bool = True,
+                           ks_alpha: float = 0.01, config: ULiRAConfig | None = None, **assess_options) -> AuditResult:
+    """Audit one target knowing its unlearning method: is its forget set distributed like the
+    method's unlearned shadows (``unlearned`` ``[M, N, V]`` phi, ``forget_m`` their ``F_m``) rather
+    than like shadows that never saw it (base shadows with ``~keep``)?
+
+    Every example gets :meth:`ULiRA.calibrated_score`: forget examples with the method's unlearned
+    shadows as IN, the others with the base shadows that trained on them (so the power control,
+    retained members vs non-members, asks whether a forget set the target still remembers would be
+    caught). Then :func:`~muaudit.audit.verdict.assess_scores`, after the same calibration
+    (recentering) as :func:`~muaudit.audit.verdict.audit_target`. Same results keys.
+    """
+    reference, t, F, NM, R = _check_inputs(target, base, keep, forget, nonmembers, members)
+    unlearned = _as_3d("unlearned", unlearned)
+    forget_m = _mask("forget_m", forget_m, reference.keep.shape)
+    calib, notes = _calibration(t, reference, NM, recenter=recenter, ks_alpha=ks_alpha)
+    cols = np.zeros(reference.n_samples, bool)
+    cols[F] = True
+    signals = UnlearningSignals(np.concatenate([unlearned, reference.signals]),
+                                np.concatenate([forget_m & cols, reference.keep & ~cols]),
+                                reference.signals, ~reference.keep)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticsWarning)
+        fitted = ULiRA(config=config or ULiRAConfig(reference="out")).fit(signals)
+        scores = fitted.calibrated_score(t - calib["offset"] if recenter else t)
+    notes += sorted({str(w.message) for w in caught if issubclass(w.category, StatisticsWarning)})
+    assessed = assess_scores(scores, F, NM, R, alpha=alpha, min_power=min_power, notes=notes, **assess_options)
+    for note in notes:
+        warnings.warn(note, StatisticsWarning, stacklevel=2)
+    n_in = fitted.n_in_[F]
+    results = {**assessed, "n_members": int(R.size), "attack": "ulira", "attack_config": asdict(fitted.config),
+               "unlearned_shadows_per_forget_example": [int(n_in.min()), int(np.median(n_in)), int(n_in.max())],
+               "calibration": calib, "warnings": notes}
+    return AuditResult(results, {"scores": scores, "forget": F, "nonmembers": NM, "members": R})

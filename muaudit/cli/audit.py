@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from muaudit.attacks.presets import AUDIT_PRESETS
 from muaudit.cli.common import echo_json
 
 
@@ -14,14 +15,14 @@ from muaudit.cli.common import echo_json
 @click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--attack", type=click.Choice(["online", "offline", "rmia"]), default="online", show_default=True)
+@click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json):
     """Audit whether TARGET still treats the FORGET examples as training members."""
-    from muaudit.audit import run_lira
+    from muaudit.jobs import run_lira
     from muaudit.report import summary_text
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
@@ -45,7 +46,7 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
-    from muaudit.audit.mia import run_mia
+    from muaudit.jobs.mia import run_mia
     from muaudit.report import summary_text
 
     results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
@@ -85,7 +86,7 @@ COMMANDS = [lira, mia, report]
 def demo(pool, out, seed):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
     (and U-LiRA when the pool has unlearned shadows), HTML report."""
-    from muaudit.audit.demo import run_demo
+    from muaudit.jobs.demo import run_demo
     from muaudit.cli.pool import _progress_bar
     from muaudit.report import summary_text
 

@@ -43,7 +43,7 @@ def poison(attack, recipe, method, budget, seeds, out, pairs, fraction, eps, att
 
     ATTACK is one of gaussian, backdoor, gradient-matching, label-flip, gradient-canceling, interclass.
     """
-    from muaudit.poisoning.audit import run_poison
+    from muaudit.jobs.poison import run_poison
     from muaudit.report import summary_text
 
     results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,

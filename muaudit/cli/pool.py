@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from muaudit.attacks.presets import EVALUATE_PRESETS
 from muaudit.cli.common import echo_json
 
 
@@ -71,12 +72,12 @@ def pool_info(pool_dir, as_json):
 
 @pool.command("evaluate")
 @click.argument("pool_dir", type=click.Path())
-@click.option("--attack", type=click.Choice(["online", "offline", "rmia", "loss"]), default="online", show_default=True)
+@click.option("--attack", type=click.Choice(EVALUATE_PRESETS), default="online", show_default=True)
 @click.option("--targets", "n_targets", type=int, help="Shadows used as targets (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def pool_evaluate(pool_dir, attack, n_targets, as_json):
     """Leave-one-out strength of an attack on the pool: each shadow in turn is the target."""
-    from muaudit.audit.evaluate import evaluate_pool
+    from muaudit.jobs.evaluate import evaluate_pool
     from muaudit.report import summary_text
 
     res = evaluate_pool(pool_dir, attack=attack, n_targets=n_targets)
@@ -99,23 +100,16 @@ def pool_merge(out, shards):
 @click.option("--exclude", type=click.Path(), help="Training-split positions (.npy) to leave out (a retrained target).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def train(recipe, out, exclude, seed, device):
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train(recipe, out, exclude, seed, device, as_json):
     """Train one model of RECIPE on the training split (minus --exclude) and save a checkpoint."""
-    from muaudit.data import load_index_file
-    from muaudit.models import save_checkpoint
-    from muaudit.pool import load_spec
-    from muaudit.training import predict_logits
-    from muaudit.training.single import train_target
+    from muaudit.jobs.train import run_train
 
-    spec = load_spec(recipe)
-    ds = spec.load_dataset()
-    excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
-    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
-    save_checkpoint(out, model, meta)
-    pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
-    acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731
-    click.echo(f"saved {out}: trained on {len(meta['train_idx'])} examples in {meta['cost']['seconds']:.1f} s; "
-               f"train acc {acc(ds.train_idx[meta['train_idx']]):.3f}, test acc {acc(ds.test_idx):.3f}")
+    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device)
+    if as_json:
+        return echo_json(r)
+    click.echo(f"saved {r['out']}: trained on {r['n_train']} examples in {r['seconds']:.1f} s; "
+               f"train acc {r['train_accuracy']:.3f}, test acc {r['test_accuracy']:.3f}")
 
 
 COMMANDS = [pool, train]

@@ -23,7 +23,7 @@ STATISTICS = ("phi", "correct")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def ulira(pool, method, reference, statistic, variance, n_targets, out, as_json):
     """Can U-LiRA tell METHOD's unlearned shadows from the reference? Leave-one-out over shadows."""
-    from muaudit.audit.ulira import run_ulira
+    from muaudit.jobs.ulira import run_ulira
     from muaudit.report import summary_text
 
     results, out_dir = run_ulira(pool=pool, method=method, reference=reference, statistic=statistic,

@@ -35,7 +35,7 @@ def methods(as_json):
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
 def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device):
     """Unlearn the FORGET examples from MODEL with METHOD; write OUT and print accuracies."""
-    from muaudit.unlearning.checkpoint import unlearn_checkpoint
+    from muaudit.jobs.unlearn import unlearn_checkpoint
 
     res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
                              seed=seed, device=device)

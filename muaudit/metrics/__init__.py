@@ -4,7 +4,7 @@ Pure functions over numpy arrays. Convention everywhere: labels True / 1 = membe
 score means "member". :func:`summarize` gives the standard block written to ``results.json``.
 """
 
-from muaudit.metrics._checks import StatisticsWarning
+from muaudit.checks import StatisticsWarning
 from muaudit.metrics.epsilon import epsilon_from_counts, epsilon_lower_bound
 from muaudit.metrics.intervals import bootstrap_auc_ci, clopper_pearson
 from muaudit.metrics.roc import TprAtFpr, auc, balanced_accuracy, roc, tpr_at_fpr

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from muaudit.metrics._checks import as_scores_labels, check_unit_interval, warn
+from muaudit.checks import as_scores_labels, check_unit_interval, warn
 from muaudit.metrics.intervals import clopper_pearson
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
-from muaudit.metrics._checks import as_scores_labels, check_positive_int, check_unit_interval
+from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
 
 
 def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-from muaudit.metrics._checks import as_scores_labels, check_unit_interval
+from muaudit.checks import as_scores_labels, check_unit_interval
 
 
 def roc(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

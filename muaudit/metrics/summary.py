@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.metrics._checks import as_scores_labels, check_positive_int, check_unit_interval
+from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
 from muaudit.metrics.epsilon import epsilon_lower_bound
 from muaudit.metrics.intervals import bootstrap_auc_ci, clopper_pearson
 from muaudit.metrics.roc import auc, balanced_accuracy, tpr_at_fpr

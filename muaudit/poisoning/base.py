@@ -4,7 +4,7 @@ An attack turns a clean :class:`~muaudit.data.Dataset` into a :class:`PoisonSet`
 dataset, the poisoned training positions = the forget set, and a record of everything needed to
 score a model later), and scores a model on it::
 
-    attack = get_attack("gaussian")
+    attack = get_poison("gaussian")
     config = attack.make_config("digits", {"eps_p": 1.0})
     poison = attack.poison(dataset, config, seed=0, context=context)
     scores = attack.score(model, poison)       # per-item values, higher = attack stronger
@@ -30,7 +30,7 @@ from muaudit.data import Dataset
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
 
-ATTACKS: Registry = Registry("poisoning attack")
+POISONS: Registry = Registry("poisoning attack")
 
 
 class PoisonError(ConfigError):
@@ -261,20 +261,20 @@ def mean_interval(v: np.ndarray, level: float = 0.95) -> list[float] | None:
     return [float(v.mean() - half), float(v.mean() + half)]
 
 
-def register_attack(cls):
+def register_poison(cls):
     """Class decorator: register ``cls`` under ``cls.name`` (duplicates are refused)."""
-    ATTACKS.register(cls.name, cls)
+    POISONS.register(cls.name, cls)
     return cls
 
 
-def get_attack(name: str) -> PoisonAttack:
+def get_poison(name: str) -> PoisonAttack:
     """An instance of the registered attack ``name``."""
-    import muaudit.poisoning.attacks  # noqa: F401  (registers the built-ins)
+    import muaudit.poisoning.poisons  # noqa: F401  (registers the built-ins)
 
-    return ATTACKS.get(name)()
+    return POISONS.get(name)()
 
 
-def attack_names() -> list[str]:
-    import muaudit.poisoning.attacks  # noqa: F401
+def poison_names() -> list[str]:
+    import muaudit.poisoning.poisons  # noqa: F401
 
-    return ATTACKS.names()
+    return POISONS.names()

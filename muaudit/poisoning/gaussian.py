@@ -26,7 +26,7 @@ from torch.func import functional_call, grad, vmap
 from muaudit.data import Dataset
 from muaudit.metrics import auc, clopper_pearson, tpr_at_fpr
 from muaudit.poisoning.base import (PoisonAttack, PoisonConfig, PoisonContext, PoisonSet, Scores, choose_positions,
-                                    poisoned_dataset, register_attack)
+                                    poisoned_dataset, register_poison)
 
 PAPER = "Pawelczyk et al. 2025, Machine Unlearning Fails to Remove Data Poisoning Attacks (ICLR), arXiv:2406.17216"
 
@@ -118,7 +118,7 @@ def gus_readout(I: np.ndarray, fresh_I: np.ndarray | None = None, *, alpha: floa
     return out
 
 
-@register_attack
+@register_poison
 class GaussianCanaries(PoisonAttack):
     """Gaussian canaries scored with GUS; item values ``-I`` (higher = more memorised)."""
 

@@ -29,7 +29,7 @@ from torch import nn
 from muaudit.data import Dataset
 from muaudit.poisoning._grads import flat, input_box, param_grads, signed_adam, surrogate
 from muaudit.poisoning.base import (PoisonAttack, PoisonConfig, PoisonContext, PoisonError, PoisonSet, Scores,
-                                    choose_positions, poisoned_dataset, register_attack)
+                                    choose_positions, poisoned_dataset, register_poison)
 from muaudit.training import predict_logits
 
 FLIP = "Biggio, Nelson, Laskov 2012, Poisoning attacks against SVMs (ICML); baseline in Lu et al. 2023"
@@ -68,7 +68,7 @@ class LabelFlipConfig(PoisonConfig):
             raise PoisonError(f"Expected `mode` in {MODES}, got {self.mode!r}")
 
 
-@register_attack
+@register_poison
 class LabelFlip(PoisonAttack):
     """Flipped labels; metric = clean test error."""
 
@@ -155,7 +155,7 @@ def cancel(theta: nn.Module, X_clean: torch.Tensor, y_clean: torch.Tensor, X_see
     return signed_adam(X_seed, residual, steps=config.steps, lr=config.lr, project=lambda x: x.clamp(*box))
 
 
-@register_attack
+@register_poison
 class GradientCanceling(PoisonAttack):
     """Gradient-canceling poisons towards low-accuracy target parameters; metric = clean test error."""
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from muaudit.data import Dataset
 from muaudit.poisoning.base import (PoisonAttack, PoisonConfig, PoisonContext, PoisonError, PoisonSet, Scores,
-                                    choose_positions, poisoned_dataset, register_attack)
+                                    choose_positions, poisoned_dataset, register_poison)
 from muaudit.training import predict_logits
 
 IC = "Goel, Prabhu, Sanyal, Lim, Torr, Kumaraguru 2022, Towards adversarial evaluation of inexact machine unlearning (arXiv:2201.06640)"
@@ -43,7 +43,7 @@ class InterclassConfig(PoisonConfig):
             raise PoisonError(f"Expected two different classes, got class_a = class_b = {self.class_a}")
 
 
-@register_attack
+@register_poison
 class InterclassConfusion(PoisonAttack):
     """Swapped labels within a class pair; metric = A/B test inputs predicted as the other class."""
 

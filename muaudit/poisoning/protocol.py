@@ -18,8 +18,8 @@ from torch import nn
 
 from muaudit.attacks import cross_entropy_loss
 from muaudit.metrics import auc, tpr_at_fpr
-from muaudit.metrics._checks import check_positive_int
-from muaudit.poisoning.base import PoisonAttack, PoisonContext, PoisonSet, Scores, get_attack
+from muaudit.checks import check_positive_int
+from muaudit.poisoning.base import PoisonAttack, PoisonContext, PoisonSet, Scores, get_poison
 from muaudit.training import predict_logits
 from muaudit.training.device import select_device
 from muaudit.training.single import model_meta, train_on_positions
@@ -68,7 +68,7 @@ def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options:
                  budget: float | None, seeds) -> tuple[PoisonAttack, list[int]]:
     """Resolve the attack and fail fast (before any training) on unknown methods, bad method
     options, a bad budget or bad seeds."""
-    attack = get_attack(attack) if isinstance(attack, str) else attack
+    attack = get_poison(attack) if isinstance(attack, str) else attack
     for name in methods:
         make_config(get_method(name), (method_options or {}).get(name))
     if budget is not None:  # the same check and message as the run itself, with a stand-in reference

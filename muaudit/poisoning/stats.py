@@ -99,8 +99,6 @@ def verdict(powered: bool, power_reasons: list[str], residual: dict, *, alpha: f
     """``not unlearned`` when the unlearned model keeps significantly more of the attack than the
     retrained one; ``consistent with retraining`` when not, and only if the test had power;
     otherwise ``inconclusive`` (never a pass on an underpowered test)."""
-    if residual["p_value"] < alpha:
-        return "not unlearned", []
-    if not powered:
-        return "inconclusive", list(power_reasons)
-    return "consistent with retraining", []
+    from muaudit.audit.verdict import decide
+
+    return decide(residual["p_value"] < alpha, [] if powered else list(power_reasons))

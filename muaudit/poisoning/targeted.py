@@ -25,7 +25,7 @@ from torch import nn
 from muaudit.data import Dataset
 from muaudit.poisoning._grads import flat, input_box, param_grads, signed_adam, surrogate
 from muaudit.poisoning.base import (PoisonAttack, PoisonConfig, PoisonContext, PoisonError, PoisonSet, Scores,
-                                    choose_positions, poisoned_dataset, register_attack)
+                                    choose_positions, poisoned_dataset, register_poison)
 from muaudit.training import predict_logits
 
 BADNETS = "Gu, Dolan-Gavitt, Garg 2017, BadNets (arXiv:1708.06733); Pawelczyk et al. 2025 (ICLR) Sec. 4"
@@ -73,7 +73,7 @@ def apply_trigger(X: np.ndarray, patch: int, value: float) -> np.ndarray:
     return out
 
 
-@register_attack
+@register_poison
 class Backdoor(PoisonAttack):
     """Trigger patch + target label; item = triggered non-target test input classified as the target."""
 
@@ -160,7 +160,7 @@ def brew(model: nn.Module, x_target: torch.Tensor, y_adv: int, X_base: torch.Ten
     return best, best_loss
 
 
-@register_attack
+@register_poison
 class GradientMatching(PoisonAttack):
     """Witches' Brew poisons; item = a target classified as its adversarial label."""
 

@@ -9,7 +9,7 @@ import numpy as np
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.errors import DataError
 from muaudit.metrics import auc, summarize
-from muaudit.metrics._checks import check_positive_int
+from muaudit.checks import check_positive_int
 
 
 def leave_one_out_scores(attack, reference: ReferenceSignals, targets) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ from typing import Callable
 
 import torch
 
-from muaudit.metrics._checks import check_positive_int, check_unit_interval
-from muaudit.poisoning.base import PoisonError, get_attack
+from muaudit.checks import check_positive_int, check_unit_interval
+from muaudit.poisoning.base import PoisonError, get_poison
 from muaudit.poisoning.protocol import check_inputs, run_protocol
 from muaudit.poisoning.report import summarize_method, write_poison_results
 
@@ -38,7 +38,7 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     from muaudit.pool.spec import load_spec
     from muaudit.report import new_results_dir, render_html
 
-    attack = get_attack(attack)
+    attack = get_poison(attack)
     spec = load_spec(recipe)
     overrides = attack_overrides(attack, fraction=fraction, eps=eps, options=attack_options)
     config = attack.make_config(spec.dataset.get("name"), overrides)

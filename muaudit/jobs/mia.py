@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from muaudit.attacks import assess_scores, confidence, cross_entropy_loss, logistic_regression_mia, svc_mia
-from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target
+from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, svc_mia
+from muaudit.audit import assess_scores
+from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError
 from muaudit.models import load_target

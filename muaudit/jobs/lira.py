@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from muaudit.attacks import audit_target, logit_scaled_confidence
-from muaudit.audit.inputs import AuditData, file_sha256, load_audit_target, target_logits
+from muaudit.attacks import logit_scaled_confidence
+from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
+from muaudit.audit import audit_target
+from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target, target_logits
 from muaudit.data import load_index_file
 from muaudit.errors import DataError
-from muaudit.metrics._checks import StatisticsWarning
+from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
 
-ATTACK_CHOICES = {"online": ("lira", {"mode": "online"}), "offline": ("lira", {"mode": "offline"}),
-                  "rmia": ("rmia", {})}
 
 
 def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) -> tuple[np.ndarray, str]:
@@ -36,10 +36,10 @@ def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_sta
     labels = data.pool.labels
     phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
     if group is None:
-        name, options = ATTACK_CHOICES[attack]
+        name, options = resolve_preset(attack, AUDIT_PRESETS)
         return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
                             attack_options=options, alpha=alpha, random_state=random_state)
-    from muaudit.attacks.ulira_evaluation import audit_unlearned_target
+    from muaudit.audit.ulira import audit_unlearned_target
 
     unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
     res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
@@ -55,14 +55,13 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     With ``method`` (an ``[[unlearn]]`` entry of the pool) the IN distribution of every forget
     example is the pool's shadows that trained on it and unlearned it with that method (U-LiRA).
     """
-    if attack not in ATTACK_CHOICES:
-        raise DataError(f"Expected `attack` in {tuple(ATTACK_CHOICES)}, got {attack!r}")
+    resolve_preset(attack, AUDIT_PRESETS)
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
     data = AuditData.load(pool)
     group = None
     if method is not None:
-        from muaudit.audit.ulira import unlearned_group
+        from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
     tgt = load_audit_target(target, data, arch=arch)

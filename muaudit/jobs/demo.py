@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from muaudit.audit.lira import run_lira
+from muaudit.jobs.lira import run_lira
 from muaudit.models import save_checkpoint
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.report import render_html
@@ -62,10 +62,10 @@ def _complete(pool_dir: Path) -> bool:
 
 def _unlearning_demo(spec, ds, pool_dir, out, forget, seed, results, log) -> list[Path]:
     """Audit an FT-unlearned original, and evaluate the pool's first unlearned group with U-LiRA."""
-    from muaudit.audit.ulira import run_ulira
+    from muaudit.jobs.ulira import run_ulira
     from muaudit.models import load_checkpoint
     from muaudit.unlearning import run_unlearning
-    from muaudit.unlearning.checkpoint import split_data
+    from muaudit.jobs.unlearn import split_data
 
     model, meta = load_checkpoint(out / "original.pt")
     f, r, _, retain_pos = split_data(ds, np.asarray(meta["train_idx"]), forget, augment=spec.train.augment)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from scipy.stats import ks_2samp
@@ -27,9 +28,31 @@ from muaudit.attacks import _stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
-from muaudit.metrics._checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
+from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
 
-VERDICTS = ("not unlearned", "consistent with retraining", "inconclusive")
+Verdict = Literal["not unlearned", "consistent with retraining", "inconclusive"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+
+
+def decide(remembered: bool, reasons: list[str]) -> tuple[Verdict, list[str]]:
+    """The verdict rule every audit shares (membership, U-LiRA and poisoning audits).
+
+    ``not unlearned`` when the test finds the forget set remembered; otherwise ``inconclusive``
+    when any reason says the test could not have seen it (no power, a failed control, scores
+    that point the other way); only with no such reason ``consistent with retraining``.
+    An audit without power never passes.
+
+    Example:
+        >>> decide(False, ["estimated power 0.40 < 0.95"])
+        ('inconclusive', ['estimated power 0.40 < 0.95'])
+        >>> decide(False, [])
+        ('consistent with retraining', [])
+    """
+    if remembered:
+        return "not unlearned", []
+    if reasons:
+        return "inconclusive", list(reasons)
+    return "consistent with retraining", []
 
 
 @dataclass(frozen=True)
@@ -97,7 +120,7 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
     return (1.0 + count) / (1.0 + n_permutations)
 
 
-def one_sided_p_value(x, y, *, alternative: str = "greater", **options) -> float:
+def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> float:
     """The p-value of one test, see :func:`one_sided_p_values`."""
     return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])
 
@@ -154,8 +177,8 @@ def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options):
     """Forget vs non-members: the summarize block and both one-sided p-values (notes over-unlearning)."""
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nonmembers.size, bool)]
     block = summarize(np.r_[scores[forget], scores[nonmembers]], labels, **summary_options)
-    p_value = one_sided_p_value(scores[forget], scores[nonmembers])
-    p_lower = one_sided_p_value(scores[forget], scores[nonmembers], alternative="less")
+    p_value = permutation_p_value(scores[forget], scores[nonmembers])
+    p_lower = permutation_p_value(scores[forget], scores[nonmembers], alternative="less")
     if p_lower < alpha:
         notes.append(f"the forget set scores LOWER than the non-members (p = {p_lower:.2g}): "
                      "over-unlearning is itself detectable and differs from retraining")
@@ -170,7 +193,7 @@ def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, 
     block = summarize(np.r_[scores[members], scores[nonmembers]], labels, **summary_options)
     power = estimate_power(scores[members], scores[nonmembers], forget.size, alpha=alpha,
                            n_draws=n_draws, rng=rng)
-    return {**block, "p_value": one_sided_p_value(scores[members], scores[nonmembers]),
+    return {**block, "p_value": permutation_p_value(scores[members], scores[nonmembers]),
             "power": power, "power_draws": n_draws, "power_subset_size": int(min(forget.size, members.size))}
 
 
@@ -178,12 +201,12 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
              min_power: float) -> tuple[str, list[str]]:
     """The verdict and, when ``inconclusive``, the reasons (see the module docstring)."""
     if p_value < alpha:
-        return "not unlearned", []
+        return decide(True, [])
     if p_lower < alpha:
-        return "inconclusive", [f"the forget set scores lower than the non-members (p = {p_lower:.2g}): "
-                                "it is not remembered, but it is not treated like unseen data either"]
+        return decide(False, [f"the forget set scores lower than the non-members (p = {p_lower:.2g}): "
+                              "it is not remembered, but it is not treated like unseen data either"])
     if control is None:
-        return "inconclusive", ["no retained members were given, so the power control cannot be run"]
+        return decide(False, ["no retained members were given, so the power control cannot be run"])
     reasons = []
     if control["p_value"] >= alpha:
         reasons.append(f"the attack does not separate retained members from non-members "
@@ -194,7 +217,7 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
     if control["power"] < min_power:
         reasons.append(f"estimated power {control['power']:.2f} < {min_power:g} to detect a forget set of "
                        f"{control['power_subset_size']} remembered examples")
-    return ("inconclusive" if reasons else "consistent with retraining"), reasons
+    return decide(False, reasons)
 
 
 def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, min_power: float = 0.95,

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from muaudit.attacks import ReferenceSignals, evaluate_leave_one_out, logit_scaled_confidence, make_attack
+from muaudit.attacks import ReferenceSignals, logit_scaled_confidence
+from muaudit.attacks.presets import make_preset
+from muaudit.audit import evaluate_leave_one_out
 from muaudit.pool import Pool
-
-ATTACKS = {"online": ("lira", {"mode": "online"}), "offline": ("lira", {"mode": "offline"}),
-           "rmia": ("rmia", {}), "loss": ("loss", {})}
-
 
 def evaluate_pool(pool, *, attack: str = "online", n_targets: int | None = None, random_state: int = 0) -> dict:
     """Pooled leave-one-out metrics (AUC, TPR at FPR, ...) of ``attack`` on the pool's shadows."""
     p = Pool(pool).require_complete()
     phi = logit_scaled_confidence(p.logits(), p.labels[None])
-    name, options = ATTACKS[attack]
-    res = evaluate_leave_one_out(make_attack(name, **options), ReferenceSignals(phi, p.keep), n_targets=n_targets,
+    res = evaluate_leave_one_out(make_preset(attack), ReferenceSignals(phi, p.keep), n_targets=n_targets,
                                  random_state=random_state)
     return {**res, "kind": "pool-evaluate", "title": f"leave-one-out {attack} on {p.path}",
             "n_shadows": p.n_models, "pool": str(p.path)}

@@ -1,0 +1,42 @@
+"""Named attack presets: the words the CLI and the runners use for a configured shadow attack.
+
+``online`` / ``offline`` are LiRA's two modes (Carlini et al. 2022), ``rmia`` is RMIA
+(Zarifzadeh et al. 2024) and ``loss`` the shadow-free LOSS baseline. One table, used by
+``muaudit lira --attack``, ``muaudit pool evaluate --attack`` and every runner.
+
+Example:
+    >>> from muaudit.attacks.presets import AUDIT_PRESETS, make_preset
+    >>> AUDIT_PRESETS
+    ('online', 'offline', 'rmia')
+    >>> make_preset("offline").config.mode
+    'offline'
+"""
+
+from __future__ import annotations
+
+from muaudit.errors import ConfigError
+
+PRESETS: dict[str, tuple[str, dict]] = {
+    "online": ("lira", {"mode": "online"}),
+    "offline": ("lira", {"mode": "offline"}),
+    "rmia": ("rmia", {}),
+    "loss": ("loss", {}),
+}
+AUDIT_PRESETS = ("online", "offline", "rmia")  # the presets that audit a target against a pool
+EVALUATE_PRESETS = tuple(PRESETS)  # every preset can be evaluated leave-one-out
+
+
+def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
+    """``"online"`` -> ``("lira", {"mode": "online"})``; a clear error for an unknown name."""
+    if name not in allowed:
+        raise ConfigError(f"Expected `attack` in {tuple(allowed)}, got {name!r}")
+    attack, options = PRESETS[name]
+    return attack, dict(options)
+
+
+def make_preset(name: str, allowed=EVALUATE_PRESETS):
+    """A fresh, unfitted attack for preset ``name``."""
+    from muaudit.attacks.base import make_attack
+
+    attack, options = resolve_preset(name, allowed)
+    return make_attack(attack, **options)

@@ -1,0 +1,127 @@
+"""``muaudit ulira``: evaluate an unlearning method on a pool's unlearned shadows, and the pool
+look-ups that ``muaudit lira --method`` shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from muaudit.attacks.signals import cross_entropy_loss
+from muaudit.attacks.ulira import ShadowFamilies, ULiRAConfig, ulira_statistic
+from muaudit.audit.ulira import evaluate_ulira, population_mia
+from muaudit.jobs.inputs import AuditData
+from muaudit.data import TEST
+from muaudit.errors import PoolError
+from muaudit.pool.store import Pool, ShadowGroup
+from muaudit.report import new_results_dir, save_audit_figures, write_results
+
+POPULATION_MODELS = 3
+
+
+def _complete(pool: Pool, g: ShadowGroup) -> ShadowGroup:
+    if not g.done.all():
+        raise PoolError(f"{g.path} of pool {pool.path} is unfinished ({int(g.done.sum())}/{g.done.size} models done); "
+                        f"resume with `muaudit pool build RECIPE --out {pool.path.parent}`")
+    return g
+
+
+def unlearned_group(pool: Pool, method: str) -> ShadowGroup:
+    """The pool's unlearned group of ``method`` (an entry name, or a method with one entry)."""
+    from muaudit.unlearning import get_method
+
+    if method in pool.unlearned:
+        return _complete(pool, pool.unlearned[method])
+    get_method(method)  # an unknown method name lists the registered ones
+    matches = [g for g in pool.unlearned.values() if g.attrs.get("method") == method]
+    if len(matches) > 1:
+        raise PoolError(f"pool {pool.path} has {len(matches)} entries of method {method!r} "
+                        f"({', '.join(g.name for g in matches)}); pass one of these names")
+    if not matches:
+        have = ", ".join(sorted(pool.unlearned)) or "none"
+        raise PoolError(f"pool {pool.path} has no unlearned shadows of method {method!r}; its methods: {have} "
+                        f"(add an [[unlearn]] entry with method = \"{method}\" to the recipe and resume the build)")
+    return _complete(pool, matches[0])
+
+
+def retrain_group(pool: Pool, group: ShadowGroup) -> ShadowGroup:
+    """Exact retrains on the same forget sets: ``retrain/<name>``, else another entry's."""
+    same = [g for g in pool.retrained.values() if np.array_equal(g.forget, group.forget) and g.done.all()]
+    own = pool.retrained.get(group.name)
+    if own is not None:
+        return _complete(pool, own)
+    if not same:
+        raise PoolError(f"pool {pool.path} has no exact retrains for {group.name!r}; add `retrain = true` to its "
+                        "[[unlearn]] entry and resume the build, or pass --reference out")
+    return same[0]
+
+
+def shadow_families(pool: Pool, group: ShadowGroup, reference: str, statistic: str):
+    """The families U-LiRA needs as statistics, the retrain group used (or None), and the logits."""
+    labels = pool.labels[None]
+    logits = {"base": pool.logits(), "unlearned": pool.logits(group=group.path)}
+    retrain = retrain_group(pool, group) if reference == "retrain" else None
+    if retrain is not None:
+        logits["retrain"] = pool.logits(group=retrain.path)
+    stats = {k: ulira_statistic(v, labels, statistic) for k, v in logits.items()}
+    fam = ShadowFamilies(stats["base"], pool.keep, stats["unlearned"], group.forget, stats.get("retrain"))
+    return fam, retrain, logits
+
+
+def _population(pool: Pool, logits: dict, forget: np.ndarray, targets: list[int], n_models: int) -> dict:
+    """Deep Unlearn's MIA (indiscernibility) and LOSS AUC, forget vs test non-members, per family,
+    on the first ``n_models`` targets (scikit-learn's 10-split fit costs 0.1-0.5 s a model)."""
+    targets = targets[:n_models]
+    nonmembers = (pool.split == TEST)[None] & ~pool.keep[targets]
+    names = {"unlearned": "unlearned", "retrain": "retrain", "base": "original"}
+    return {names[k]: population_mia(cross_entropy_loss(v[targets], pool.labels[None])[..., 0], forget[targets],
+                                     nonmembers) for k, v in logits.items()}
+
+
+def _sections(r: dict) -> dict:
+    """Flat tables for the HTML report."""
+    acc, ctl, ex = r["ulira_accuracy"], r["power_control"], r["per_example"]
+    pop = {f"{fam} {k}": v for fam, block in r["population_mia"].items() for k, v in block.items()
+           if k in ("indiscernibility", "loss_auc")}
+    return {"U-LiRA": {"method": r["method"], "reference": r["config"]["reference"], "statistic": r["config"]["statistic"],
+                       "U-LiRA accuracy (held-out threshold)": acc["accuracy"], "U-LiRA accuracy interval": acc["ci"],
+                       "power (single targets caught)": r["power"], "shadows": r["n_shadows"]},
+            "Power control: original (never unlearned) vs reference": {
+                "AUC": ctl["auc"], "AUC interval": ctl["auc_ci"], "U-LiRA accuracy": ctl["ulira_accuracy"]["accuracy"],
+                "power (single targets caught)": ctl["power"]},
+            "Per-example log-likelihood ratio (unlearned vs reference)": {
+                **{f"unlearned {k}": v for k, v in ex["log_lr_unlearned"].items()},
+                **{f"reference {k}": v for k, v in ex["log_lr_reference"].items()},
+                "examples with mean posterior > 0.5": ex["examples_mean_posterior_above_half"]},
+            "Population MIA on the same models (forget vs test)": pop}
+
+
+def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: str = "phi", variance: str = "auto",
+              n_targets: int | None = None, out=None, random_state: int = 0,
+              population_models: int = POPULATION_MODELS) -> tuple[dict, Path]:
+    """Evaluate ``method`` on the pool's unlearned shadows; write a results folder.
+
+    ``population_models``: how many of the targets get the population MIAs (Deep Unlearn's
+    logistic regression and LOSS, forget vs test) on their unlearned, retrained and original models.
+    """
+    config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
+    data = AuditData.load(pool)
+    group = unlearned_group(data.pool, method)
+    fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
+    res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state)
+    results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
+               "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
+               "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,
+                          "random_state": random_state, "pool": str(data.pool.path)},
+               "inputs": {"pool": str(data.pool.path), "unlearned_group": group.path, "entry": group.entry,
+                          "method_config": group.attrs.get("config"), "retrain_group": retrain and retrain.path,
+                          "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
+    results["sections"] = _sections(results)
+    out_dir = new_results_dir(out, kind="ulira")
+    write_results(out_dir, results, {**arrays, "population": data.pool.population})
+    y, s, cs = arrays["labels"], arrays["scores"], arrays["control_scores"]
+    curves = {f"{group.name} vs {reference}": (s, y), f"control: original vs {reference}": (cs, arrays["control_labels"])}
+    groups = {f"{group.name} (x forgotten)": s[y], f"{reference} (never saw x)": s[~y],
+              "original (control)": cs[arrays["control_labels"]]}
+    save_audit_figures(out_dir, curves, groups)
+    return results, out_dir
