@@ -26,13 +26,15 @@ from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inpu
 from muaudit.attacks.population import logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
+from muaudit.progress import Counter
 from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
-    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled)."""
+def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets, tick=None) -> dict:
+    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled);
+    ``tick()`` after each target."""
     parts = {k: [] for k in ("scores", "labels", "target", "example")}
     for t in targets:
         fitted = ULiRA(config=config).fit(fam.signals(config.reference, np.arange(fam.n_models) != t))
@@ -43,6 +45,8 @@ def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
             parts["labels"].append(np.full(idx.size, label))
             parts["target"].append(np.full(idx.size, t))
             parts["example"].append(idx)
+        if tick is not None:
+            tick()
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -125,8 +129,11 @@ def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
 
 def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_targets: int | None = None,
                    alpha: float = 0.05, level: float = 0.95, n_bootstrap: int = 1000,
-                   random_state: int = 0) -> tuple[dict, dict]:
+                   random_state: int = 0, progress=None) -> tuple[dict, dict]:
     """Evaluate a method with leave-one-out U-LiRA; return ``(results, arrays)``.
+
+    ``progress(done, total)`` is called after each held-out target of the method and of the
+    power control (``total = 2 x targets``).
 
     ``results``: the summarize block of the method (``auc``, ``auc_ci``, ``balanced_accuracy``,
     ``tpr_at_fpr``, ``epsilon_lower_bound``, ...) plus ``ulira_accuracy``, ``p_value`` (one-sided
@@ -146,7 +153,8 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
     opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticsWarning)
-        s, c = loo_scores(fam, config, targets), loo_scores(fam.original(), config, targets)
+        tick = Counter(progress, 2 * len(targets)).step
+        s, c = loo_scores(fam, config, targets, tick), loo_scores(fam.original(), config, targets, tick)
     block, control = _block(s, **opts), _block(c, **opts)
     verdict, reasons = ulira_verdict(block, control)
     notes = collapse_warnings(caught)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import echo_json
+from muaudit.cli.common import echo_json, progress_factory
 
 
 @click.command("lira")
@@ -65,32 +65,46 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--html", "as_html", is_flag=True, help="Render one self-contained HTML page.")
 @click.option("--out", type=click.Path(dir_okay=False), help="HTML file (default: FIRST_FOLDER/report.html).")
-def report(folders, as_html, out):
-    """Summarise one or more results folders; --html renders them into one page."""
-    from muaudit.report import read_results, render_html, summary_text
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the overview, one row per folder, as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the overview rows (and the files written) as JSON.")
+def report(folders, as_html, out, csv_out, as_json):
+    """Summarise one or more results folders; --html renders them into one page, --csv a table."""
+    from muaudit.report import overview, read_results, render_html, summary_text, write_csv
 
+    rows = overview(list(folders))
+    html = str(render_html(list(folders), out)) if as_html else None
+    table = str(write_csv(list(folders), csv_out)) if csv_out else None
+    if as_json:
+        return echo_json({"folders": rows, "html": html, "csv": table})
     for folder in folders:
-        r, _ = read_results(folder)
-        click.echo(f"{folder}: {summary_text(r)}")
-    if as_html:
-        click.echo(f"HTML report: {render_html(list(folders), out)}")
+        click.echo(f"{folder}: {summary_text(read_results(folder)[0])}")
+    if html:
+        click.echo(f"HTML report: {html}")
+    if table:
+        click.echo(f"CSV table: {table}")
 
 
 COMMANDS = [lira, mia, report]
 
 
 @click.command("demo")
-@click.option("--pool", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/digits-mlp/).")
+@click.option("--recipe", default="digits-mlp", show_default=True,
+              help="A packaged recipe's name or a recipe TOML file.")
+@click.option("--pool", type=click.Path(file_okay=False),
+              help="Pool directory (default: ./shadow_models/NAME/ for a packaged recipe, else beside the recipe).")
 @click.option("--out", type=click.Path(file_okay=False), default="results/demo", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(pool, out, seed):
+@click.option("--json", "as_json", is_flag=True, help="Print every target's results and the report path as JSON.")
+def demo(recipe, pool, out, seed, as_json):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
     (and U-LiRA when the pool has unlearned shadows), HTML report."""
     from muaudit.jobs.demo import run_demo
-    from muaudit.cli.pool import _progress_bar
     from muaudit.report import summary_text
 
-    results = run_demo(pool=pool, out=out, seed=seed, progress=_progress_bar("training shadow pool"), log=click.echo)
+    results = run_demo(recipe=recipe, pool=pool, out=out, seed=seed, progress_for=progress_factory(),
+                       log=lambda line: click.echo(line, err=as_json))
+    if as_json:
+        return echo_json(results)
     for name in ("original", "retrained", "ft-unlearned", "ulira"):
         if name in results:
             click.echo(f"\n[{name}] {summary_text(results[name])}")

@@ -56,8 +56,10 @@ def evaluate(model, forget: UnlearnData, retain: UnlearnData, test: UnlearnData)
 
 
 def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overrides: dict | None = None,
-                       budget: float | None = None, seed: int = 0, device=None) -> dict:
+                       budget: float | None = None, seed: int = 0, device=None, progress=None) -> dict:
     """Unlearn ``forget_path`` from the checkpoint ``model_path``; write ``out_path``.
+
+    ``progress(sample_gradients, cap or 0)`` is called while the method trains.
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
     before/after hold retain / forget / test accuracy.
@@ -77,7 +79,8 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)
     before = evaluate(model, forget_d, retain_d, test)
-    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget)
+    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget,
+                         progress=progress)
     after = evaluate(res.model, forget_d, retain_d, test)
     record = {"method": unlearner.name, "config": config.to_dict(), "forget_idx": [int(i) for i in forget],
               "seed": int(seed), "budget": budget, "cost": res.cost, "accuracy": after}

@@ -57,8 +57,20 @@ def write_csv(folders: list, out) -> Path:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
+            writer.writerow({k: _cell(row[k]) for k in CSV_COLUMNS})
     return out
+
+
+def _cell(v) -> str:
+    """A CSV cell: empty for missing, ``true``/``false``, numbers as Python writes them; a text cell
+    that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) gets a leading ``'``."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
 
 
 def _open(out: Path):
