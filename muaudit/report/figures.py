@@ -22,6 +22,7 @@ DPI = 100
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
          "xtick.labelsize": 10, "ytick.labelsize": 10}
 CLIP = (1.0, 99.0)
+LEGEND_PT = 10
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
@@ -46,7 +47,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
         ax.set_xlim(0, 1), ax.set_ylim(0, 1)
     ax.set_xlabel("false positive rate"), ax.set_ylabel("true positive rate")
     ax.set_title(title or ("ROC (log-log)" if log else "ROC"))
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=LEGEND_PT)
     ax.grid(alpha=0.3)
     return ax
 
@@ -84,7 +85,7 @@ def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "atta
     ax.set_xlabel(f"score (higher = member), {_ordinal(percentiles[0])} to {_ordinal(percentiles[1])} percentile")
     ax.set_ylabel("density")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=LEGEND_PT)
     return ax
 
 
