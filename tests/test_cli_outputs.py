@@ -38,9 +38,10 @@ def test_progress_is_silent_unless_stderr_is_a_terminal():
     assert "training" in stream.getvalue() and "3/3" in stream.getvalue()
     counter = Tty()
     bar = ProgressBar("unlearning", counter)
-    bar(1234, 0)  # total not known ahead: a running count
-    bar.close()
-    assert counter.getvalue() == "\runlearning: 1,234\n"
+    bar(1234, 0)  # total not known ahead: a running count, redrawn at most every 0.2 s
+    bar(2345, 0)
+    bar.close()  # ends on the final count
+    assert counter.getvalue() == "\runlearning: 1,234\runlearning: 2,345\n"
 
 
 def test_training_and_unlearning_report_progress(tiny_recipe, tmp_path):

@@ -56,7 +56,7 @@ class ProgressBar:
 
     def __init__(self, label: str, file=None):
         self.label, self.file = label, file or sys.stderr
-        self._bar, self._count_shown, self._last = None, False, 0.0
+        self._bar, self._count_shown, self._last, self._done = None, False, 0.0, 0
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
@@ -70,7 +70,7 @@ class ProgressBar:
             self.close()
 
     def _count(self, done: int) -> None:
-        now = time.monotonic()
+        now, self._done = time.monotonic(), done
         if now - self._last >= 0.2:
             self._last, self._count_shown = now, True
             click.echo(f"\r{self.label}: {done:,}", file=self.file, nl=False)
@@ -80,7 +80,7 @@ class ProgressBar:
             self._bar.__exit__(None, None, None)
             self._bar = None
         if self._count_shown:
-            click.echo("", file=self.file)
+            click.echo(f"\r{self.label}: {self._done:,}", file=self.file)
             self._count_shown = False
 
 
