@@ -246,3 +246,18 @@ def test_malformed_results_are_one_error(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(a), "--html"])
     assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == \
         f"Error: {a / 'results.json'}: expected a JSON object, got list"
+
+
+def test_summary_text_handles_missing_values_and_every_kind():
+    from muaudit.report import summary_text
+
+    r = {"kind": "lira", "attack": "lira", "verdict": "inconclusive", "p_value": 0.2, "alpha": 0.01, "auc": 0.5,
+         "auc_ci": None, "n_forget": 10, "n_nonmembers": 50, "tpr_at_fpr": {"0.01": {"measurable": True, "tpr": None}},
+         "power_control": {"auc": None, "power": None}, "compatibility": {"status": "fail", "reasons": ["no adapter"]}}
+    text = summary_text(r)
+    assert "None" not in text and "AUC 0.5 n/a" in text and "TPR@1%FPR unmeasurable (needs >= 100 non-members)" in text
+    assert "Compatibility: fail (no adapter)." in text
+    poison = {"kind": "poison", "verdict": "inconclusive", "efficacy": {"value": None, "ci": None},
+              "power": {"powered": False}}
+    assert summary_text(poison) == ("Verdict: INCONCLUSIVE. Poisoning efficacy n/a n/a (1 = as good as retraining); "
+                                    "the test did not have power.")

@@ -39,6 +39,15 @@ def _control_part(r: dict) -> list[str]:
             f"power {pct(control.get('power'))} to catch a forget set of this size."]
 
 
+def _poison_part(r: dict) -> list[str]:
+    eff = _d(r, "efficacy")
+    if r.get("kind") != "poison" or not eff:
+        return []
+    powered = _d(r, "power").get("powered")
+    return [f"Poisoning efficacy {num(eff.get('value'))} {interval(eff.get('ci'))} (1 = as good as retraining); "
+            f"the test {'had' if powered else 'did not have'} power."]
+
+
 def summary_text(r: dict, *, reasons: bool = True) -> str:
     """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control;
     with ``reasons`` also the reasons of an inconclusive verdict and the warnings."""
@@ -52,7 +61,11 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     if acc:
         parts.append(f"U-LiRA accuracy {num(acc.get('accuracy'))} {interval(acc.get('ci'))} "
                      "(0.5 = indistinguishable from the reference).")
-    parts += _control_part(r)
+    parts += _control_part(r) + _poison_part(r)
+    compat = _d(r, "compatibility")
+    if compat:
+        why = "; ".join(map(str, compat.get("reasons") or [])) if isinstance(compat.get("reasons"), list) else ""
+        parts.append(f"Compatibility: {compat.get('status')}" + (f" ({why})." if why else "."))
     pop = _d(_d(r, "population_mia"), "unlearned")
     if pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "
