@@ -261,3 +261,13 @@ def test_summary_text_handles_missing_values_and_every_kind():
               "power": {"powered": False}}
     assert summary_text(poison) == ("Verdict: INCONCLUSIVE. Poisoning efficacy n/a n/a (1 = as good as retraining); "
                                     "the test did not have power.")
+
+
+def test_report_outputs_into_a_missing_directory_are_one_error(tmp_path):
+    a = audit_folder(tmp_path / "a")
+    for option in ("--out", "--csv"):
+        target = tmp_path / "missing" / "x"
+        extra = ["--html"] if option == "--out" else []
+        r = CliRunner().invoke(cli, ["report", str(a), *extra, option, str(target)])
+        assert r.exit_code == 2 and r.output.strip().splitlines()[-1] == \
+            f"Error: cannot write {target}: the directory {target.parent} does not exist"
