@@ -59,6 +59,53 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
     return arr.astype(np.int64)
 
 
+def split_forget(train_positions, forget, *, strict: bool = True, name: str = "forget") -> tuple[np.ndarray, np.ndarray]:
+    """Split the positions a model trained on into the forget set and the retained rest.
+
+    The one definition of the forget/retain split used by unlearning, training and the audits.
+
+    Args:
+        train_positions: int ``[n]`` positions in the training split the model trained on.
+        forget: int ``[k]`` positions to forget (may be empty).
+        strict: every forget position must be one the model trained on (unlearning); pass False
+            when ``train_positions`` may already exclude them (auditing an unlearned checkpoint,
+            whose meta lists the retained positions).
+        name: what ``forget`` is called in error messages (e.g. ``"forget file f.npy"``).
+
+    Returns:
+        ``(forget, retain)``: int64 ``forget`` in the given order and int64 ``retain`` =
+        ``train_positions`` minus ``forget``, sorted and unique.
+
+    Example:
+        >>> forget, retain = split_forget(np.arange(6), [4, 1])
+        >>> forget.tolist(), retain.tolist()
+        ([4, 1], [0, 2, 3, 5])
+        >>> split_forget([0, 2], [1])
+        Traceback (most recent call last):
+        muaudit.errors.DataError: forget: entry 1 at position 0 is not in the model's training set (the checkpoint's train_idx)
+        >>> split_forget([0, 2], [1], strict=False)[1].tolist()
+        [0, 2]
+    """
+    train, forget = _positions(train_positions, "training positions"), _positions(forget, name)
+    if strict:
+        outside = ~np.isin(forget, train)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise DataError(f"{name}: entry {forget[i]} at position {i} is not in the model's training set "
+                            "(the checkpoint's train_idx)")
+    return forget, np.setdiff1d(train, forget)
+
+
+def _positions(arr, name: str) -> np.ndarray:
+    """``arr`` as int64 ``[k]``; an empty sequence of any dtype is an empty array."""
+    a = np.asarray(arr)
+    if a.size == 0 and a.ndim <= 1:
+        return np.zeros(0, np.int64)
+    if a.ndim != 1 or a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+        raise DataError(f"Expected {name} a 1-D array of integer positions, got {a.dtype} of shape {tuple(a.shape)}")
+    return a.astype(np.int64)
+
+
 def _load_problem(p: Path, e: ValueError) -> str:
     """Say why ``np.load(allow_pickle=False)`` refused ``p``."""
     if "Object arrays" in str(e) or p.read_bytes()[:1] == b"\x80":  # \x80: a pickle's PROTO opcode

@@ -11,7 +11,7 @@ from muaudit.attacks import logit_scaled_confidence
 from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
 from muaudit.audit import audit_target
 from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target, target_logits
-from muaudit.data import load_index_file
+from muaudit.data import load_index_file, split_forget
 from muaudit.errors import DataError
 from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
@@ -27,7 +27,7 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
         train, source = np.asarray(target.meta["train_idx"], np.int64), "checkpoint meta"
     else:
         return np.zeros(0, np.int64), "none"
-    retained = np.setdiff1d(train, forget_train)
+    _, retained = split_forget(train, forget_train, strict=False)
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 

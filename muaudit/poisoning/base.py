@@ -24,7 +24,7 @@ import numpy as np
 from torch import nn
 
 from muaudit.config import Config
-from muaudit.data import Dataset
+from muaudit.data import Dataset, split_forget
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
 
@@ -82,7 +82,7 @@ class PoisonSet:
     @property
     def retain(self) -> np.ndarray:
         """Training positions that were not poisoned (int64, sorted)."""
-        return np.setdiff1d(np.arange(len(self.clean.train_idx)), self.forget)
+        return split_forget(np.arange(len(self.clean.train_idx)), self.forget)[1]
 
 
 def poisoned_dataset(clean: Dataset, positions: np.ndarray, X_new=None, y_new=None, *, tag: str) -> Dataset:
