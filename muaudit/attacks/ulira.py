@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.stats import norm
 
-from muaudit.attacks import _stats
 from muaudit.attacks.base import AttackBase, check_choice
-from muaudit.attacks.lira import gaussian_log_ratio
+from muaudit.attacks.gaussian import fit_gaussians, gaussian_log_ratio, neg_log_upper_tail
 from muaudit.attacks.signals import correctness, logit_scaled_confidence
 from muaudit.errors import DataError
 from muaudit.checks import check_finite, check_positive_int
@@ -138,19 +136,10 @@ class ULiRA(AttackBase):
             raise DataError(f"ULiRA.fit expects UnlearningSignals, got {type(signals).__name__}")
         cfg = self.config
         center = cfg.center if cfg.center != "auto" else ("median" if cfg.statistic == "phi" else "mean")
-        inside = _stats.side_stats(signals.in_signals, signals.in_mask, center)
-        outside = _stats.side_stats(signals.out_signals, signals.out_mask, center)
-        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside)
-        sides = [s for s in (inside, outside) if s.values.size] or [outside]
-        sigma = _stats.pooled_sigma(*sides)
-        per_side = min(float(np.median(s.count[s.count > 0])) if (s.count > 0).any() else 0.0 for s in (inside, outside))
-        self.variance_ = cfg.variance if cfg.variance != "auto" else ("fixed" if per_side < cfg.fixed_below else "per-example")
-        if self.variance_ == "fixed":
-            self.sigma_in_ = self.sigma_out_ = np.full(self.mu_in_.shape, sigma)
-        else:
-            self.sigma_in_ = _stats.per_example_sigma(inside, sigma)
-            self.sigma_out_ = _stats.per_example_sigma(outside, sigma)
-        self.center_, self.n_in_, self.n_out_ = center, inside.count, outside.count
+        fit = fit_gaussians(signals.in_signals, signals.in_mask, signals.out_signals, signals.out_mask, center=center,
+                            variance=cfg.variance, fixed_below=cfg.fixed_below)
+        self.mu_in_, self.sigma_in_, self.mu_out_, self.sigma_out_, self.variance_, self.n_in_, self.n_out_ = fit
+        self.center_ = center
         return self
 
     def score(self, target) -> np.ndarray:
@@ -164,8 +153,7 @@ class ULiRA(AttackBase):
         self._check_fitted("mu_out_")
         t = self._target(target, *self.mu_out_.shape)
         direction = np.where(self.mu_in_ >= self.mu_out_, 1.0, -1.0)
-        z = np.clip(direction * (t - self.mu_out_) / self.sigma_out_, -1e100, 1e100)
-        return (-norm.logsf(z)).mean(axis=1)
+        return neg_log_upper_tail(t, self.mu_out_, self.sigma_out_, direction).mean(axis=1)
 
 
 @dataclass(frozen=True)

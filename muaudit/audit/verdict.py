@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 from scipy.stats import ks_2samp
 
-from muaudit.attacks import _stats
+from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
@@ -148,7 +148,7 @@ def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: b
     (or when it is not removed). The KS test compares the *recentred* non-member phi with the
     pooled OUT phi, so it warns when the shapes differ: the pool does not model this target.
     """
-    out = _stats.side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
+    out = side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
     has = out.count > 0
     offset = float(np.median(target[nonmembers][has] - out.center[has])) if has.any() else 0.0
     info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None,
