@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,19 @@ def load_index_file(path, n_train: int, *, what: str = "index") -> np.ndarray:
         arr.close()
         raise DataError(f"{name} is an .npz archive, not a .npy file; save indices with numpy.save")
     return validate_indices(arr, n_train, name=name)
+
+
+def read_indices(source, n_train: int, *, what: str = "index") -> np.ndarray:
+    """Training-split positions from an index file (a path, see :func:`load_index_file`) or from
+    an in-memory array (checked by :func:`validate_indices`); int64 ``[k]`` in the given order.
+
+    Example:
+        >>> read_indices([3, 1], 10, what="forget").tolist()
+        [3, 1]
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return load_index_file(source, n_train, what=what)
+    return validate_indices(np.asarray(source), n_train, name=what)
 
 
 def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") -> np.ndarray:
