@@ -46,7 +46,15 @@ def _logits(tgt, ds) -> np.ndarray:
 
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=0.01, out=None,
             random_state=0) -> tuple[dict, Path]:
-    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``."""
+    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``.
+
+    Example:
+        On the tiny checkpoint and pool of the doctest setup (``conftest.py``):
+
+        >>> results, folder = run_mia(target=checkpoint, forget=forget_file, pool=pool_dir, out=tmp / "mia")
+        >>> results["attack"], 0 <= results["population_mia"]["indiscernibility"] <= 1
+        ('loss', True)
+    """
     ds, tgt = _dataset_and_target(target, pool, arch)
     n_train = len(ds.train_idx)
     f_pos = load_index_file(forget, n_train, what="forget")

@@ -54,6 +54,13 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
     before/after hold retain / forget / test accuracy.
+
+    Example:
+        Gradient ascent on the forget set of the tiny checkpoint of the doctest setup (``conftest.py``):
+
+        >>> res = unlearn_checkpoint("ga", checkpoint, forget_file, tmp / "ga.pt", overrides={"epochs": 1})
+        >>> res["method"], res["cost"]["sample_gradients"], sorted(res["after"])
+        ('ga', 100, ['forget', 'retain', 'test'])
     """
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
