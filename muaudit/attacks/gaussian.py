@@ -37,6 +37,11 @@ class SideStats(NamedTuple):
     """Statistics of the shadows where ``mask`` holds; arrays ``[N, V]`` except ``count`` ``[N]``.
 
     ``center`` is 0 where ``count == 0`` (callers fill it, see :func:`fill_missing_centers`).
+
+    Example:
+        >>> s = side_stats(np.array([[[1.0]], [[3.0]]]), np.array([[True], [True]]), "mean")
+        >>> s.center.tolist(), s.sumsq.tolist(), s.count.tolist()
+        ([[2.0]], [[2.0]], [2])
     """
 
     center: np.ndarray
@@ -52,6 +57,13 @@ def side_stats(x: np.ndarray, mask: np.ndarray, how: str) -> SideStats:
         x: float ``[M, N, V]`` shadow signals.
         mask: bool ``[M, N]``, the shadows on this side for each example.
         how: ``"mean"`` or ``"median"``.
+
+    Example:
+        >>> x = np.array([[[1.0], [5.0]], [[2.0], [6.0]], [[9.0], [7.0]]])   # 3 shadows, 2 examples
+        >>> mask = np.array([[True, True], [True, False], [True, False]])
+        >>> s = side_stats(x, mask, "median")
+        >>> s.center.ravel().tolist(), s.count.tolist()
+        ([2.0, 5.0], [3, 1])
     """
     count = mask.sum(axis=0)
     m3 = np.broadcast_to(mask[..., None], x.shape)
@@ -77,6 +89,13 @@ def fill_missing_centers(inside: SideStats, outside: SideStats, *,
     The missing center is the other side's center shifted by the typical IN - OUT gap: the median
     gap over examples that have both sides, else the difference of the pooled means, else 0.
     Warns how many examples were filled (IN only when ``need_in``, e.g. not for offline attacks).
+
+    Example:
+        >>> x = np.array([[[2.0], [1.0]], [[0.0], [1.0]]])                    # example 1 has no IN shadow
+        >>> keep = np.array([[True, False], [False, False]])
+        >>> c_in, c_out = fill_missing_centers(side_stats(x, keep, "mean"), side_stats(x, ~keep, "mean"))
+        >>> c_in.ravel().tolist(), c_out.ravel().tolist()                     # gap 2 - 0 = 2
+        ([2.0, 3.0], [0.0, 1.0])
     """
     has_in, has_out = inside.count > 0, outside.count > 0
     c_in, c_out = inside.center.copy(), outside.center.copy()
@@ -104,6 +123,13 @@ def pooled_sigma(*sides: SideStats) -> float:
 
     Without any repeated measurement (at most one shadow per side and example) the within-example
     spread is unknown; the standard deviation of all pooled signals is used instead, with a warning.
+
+    Example:
+        >>> x = np.array([[[0.0]], [[2.0]], [[1.0]], [[3.0]]])
+        >>> inside = side_stats(x, np.array([[True], [True], [False], [False]]), "mean")
+        >>> outside = side_stats(x, np.array([[False], [False], [True], [True]]), "mean")
+        >>> pooled_sigma(inside, outside)
+        1.0
     """
     count = sum(float(s.count.sum()) * s.center.shape[1] for s in sides)
     if max(int(s.count.max(initial=0)) for s in sides) >= 2:
@@ -114,7 +140,14 @@ def pooled_sigma(*sides: SideStats) -> float:
 
 
 def per_example_sigma(side: SideStats, fallback: float) -> np.ndarray:
-    """Per-example standard deviation (ddof 0) ``[N, V]``, ``fallback`` where fewer than 2 shadows."""
+    """Per-example standard deviation (ddof 0) ``[N, V]``, ``fallback`` where fewer than 2 shadows.
+
+    Example:
+        >>> x = np.array([[[0.0], [5.0]], [[2.0], [5.0]]])
+        >>> side = side_stats(x, np.array([[True, True], [True, False]]), "mean")
+        >>> per_example_sigma(side, fallback=0.5).ravel().tolist()           # example 1 has one shadow
+        [1.0, 0.5]
+    """
     few = side.count < 2
     sigma = np.sqrt(side.sumsq / np.maximum(side.count, 1)[:, None])
     sigma[few] = fallback
@@ -128,6 +161,13 @@ class GaussianFit(NamedTuple):
 
     ``sigma_in`` is None for a one-sided per-example fit; ``variance`` is the resolved
     ``"fixed"`` or ``"per-example"``; ``n_in`` / ``n_out`` int ``[N]`` count the shadows per side.
+
+    Example:
+        >>> x = np.random.default_rng(0).normal(size=(8, 3, 1))
+        >>> keep = np.arange(8)[:, None] % 2 == np.zeros((1, 3), int)
+        >>> fit = fit_gaussians(x, keep, x, ~keep)
+        >>> fit.mu_in.shape, fit.variance, fit.n_in.tolist()
+        ((3, 1), 'fixed', [4, 4, 4])
     """
 
     mu_in: np.ndarray
@@ -178,7 +218,12 @@ def fit_gaussians(in_signals: np.ndarray, in_mask: np.ndarray, out_signals: np.n
 
 
 def standardize(x, mu, sigma) -> np.ndarray:
-    """``(x - mu) / sigma``, clipped to +-1e100 so that later squares and tails stay finite."""
+    """``(x - mu) / sigma``, clipped to +-1e100 so that later squares and tails stay finite.
+
+    Example:
+        >>> standardize(np.array([3.0, 1e300]), 1.0, 2.0).tolist()
+        [1.0, 1e+100]
+    """
     return np.clip((x - mu) / sigma, -1e100, 1e100)
 
 

@@ -27,6 +27,13 @@ class LiRAConfig:
             or ``"auto"``: fixed when there are fewer than ``fixed_below`` shadows per side.
         fixed_below: the ``"auto"`` threshold (64, after the official README: fixed variance wins
             with 16 shadows).
+
+    Example:
+        >>> LiRAConfig(mode="offline").variance
+        'auto'
+        >>> LiRAConfig(mode="both")
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `mode` in ('online', 'offline', 'offline-density'), got 'both'
     """
 
     mode: str = "online"

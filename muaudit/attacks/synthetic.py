@@ -15,7 +15,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SyntheticPool:
-    """``phi`` float ``[M, N, V]``, ``keep`` bool ``[M, N]``, and the truth: ``base``, ``gap`` ``[N]``."""
+    """``phi`` float ``[M, N, V]``, ``keep`` bool ``[M, N]``, and the truth: ``base``, ``gap`` ``[N]``.
+
+    Example:
+        >>> pool = synthetic_pool(n_models=4, n_samples=100, gap=3.0)
+        >>> members = np.arange(100) < 50
+        >>> phi = pool.draw(members)
+        >>> phi.shape, bool(phi[members].mean() > phi[~members].mean())
+        ((100, 1), True)
+    """
 
     phi: np.ndarray
     keep: np.ndarray

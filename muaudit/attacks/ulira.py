@@ -41,7 +41,13 @@ ULIRA_STATISTICS = ("phi", "correct")
 
 
 def ulira_statistic(logits, labels, statistic: str = "phi") -> np.ndarray:
-    """The U-LiRA statistic of logits ``[..., N, V, C]``: phi or 0/1 correctness, float64."""
+    """The U-LiRA statistic of logits ``[..., N, V, C]``: phi or 0/1 correctness, float64.
+
+    Example:
+        >>> logits = np.array([[[2.0, 0.0]], [[0.0, 2.0]]])               # [N=2, V=1, C=2]
+        >>> ulira_statistic(logits, np.array([0, 0]), "correct").tolist()
+        [[1.0], [0.0]]
+    """
     check_choice("statistic", statistic, ULIRA_STATISTICS)
     return logit_scaled_confidence(logits, labels) if statistic == "phi" else correctness(logits, labels)
 
@@ -68,6 +74,11 @@ class UnlearningSignals:
     ``in_signals`` float ``[M_in, N, V]`` with ``in_mask`` bool ``[M_in, N]`` (model m trained on
     x and unlearned it); ``out_signals`` ``[M_out, N, V]`` with ``out_mask`` (model m is a
     reference that never saw x). Entries where a mask is False are ignored.
+
+    Example:
+        >>> s = UnlearningSignals(np.zeros((3, 5)), np.ones((3, 5), bool), np.zeros((4, 5)), np.ones((4, 5), bool))
+        >>> s.in_signals.shape, s.out_signals.shape
+        ((3, 5, 1), (4, 5, 1))
     """
 
     in_signals: np.ndarray
@@ -96,6 +107,13 @@ class ULiRAConfig:
         center: ``"median"``, ``"mean"`` or ``"auto"`` (median for phi, mean for 0/1 correctness).
         variance: ``"fixed"``, ``"per-example"`` or ``"auto"`` (fixed below ``fixed_below``
             shadows per side, as LiRA).
+
+    Example:
+        >>> ULiRAConfig(reference="out").reference
+        'out'
+        >>> ULiRAConfig(statistic="loss")
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `statistic` in ('phi', 'correct'), got 'loss'
     """
 
     reference: str = "retrain"
@@ -125,6 +143,16 @@ class ULiRA(AttackBase):
 
     Fallbacks as LiRA (missing sides filled by the typical gap, sigma floored at 1e-6, with
     warnings); never NaN.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> forgot = np.ones((16, 100), bool)                              # every shadow unlearned x
+        >>> unl = rng.normal(size=(16, 100)) + 1.0                          # ... but still looks 1 higher
+        >>> ref = rng.normal(size=(16, 100))                                # retrains never saw x
+        >>> att = ULiRA().fit(UnlearningSignals(unl, forgot, ref, np.ones((16, 100), bool)))
+        >>> s = att.calibrated_score(np.r_[np.full(50, 1.0), np.zeros(50)])
+        >>> bool(s[:50].mean() > s[50:].mean()), att.variance_
+        (True, 'fixed')
     """
 
     name: ClassVar[str] = "ulira"
@@ -163,6 +191,17 @@ class ShadowFamilies:
     ``base`` / ``keep``: the base shadows and their training sets; ``unlearned`` / ``forget``: the
     method's unlearned shadows and each one's forget set ``F_m`` (inside ``keep_m``);
     ``retrain`` (optional): exact retrains on ``keep_m \\ F_m`` (the same ``forget``).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> keep = rng.random((4, 6)) < 0.5
+        >>> forget = keep & (rng.random((4, 6)) < 0.5)
+        >>> fam = ShadowFamilies(rng.normal(size=(4, 6)), keep, rng.normal(size=(4, 6)), forget)
+        >>> fam.n_models, fam.signals("out", [0, 1]).in_signals.shape
+        (4, (2, 6, 1))
+        >>> fam.signals("retrain", [0])
+        Traceback (most recent call last):
+        muaudit.errors.DataError: reference 'retrain' needs exact retrains; use reference 'out' or 'same-method'
     """
 
     base: np.ndarray
