@@ -1,4 +1,4 @@
-"""Doctest setup: the files the runners' examples (``muaudit/jobs``, ``muaudit.audit_checkpoint``) use.
+"""Doctest setup: the files the runners' examples (``muaudit/jobs``, ``muaudit.poisoning``) use.
 
 Examples there run on a tiny digits pool built once per session (8 MLP shadows with 16 hidden
 units, 3 epochs, and an ``[[unlearn]]`` FT entry with exact retrains), one checkpoint trained on
@@ -64,7 +64,7 @@ def _runner_doctest_files(request, doctest_namespace):
     from _pytest.doctest import DoctestItem
 
     item = request.node
-    if not isinstance(item, DoctestItem) or not item.name.startswith(("muaudit.jobs.", "muaudit.audit_checkpoint")):
+    if not isinstance(item, DoctestItem) or not item.name.startswith(("muaudit.jobs.", "muaudit.poisoning")):
         yield
         return
     import torch

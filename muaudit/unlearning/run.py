@@ -57,9 +57,11 @@ def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: Unl
         max_sample_gradients: an absolute cap instead of ``budget``.
 
     Example:
-        >>> res = run_unlearning("ga", model, forget, retain, config={"epochs": 1})  # doctest: +SKIP
-        >>> res.cost["sample_gradients"] == len(forget)  # doctest: +SKIP
-        True
+        >>> X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+        >>> forget, retain = UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:])
+        >>> res = run_unlearning("ga", torch.nn.Linear(8, 3), forget, retain, config={"epochs": 1})
+        >>> res.cost["sample_gradients"] == len(forget), res.config.epochs
+        (True, 1)
     """
     method = get_method(method) if isinstance(method, str) else method
     if not isinstance(config, MethodConfig):
