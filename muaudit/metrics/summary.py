@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the examples use it)
 
 from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
 from muaudit.metrics.epsilon import epsilon_lower_bound
