@@ -2,8 +2,8 @@
 
 Every example takes ``--quick`` (or the environment variable ``MUAUDIT_EXAMPLES_QUICK=1``): a tiny
 digits pool (16 shadows, 128 hidden units, 30 epochs) that builds in about ten seconds; CI runs that. Without it
-they use the default recipe ``shadow_models/digits-mlp.toml`` (64 shadows; the pool is built once,
-in minutes, and reused by ``muaudit demo`` too).
+they use the default recipe ``shadow_models/digits-mlp.toml`` (64 shadows; its pool
+``shadow_models/digits-mlp`` is built once, in minutes, and shared with ``muaudit demo``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def parse_args(description: str, **extra) -> argparse.Namespace:
 
 
 def write_recipe(args, name: str, extra: str = "") -> Path:
-    """The tiny recipe (``--quick``) or the default one, with ``extra`` TOML appended, in the workdir."""
+    """The tiny recipe (``--quick``) or the default one, with ``extra`` TOML appended, in the workdir
+    (the default recipe itself when there is nothing to append, so its pool is shared)."""
+    if not args.quick and not extra:
+        return DEFAULT_RECIPE
     base = TINY_RECIPE if args.quick else DEFAULT_RECIPE.read_text()
     path = args.workdir / f"{name}.toml"
     path.write_text(base + extra)

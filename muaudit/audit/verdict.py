@@ -60,9 +60,10 @@ class AuditResult:
     """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``.
 
     Example:
-        >>> rng = np.random.default_rng(0)
-        >>> phi = rng.normal(size=(8, 60)); keep = phi > 0
-        >>> res = audit_target(phi[0], phi[1:], keep[1:], forget=np.arange(10), nonmembers=np.arange(30, 60), n_power_draws=20)
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=8, n_samples=60)
+        >>> res = audit_target(pool.draw(np.arange(60) < 30), pool.phi, pool.keep, forget=np.arange(10),
+        ...                    nonmembers=np.arange(30, 60), n_power_draws=20)
         >>> isinstance(res, AuditResult), sorted(res.arrays)
         (True, ['forget', 'members', 'nonmembers', 'scores'])
     """
