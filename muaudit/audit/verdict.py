@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 from scipy.stats import ks_2samp
 
-from muaudit.attacks import _stats
+from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
@@ -57,7 +57,16 @@ def decide(remembered: bool, reasons: list[str]) -> tuple[Verdict, list[str]]:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``."""
+    """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=8, n_samples=60)
+        >>> res = audit_target(pool.draw(np.arange(60) < 30), pool.phi, pool.keep, forget=np.arange(10),
+        ...                    nonmembers=np.arange(30, 60), n_power_draws=20)
+        >>> isinstance(res, AuditResult), sorted(res.arrays)
+        (True, ['forget', 'members', 'nonmembers', 'scores'])
+    """
 
     results: dict
     arrays: dict
@@ -101,6 +110,11 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
     carries memorisation, where a rank test (Mann-Whitney U) discards it: on digits it raised
     the power to catch a remembered 10% forget set from 0.80 to 1.00 at alpha = 0.01 (see
     docs/attacks.md). Exact level under exchangeability; never NaN.
+
+    Example:
+        >>> y = np.array([0.0, 1.0, 2.0, 0.5])
+        >>> one_sided_p_values(np.array([[3.0, 4.0], [0.0, 1.0]]), y, n_permutations=999).round(2).tolist()
+        [0.07, 0.8]
     """
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
     y = np.asarray(y, dtype=np.float64)
@@ -121,7 +135,12 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
 
 
 def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> float:
-    """The p-value of one test, see :func:`one_sided_p_values`."""
+    """The p-value of one test, see :func:`one_sided_p_values`.
+
+    Example:
+        >>> permutation_p_value([5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5], n_permutations=999)   # 1/21 exactly
+        0.041
+    """
     return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])
 
 
@@ -131,6 +150,11 @@ def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, 
 
     It estimates the probability that the test would catch a forget set of ``size`` examples that
     the target still remembers as well as its retained members.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> estimate_power(rng.normal(2, 1, 200), rng.normal(0, 1, 200), 20, alpha=0.05, n_draws=50, rng=rng)
+        1.0
     """
     size = min(size, len(member_scores))
     draws = np.array([rng.choice(len(member_scores), size, replace=False) for _ in range(n_draws)])
@@ -148,7 +172,7 @@ def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: b
     (or when it is not removed). The KS test compares the *recentred* non-member phi with the
     pooled OUT phi, so it warns when the shapes differ: the pool does not model this target.
     """
-    out = _stats.side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
+    out = side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
     has = out.count > 0
     offset = float(np.median(target[nonmembers][has] - out.center[has])) if has.any() else 0.0
     info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None,
@@ -228,6 +252,17 @@ def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, m
     Shared by every audit (shadow attacks here, population attacks in ``muaudit mia``): forget rows
     vs non-member rows, with retained ``members`` as the power control. ``notes`` collects
     warnings (e.g. over-unlearning).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> F, NM, R = np.arange(50), np.arange(50, 250), np.arange(250, 450)
+        >>> remembered = np.r_[rng.normal(2, 1, 50), rng.normal(0, 1, 200), rng.normal(2, 1, 200)]
+        >>> assess_scores(remembered, F, NM, R, n_power_draws=50)["verdict"]
+        'not unlearned'
+        >>> forgotten = np.r_[rng.normal(0, 1, 50), rng.normal(0, 1, 200), rng.normal(2, 1, 200)]
+        >>> res = assess_scores(forgotten, F, NM, R, n_power_draws=50)
+        >>> res["verdict"], res["power_control"]["power"]
+        ('consistent with retraining', 1.0)
     """
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
@@ -305,6 +340,19 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, att
         ``power``; None without members), ``n_forget``, ``n_nonmembers``, ``n_members``, ``attack``,
         ``attack_config``, ``calibration``, ``warnings``. ``arrays``: ``scores`` ``[N]`` (higher =
         member) and ``forget``, ``nonmembers``, ``members`` (the index arrays).
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=16, n_samples=300)
+        >>> trained = np.arange(300) < 150                                  # the target trained on 0..149
+        >>> res = audit_target(pool.draw(trained), pool.phi, pool.keep, forget=np.arange(50),
+        ...                    nonmembers=np.arange(150, 300), members=np.arange(50, 150), n_power_draws=50)
+        >>> res.results["verdict"]                                          # 0..49 were never forgotten
+        'not unlearned'
+        >>> retrained = pool.draw(trained & (np.arange(300) >= 50))        # retrained without 0..49
+        >>> audit_target(retrained, pool.phi, pool.keep, forget=np.arange(50), nonmembers=np.arange(150, 300),
+        ...              members=np.arange(50, 150), n_power_draws=50).results["verdict"]
+        'consistent with retraining'
     """
     alpha, min_power = check_unit_interval("alpha", alpha), check_unit_interval("min_power", min_power)
     n_power_draws = check_positive_int("n_power_draws", n_power_draws)

@@ -14,7 +14,7 @@ import numpy as np
 from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, svc_mia
 from muaudit.audit import assess_scores
 from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target
-from muaudit.data import load_dataset, load_index_file
+from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError
 from muaudit.models import load_target
 from muaudit.report.results import write_audit_folder
@@ -46,7 +46,15 @@ def _logits(tgt, ds) -> np.ndarray:
 
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=0.01, out=None,
             random_state=0) -> tuple[dict, Path]:
-    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``."""
+    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``.
+
+    Example:
+        On the tiny checkpoint and pool of the doctest setup (``conftest.py``):
+
+        >>> results, folder = run_mia(target=checkpoint, forget=forget_file, pool=pool_dir, out=tmp / "mia")
+        >>> results["attack"], 0 <= results["population_mia"]["indiscernibility"] <= 1
+        ('loss', True)
+    """
     ds, tgt = _dataset_and_target(target, pool, arch)
     n_train = len(ds.train_idx)
     f_pos = load_index_file(forget, n_train, what="forget")
@@ -56,7 +64,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
         train = load_index_file(train_idx, n_train, what="train-idx")
     else:
         train = np.asarray(tgt.meta.get("train_idx", []), np.int64)
-    R = np.setdiff1d(ds.train_idx[np.setdiff1d(train, f_pos)], NM)
+    R = np.setdiff1d(ds.train_idx[split_forget(train, f_pos, strict=False)[1]], NM)
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)
     scores = -loss  # LOSS attack: lower loss = member

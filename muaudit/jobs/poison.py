@@ -36,6 +36,15 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
 
     Every input is checked before any training; ``recipe`` is a TOML path or a packaged recipe's
     name. ``progress(done, total)`` is called per seed x model. Returns ``(results, results_dir)``.
+
+    Example:
+        Gaussian canaries against FT, one seed, on the tiny recipe of the doctest setup
+        (``conftest.py``; trains an original and a retrained model, a few seconds):
+
+        >>> results, folder = run_poison("gaussian", recipe, "ft", seeds=1, method_options={"epochs": 1},
+        ...                              out=tmp / "poison")
+        >>> results["kind"], (folder / "report.html").is_file()
+        ('poison', True)
     """
     from muaudit.pool.spec import load_spec
     from muaudit.pool.recipes import resolve_recipe

@@ -13,6 +13,14 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, progress
     JSON-ready summary. ``progress(epoch, epochs)`` is called after each epoch.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
+
+    Example:
+        A retrained target of the tiny recipe of the doctest setup (``conftest.py``), without the
+        forget set:
+
+        >>> summary = run_train(recipe, tmp / "retrained.pt", exclude=forget_file, seed=0)
+        >>> summary["n_train"], summary["test_accuracy"] > 0.5
+        (1247, True)
     """
     from muaudit.data import load_index_file
     from muaudit.models import save_checkpoint

@@ -105,6 +105,14 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
 
     ``population_models``: how many of the targets get the population MIAs (Deep Unlearn's
     logistic regression and LOSS, forget vs test) on their unlearned, retrained and original models.
+
+    Example:
+        On the tiny pool of the doctest setup (``conftest.py``; an ``[[unlearn]]`` FT entry with
+        exact retrains, as ``shadow_models/digits-mlp-ulira.toml``):
+
+        >>> results, folder = run_ulira(pool=pool_dir, method="ft", out=tmp / "ulira")
+        >>> results["method"], 0 <= results["auc"] <= 1, (folder / "results.json").is_file()
+        ('ft', True, True)
     """
     config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
     data = AuditData.load(pool)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.data import load_dataset, load_index_file
+from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError, ConfigError, DataError
 from muaudit.models import load_checkpoint, save_checkpoint
 from muaudit.training.device import select_device
@@ -32,19 +32,12 @@ def dataset_of(meta: dict, source):
     return ds
 
 
-def check_subset(forget: np.ndarray, train_idx: np.ndarray, name: str) -> None:
-    """Every forget position must be one the model trained on."""
-    outside = ~np.isin(forget, train_idx)
-    if outside.any():
-        i = int(np.argmax(outside))
-        raise DataError(f"{name}: entry {forget[i]} at position {i} is not in the model's training set "
-                        f"(the checkpoint's train_idx)")
-
-
-def split_data(ds, train_idx: np.ndarray, forget: np.ndarray, *, augment: bool = False):
-    """``(forget, retain, test)`` :class:`UnlearnData`; ``retain.val`` is the test split."""
+def split_data(ds, train_idx: np.ndarray, forget: np.ndarray, *, augment: bool = False, name: str = "forget"):
+    """``(forget, retain, test, retain_positions)``: :class:`UnlearnData` of the forget set, the
+    retained rest of ``train_idx`` (see :func:`muaudit.data.split_forget`; every forget position
+    must be in ``train_idx``) and the test split; ``retain.val`` is the test split."""
     rows = ds.train_idx
-    retain_pos = np.setdiff1d(train_idx, forget)
+    forget, retain_pos = split_forget(train_idx, forget, name=name)
     test = UnlearnData(ds.X[ds.test_idx], ds.y[ds.test_idx])
     forget_d = UnlearnData(ds.X[rows[forget]], ds.y[rows[forget]], augment=augment)
     retain_d = UnlearnData(ds.X[rows[retain_pos]], ds.y[rows[retain_pos]], val=test, augment=augment)
@@ -63,6 +56,13 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
     before/after hold retain / forget / test accuracy.
+
+    Example:
+        Gradient ascent on the forget set of the tiny checkpoint of the doctest setup (``conftest.py``):
+
+        >>> res = unlearn_checkpoint("ga", checkpoint, forget_file, tmp / "ga.pt", overrides={"epochs": 1})
+        >>> res["method"], res["cost"]["sample_gradients"], sorted(res["after"])
+        ('ga', 100, ['forget', 'retain', 'test'])
     """
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
@@ -72,9 +72,9 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     ds = dataset_of(meta, model_path)
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
     train_idx = np.asarray(meta["train_idx"], np.int64)
-    check_subset(forget, train_idx, f"forget file {forget_path}")
     augment = bool((meta.get("recipe") or {}).get("augment", False))
-    forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment)
+    forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment,
+                                                      name=f"forget file {forget_path}")
     dev = select_device(device)
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import muaudit
-from muaudit.data import Dataset
+from muaudit.data import Dataset, split_forget
 from muaudit.progress import Progress
 from muaudit.training.device import select_device
 from muaudit.training.recipe import TrainRecipe
@@ -51,7 +51,7 @@ def train_target(spec, dataset: Dataset, *, exclude: np.ndarray | None = None, s
     Returns ``(model, meta)``; ``meta`` is ready for :func:`muaudit.models.save_checkpoint`.
     ``progress(epoch, epochs)`` is called after each epoch.
     """
-    positions = np.setdiff1d(np.arange(len(dataset.train_idx)), [] if exclude is None else exclude)
+    _, positions = split_forget(np.arange(len(dataset.train_idx)), [] if exclude is None else exclude, name="exclude")
     make = lambda s: spec.make_model(s, dataset.input_shape, dataset.n_classes)  # noqa: E731
     model, cost = train_on_positions(make, dataset, positions, spec.train, seed, device, progress)
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=dataset,

@@ -60,9 +60,11 @@ def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: Unl
         progress: called as ``progress(sample_gradients_so_far, cap or 0)`` while the method trains.
 
     Example:
-        >>> res = run_unlearning("ga", model, forget, retain, config={"epochs": 1})  # doctest: +SKIP
-        >>> res.cost["sample_gradients"] == len(forget)  # doctest: +SKIP
-        True
+        >>> X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+        >>> forget, retain = UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:])
+        >>> res = run_unlearning("ga", torch.nn.Linear(8, 3), forget, retain, config={"epochs": 1})
+        >>> res.cost["sample_gradients"] == len(forget), res.config.epochs
+        (True, 1)
     """
     method = get_method(method) if isinstance(method, str) else method
     if not isinstance(config, MethodConfig):
