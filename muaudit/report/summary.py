@@ -15,6 +15,14 @@ def _tpr(block: dict, key: str) -> str:
     return f"{_pct(entry['tpr'])} [{_pct(ci[0])}, {_pct(ci[1])}]"
 
 
+def _compatibility(c: dict) -> str:
+    """One sentence on whether the pool models the target (the ``compatibility`` block)."""
+    if c.get("status") == "ok":
+        return "Compatibility: ok."
+    reasons = "; ".join(str(x) for x in c.get("reasons") or [])
+    return f"Compatibility: {str(c.get('status')).upper()} ({reasons}). Advice: {c.get('advice')}."
+
+
 def summary_text(r: dict) -> str:
     """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control."""
     parts = []
@@ -45,6 +53,9 @@ def summary_text(r: dict) -> str:
     if pop and pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {pop['indiscernibility']:.3f}, "
                      f"LOSS AUC {pop['loss_auc']:.3f}.")
+    compat = r.get("compatibility")
+    if compat:
+        parts.append(_compatibility(compat))
     if r.get("inconclusive_reasons"):
         parts.append("Inconclusive because: " + "; ".join(r["inconclusive_reasons"]) + ".")
     for w in r.get("warnings") or []:
