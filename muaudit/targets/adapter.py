@@ -129,5 +129,6 @@ def _check_fits(layout: str, mean, std, input_shape: tuple) -> None:
     n_channels = input_shape[0] if input_shape else 1
     for name, values in (("input_mean", mean), ("input_std", std)):
         if values is not None and len(values) not in (1, n_channels):
-            raise ConfigError(f"Expected `{name}` with 1 or {n_channels} values (one per channel of inputs "
-                              f"{list(input_shape)}), got {len(values)}")
+            want = "1 value" if n_channels == 1 else f"1 or {n_channels} values"
+            raise ConfigError(f"Expected `{name}` with {want} (one per channel of inputs {list(input_shape)}), "
+                              f"got {len(values)}")

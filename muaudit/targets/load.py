@@ -53,8 +53,7 @@ class AuditTarget:
 
     def outputs(self, X: np.ndarray, n_classes: int, *, n_views: int = 1) -> np.ndarray:
         """Log-scores ``[N, V, C]`` of the model on canonical inputs ``X`` (not for logits targets)."""
-        if self.adapter.layout == "auto":
-            self.adapter = resolve_adapter(self.runner, X, n_classes, self.adapter, source=self.path)
+        self.adapter = resolve_adapter(self.runner, X, n_classes, self.adapter, source=self.path)
         z = predict_outputs(self.runner, self.adapter, X, n_classes, n_views=n_views, source=self.path)
         z, self.output_kind = to_log_scores(z)
         return z

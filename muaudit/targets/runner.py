@@ -8,6 +8,8 @@ probability outputs (rows non-negative and summing to 1) into log-probabilities.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 from torch import nn
@@ -27,7 +29,8 @@ def _say(e: BaseException) -> str:
     traceback) the last one, where the actual error is."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
     text = lines[-1] if len(lines) > 1 and "TorchScript" in lines[0] else lines[0]
-    return f"{type(e).__name__}: {text[:200]}"
+    named = re.match(r"^[A-Za-z_.]*(Error|Exception): ", text)
+    return text[:240] if named else f"{type(e).__name__}: {text[:200]}"
 
 
 class TorchRunner:
