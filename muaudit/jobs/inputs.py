@@ -140,7 +140,7 @@ def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, 
     """The ``compatibility`` block (see :mod:`muaudit.targets.compat`) of ``target`` whose log-scores
     on the pool population are ``z`` ``[N, V, C]``, against the pool of ``data``."""
     from muaudit.targets import compat
-    from muaudit.targets.runner import n_parameters
+    from muaudit.targets.runner import layer_kinds, n_parameters
 
     labels, keep = data.pool.labels, data.pool.keep
     shadow = data.pool.logits() if shadow_logits is None else shadow_logits
@@ -148,7 +148,10 @@ def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, 
                                           keep, forget=forget, nonmembers=nonmembers, members=members,
                                           n_classes=data.dataset.n_classes)
     recipe, found_recipe = compat.recipe_findings(target.meta, data.spec)
-    n_pool = n_parameters(data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes))
+    pool_model = data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes)
+    n_pool, kinds = n_parameters(pool_model), layer_kinds(pool_model)
     found += compat.calibration_findings(calibration) + found_recipe + compat.size_findings(target.n_params, n_pool)
-    return compat.summarize_findings(found, accuracy=acc, recipe=recipe,
-                                     n_params={"target": target.n_params, "pool": n_pool})
+    if recipe["target"] is None:  # no muaudit meta: compare what the model's structure shows
+        found += compat.structure_findings(target.layer_kinds, kinds, data.spec)
+    return compat.summarize_findings(found, accuracy=acc, recipe=recipe, n_params={"target": target.n_params, "pool": n_pool},
+                                     layer_kinds={"target": target.layer_kinds, "pool": kinds})

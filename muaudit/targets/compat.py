@@ -5,13 +5,15 @@ checks what it can and reports ``status`` (``ok`` / ``warn`` / ``fail``), the ``
 line of ``advice``:
 
 - accuracy: the target's accuracy on non-members, retained members and the forget set against
-  the shadows' on the same rows (OUT for non-members and forget, IN for members). Non-member
-  accuracy that lost more than :data:`FAIL_SHARE` of the shadows' accuracy above chance is
-  ``fail`` (almost always an input-convention mismatch: layout or normalisation); a drop of more
+  the shadows' on the same rows (OUT for non-members and forget, IN for members). A drop of more
   than :data:`WARN_SDS` model-to-model standard deviations (and :data:`MIN_GAP`) is ``warn``;
+  on non-members it is ``fail`` when the accuracy also lost more than :data:`FAIL_SHARE` of the
+  shadows' accuracy above chance or the error rate is over :data:`ERROR_RATIO` times theirs
+  (almost always an input-convention mismatch: layout or normalisation);
 - calibration: the KS check of :func:`muaudit.audit.verdict._calibration` (``warn``);
 - recipe: the architecture and training recipe a muaudit checkpoint carries against the pool's
-  (``warn`` per difference);
+  (``warn`` per difference); for other formats, the kinds of layers (a conv net against an MLP
+  pool, ``warn``);
 - size: the parameter count against the pool's architecture, beyond a factor :data:`SIZE_FACTOR`
   (``warn``).
 
@@ -28,6 +30,7 @@ import numpy as np
 from muaudit.audit.verdict import decide
 
 FAIL_SHARE = 0.25
+ERROR_RATIO = 2.5
 WARN_SDS = 4.0
 MIN_GAP = 0.02
 SIZE_FACTOR = 4.0
@@ -35,6 +38,8 @@ KS_ALPHA = 0.01
 LEVELS = ("ok", "warn", "fail")
 INPUT_ADVICE = ("pass the target's input convention: --input-mean/--input-std (the normalisation it was trained "
                 "with) and --input-layout, or check that it was trained on this dataset")
+WEAK_ADVICE = ("check the target's input convention (--input-mean/--input-std, --input-layout); if it is right, "
+               "build a pool of the target's training recipe")
 
 
 def _rate(correct: np.ndarray) -> float | None:
@@ -61,15 +66,18 @@ def accuracy_findings(target_correct, shadow_correct, keep, *, forget, nonmember
         block[name] = {"target": acc, "shadows": ref, "shadows_sd": sd, "shadows_side": "IN" if side else "OUT"}
         if acc is None or ref is None:
             continue
-        gap = ref - acc
         label = {"nonmembers": "non-members", "members": "retained members", "forget": "the forget set"}[name]
         text = f"accuracy on {label} {acc:.3f} vs the shadows' {ref:.3f} ({'IN' if side else 'OUT'})"
-        if name == "nonmembers" and acc < ref - FAIL_SHARE * (ref - chance):
+        if ref - acc <= max(WARN_SDS * sd, MIN_GAP):
+            continue
+        far = acc < ref - FAIL_SHARE * (ref - chance) or (1 - acc) > ERROR_RATIO * (1 - ref)
+        if name == "nonmembers" and far:
             findings.append(("fail", f"{text}: far below (preprocessing or data mismatch?)", INPUT_ADVICE))
-        elif gap > max(WARN_SDS * sd, MIN_GAP):
-            what = ("the forget set is less accurate than on never-seen data (over-unlearning?)" if name == "forget"
-                    else "the target is weaker than the shadows: the pool may not model it")
-            findings.append(("warn", f"{text}: {what}", "build a pool of the target's training recipe"))
+        elif name == "forget":
+            findings.append(("warn", f"{text}: less accurate than on never-seen data (over-unlearning?)",
+                             "none: the verdict's over-unlearning check covers it"))
+        else:
+            findings.append(("warn", f"{text}: the target is weaker than the shadows", WEAK_ADVICE))
     return block, findings
 
 
@@ -121,22 +129,57 @@ def recipe_findings(meta: dict, spec, *, recipes_dir="shadow_models"):
     return block, findings
 
 
-def _arch_advice(model: dict, spec, recipes_dir) -> str:
+def _recipes(spec, recipes_dir):
+    """The readable recipes under ``recipes_dir`` on the pool's dataset."""
     from muaudit.errors import MuauditError
     from muaudit.pool.spec import load_spec
 
-    best = None
     for path in sorted(Path(recipes_dir).glob("*.toml")):
         try:
             s = load_spec(path)
         except MuauditError:
             continue
-        if s.dataset.get("name") == spec.dataset.get("name") and s.model.get("arch") == model["arch"]:
-            if best is None or s.model == model:
-                best = path
+        if s.dataset.get("name") == spec.dataset.get("name"):
+            yield path, s
+
+
+def _arch_advice(model: dict, spec, recipes_dir) -> str:
+    best = None
+    for path, s in _recipes(spec, recipes_dir):
+        if s.model.get("arch") == model["arch"] and (best is None or s.model == model):
+            best = path
     if best is not None:
         return f"build a pool with the target's architecture: muaudit pool build {best}"
     return f"write a recipe with the target's architecture ({model['arch']}) and build a pool of it"
+
+
+def structure_findings(target_kinds, pool_kinds, spec, *, recipes_dir="shadow_models"):
+    """For targets without muaudit meta: a conv / recurrent / attention net against a pool without
+    (or the other way round) is ``warn``."""
+    if target_kinds is None or pool_kinds is None:
+        return []
+    differ = sorted(k for k in ("conv", "recurrent", "attention") if (k in target_kinds) != (k in pool_kinds))
+    if not differ:
+        return []
+    from muaudit.models import build_model
+    from muaudit.targets.runner import layer_kinds
+
+    advice = f"write a recipe whose architecture has the target's layers ({', '.join(target_kinds)}) and build a pool of it"
+    for path, s in _recipes(spec, recipes_dir):
+        try:
+            kinds = layer_kinds(build_model(s.model["arch"], *_shape_and_classes(spec), **s.arch_kwargs))
+        except Exception:  # noqa: BLE001 - a recipe that does not build here is no advice
+            continue
+        if kinds == list(target_kinds):
+            advice = f"build a pool with the target's kind of architecture: muaudit pool build {path}"
+            break
+    return [("warn", f"the target's layers ({', '.join(target_kinds)}) differ from the pool's {spec.model['arch']} "
+                     f"({', '.join(pool_kinds)}) in {', '.join(differ)}", advice)]
+
+
+def _shape_and_classes(spec):
+    ds = spec.load_dataset()
+    return ds.input_shape, ds.n_classes
 
 
 def size_findings(n_target: int | None, n_pool: int | None):

@@ -84,7 +84,7 @@ class OnnxRunner:
         self.dtype = np.float64 if self.input.type == "tensor(double)" else np.float32
         if self.input.type not in ("tensor(float)", "tensor(double)"):
             raise CheckpointError(f"{path}: expected a float input, got {self.input.type} ({self.input.name})")
-        self.n_params = _onnx_parameters(path)
+        self.n_params, self.layer_kinds = _onnx_structure(path)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         try:
@@ -94,12 +94,18 @@ class OnnxRunner:
         return np.asarray(out, np.float32)
 
 
-def _onnx_parameters(path: Path) -> int | None:
-    """Number of weights (initializer elements), when the ``onnx`` package is there to read them."""
+ONNX_KINDS = {"Conv": "conv", "ConvTranspose": "conv", "Gemm": "linear", "MatMul": "linear",
+              "BatchNormalization": "norm", "LayerNormalization": "norm", "GroupNormalization": "norm",
+              "LSTM": "recurrent", "GRU": "recurrent", "RNN": "recurrent", "Attention": "attention"}
+
+
+def _onnx_structure(path: Path) -> tuple[int | None, list[str] | None]:
+    """Number of weights (initializer elements) and layer kinds, when ``onnx`` is there to read them."""
     try:
         import onnx
 
         graph = onnx.load(str(path), load_external_data=False).graph
-        return int(sum(int(np.prod(t.dims)) for t in graph.initializer))
-    except Exception:  # noqa: BLE001 - onnx missing or an unusual file: the count is unknown
-        return None
+        n = int(sum(int(np.prod(t.dims)) for t in graph.initializer))
+        return n, sorted({ONNX_KINDS[node.op_type] for node in graph.node if node.op_type in ONNX_KINDS})
+    except Exception:  # noqa: BLE001 - onnx missing or an unusual file: unknown
+        return None, None

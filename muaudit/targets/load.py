@@ -20,7 +20,8 @@ from muaudit.models import build_model, load_state, load_target, read_checkpoint
 from muaudit.models.checkpoint import _is_torchscript
 from muaudit.targets.adapter import InputAdapter
 from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
-from muaudit.targets.runner import TorchRunner, n_parameters, predict_outputs, resolve_adapter, to_log_scores
+from muaudit.targets.runner import (TorchRunner, layer_kinds, n_parameters, predict_outputs, resolve_adapter,
+                                   to_log_scores)
 from muaudit.training.device import select_device
 
 
@@ -37,6 +38,7 @@ class AuditTarget:
         model: the ``nn.Module`` of PyTorch targets (None otherwise).
         adapter: the input adapter (layout resolved by :meth:`outputs`).
         n_params: number of weights, when known.
+        layer_kinds: the kinds of layers (``conv``, ``linear``, ...), when known.
         output_kind: ``logits`` or ``probabilities (converted ...)``, set by :meth:`outputs`.
     """
 
@@ -48,6 +50,7 @@ class AuditTarget:
     model: torch.nn.Module | None = None
     adapter: InputAdapter = field(default_factory=InputAdapter)
     n_params: int | None = None
+    layer_kinds: list[str] | None = None
     device: str = "cpu"
     output_kind: str | None = None
 
@@ -65,7 +68,7 @@ class AuditTarget:
 
     def describe(self) -> dict:
         return {"kind": self.kind, "input_adapter": self.adapter.to_dict() if self.runner is not None else None,
-                "outputs": self.output_kind, "n_params": self.n_params,
+                "outputs": self.output_kind, "n_params": self.n_params, "layer_kinds": self.layer_kinds,
                 "device": self.device if self.runner is not None else None}
 
 
@@ -86,7 +89,7 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
     if fmt == "onnx":
         runner = OnnxRunner(path, dev)
         return AuditTarget("onnx", path, runner=runner, adapter=adapter, n_params=runner.n_params,
-                           device=runner.provider)
+                           layer_kinds=runner.layer_kinds, device=runner.provider)
     if fmt == "safetensors":
         arch, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
         model = load_state(_build(arch, kwargs, input_shape, n_classes, path), read_safetensors(path), path)
@@ -121,4 +124,4 @@ def _build(arch, kwargs, input_shape, n_classes, path):
 
 def _torch_target(kind, path, model, meta, adapter, dev) -> AuditTarget:
     return AuditTarget(kind, path, runner=TorchRunner(model, dev), meta=meta, model=model, adapter=adapter,
-                       n_params=n_parameters(model), device=str(dev))
+                       n_params=n_parameters(model), layer_kinds=layer_kinds(model), device=str(dev))

@@ -65,6 +65,20 @@ def n_parameters(model) -> int | None:
         return None
 
 
+KINDS = {"Conv": "conv", "Linear": "linear", "BatchNorm": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
+         "LSTM": "recurrent", "GRU": "recurrent", "RNN": "recurrent", "MultiheadAttention": "attention"}
+
+
+def layer_kinds(model) -> list[str] | None:
+    """The kinds of layers a module is built of (``conv``, ``linear``, ``norm``, ``recurrent``,
+    ``attention``); TorchScript modules keep their layers' class names, so this works on them too."""
+    try:
+        names = [getattr(m, "original_name", type(m).__name__) for m in model.modules()]
+    except Exception:  # noqa: BLE001 - an exotic module: unknown
+        return None
+    return sorted({kind for n in names for prefix, kind in KINDS.items() if n.startswith(prefix)})
+
+
 def _check_output(z: np.ndarray, n: int, n_classes: int) -> str | None:
     if z.shape != (n, n_classes):
         return f"output {list(z.shape)}, expected [{n}, {n_classes}]"
