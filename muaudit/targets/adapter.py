@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from muaudit.checks import INPUT_LAYOUTS as LAYOUTS
 from muaudit.errors import ConfigError
-
-LAYOUTS = ("auto", "nchw", "nhwc", "flat")
 
 
 def parse_floats(name: str, value) -> tuple[float, ...] | None:
