@@ -236,3 +236,9 @@ def test_fail_never_passes_and_keeps_not_unlearned():
     r = {"verdict": "consistent with retraining", "inconclusive_reasons": []}
     compat.apply_to_verdict(r, {**block, "status": "warn"})
     assert r["verdict"] == "consistent with retraining"
+
+
+def test_without_a_pool_only_near_chance_fails():
+    assert compat.chance_findings(np.arange(100) % 10 < 9, 10) == []  # 0.9
+    found = compat.chance_findings(np.arange(100) % 10 < 2, 10)  # 0.2 = twice chance
+    assert found[0][0] == "fail" and "near chance" in found[0][1]
