@@ -7,6 +7,11 @@ an SGD recipe, safetensors, scikit-learn probabilities), once trained on the who
 (with ``--train-idx`` for the power control).
 
     OMP_NUM_THREADS=1 python benchmarks/third_party.py [--pool shadow_models/digits-mlp] [--out DIR]
+    OMP_NUM_THREADS=1 python benchmarks/third_party.py --false-warnings 6   # 6 originals + 6 retrains
+
+``--false-warnings K`` instead trains K originals and K retrains of the pool's own recipe
+(``muaudit train``, seeds 0.. and 100..), audits each and counts the targets whose compatibility
+is not ``ok``; it also runs the accuracy rule on every shadow as a target against the others.
 """
 
 from __future__ import annotations
@@ -87,16 +92,58 @@ def make_targets(out: Path, ds, positions: dict) -> dict:
     return targets
 
 
+def shadow_false_warnings(pool) -> int:
+    """The accuracy rule on each shadow as a target (members: 90% of its IN training rows;
+    non-members: its OUT test rows) against the other shadows; returns how many are flagged."""
+    from muaudit.data import TEST
+    from muaudit.pool import Pool
+    from muaudit.targets import compat
+
+    p = Pool(pool)
+    correct = p.logits()[:, :, 0].argmax(-1) == p.labels[None]
+    test, train = np.flatnonzero(p.split == TEST), np.flatnonzero(p.split != TEST)
+    rng, flagged = np.random.default_rng(0), 0
+    for m in range(p.n_models):
+        others = np.delete(np.arange(p.n_models), m)
+        members = train[p.keep[m, train]]
+        forget = rng.choice(members, len(members) // 10, replace=False)
+        _, found = compat.accuracy_findings(correct[m], correct[others], p.keep[others], forget=forget,
+                                            nonmembers=test[~p.keep[m, test]], members=np.setdiff1d(members, forget),
+                                            n_classes=int(p.labels.max()) + 1)
+        flagged += bool(found)
+    return flagged
+
+
+def false_warnings(pool, out: Path, forget_file: Path, k: int) -> None:
+    from muaudit.jobs.train import run_train
+
+    flagged = 0
+    for i in range(k):
+        for split, seed, exclude in (("orig", i, None), ("retrain", 100 + i, forget_file)):
+            path = out / f"fw-{split}-{i}.pt"
+            run_train("shadow_models/digits-mlp.toml", path, exclude=exclude, seed=seed)
+            r, _ = run_lira(target=path, forget=forget_file, pool=pool, out=out / "audits" / path.stem)
+            c = r["compatibility"]
+            flagged += c["status"] != "ok"
+            print(f"{path.name}: {r['verdict']} (p = {r['p_value']:.2g}), compatibility {c['status']} {c['reasons']}",
+                  flush=True)
+    print(f"false warnings: {flagged} of {2 * k} targets; accuracy rule on the shadows: "
+          f"{shadow_false_warnings(pool)} flagged")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", default="shadow_models/digits-mlp")
     ap.add_argument("--out", default="results/third-party")
+    ap.add_argument("--false-warnings", type=int, default=0, metavar="K")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("digits")
     forget = np.sort(np.random.default_rng(0).choice(len(ds.train_idx), len(ds.train_idx) // 10, replace=False))
     np.save(out / "forget.npy", forget)
+    if args.false_warnings:
+        return false_warnings(args.pool, out, out / "forget.npy", args.false_warnings)
     positions = {"orig": np.arange(len(ds.train_idx)), "retrain": np.setdiff1d(np.arange(len(ds.train_idx)), forget)}
     for split, pos in positions.items():
         np.save(out / f"train-{split}.npy", pos)
