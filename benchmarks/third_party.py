@@ -151,7 +151,7 @@ def main():
     for name, (path, extra) in make_targets(out, ds, positions).items():
         split = name.rsplit(", ", 1)[1]
         r, _ = run_lira(target=path, forget=out / "forget.npy", pool=args.pool, train_idx=out / f"train-{split}.npy",
-                        out=out / "audits" / f"{path.stem}{'-norm' if extra else ''}", **extra)
+                        out=out / "audits" / f"{path.name.replace('.', '-')}{'-norm' if extra else ''}", **extra)
         c = r["compatibility"]
         rows.append({"target": name, "verdict": r["verdict"], "p_value": r["p_value"],
                      "power": (r["power_control"] or {}).get("power"), "status": c["status"], "reasons": c["reasons"],
