@@ -125,6 +125,29 @@ def test_onnx_target_matches_torch(tmp_path):
     assert t.kind == "onnx" and t.adapter.layout == "flat" and t.n_params == 48 * 16 + 16 + 16 * 5 + 5
 
 
+def test_onnx_with_a_fixed_batch_size(tmp_path):
+    """torch.onnx.export without dynamic axes fixes the batch size: batches are cut to it."""
+    pytest.importorskip("onnxruntime")
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 5))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.zeros(3, 3, 4, 4),), str(tmp_path / "b3.onnx"), dynamo=False)
+    z = load_model_target(tmp_path / "b3.onnx").outputs(X, 5)
+    with torch.no_grad():
+        np.testing.assert_allclose(z[:, 0], model(torch.as_tensor(X)).numpy(), atol=1e-5)
+
+
+def test_dict_outputs_with_logits_are_read():
+    class HF(nn.Module):
+        def forward(self, x):
+            return {"logits": x.flatten(1)[:, :5]}
+
+    z = predict_outputs(TorchRunner(HF(), CPU), InputAdapter("nchw"), X, 5)
+    np.testing.assert_allclose(z[:, 0], X.reshape(20, -1)[:, :5])
+
+
 def test_onnx_file_that_is_not_a_model(tmp_path):
     pytest.importorskip("onnxruntime")
     (tmp_path / "junk.onnx").write_bytes(b"this is not a protobuf graph" * 10)

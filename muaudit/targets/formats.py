@@ -87,8 +87,22 @@ class OnnxRunner:
         self.n_params, self.layer_kinds = _onnx_structure(path)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Outputs on ``x``; a graph exported with a fixed batch size gets its batches that size
+        (the last one padded with zeros, its outputs dropped)."""
+        x = np.asarray(x, self.dtype)
+        fixed = self.input.shape[0] if self.input.shape and isinstance(self.input.shape[0], int) else None
+        if not fixed or fixed == len(x):
+            return self._run(x)
+        out = []
+        for s in range(0, len(x), fixed):
+            xb = x[s:s + fixed]
+            pad = np.zeros((fixed - len(xb),) + xb.shape[1:], self.dtype)
+            out.append(self._run(np.concatenate([xb, pad]))[:len(xb)])
+        return np.concatenate(out)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         try:
-            out = self.session.run(None, {self.input.name: np.asarray(x, self.dtype)})[0]
+            out = self.session.run(None, {self.input.name: x})[0]
         except Exception as e:  # shape or type errors inside the graph
             raise ModelCallError(_say(e)) from None
         return np.asarray(out, np.float32)

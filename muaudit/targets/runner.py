@@ -51,6 +51,8 @@ class TorchRunner:
             out = self.model(torch.as_tensor(x, device=self.device))
         except Exception as e:  # anything a third-party forward raises
             raise ModelCallError(_say(e)) from None
+        if isinstance(out, dict) and "logits" in out:  # e.g. Hugging Face style outputs
+            out = out["logits"]
         if isinstance(out, (tuple, list)) and out:
             out = out[0]
         if not isinstance(out, torch.Tensor):
