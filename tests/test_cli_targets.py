@@ -194,6 +194,14 @@ def test_mia_and_unlearn_take_arch_and_input_options(setup, tmp_path):
     assert saved["input_adapter"]["layout"] == "nchw"
 
 
+def test_unlearn_refuses_a_raw_state_dict_with_a_reason(setup, tmp_path):
+    d, model, _ = setup
+    torch.save(model.state_dict(), tmp_path / "raw.pt")
+    r = run("unlearn", "--method", "ft", "--model", tmp_path / "raw.pt", "--forget", d / "forget.npy", "--out", tmp_path / "u.pt")
+    assert "is a raw state_dict: muaudit unlearn needs a muaudit checkpoint" in error_line(r)
+    assert not (tmp_path / "u.pt").exists()
+
+
 def test_unlearn_trains_through_the_normalisation(setup, tmp_path):
     d, model, ds = setup
     wrapped = nn.Sequential(Denormalise(), model)
@@ -236,6 +244,8 @@ def test_bad_targets_get_one_error_line_and_nothing_written(setup, tmp_path, com
     ("unlearn", "--method", "ft", "--model", "{d}/orig.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out", "--device", "bogus"),
     ("unlearn", "--method", "ft", "--model", "{d}/orig.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out",
      "--input-std", "0,1"),
+    ("unlearn", "--method", "ft", "--model", "{d}/w.safetensors", "--forget", "{d}/forget.npy", "--out", "{t}/out"),
+    ("unlearn", "--method", "ft", "--model", "{d}/flat.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out"),
     ("train", "{d}/tiny.toml", "--out", "{t}/out", "--device", "bogus"),
     ("pool", "build", "{d}/tiny.toml", "--out", "{t}/out", "--device", "bogus"),
     ("poison", "gaussian", "--recipe", "{d}/tiny.toml", "--method", "ft", "--out", "{t}/out", "--device", "bogus"),

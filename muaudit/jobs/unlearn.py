@@ -15,7 +15,8 @@ from torch import nn
 
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError, ConfigError, DataError
-from muaudit.models import load_checkpoint, save_checkpoint
+from muaudit.models import load_state, read_checkpoint, save_checkpoint
+from muaudit.models.checkpoint import model_from_meta
 from muaudit.targets.adapter import AdapterModule, InputAdapter
 from muaudit.targets.runner import TorchRunner, resolve_adapter
 from muaudit.training.device import select_device
@@ -83,7 +84,11 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
     dev = select_device(device)
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std)
-    model, meta = load_checkpoint(model_path, arch=arch)
+    state, meta = read_checkpoint(model_path)
+    if not meta:
+        raise CheckpointError(f"{model_path} is a raw state_dict: muaudit unlearn needs a muaudit checkpoint, whose meta "
+                              "names the dataset and the training positions (write one with `muaudit train`)")
+    model = load_state(model_from_meta(meta, trusted_arch=arch), state, model_path)
     if "train_idx" not in meta:
         raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")
     ds = dataset_of(meta, model_path)
