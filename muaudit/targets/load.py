@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from muaudit.errors import CheckpointError
+from muaudit.errors import CheckpointError, ConfigError
 from muaudit.models import build_model, load_state, load_target, read_checkpoint
 from muaudit.models.checkpoint import _is_torchscript
 from muaudit.targets.adapter import InputAdapter
@@ -84,6 +84,9 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         raise CheckpointError(f"target {path} does not exist")
     fmt = detect_format(path)
     if fmt == "logits":
+        if adapter != InputAdapter():
+            raise ConfigError(f"{path} holds precomputed outputs: --input-layout/--input-mean/--input-std apply to "
+                              "models only; drop them")
         t = load_target(path)
         return AuditTarget("logits", path, logits=t.logits, adapter=adapter)
     if fmt == "onnx":
