@@ -123,7 +123,7 @@ def recipe_findings(meta: dict, spec, *, recipes_dir="shadow_models"):
                        for k in sorted(pool_train) if k in recipe and recipe[k] != pool_train[k]]
         if train_diffs:
             findings.append(("warn", f"the target was trained with another recipe ({'; '.join(train_diffs)})",
-                             "build a pool with the target's training recipe (the [train] values above)"))
+                             "build a pool with the target's training recipe: a recipe with its [train] values, then muaudit pool build"))
     block = {"target": {"model": model, "train": recipe if isinstance(recipe, dict) else None},
              "pool": {"model": spec.model, "train": spec.train.to_dict()}, "differences": diffs + train_diffs}
     return block, findings
