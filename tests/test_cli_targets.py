@@ -197,7 +197,8 @@ def test_mia_and_unlearn_take_arch_and_input_options(setup, tmp_path):
 def test_unlearn_refuses_a_raw_state_dict_with_a_reason(setup, tmp_path):
     d, model, _ = setup
     torch.save(model.state_dict(), tmp_path / "raw.pt")
-    r = run("unlearn", "--method", "ft", "--model", tmp_path / "raw.pt", "--forget", d / "forget.npy", "--out", tmp_path / "u.pt")
+    r = run("unlearn", "--method", "ft", "--model", tmp_path / "raw.pt", "--forget", d / "forget.npy",
+            "--out", tmp_path / "u.pt")
     assert "is a raw state_dict: muaudit unlearn needs a muaudit checkpoint" in error_line(r)
     assert not (tmp_path / "u.pt").exists()
 
@@ -242,7 +243,8 @@ def test_bad_targets_get_one_error_line_and_nothing_written(setup, tmp_path, com
 
 
 @pytest.mark.parametrize("args", [
-    ("unlearn", "--method", "ft", "--model", "{d}/orig.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out", "--device", "bogus"),
+    ("unlearn", "--method", "ft", "--model", "{d}/orig.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out",
+     "--device", "bogus"),
     ("unlearn", "--method", "ft", "--model", "{d}/orig.pt", "--forget", "{d}/forget.npy", "--out", "{t}/out",
      "--input-std", "0,1"),
     ("unlearn", "--method", "ft", "--model", "{d}/w.safetensors", "--forget", "{d}/forget.npy", "--out", "{t}/out"),

@@ -238,7 +238,8 @@ def test_recipe_and_size_rules(tmp_path):
     block = compat.summarize_findings(compat.recipe_findings(sgd, spec, recipes_dir=tmp_path)[1])
     assert status == "warn" and "train.optimizer: 'sgd' (target) vs 'adam' (pool)" in block["reasons"][0]
     cnn = {"arch": "cnn", "arch_kwargs": {}, "recipe": spec.train.to_dict()}
-    assert recipe_status(cnn, spec, tmp_path) == ("warn", f"build a pool with the target's architecture: muaudit pool build {tmp_path / 'cnn.toml'}")
+    advice = f"build a pool with the target's architecture: muaudit pool build {tmp_path / 'cnn.toml'}"
+    assert recipe_status(cnn, spec, tmp_path) == ("warn", advice)
     assert recipe_status({}, spec, tmp_path) == ("ok", "none needed")  # no meta: nothing to compare
     assert compat.size_findings(1000, 2000) == [] and compat.size_findings(100, 2000)[0][0] == "warn"
 

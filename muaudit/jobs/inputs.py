@@ -153,5 +153,6 @@ def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, 
     found += compat.calibration_findings(calibration) + found_recipe + compat.size_findings(target.n_params, n_pool)
     if recipe["target"] is None:  # no muaudit meta: compare what the model's structure shows
         found += compat.structure_findings(target.layer_kinds, kinds, data.spec)
-    return compat.summarize_findings(found, accuracy=acc, recipe=recipe, n_params={"target": target.n_params, "pool": n_pool},
+    return compat.summarize_findings(found, accuracy=acc, recipe=recipe,
+                                     n_params={"target": target.n_params, "pool": n_pool},
                                      layer_kinds={"target": target.layer_kinds, "pool": kinds})

@@ -46,7 +46,8 @@ def _logits(tgt, ds) -> np.ndarray:
     if tgt.logits is None:
         return tgt.outputs(ds.X, ds.n_classes)[:, 0]
     if len(tgt.logits) != ds.n_samples or tgt.logits.shape[-1] != ds.n_classes:
-        raise CheckpointError(f"logits file {tgt.path} has shape {tgt.logits.shape}; expected [{ds.n_samples}, V, {ds.n_classes}]")
+        raise CheckpointError(f"logits file {tgt.path} has shape {tgt.logits.shape}; "
+                              f"expected [{ds.n_samples}, V, {ds.n_classes}]")
     return tgt.log_logits()[:, 0]
 
 

@@ -100,7 +100,8 @@ def calibration_findings(calibration: dict | None):
     iqr = calibration.get("out_iqr") or 0.0
     if abs(calibration.get("offset", 0.0)) > max(iqr, 1e-12):
         out.append(("warn", f"the target's non-member phi is shifted by {calibration['offset']:+.3g} from the "
-                            f"shadows' OUT phi (more than one IQR, {iqr:.3g})", "build a pool of the target's training recipe"))
+                            f"shadows' OUT phi (more than one IQR, {iqr:.3g})",
+                    "build a pool of the target's training recipe"))
     return out
 
 
@@ -123,7 +124,8 @@ def recipe_findings(meta: dict, spec, *, recipes_dir="shadow_models"):
                        for k in sorted(pool_train) if k in recipe and recipe[k] != pool_train[k]]
         if train_diffs:
             findings.append(("warn", f"the target was trained with another recipe ({'; '.join(train_diffs)})",
-                             "build a pool with the target's training recipe: a recipe with its [train] values, then muaudit pool build"))
+                             "build a pool with the target's training recipe: a recipe with its [train] values, "
+                             "then muaudit pool build"))
     block = {"target": {"model": model, "train": recipe if isinstance(recipe, dict) else None},
              "pool": {"model": spec.model, "train": spec.train.to_dict()}, "differences": diffs + train_diffs}
     return block, findings
@@ -205,5 +207,6 @@ def apply_to_verdict(results: dict, block: dict) -> None:
     if block["status"] != "fail":
         return
     reason = f"the target failed the compatibility check ({block['reasons'][0][len('fail: '):]}); {block['advice']}"
-    verdict, reasons = decide(results["verdict"] == "not unlearned", list(results.get("inconclusive_reasons") or []) + [reason])
+    reasons = list(results.get("inconclusive_reasons") or []) + [reason]
+    verdict, reasons = decide(results["verdict"] == "not unlearned", reasons)
     results["verdict"], results["inconclusive_reasons"] = verdict, reasons
