@@ -214,6 +214,10 @@ def test_unlearn_trains_through_the_normalisation(setup, tmp_path):
     assert saved["meta"]["input_adapter"] == {"layout": "nchw", "mean": [MEAN], "std": [STD]}
     assert set(saved["state_dict"]) == set(model.state_dict())  # the adapter is not saved as a layer
     assert wrapped is not None and meta["arch"] == "mlp"
+    r = run("lira", "--target", tmp_path / "u.pt", "--forget", d / "forget.npy", "--pool", d / "pool", "--out",
+            tmp_path / "audit", "--json")  # audited through the adapter its meta records
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["inputs"]["target_details"]["input_adapter"]["mean"] == [MEAN]
 
 
 @pytest.mark.parametrize("command, target, extra, message", [

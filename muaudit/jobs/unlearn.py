@@ -18,6 +18,7 @@ from muaudit.errors import CheckpointError, ConfigError, DataError
 from muaudit.models import load_state, read_checkpoint, save_checkpoint
 from muaudit.models.checkpoint import model_from_meta
 from muaudit.targets.adapter import AdapterModule, InputAdapter
+from muaudit.targets.load import adapter_from_meta
 from muaudit.targets.runner import TorchRunner, resolve_adapter
 from muaudit.training.device import select_device
 from muaudit.unlearning.base import UnlearnData, get_method, make_config
@@ -93,6 +94,7 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
         raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")
     ds = dataset_of(meta, model_path)
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=ds.input_shape)
+    adapter = adapter_from_meta(adapter, meta, model_path)
     model, adapter = adapt_model(model, ds, adapter, model_path)
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
     train_idx = np.asarray(meta["train_idx"], np.int64)

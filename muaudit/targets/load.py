@@ -107,7 +107,19 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         return _torch_target("state_dict", path, model, {}, adapter, dev)
     kwargs = default_kwargs if arch is not None and arch == default_arch and arch != meta.get("arch") else None
     t = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=input_shape, n_classes=n_classes)
-    return _torch_target(t.kind, path, t.model, t.meta, adapter, dev)
+    return _torch_target(t.kind, path, t.model, t.meta, adapter_from_meta(adapter, t.meta, path), dev)
+
+
+def adapter_from_meta(adapter: InputAdapter, meta: dict, path) -> InputAdapter:
+    """Without input options, a checkpoint unlearned through an adapter (meta ``input_adapter``) is
+    run through the same one."""
+    saved = meta.get("input_adapter")
+    if adapter != InputAdapter() or not isinstance(saved, dict):
+        return adapter
+    try:
+        return InputAdapter.from_options(saved.get("layout", "auto"), saved.get("mean"), saved.get("std"))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: meta 'input_adapter' is not valid ({e})") from None
 
 
 def _arch_for_state(path, arch, default_arch, default_kwargs) -> tuple[str, dict]:
