@@ -6,13 +6,16 @@ import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
 from muaudit.cli.common import echo_json, progress_factory
+from muaudit.cli.target_options import device_option, input_options
+
+TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX or logits .npy."
 
 
 @click.command("lira")
-@click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
+@click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Shadow pool directory (default: $MUAUDIT_POOL).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
@@ -20,13 +23,17 @@ from muaudit.cli.common import echo_json, progress_factory
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json):
+@input_options
+@device_option
+def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json, input_layout,
+         input_mean, input_std, device):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     from muaudit.jobs import run_lira
     from muaudit.report import summary_text
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method)
+                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method,
+                                input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
     else:
@@ -35,22 +42,26 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 
 
 @click.command("mia")
-@click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
+@click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Pool whose dataset to use (default: $MUAUDIT_POOL, else the checkpoint's meta).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--alpha", type=float, default=0.01, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
+@input_options
+@device_option
+def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, input_layout, input_mean, input_std,
+        device):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
     from muaudit.jobs.mia import run_mia
     from muaudit.report import summary_text
 
     results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                               train_idx=train_idx, alpha=alpha, out=out)
+                               train_idx=train_idx, alpha=alpha, out=out, input_layout=input_layout,
+                               input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
         return

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.errors import CheckpointError
-from muaudit.models import Target
+from muaudit.targets.load import AuditTarget
 
 
-def as_target(target) -> Target | str | os.PathLike:
-    """A path unchanged (the runner loads it), else an in-memory :class:`~muaudit.models.Target`.
+def as_target(target) -> AuditTarget | str | os.PathLike:
+    """A path unchanged (the runner loads it), else an in-memory :class:`~muaudit.targets.AuditTarget`.
 
     Accepts an ``nn.Module`` (audited as is; its train/eval state is restored after prediction),
     or logits (numpy array or tensor) ``[N, C]`` or ``[N, V, C]`` over the dataset rows or the
@@ -24,12 +24,16 @@ def as_target(target) -> Target | str | os.PathLike:
         >>> as_target("ckpt.pt")
         'ckpt.pt'
     """
-    if isinstance(target, (str, os.PathLike, Target)):
+    if isinstance(target, (str, os.PathLike, AuditTarget)):
         return target
+    import torch
     from torch import nn
 
     if isinstance(target, nn.Module):
-        return Target("module", Path(f"<{type(target).__name__}>"), model=target)
+        from muaudit.targets.runner import TorchRunner, layer_kinds, n_parameters
+
+        return AuditTarget("module", Path(f"<{type(target).__name__}>"), runner=TorchRunner(target, torch.device("cpu")),
+                           model=target, n_params=n_parameters(target), layer_kinds=layer_kinds(target))
     try:
         z = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target, dtype=np.float32)
     except (TypeError, ValueError):
@@ -37,7 +41,7 @@ def as_target(target) -> Target | str | os.PathLike:
     z = z[:, None] if z.ndim == 2 else z
     if z.ndim != 3:
         raise CheckpointError(f"Expected target logits of shape [N, C] or [N, V, C], got {z.shape}")
-    return Target("logits", Path("<logits array>"), logits=z)
+    return AuditTarget("logits", Path("<logits array>"), logits=z)
 
 
 def audit_checkpoint(target, forget, pool=None, *, out=None, **options) -> dict:

@@ -10,12 +10,15 @@ import numpy as np
 from muaudit.attacks import logit_scaled_confidence
 from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
 from muaudit.audit import audit_target
-from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target, target_logits
+from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance, target_logits
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
-from muaudit.models import Target
 from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
+from muaudit.targets import InputAdapter
+from muaudit.targets.load import AuditTarget
+from muaudit.targets.compat import apply_to_verdict
+from muaudit.training.device import select_device
 
 
 
@@ -49,27 +52,19 @@ def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_sta
     return res
 
 
-def _sha256(source) -> str | None:
-    """SHA-256 of an input file; None for in-memory inputs."""
-    return file_sha256(source) if isinstance(source, (str, Path)) and Path(source).is_file() else None
-
-
-def _describe(source) -> str:
-    """How an input is named in the results: its path, else what it is."""
-    if isinstance(source, Target):
-        return str(source.path)
-    return str(source) if isinstance(source, (str, Path)) else f"array of {len(source)} positions"
-
-
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
-             alpha=0.01, out=None, random_state=0, method=None, write=True) -> tuple[dict, Path | None]:
+             alpha=0.01, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
+             input_std=None, device=None, write=True) -> tuple[dict, Path | None]:
     """Audit ``target`` on ``forget``; return ``(results, results_dir)`` (``None`` without ``write``).
 
-    ``target`` is a file (checkpoint, state_dict, TorchScript, logits ``.npy``) or an in-memory
-    :class:`~muaudit.models.Target`; ``forget`` and ``train_idx`` are index files or arrays of
-    training-split positions. With ``method`` (an ``[[unlearn]]`` entry of the pool) the IN
-    distribution of every forget example is the pool's shadows that trained on it and unlearned it
-    with that method (U-LiRA). :func:`muaudit.audit_checkpoint` is the in-memory front end.
+    ``target`` is a file (checkpoint, state_dict, safetensors, TorchScript, ONNX, logits ``.npy``)
+    or an in-memory :class:`~muaudit.targets.AuditTarget`; ``forget`` and ``train_idx`` are index
+    files or arrays of training-split positions. With ``method`` (an ``[[unlearn]]`` entry of the
+    pool) the IN distribution of every forget example is the pool's shadows that trained on it and
+    unlearned it with that method (U-LiRA). ``input_layout`` / ``input_mean`` / ``input_std``
+    describe the target's input convention (:class:`~muaudit.targets.InputAdapter`); ``device``
+    runs the target (default: cuda if present). :func:`muaudit.audit_checkpoint` is the in-memory
+    front end.
 
     Example:
         With a pool from ``muaudit pool build`` and a checkpoint from ``muaudit train`` (here the
@@ -83,30 +78,39 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     resolve_preset(attack, AUDIT_PRESETS)
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
+    select_device(device)
     data = AuditData.load(pool)
+    adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=data.dataset.input_shape)
     group = None
     if method is not None:
         from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
-    tgt = target if isinstance(target, Target) else load_audit_target(target, data, arch=arch)
+    if isinstance(target, AuditTarget):
+        tgt = target
+        if tgt.runner is not None and not tgt.adapter.resolved:
+            tgt.adapter = adapter
+    else:
+        tgt = load_audit_target(target, data, arch=arch, adapter=adapter, device=device)
     forget_train = read_indices(forget, data.n_train, what="forget")
     F = data.positions(forget_train, f"forget file {forget}" if isinstance(forget, (str, Path)) else "forget")
     NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
     R, member_source = _members(data, tgt, train_idx, forget_train)
     R = np.setdiff1d(R, NM)
-    phi_t = logit_scaled_confidence(target_logits(tgt, data), data.pool.labels)
+    z = target_logits(tgt, data)
+    phi_t = logit_scaled_confidence(z, data.pool.labels)
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
         res = _audit(data, phi_t, F, NM, R, attack=attack, group=group, alpha=alpha, random_state=random_state)
+    compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
+                                 calibration=res.results.get("calibration"))
+    apply_to_verdict(res.results, compat)
     name = tgt.path.name
     title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"
-    results = {**res.results, "kind": "lira", "title": title,
+    results = {**res.results, "kind": "lira", "title": title, "compatibility": compat,
                "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
                           "members_from": member_source, "random_state": random_state, "method": method},
-               "inputs": {"target": _describe(target), "target_kind": tgt.kind, "target_sha256": _sha256(target),
-                          "forget": _describe(forget), "forget_sha256": _sha256(forget),
-                          "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
+               "inputs": provenance(target, tgt, forget, data.dataset, data.pool)}
     arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}
     if not write:
         return results, None

@@ -12,6 +12,7 @@ from muaudit.checks import check_positive_int, check_unit_interval
 from muaudit.poisoning.base import PoisonError, get_poison
 from muaudit.poisoning.protocol import check_inputs, run_protocol
 from muaudit.poisoning.report import summarize_method, write_poison_results
+from muaudit.training.device import select_device
 
 
 def attack_overrides(attack, *, fraction: float | None = None, eps: float | None = None,
@@ -56,6 +57,7 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     config = attack.make_config(spec.dataset.get("name"), overrides)
     check_inputs(attack, [method], {method: method_options or {}}, budget, check_positive_int("seeds", seeds))
     check_unit_interval("alpha", alpha)
+    select_device(device)
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))

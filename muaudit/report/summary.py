@@ -48,6 +48,15 @@ def _poison_part(r: dict) -> list[str]:
             f"the test {'had' if powered else 'did not have'} power."]
 
 
+def _compatibility(c: dict) -> str:
+    """One sentence on whether the pool models the target (the ``compatibility`` block)."""
+    if c.get("status") == "ok":
+        return "Compatibility: ok."
+    reasons = "; ".join(str(x) for x in c.get("reasons") or []) if isinstance(c.get("reasons"), list) else ""
+    advice = f" Advice: {c.get('advice')}." if c.get("advice") else ""
+    return f"Compatibility: {str(c.get('status')).upper()}" + (f" ({reasons})." if reasons else ".") + advice
+
+
 def summary_text(r: dict, *, reasons: bool = True) -> str:
     """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control;
     with ``reasons`` also the reasons of an inconclusive verdict and the warnings."""
@@ -64,8 +73,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     parts += _control_part(r) + _poison_part(r)
     compat = _d(r, "compatibility")
     if compat:
-        why = "; ".join(map(str, compat.get("reasons") or [])) if isinstance(compat.get("reasons"), list) else ""
-        parts.append(f"Compatibility: {compat.get('status')}" + (f" ({why})." if why else "."))
+        parts.append(_compatibility(compat))
     pop = _d(_d(r, "population_mia"), "unlearned")
     if pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "
