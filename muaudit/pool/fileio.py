@@ -1,0 +1,132 @@
+"""File mechanics of the pool store: opening HDF5 files, durable renames, and write failures
+turned into one clear :class:`~muaudit.errors.PoolError` (see docs/security.md, "Pools")."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+import h5py
+
+from muaudit.errors import PoolError
+
+# errno -> (what happened, what to do)
+_REASONS = {
+    errno.ENOSPC: ("no space left on device", "free space and rerun"),
+    errno.EDQUOT: ("disk quota exceeded", "free space and rerun"),
+    errno.EFBIG: ("file too large for the file system", "build into another --out"),
+    errno.EROFS: ("read-only file system", "build into a writable --out"),
+    errno.EACCES: ("permission denied", "build into a writable --out"),
+    errno.EPERM: ("permission denied", "build into a writable --out"),
+    errno.EIO: ("I/O error", "check the disk and rerun"),
+}
+_STRERRORS = {os.strerror(code).lower(): code for code in _REASONS}
+
+
+class WriteFailure(PoolError):
+    """A write, flush or fsync of the pool store failed; nothing was published."""
+
+
+def h5open(path, mode: str = "r") -> h5py.File:
+    """Open an HDF5 file without HDF5's own file locks (readers never block on a build; the
+    single writer is guaranteed by :func:`~muaudit.pool.store.pool_lock`)."""
+    return h5py.File(path, mode, locking=False, libver="earliest")
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved, so that writes go through a symlinked pool file."""
+    return Path(os.path.realpath(path))
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """fsync ``tmp`` and rename it over ``target`` (atomic), then fsync the directory."""
+    fsync_file(tmp)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def errno_of(exc: BaseException, where: Path | None = None) -> int | None:
+    """The errno behind an OSError, an HDF5 error text (``errno = 28``) or a torch write error;
+    else what the file system says (full or read-only)."""
+    code = getattr(exc, "errno", None)
+    if code in _REASONS:
+        return code
+    text = str(exc)
+    found = re.search(r"errno = (\d+)", text)
+    if found and int(found.group(1)) in _REASONS:
+        return int(found.group(1))
+    low = text.lower()
+    for message, code in _STRERRORS.items():
+        if message in low:
+            return code
+    if where is not None:
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            return None
+        if st.f_flag & os.ST_RDONLY:
+            return errno.EROFS
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return errno.ENOSPC
+    return None
+
+
+def is_write_error(exc: BaseException) -> bool:
+    """OSErrors, and the RuntimeError torch raises when a checkpoint write fails."""
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, RuntimeError) and re.search(r"write|PytorchStreamWriter", str(exc)) is not None
+
+
+def write_failure(pool_file: Path, exc: BaseException, *, what: Path | None = None) -> WriteFailure:
+    """``no space left on device writing POOL; the pool is intact at N models; free space and rerun``."""
+    what = Path(what or pool_file)
+    code = errno_of(exc, what.parent if what.parent.exists() else None)
+    reason, fix = _REASONS.get(code, (None, "check the disk and rerun"))
+    if reason is None:
+        reason = f"cannot write ({first_line(exc)})"
+    return WriteFailure(f"{reason} writing {what}; the pool is intact at {count_done(pool_file)} models; {fix}")
+
+
+def count_done(pool_file: Path) -> int:
+    """Committed base models of a pool file (0 when there is none or it cannot be read)."""
+    try:
+        with h5open(pool_file) as f:
+            return int(f["done"][()].sum())
+    except Exception:  # noqa: BLE001 - only used to word an error message
+        return 0
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
