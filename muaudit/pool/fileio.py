@@ -3,9 +3,12 @@ turned into one clear :class:`~muaudit.errors.PoolError` (see docs/security.md, 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import re
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -66,6 +69,57 @@ def publish(tmp: Path, target: Path) -> None:
     fsync_file(tmp)
     os.replace(tmp, target)
     fsync_dir(target.parent)
+
+
+def run_isolated(fn, where: Path) -> None:
+    """Run ``fn()`` (which writes a new HDF5 file) in a forked child. HDF5 crashes (segfaults)
+    when it cannot flush metadata to a full disk while closing a file; in a child such a crash
+    becomes an OSError here. The child dies with its parent (a killed build leaves no writer)."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # child: write, report, and leave without running any parent cleanup
+        code = 0
+        try:
+            os.close(read_end)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1), os.dup2(devnull, 2)  # HDF5's complaints while it fails; reported below
+            _die_with_parent(parent)
+            fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            os.write(write_end, f"{type(e).__name__}: {first_line(e)}".encode()[:4000])
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        code = errno_of(OSError(message), where) or errno.EIO
+        raise OSError(code, message or f"the writer died ({os.waitstatus_to_exitcode(status)})", str(where))
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+@contextmanager
+def removing_on_failure(tmp: Path):
+    """Remove ``tmp`` if the block fails; a torch write error becomes an OSError with its errno."""
+    try:
+        yield
+    except BaseException as e:
+        remove_quietly(tmp)
+        if isinstance(e, RuntimeError):
+            code = errno_of(e, tmp.parent) or errno.EIO
+            raise OSError(code, f"cannot write {tmp} ({first_line(e)})", str(tmp)) from None
+        raise
 
 
 def errno_of(exc: BaseException, where: Path | None = None) -> int | None:

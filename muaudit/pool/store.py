@@ -24,7 +24,7 @@ import numpy as np
 import muaudit
 from muaudit.errors import PoolError
 from muaudit.pool.fileio import (WriteFailure, fsync_file, h5open, is_write_error, publish, real_path,
-                                 remove_quietly, write_failure)
+                                 remove_quietly, run_isolated, write_failure)
 from muaudit.pool.layout import SCHEMA_VERSION, row_checksum, write_group, write_root
 from muaudit.pool.reader import GROUP_KINDS, POOL_FILE, Pool, ShadowGroup, resolve_pool_file
 
@@ -140,10 +140,14 @@ def _write_new(pool_file: Path, write) -> None:
     """Write a whole file next to the (symlink-resolved) target, check it, and rename it over."""
     target = real_path(pool_file)
     tmp = target.with_name(f".{target.name}.tmp")
-    try:
+
+    def write_file():
         with h5open(tmp, "w") as f:
             write(f)
             f.flush()
+
+    try:
+        run_isolated(write_file, tmp)
         _check_rows(Pool(tmp))
         publish(tmp, target)
     except BaseException as e:
