@@ -137,6 +137,9 @@ def errno_of(exc: BaseException, where: Path | None = None) -> int | None:
         if message in low:
             return code
     if where is not None:
+        where = Path(where)
+        while not where.exists() and where != where.parent:
+            where = where.parent
         try:
             st = os.statvfs(where)
         except OSError:
@@ -158,7 +161,7 @@ def is_write_error(exc: BaseException) -> bool:
 def write_failure(pool_file: Path, exc: BaseException, *, what: Path | None = None) -> WriteFailure:
     """``no space left on device writing POOL; the pool is intact at N models; free space and rerun``."""
     what = Path(what or pool_file)
-    code = errno_of(exc, what.parent if what.parent.exists() else None)
+    code = errno_of(exc, what.parent)
     reason, fix = _REASONS.get(code, (None, "check the disk and rerun"))
     if reason is None:
         reason = f"cannot write ({first_line(exc)})"

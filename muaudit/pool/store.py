@@ -65,6 +65,9 @@ def pool_lock(pool_file: Path):
 def _open_lock(pool_file: Path, lock_path: Path) -> int | None:
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_failure(pool_file, e, what=lock_path.parent) from None
+    try:
         return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
