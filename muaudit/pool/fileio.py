@@ -96,6 +96,8 @@ def run_isolated(fn, where: Path) -> None:
         message = pipe.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
+        if message.startswith("PoolError: "):  # e.g. a damaged row of the file being copied
+            raise PoolError(message.removeprefix("PoolError: "))
         code = errno_of(OSError(message), where) or errno.EIO
         raise OSError(code, message or f"the writer died ({os.waitstatus_to_exitcode(status)})", str(where))
 

@@ -96,6 +96,7 @@ class Pool:
                 self._checksums[where] = a.pop("checksums")
                 self.groups[where] = ShadowGroup(where, kind, name, a["forget"], a["done"], a["seconds"],
                                                  a["sample_gradients"], a["attrs"])
+        v.check_group_forgets(self)
 
     @property
     def n_models(self) -> int:

@@ -174,6 +174,22 @@ def check_design(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dict) 
         raise damaged(path, f"its keep matrix does not match its seed and design (models {_ids(bad)} differ)")
 
 
+def check_group_forgets(pool) -> None:
+    """Each group's ``F_m`` must be the one its entry, the keep matrix and the seeds give."""
+    from muaudit.pool.entries import UnlearnEntry, forget_matrix
+
+    for path, g in pool.groups.items():
+        try:
+            entry = UnlearnEntry(**g.entry)
+            expected = forget_matrix(entry, pool.keep, pool.seeds, pool.forget)
+        except Exception as e:  # noqa: BLE001 - an unusable entry is a damaged file, whatever it raises
+            raise damaged(pool.path, f"the `entry` of `{path}` is not a valid [[unlearn]] entry ({e})") from None
+        differ = np.flatnonzero((expected != g.forget).any(1))
+        if len(differ):
+            raise damaged(pool.path, f"the forget matrix of `{path}` does not match its entry and seeds "
+                                     f"(models {_ids(differ)} differ)")
+
+
 def _ids(ms, limit: int = 8) -> str:
     ms = [int(m) for m in ms]
     return ", ".join(map(str, ms[:limit])) + (f" and {len(ms) - limit} more" if len(ms) > limit else "")

@@ -8,7 +8,7 @@ import numpy as np
 from muaudit.errors import PoolError
 from muaudit.pool.layout import row_checksum
 from muaudit.pool.reader import Pool
-from muaudit.pool.validate import _ids, damaged
+from muaudit.pool.validate import _ids
 
 
 def bad_rows(pool: Pool) -> dict[str, list[int]]:
@@ -29,27 +29,10 @@ def bad_rows(pool: Pool) -> dict[str, list[int]]:
     return bad
 
 
-def check_group_forgets(pool: Pool) -> None:
-    """Each group's ``F_m`` must be the one its entry, the keep matrix and the seeds give."""
-    from muaudit.pool.entries import UnlearnEntry, forget_matrix
-
-    for path, g in pool.groups.items():
-        try:
-            entry = UnlearnEntry(**g.entry)
-            expected = forget_matrix(entry, pool.keep, pool.seeds, pool.forget)
-        except Exception as e:  # noqa: BLE001 - an unusable entry is a damaged file, whatever it raises
-            raise damaged(pool.path, f"the `entry` of `{path}` is not a valid [[unlearn]] entry ({e})") from None
-        differ = np.flatnonzero((expected != g.forget).any(1))
-        if len(differ):
-            raise damaged(pool.path, f"the forget matrix of `{path}` does not match its entry and seeds "
-                                     f"(models {_ids(differ)} differ)")
-
-
 def verify_pool(path) -> dict:
     """Check everything; return a summary (``rows_checked``, ``digest``, ...) or raise
     :class:`PoolError` naming the models whose rows fail."""
-    pool = Pool(path)  # validates the header, the arrays' shapes and types, the keep matrix and seeds
-    check_group_forgets(pool)
+    pool = Pool(path)  # validates the header, the arrays' shapes and types, the keep, seeds and forget matrices
     bad = bad_rows(pool)
     if bad:
         where = "; ".join(f"{g}: models {_ids(ms)}" for g, ms in bad.items())
