@@ -179,3 +179,26 @@ def test_version_is_2_and_writer_recorded(small_pool):
     path, _ = small_pool
     pool = Pool(path)
     assert pool.schema_version == 2 and pool.attrs["muaudit_version"] == muaudit.__version__
+
+
+def test_info_shows_the_digest(small_pool):
+    path, _ = small_pool
+    r = CliRunner().invoke(cli, ["pool", "info", str(path.parent), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["digest"] == Pool(path).digest()
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (OSError(28, "No space left on device"), "no space left on device writing {pool}; the pool is intact at 0 models; free space and rerun"),
+    (OSError("Can't write data (file write failed: time = x, errno = 28, error message = 'No space left on device')"),
+     "no space left on device writing {pool}; the pool is intact at 0 models; free space and rerun"),
+    (OSError(30, "Read-only file system"), "read-only file system writing {pool}; the pool is intact at 0 models; build into a writable --out"),
+    (OSError(5, "Input/output error"), "I/O error writing {pool}; the pool is intact at 0 models; check the disk and rerun"),
+    (RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+     "cannot write (PytorchStreamWriter failed writing file data/0: file write failed) writing {pool}; the pool is intact at 0 models; check the disk and rerun"),
+])
+def test_write_failures_are_worded_by_errno(exc, expected, tmp_path):
+    from muaudit.pool.fileio import write_failure
+
+    pool_file = tmp_path / "P"
+    assert str(write_failure(pool_file, exc)) == expected.format(pool=pool_file)

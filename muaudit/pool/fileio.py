@@ -8,6 +8,7 @@ import errno
 import os
 import re
 import signal
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def run_isolated(fn, where: Path) -> None:
     becomes an OSError here. The child dies with its parent (a killed build leaves no writer)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
-    pid = os.fork()
+    with warnings.catch_warnings():  # Python >= 3.12 warns about fork in threaded processes: the child only writes a file
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # child: write, report, and leave without running any parent cleanup
         code = 0
         try:

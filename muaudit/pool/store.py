@@ -109,6 +109,9 @@ def create_groups(pool_file: Path, groups: dict[str, tuple[np.ndarray, dict]]) -
 
 def _rewrite(pool_file: Path, new_groups: dict) -> None:
     old = Pool(pool_file)
+    if old.schema_version != SCHEMA_VERSION:
+        warnings.warn(f"pool {pool_file} has schema version {old.schema_version}; migrating it to version "
+                      f"{SCHEMA_VERSION} (a one-time copy of its {old.n_done} done models)", stacklevel=4)
 
     def write(f):
         arrays = {k: getattr(old, k) for k in ("population", "labels", "split", "keep", "seeds", "forget")}
@@ -242,10 +245,7 @@ def _migrate_if_old(pool_file: Path) -> None:
         version = f.attrs.get("schema_version")
     if version == SCHEMA_VERSION:
         return
-    pool = Pool(pool_file)  # validated (refuses unknown versions)
-    warnings.warn(f"pool {pool_file} has schema version {pool.schema_version}; migrating it to version "
-                  f"{SCHEMA_VERSION} (a one-time copy of its {pool.n_done} done models)", stacklevel=3)
-    _rewrite(pool_file, {})
+    _rewrite(pool_file, {})  # validates the file (refuses unknown versions) and says so
 
 
 def commit_rows(pool_file: Path, rows: dict[int, tuple[np.ndarray, float]]) -> None:
