@@ -129,7 +129,7 @@ def measure(store: str, rows: str, M: int, repeats: int, workdir: Path) -> dict:
 
 
 def machine() -> str:
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{platform.node() or 'host'}: {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}); {load}"
 
@@ -138,8 +138,8 @@ def table(results: list[dict], sizes, disk: str, before: str, after: str, wall: 
     by = {(r["store"], r["rows"], r["M"]): r for r in results}
     lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python benchmarks/bench_store.py` "
              f"({wall / 60:.1f} min). Machine: {before}. Load at the end: {after}. Disk: {disk}.", "",
-             "Seconds per committed model (median of the timed commits) when the pool holds nearly M models; "
-             "file = pool file size at M models.", "",
+             ("Seconds per committed model (median of the timed commits) when the pool holds nearly M models; "
+              "file = pool file size at M models."), "",
              "| rows | M | copy-on-commit (v1) s/model | in-place (v2) s/model | v1 / v2 | v1 file MB | v2 file MB |",
              "|---|---|---|---|---|---|---|"]
     for rows in SHAPES:
@@ -191,7 +191,7 @@ def main(argv=None) -> None:
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
-    disk = subprocess.run(["df", "-h", str(workdir)], capture_output=True, text=True).stdout.splitlines()[-1]
+    disk = subprocess.run(["df", "-h", str(workdir)], check=False, capture_output=True, text=True).stdout.splitlines()[-1]
     before, t_start, results = machine(), time.perf_counter(), []
     try:
         for rows in SHAPES:
@@ -205,7 +205,7 @@ def main(argv=None) -> None:
                           f"({r['min']:.3f}-{r['max']:.3f}; file {r['file_mb']:.0f} MB)", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     text = table(results, sizes, " ".join(disk.split()), before, after, time.perf_counter() - t_start)
     print(text)
     if not args.no_write and not args.quick:

@@ -125,7 +125,7 @@ def test_version_1_pool_reads_and_migrates_on_resume(tiny_recipe, tmp_path):
     assert v1.schema_version == 1 and v1.done.tolist() == [True, False, True, False]
     np.testing.assert_array_equal(v1.logits(), ref.logits([0, 2]))
     assert verify_pool(old)["checksums"] == "none stored (schema version 1)"
-    digest_v1 = v1.digest()
+    assert v1.digest() == half.digest()  # the digest does not depend on the file layout
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         build_pool(spec, tmp_path / "old")

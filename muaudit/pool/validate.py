@@ -137,7 +137,7 @@ def root_arrays(path, f, version: int) -> tuple[dict, tuple]:
 
 def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
     """The arrays of one model group, validated against the root's row shape."""
-    M, N, V, C = shape
+    M, N = shape[:2]
     prefix = f"{where}/"
     out = {"forget": dataset(path, g, "forget", "bool", (M, N), prefix=prefix)[()]}
     for name, kind, s in (("done", "bool", (M,)), ("seconds", "float", (M,)), ("sample_gradients", "integer", (M,))):
