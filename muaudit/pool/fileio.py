@@ -156,11 +156,16 @@ def errno_of(exc: BaseException, where: Path | None = None) -> int | None:
     return None
 
 
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+_TORCH_WRITE = re.compile(r"PytorchStreamWriter|file write failed|iostream error|inline_container")
+
+
 def is_write_error(exc: BaseException) -> bool:
-    """OSErrors, and the RuntimeError torch raises when a checkpoint write fails."""
-    if isinstance(exc, OSError):
+    """A full, failing or read-only disk (by errno), or the RuntimeError torch raises when a
+    checkpoint write fails; other errors (a missing input file, ...) are not write failures."""
+    if isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
         return True
-    return isinstance(exc, RuntimeError) and re.search(r"write|PytorchStreamWriter", str(exc)) is not None
+    return isinstance(exc, OSError) and errno_of(exc) in DISK_ERRNOS
 
 
 def write_failure(pool_file: Path, exc: BaseException, *, what: Path | None = None) -> WriteFailure:

@@ -54,9 +54,11 @@ def pool_lock(pool_file: Path):
         except PoolError:
             raise
         except (OSError, RuntimeError) as e:
-            if not is_write_error(e):
+            where = _failed_path(e)
+            ours = where is not None and real_path(where).is_relative_to(real_path(pool_file).parent)
+            if not (is_write_error(e) or (isinstance(e, PermissionError) and ours)):
                 raise
-            raise write_failure(pool_file, e, what=_failed_path(e) or pool_file) from None
+            raise write_failure(pool_file, e, what=where or pool_file) from None
     finally:
         if fd is not None:
             os.close(fd)
@@ -158,7 +160,7 @@ def _write_new(pool_file: Path, write) -> None:
         publish(tmp, target)
     except BaseException as e:
         remove_quietly(tmp)
-        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and is_write_error(e)):
+        if isinstance(e, OSError) or is_write_error(e):
             raise write_failure(pool_file, e) from None
         raise
 
