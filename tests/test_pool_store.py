@@ -17,7 +17,7 @@ from muaudit.cli.main import cli
 from muaudit.errors import PoolError
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.pool.layout import row_checksum
-from muaudit.pool.store import commit_rows, create_pool_file
+from muaudit.pool.store import commit_rows, create_pool_file, pool_lock
 from muaudit.pool.verify import verify_pool
 from tests.helpers_pool import write_v1_copy
 
@@ -148,6 +148,10 @@ def test_symlinked_pool_is_written_through(tiny_recipe, tmp_path):
     assert (tmp_path / "link" / "pool.h5").is_symlink()
     pool = Pool(real).require_complete()
     assert pool.groups["unlearned/ft"].done.all()
+    with pool_lock(tmp_path / "link" / "pool.h5"):  # one lock per file, whichever path names it
+        with pytest.raises(PoolError, match="is locked by another build"):
+            with pool_lock(real):
+                pass
 
 
 def _root():

@@ -39,7 +39,8 @@ def pool_lock(pool_file: Path):
     it can only read, and any write it tries fails with a clear error. Write failures inside
     the block (also of weight files) become one PoolError naming the pool's committed models."""
     pool_file = Path(pool_file)
-    lock_path = real_path(pool_file).with_name(pool_file.name + ".lock")
+    real = real_path(pool_file)
+    lock_path = real.with_name(real.name + ".lock")  # one lock per file, whichever link names it
     fd = _open_lock(pool_file, lock_path)
     try:
         if fd is not None:
