@@ -272,7 +272,7 @@ def _save(tmp_path, name, arr, **kw):
     ("uint.npy", np.array([1, 2**63 + 5], np.uint64), f": entry {2**63 + 5} at position 1 is >= n_train = 10"),
     ("empty.npy", np.array([], np.int64), " is empty"),
     ("twod.npy", np.array([[1, 2], [3, 4]]), " must be 1-D, got shape (2, 2)"),
-    ("object.npy", np.array([1, "a"], dtype=object), " holds pickled objects; expected a 1-D integer array"),
+    ("object.npy", np.array([1, "a"], dtype=object), " holds pickled objects (dtype object); refusing to unpickle it"),
 ])
 def test_index_file_bad_arrays(tmp_path, name, arr, message):
     p = _save(tmp_path, name, arr, allow_pickle=True)
@@ -287,9 +287,9 @@ def test_index_file_bad_files(tmp_path):
     messages = {
         "idx.txt": "is not a .npy file; save indices with numpy.save",
         "missing.npy": "does not exist",
-        "pickled.npy": "holds pickled objects; expected a 1-D integer array",
-        "text.npy": "is not a .npy file (no NPY header); expected a 1-D integer array",
-        "archive.npy": "is an .npz archive, not a .npy file; save indices with numpy.save",
+        "pickled.npy": "holds pickled objects; refusing to unpickle it",
+        "text.npy": "is not a .npy file (no NPY header); save the array with numpy.save",
+        "archive.npy": "is an .npz archive, not a .npy file; save the array with numpy.save",
     }
     for name, raw in cases.items():
         p = tmp_path / name

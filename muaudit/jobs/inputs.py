@@ -17,6 +17,7 @@ import numpy as np
 from muaudit.data import TEST, Dataset, load_index_file
 from muaudit.errors import CheckpointError, DataError, PoolError
 from muaudit.models import Target, load_target
+from muaudit.models.factory import allowed_arch
 from muaudit.pool import Pool, PoolSpec
 from muaudit.training import predict_logits
 
@@ -86,7 +87,7 @@ def load_audit_target(path, data: AuditData, *, arch: str | None = None) -> Targ
     """Load ``--target``; a raw state_dict without ``--arch`` gets the pool's architecture."""
     spec, ds = data.spec, data.dataset
     if arch is None and _needs_arch(path):
-        arch = spec.model["arch"]
+        arch = allowed_arch(spec.model["arch"], source=f"pool {data.pool.path} (its recipe's [model] arch)")
     kwargs = spec.arch_kwargs if arch is not None and arch == spec.model["arch"] else None
     target = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=ds.input_shape, n_classes=ds.n_classes)
     fp = target.meta.get("dataset_fingerprint")
