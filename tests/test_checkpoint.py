@@ -143,7 +143,11 @@ def test_nan_weights_refused(tmp_path):
     model = make_mlp()
     with torch.no_grad():
         model[3].weight[0, 0] = float("nan")
-    path = save_checkpoint(tmp_path / "nan.pt", model, meta_for())
+    with pytest.raises(CheckpointError, match="refusing to write .*nan.pt: weight '3.weight' holds NaN or inf"):
+        save_checkpoint(tmp_path / "nan.pt", model, meta_for())
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary file
+    path = tmp_path / "nan.pt"
+    torch.save({"state_dict": model.state_dict(), "meta": meta_for()}, path)  # written by another tool
     with pytest.raises(CheckpointError, match=f"{path}: weight '3.weight' contains NaN or inf"):
         load_checkpoint(path)
 

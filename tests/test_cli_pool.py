@@ -81,7 +81,7 @@ def test_bad_shard(tiny_recipe, tmp_path):
     (np.array([5, 6, 5]), ": entry 5 at position 2 is a duplicate"),
     (np.array([], np.int64), " is empty"),
     (np.zeros((2, 2), np.int64), " must be 1-D, got shape (2, 2)"),
-    (np.array([1, "a"], dtype=object), " holds pickled objects; expected a 1-D integer array"),
+    (np.array([1, "a"], dtype=object), " holds pickled objects (dtype object); refusing to unpickle it"),
 ])
 def test_bad_index_files(tiny_recipe, tmp_path, arr, error):
     idx = tmp_path / "idx.npy"

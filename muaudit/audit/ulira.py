@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import mannwhitneyu
 
+from muaudit.checks import check_positive_int
 from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inputs, assess_scores
 from muaudit.attacks.population import logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
@@ -142,7 +143,8 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
         raise DataError("no shadow has a non-empty forget set")
     rng = np.random.default_rng(random_state)
     with_forget = np.flatnonzero(fam.forget.any(axis=1))
-    targets = np.sort(rng.permutation(with_forget)[: n_targets or with_forget.size])
+    n = with_forget.size if n_targets is None else check_positive_int("n_targets", n_targets)
+    targets = np.sort(rng.permutation(with_forget)[:n])
     opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticsWarning)

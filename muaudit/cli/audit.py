@@ -5,19 +5,19 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import echo_json
+from muaudit.cli.common import ALPHA, SEED, echo_json
 
 
 @click.command("lira")
 @click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Shadow pool directory (default: $MUAUDIT_POOL).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
+@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json):
@@ -38,10 +38,10 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 @click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Pool whose dataset to use (default: $MUAUDIT_POOL, else the checkpoint's meta).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--alpha", type=float, default=0.01, show_default=True)
+@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
@@ -82,7 +82,7 @@ COMMANDS = [lira, mia, report]
 @click.command("demo")
 @click.option("--pool", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/digits-mlp/).")
 @click.option("--out", type=click.Path(file_okay=False), default="results/demo", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def demo(pool, out, seed):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
     (and U-LiRA when the pool has unlearned shadows), HTML report."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, parse_set
+from muaudit.cli.common import DEVICE, POSITIVE, SEED, echo_json, parse_set
 
 
 @click.command("methods")
@@ -29,16 +29,17 @@ def methods(as_json):
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="muaudit checkpoint to unlearn from.")
 @click.option("--forget", "forget_path", required=True, type=click.Path(dir_okay=False), help=".npy of training-split positions to forget.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Where to write the unlearned checkpoint.")
+@click.option("--arch", help="Trust the model factory pkg.mod:fn the checkpoint's meta names (repeat it).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable).")
-@click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the method's randomness.")
-@click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device):
+@click.option("--budget", type=POSITIVE, help="At most this fraction of the original training's sample-gradients.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the method's randomness.")
+@click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
+def unlearn(method, model_path, forget_path, out_path, arch, pairs, budget, seed, device):
     """Unlearn the FORGET examples from MODEL with METHOD; write OUT and print accuracies."""
     from muaudit.jobs.unlearn import unlearn_checkpoint
 
     res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
-                             seed=seed, device=device)
+                             seed=seed, device=device, arch=arch)
     cost, ref = res["cost"], res["reference_sample_gradients"]
     share = f", {cost['sample_gradients'] / ref:.1%} of the original training" if ref else ""
     cut = " (stopped at the budget)" if cost["truncated"] else ""

@@ -13,6 +13,7 @@ import numpy as np
 
 from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, svc_mia
 from muaudit.audit import assess_scores
+from muaudit.checks import check_unit_interval
 from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError
@@ -47,6 +48,7 @@ def _logits(tgt, ds) -> np.ndarray:
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=0.01, out=None,
             random_state=0) -> tuple[dict, Path]:
     """Population attacks on ``target``'s forget set; return ``(results, results_dir)``."""
+    check_unit_interval("alpha", alpha)
     ds, tgt = _dataset_and_target(target, pool, arch)
     n_train = len(ds.train_idx)
     f_pos = load_index_file(forget, n_train, what="forget")

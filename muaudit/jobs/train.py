@@ -7,21 +7,33 @@ from pathlib import Path
 import numpy as np
 
 
-def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None) -> dict:
+def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: str | None = None) -> dict:
     """Train one model of ``recipe`` on the training split minus ``exclude`` (an index file) and
     save a muaudit checkpoint at ``out``; return a JSON-ready summary.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
+    ``arch`` trusts a model factory the recipe names (see :func:`muaudit.pool.load_spec`). Every
+    input is checked before training; ``out`` may not be an input file.
     """
+    from muaudit.checks import check_seed
+    from muaudit.data.npy import output_file
+    from muaudit.errors import DataError
+    from muaudit.training.device import select_device
+
     from muaudit.data import load_index_file
     from muaudit.models import save_checkpoint
     from muaudit.pool import load_spec
     from muaudit.training import predict_logits
     from muaudit.training.single import train_target
 
-    spec = load_spec(recipe)
+    check_seed("seed", seed)
+    select_device(device)
+    output_file(out, {"recipe": recipe, "--exclude": exclude})
+    spec = load_spec(recipe, arch=arch)
     ds = spec.load_dataset()
     excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
+    if excl is not None and len(excl) == len(ds.train_idx):
+        raise DataError(f"--exclude file {exclude} leaves out all {len(excl)} training examples; nothing to train on")
     model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
     save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)

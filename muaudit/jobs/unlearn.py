@@ -13,7 +13,10 @@ import numpy as np
 
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError, ConfigError, DataError
+from muaudit.checks import check_seed
+from muaudit.data.npy import output_file
 from muaudit.models import load_checkpoint, save_checkpoint
+from muaudit.models.checkpoint import train_positions
 from muaudit.training.device import select_device
 from muaudit.unlearning.base import UnlearnData, get_method, make_config
 from muaudit.unlearning.run import accuracy, run_unlearning, training_sample_gradients
@@ -56,24 +59,27 @@ def evaluate(model, forget: UnlearnData, retain: UnlearnData, test: UnlearnData)
 
 
 def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overrides: dict | None = None,
-                       budget: float | None = None, seed: int = 0, device=None) -> dict:
+                       budget: float | None = None, seed: int = 0, device=None, arch: str | None = None) -> dict:
     """Unlearn ``forget_path`` from the checkpoint ``model_path``; write ``out_path``.
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
-    before/after hold retain / forget / test accuracy.
+    before/after hold retain / forget / test accuracy. ``arch`` trusts a model factory the
+    checkpoint's meta names. ``out_path`` may not be an input; NaN weights are never written.
     """
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
-    model, meta = load_checkpoint(model_path)
+    check_seed("seed", seed)
+    dev = select_device(device)
+    output_file(out_path, {"--model": model_path, "--forget": forget_path}, CheckpointError)
+    model, meta = load_checkpoint(model_path, arch=arch)
     if "train_idx" not in meta:
         raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")
     ds = dataset_of(meta, model_path)
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
-    train_idx = np.asarray(meta["train_idx"], np.int64)
+    train_idx = train_positions(meta, len(ds.train_idx), model_path)
     check_subset(forget, train_idx, f"forget file {forget_path}")
     augment = bool((meta.get("recipe") or {}).get("augment", False))
     forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment)
-    dev = select_device(device)
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)
     before = evaluate(model, forget_d, retain_d, test)

@@ -8,6 +8,7 @@ and after unlearning the method, forget indices, config and cost). Everything is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -25,13 +26,26 @@ from muaudit.models.factory import allowed_arch, build_model
 
 
 def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
-    """Write a muaudit checkpoint atomically (temporary file, then rename)."""
+    """Write a muaudit checkpoint atomically (temporary file, then rename).
+
+    Weights holding NaN or inf are refused (a diverged training is never saved as a model), and
+    a failed write leaves no temporary file and the old ``path`` as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
-    os.replace(tmp, path)
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"refusing to write {path}: weight {k!r} holds NaN or inf (the training "
+                                  "diverged; try a smaller lr)")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write {path} ({reason(e)})") from None
     return path
 
 
