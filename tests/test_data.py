@@ -67,8 +67,15 @@ def test_synthetic_seeded_and_configurable():
 
 
 def test_synthetic_bad_options():
-    with pytest.raises(ConfigError, match="n_classes >= 2"):
-        load_dataset("synthetic", n_classes=1)
+    for key, bad, expected in (("n_classes", 1, r"`n_classes` an integer in \[2, 1048576\], got 1"),
+                               ("n_classes", "x", r"`n_classes` an integer in \[2, 1048576\], got 'x'"),
+                               ("n_samples", 2.5, r"`n_samples` an integer >= 2, got 2.5"),
+                               ("shape", "abc", r"`shape` a list of 1 to 3 positive integers, got 'abc'"),
+                               ("test_fraction", 1.0, r"`test_fraction` a number >= 0.0 and < 1.0, got 1.0"),
+                               ("seed", -1, r"`seed` an integer in \[0, 4294967295\], got -1"),
+                               ("n_samples", 10**15, "the synthetic dataset would need .* GiB, more than this machine")):
+        with pytest.raises(ConfigError, match=expected):
+            load_dataset("synthetic", **{key: bad})
     with pytest.raises(ConfigError, match=r"unknown option 'colour' for dataset 'synthetic'; valid: .*n_samples"):
         load_dataset("synthetic", colour=1)
     with pytest.raises(ConfigError, match=r"unknown dataset 'imagenet'; valid: .*digits"):

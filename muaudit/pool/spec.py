@@ -166,6 +166,8 @@ def load_spec(path, *, arch: str | None = None) -> PoolSpec:
     from muaudit.models.factory import allowed_arch
 
     p = existing_file(path, "recipe", ConfigError)
+    if p.suffix != ".toml":
+        raise ConfigError(f"recipe {p} is not a .toml file; recipes are TOML files named NAME.toml")
     try:
         raw = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
