@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -95,8 +97,10 @@ def logistic_regression_mia(member_loss, nonmember_loss, *, n_splits: int = 10, 
     xm, xn = _feature("member_loss", member_loss), _feature("nonmember_loss", nonmember_loss)
     rng = np.random.default_rng(random_state)
     n = min(len(xm), len(xn))
-    if n < 2:
-        raise DataError(f"Expected at least 2 members and 2 non-members, got {len(xm)} and {len(xn)}")
+    need = max(2, math.ceil(1.0 / test_size))  # the stratified test split needs one example of each class
+    if n < need:
+        raise DataError(f"Expected at least {need} members and {need} non-members for the logistic-regression MIA "
+                        f"(test_size {test_size:g}), got {len(xm)} and {len(xn)}")
     X = np.concatenate([xm[rng.permutation(len(xm))[:n]], xn[rng.permutation(len(xn))[:n]]])
     y = np.r_[np.ones(n, int), np.zeros(n, int)]
     cv = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=random_state)
