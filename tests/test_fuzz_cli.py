@@ -300,18 +300,21 @@ CASES = [
      "is not a muaudit results file"),
     ("results-missing", lambda k, d: ["report", d], "is not a muaudit results folder"),
     ("recipe-no-extension", lambda k, d: build(k, d, write(d / "recipe", RECIPE)), "is not a .toml file"),
-    ("recipe-directory", lambda k, d: train(k, d, recipe=d), "is a directory, not a file"),
+    ("recipe-directory", lambda k, d: train(k, d, recipe=d), "is a directory"),
     ("recipe-binary", lambda k, d: train(k, d, recipe=write(d / "r.toml", b"\xff\xfe\x00junk")), "is not valid TOML"),
     # filesystem: where outputs go
     ("out-under-file-train", lambda k, d: train(k, d, out=regular_file(d) / "t.pt"), "is a file, not a directory"),
-    ("out-under-file-mia", lambda k, d: mia(k, d)[:-2] + ["--out", regular_file(d) / "o"], "Not a directory"),
+    ("out-under-file-mia", lambda k, d: mia(k, d)[:-2] + ["--out", regular_file(d) / "o"], "is a file, not a directory"),
+    ("out-is-file-lira", lambda k, d: lira(k, d)[:-2] + ["--out", regular_file(d)], "is a file"),
     ("out-under-file-build", lambda k, d: ["pool", "build", k.recipe, "--out", regular_file(d) / "p"], "Not a directory"),
-    ("out-symlink-loop-lira", lambda k, d: lira(k, d)[:-2] + ["--out", symlink_loop(d)], "symbolic links"),
-    ("out-symlink-loop-train", lambda k, d: train(k, d, out=symlink_loop(d) / "t.pt"), "symbolic links"),
-    ("report-out-missing-dir", lambda k, d: ["report", k.results, "--html", "--out", d / "missing" / "r.html"], "does not exist"),
+    ("out-symlink-loop-lira", lambda k, d: lira(k, d)[:-2] + ["--out", symlink_loop(d)], "symbolic link that does not resolve"),
+    ("out-symlink-loop-train", lambda k, d: train(k, d, out=symlink_loop(d) / "t.pt"), "symbolic link that does not resolve"),
+    ("out-symlink-loop-report", lambda k, d: ["report", k.results, "--html", "--out", symlink_loop(d)], "does not resolve"),
+    ("report-out-under-file", lambda k, d: ["report", k.results, "--html", "--out", regular_file(d) / "r.html"],
+     "is a file, not a directory"),
     ("out-read-only-train", lambda k, d: train(k, d, out=READ_ONLY / "t.pt"), "cannot write"),
-    ("out-read-only-mia", lambda k, d: mia(k, d)[:-2] + ["--out", READ_ONLY / "o"], "Operation not permitted"),
-    ("out-read-only-report", lambda k, d: ["report", k.results, "--html", "--out", READ_ONLY / "r.html"], "Operation not permitted"),
+    ("out-read-only-mia", lambda k, d: mia(k, d)[:-2] + ["--out", READ_ONLY / "o"], "cannot create"),
+    ("out-read-only-report", lambda k, d: ["report", k.results, "--html", "--out", READ_ONLY / "r.html"], "cannot create"),
     ("train-out-is-recipe", lambda k, d: train(k, d, out=k.recipe), "is the recipe input"),
     ("unlearn-out-is-model", lambda k, d: unlearn(k, d, out=k.model), "is the --model input"),
     ("unlearn-out-is-forget", lambda k, d: unlearn(k, d, out=k.forget), "is the --forget input"),
@@ -384,3 +387,9 @@ def test_trusted_factory_on_the_command_line_is_built(kit, tmp_path, monkeypatch
     r = invoke("mia", "--target", tmp_path / "u.pt", "--forget", kit.forget, "--out", tmp_path / "o",
                "--arch", "tests.helpers_factory:make")
     assert r.exit_code == 0, r.output
+
+
+def test_report_out_creates_its_folder(kit, tmp_path):
+    r = invoke("report", kit.results, "--html", "--out", tmp_path / "new" / "dir" / "r.html")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "new" / "dir" / "r.html").is_file()

@@ -6,6 +6,7 @@ import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
 from muaudit.cli.common import ALPHA, SEED, echo_json
+from muaudit.paths import prepare_output_file
 
 
 @click.command("lira")
@@ -69,6 +70,8 @@ def report(folders, as_html, out):
     """Summarise one or more results folders; --html renders them into one page."""
     from muaudit.report import read_results, render_html, summary_text
 
+    if out is not None:
+        prepare_output_file(out)
     for folder in folders:
         r, _ = read_results(folder)
         click.echo(f"{folder}: {summary_text(r)}")

@@ -14,24 +14,10 @@ import numpy as np
 
 from muaudit.checks import check_fits_memory
 from muaudit.errors import DataError, reason
+from muaudit.paths import existing_file
 
 PICKLE_PROTO = b"\x80"
 ZIP_MAGIC = b"PK\x03\x04"
-
-
-def existing_file(path, what: str, error=DataError) -> Path:
-    """``path`` as a Path if it is a readable regular file, else ``error`` saying what it is."""
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise error(f"{what} {p} is a directory, not a file")
-        if not p.exists():
-            raise error(f"{what} {p} does not exist")
-        if not p.is_file():
-            raise error(f"{what} {p} is not a regular file")
-    except OSError as e:  # e.g. a symlink loop, a name too long
-        raise error(f"{what} {p} cannot be read ({e.strerror or e})") from None
-    return p
 
 
 def read_npy(path, what: str, error=DataError) -> np.ndarray:
@@ -80,27 +66,3 @@ def _header(f, name: str, error) -> tuple[tuple, np.dtype]:
         raise error(f"{name} holds pickled objects (dtype {dtype}); refusing to unpickle it")
     return shape, dtype
 
-
-def output_file(path, inputs: dict, error=DataError) -> Path:
-    """Check that ``path`` can be a new output file: not a directory, not under a regular file,
-    and not one of ``inputs`` (``{"--model": path, ...}``: never overwrite what was read)."""
-    import os
-
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise error(f"output {p} is a directory; name a file")
-        for option, other in inputs.items():
-            if other is not None and Path(other).exists() and p.exists() and os.path.samefile(p, other):
-                raise error(f"output {p} is the {option} input; write to another file")
-        parent = p.resolve().parent
-        for up in (parent, *parent.parents):
-            if up.exists():
-                if not up.is_dir():
-                    raise error(f"cannot write {p}: {up} is a file, not a directory")
-                break
-    except OSError as e:  # a symlink loop, a name too long
-        raise error(f"cannot write {p} ({e.strerror or e})") from None
-    except RuntimeError as e:  # Path.resolve on a symlink loop (Python < 3.13)
-        raise error(f"cannot write {p} ({e})") from None
-    return p

@@ -18,6 +18,7 @@ from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError
 from muaudit.models import load_target
+from muaudit.models.checkpoint import train_positions
 from muaudit.report.results import write_audit_folder
 from muaudit.training import predict_logits
 
@@ -27,7 +28,7 @@ def _dataset_and_target(target, pool, arch):
     if pool or os.environ.get("MUAUDIT_POOL"):
         data = AuditData.load(pool)
         return data.dataset, load_audit_target(target, data, arch=arch)
-    tgt = load_target(target)
+    tgt = load_target(target, arch=arch)
     info = tgt.meta.get("dataset")
     if not info:
         raise CheckpointError(f"{target} carries no dataset meta; pass --pool (or set MUAUDIT_POOL) to name the data")
@@ -56,8 +57,10 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     NM = ds.train_idx[load_index_file(nonmembers, n_train, what="nonmembers")] if nonmembers else ds.test_idx
     if train_idx is not None:
         train = load_index_file(train_idx, n_train, what="train-idx")
+    elif "train_idx" in tgt.meta:
+        train = train_positions(tgt.meta, n_train, target)
     else:
-        train = np.asarray(tgt.meta.get("train_idx", []), np.int64)
+        train = np.zeros(0, np.int64)
     R = np.setdiff1d(ds.train_idx[np.setdiff1d(train, f_pos)], NM)
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)

@@ -16,7 +16,7 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
     input is checked before training; ``out`` may not be an input file.
     """
     from muaudit.checks import check_seed
-    from muaudit.data.npy import output_file
+    from muaudit.paths import output_file
     from muaudit.errors import DataError
     from muaudit.training.device import select_device
 

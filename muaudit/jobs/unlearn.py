@@ -14,7 +14,7 @@ import numpy as np
 from muaudit.data import load_dataset, load_index_file
 from muaudit.errors import CheckpointError, ConfigError, DataError
 from muaudit.checks import check_seed
-from muaudit.data.npy import output_file
+from muaudit.paths import output_file
 from muaudit.models import load_checkpoint, save_checkpoint
 from muaudit.models.checkpoint import train_positions
 from muaudit.training.device import select_device

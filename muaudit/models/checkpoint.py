@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from muaudit.data.npy import existing_file, read_npy
+from muaudit.data.npy import read_npy
+from muaudit.paths import existing_file
 from muaudit.errors import CheckpointError, reason
 from muaudit.models.factory import allowed_arch, build_model
 

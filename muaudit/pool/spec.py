@@ -162,7 +162,7 @@ def load_spec(path, *, arch: str | None = None) -> PoolSpec:
     to have it imported (:func:`muaudit.models.factory.allowed_arch`). A given ``arch`` must
     equal the recipe's.
     """
-    from muaudit.data.npy import existing_file
+    from muaudit.paths import existing_file
     from muaudit.models.factory import allowed_arch
 
     p = existing_file(path, "recipe", ConfigError)
