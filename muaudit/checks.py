@@ -24,7 +24,7 @@ def check_unit_interval(name: str, value: float) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"Expected `{name}` in (0, 1), got {value!r}") from None
-    if not 0.0 < x < 1.0:
+    if not 0.0 < x < 1.0:  # NaN fails this too
         raise ConfigError(f"Expected `{name}` in (0, 1), got {value!r}")
     return x
 

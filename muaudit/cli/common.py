@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import click
 
+from muaudit.checks import check_positive_int, check_seed, check_unit_interval
 from muaudit.errors import MuauditError
 
 
@@ -25,7 +25,7 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except click.BadParameter as e:  # a value out of range: one line, like every other bad value
+        except click.BadParameter as e:  # not a number where one belongs: one line, like every bad value
             raise CLIError(e.format_message()) from None
         except MuauditError as e:
             raise CLIError(" ".join(str(e).split("\n"))) from None
@@ -37,57 +37,32 @@ class Group(click.Group):
             sys.exit(130)
 
 
-class OpenUnitInterval(click.ParamType):
-    """A float in the open interval (0, 1), finite (``--alpha``)."""
+class Checked(click.ParamType):
+    """An option value parsed by click (int or float), then range-checked by the library's own
+    check, so the CLI and a Python call refuse a value with the same message
+    (``Error: Expected `alpha` in (0, 1), got 2.0``)."""
 
-    name = "float in (0, 1)"
-
-    def convert(self, value, param, ctx):
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(x) and 0.0 < x < 1.0):
-            self.fail(f"{value!r} is not in (0, 1)", param, ctx)
-        return x
-
-
-class PositiveFloat(click.ParamType):
-    """A finite float > 0 (``--budget``, ``--eps``)."""
-
-    name = "float > 0"
+    def __init__(self, base: click.ParamType, check, name: str):
+        self.base, self.check, self.name = base, check, name
 
     def convert(self, value, param, ctx):
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(x) and x > 0):
-            self.fail(f"{value!r} is not a finite number > 0", param, ctx)
-        return x
+        value = self.base.convert(value, param, ctx)
+        return self.check(param.name if param is not None else "value", value)
 
 
-class Device(click.ParamType):
-    """A torch device that exists on this machine (checked before any work)."""
+def _device(name, value):
+    from muaudit.training.device import select_device
 
-    name = "device"
-
-    def convert(self, value, param, ctx):
-        from muaudit.training.device import select_device
-
-        try:
-            select_device(value)
-        except MuauditError as e:
-            self.fail(str(e), param, ctx)
-        return value
+    select_device(value)
+    return value
 
 
-# Every command checks the same option the same way (docs/cli.md, "Option ranges").
-ALPHA = OpenUnitInterval()
-SEED = click.IntRange(0, 2**32 - 1)
-COUNT = click.IntRange(min=1)  # --threads, --targets, --seeds
-POSITIVE = PositiveFloat()
-DEVICE = Device()
+# Every command checks the same option the same way (docs/cli.md, "Option values").
+ALPHA = Checked(click.FLOAT, check_unit_interval, "float in (0, 1)")  # --alpha, --fraction
+SEED = Checked(click.INT, check_seed, "integer in [0, 2**32)")
+COUNT = Checked(click.INT, check_positive_int, "integer >= 1")  # --threads, --targets, --seeds
+MODELS = Checked(click.INT, lambda name, v: check_positive_int(name, v, minimum=2), "integer >= 2")
+DEVICE = Checked(click.STRING, _device, "device")
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import ALPHA, COUNT, DEVICE, POSITIVE, echo_json, parse_set
+from muaudit.cli.common import ALPHA, COUNT, DEVICE, echo_json, parse_set
 
 
 def _efficacy_line(r: dict) -> str:
@@ -28,12 +28,12 @@ def _efficacy_line(r: dict) -> str:
 @click.option("--recipe", required=True, type=click.Path(dir_okay=False), help="Recipe TOML (dataset, model, training).")
 @click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
 @click.option("--method", required=True, help="Unlearning method (see `muaudit methods`).")
-@click.option("--budget", type=POSITIVE, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
+@click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a method config value (repeatable).")
 @click.option("--fraction", type=ALPHA, help="Share of the training split to poison (default: per attack and dataset).")
-@click.option("--eps", type=POSITIVE, help="Noise std (gaussian eps_p) or perturbation bound (gradient-matching, gradient-canceling).")
+@click.option("--eps", type=float, help="Noise std (gaussian eps_p) or perturbation bound (gradient-matching, gradient-canceling).")
 @click.option("--attack-set", "attack_pairs", multiple=True, metavar="KEY=VALUE", help="Override an attack option (repeatable).")
 @click.option("--alpha", type=ALPHA, default=0.05, show_default=True, help="Significance level of power and verdict.")
 @click.option("--threads", type=COUNT, help="torch threads (1 is fastest for tiny models on a shared machine).")

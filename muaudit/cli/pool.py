@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
-from muaudit.cli.common import COUNT, DEVICE, SEED, echo_json
+from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json
 
 
 def _progress_bar(label: str):
@@ -42,7 +42,7 @@ def pool():
 @pool.command("build")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/NAME/).")
-@click.option("--models", "n_models", type=click.IntRange(min=2), help="Override the recipe's number of shadow models.")
+@click.option("--models", "n_models", type=MODELS, help="Override the recipe's number of shadow models.")
 @click.option("--forget", type=click.Path(), help="Forget-aware pool: this forget set is IN for half the models.")
 @click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
 @click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import DEVICE, POSITIVE, SEED, echo_json, parse_set
+from muaudit.cli.common import DEVICE, SEED, echo_json, parse_set
 
 
 @click.command("methods")
@@ -31,7 +31,7 @@ def methods(as_json):
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Where to write the unlearned checkpoint.")
 @click.option("--arch", help="Trust the model factory pkg.mod:fn the checkpoint's meta names (repeat it).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable).")
-@click.option("--budget", type=POSITIVE, help="At most this fraction of the original training's sample-gradients.")
+@click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the method's randomness.")
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 def unlearn(method, model_path, forget_path, out_path, arch, pairs, budget, seed, device):
