@@ -315,3 +315,16 @@ def test_index_file_good(tmp_path):
     out = load_index_file(p, N_TRAIN)
     assert out.dtype == np.int64 and list(out) == [7, 0, 9]
     assert list(validate_indices(np.array([2, 1], np.uint8), 3)) == [2, 1]
+
+
+def test_index_file_larger_than_memory_is_an_error(tmp_path, monkeypatch):
+    """The NPY header is checked against this machine's memory before any data is read."""
+    import muaudit.checks
+
+    p = _save(tmp_path, "big.npy", np.arange(1000, dtype=np.int64))
+    monkeypatch.setattr(muaudit.checks, "machine_memory", lambda: 4096)  # a machine with 4 KiB
+    with pytest.raises(DataError, match=r"forget file .*big.npy would need 7.45e-06 GiB, more than this machine's"):
+        load_index_file(p, 2000, what="forget")
+    (tmp_path / "claim.npy").write_bytes(p.read_bytes()[:200])  # header claims 1000 entries, data cut
+    with pytest.raises(DataError, match=r"claim.npy is truncated: its header claims \(1000,\) int64"):
+        load_index_file(tmp_path / "claim.npy", 2000)

@@ -396,3 +396,22 @@ def test_report_out_creates_its_folder(kit, tmp_path):
     r = invoke("report", kit.results, "--html", "--out", tmp_path / "new" / "dir" / "r.html")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "new" / "dir" / "r.html").is_file()
+
+
+def test_pool_weights_never_name_code(kit, tmp_path, monkeypatch):
+    """A pool's ``weights/`` files are read when a resumed build adds an ``[[unlearn]]`` entry: one
+    whose meta names a factory is refused (the recipe given on the command line says what is built)."""
+    monkeypatch.chdir(tmp_path)
+    recipe = write(tmp_path / "w.toml", RECIPE + "save_weights = true\n")
+    assert invoke("pool", "build", recipe, "--out", tmp_path / "p").exit_code == 0
+    weights = tmp_path / "p" / "weights" / "m00000.pt"
+    obj = torch.load(weights, weights_only=True)
+    obj["meta"].update(arch=EVIL["arch"], arch_kwargs={"command": EVIL["command"]})
+    torch.save(obj, weights)
+    write(recipe, recipe.read_text() + '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\n')
+    r = invoke("pool", "build", recipe, "--out", tmp_path / "p")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "m00000.pt (meta 'arch') names the model factory 'os:system'" in errors[0], r.output
+    assert errors[0].endswith("delete " + str(weights) + " to retrain shadow 0 from its seed")
+    assert not (tmp_path / MARKER).exists()

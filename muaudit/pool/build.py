@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from muaudit.data import Dataset
-from muaudit.errors import PoolError
+from muaudit.errors import MuauditError, PoolError
 from muaudit.pool.design import make_keep, model_seeds
 from muaudit.pool.spec import PoolSpec
 from muaudit.pool.store import POOL_FILE, Pool, commit, commit_rows, create_groups, create_pool_file, pool_lock
@@ -121,7 +121,10 @@ def _load_weights(out: Path, m: int, pool: Pool, X, spec: PoolSpec):
     if not ckpt.is_file():
         return None
     # the recipe the caller passed (not the pool file, not the weights' meta) says what may be built
-    model = load_checkpoint(ckpt, arch=spec.model["arch"])[0].to(X.device).eval()
+    try:
+        model = load_checkpoint(ckpt, arch=spec.model["arch"])[0].to(X.device).eval()
+    except MuauditError as e:
+        raise PoolError(f"{e}; delete {ckpt} to retrain shadow {m} from its seed") from None
     if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=spec.views)).max()) > 1e-4:
         warnings.warn(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed", stacklevel=3)
         return None
