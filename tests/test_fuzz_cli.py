@@ -321,6 +321,8 @@ CASES = [
     ("train-out-is-recipe", lambda k, d: train(k, d, out=k.recipe), "is the recipe input"),
     ("unlearn-out-is-model", lambda k, d: unlearn(k, d, out=k.model), "is the --model input"),
     ("unlearn-out-is-forget", lambda k, d: unlearn(k, d, out=k.forget), "is the --forget input"),
+    ("unlearn-epochs-huge", lambda k, d: unlearn(k, d, "--set", "epochs=100000000000"), "Expected `epochs` in [0, 100000]"),
+    ("unlearn-lr-nan", lambda k, d: unlearn(k, d, "--set", "lr=nan"), "Expected `lr` a number, got nan"),
     ("unlearn-diverges", lambda k, d: unlearn(k, d, "--set", "lr=1e9"), "holds NaN or inf"),
 ]
 
@@ -415,3 +417,6 @@ def test_pool_weights_never_name_code(kit, tmp_path, monkeypatch):
     assert len(errors) == 1 and "m00000.pt (meta 'arch') names the model factory 'os:system'" in errors[0], r.output
     assert errors[0].endswith("delete " + str(weights) + " to retrain shadow 0 from its seed")
     assert not (tmp_path / MARKER).exists()
+    weights.write_text("junk, not a checkpoint")
+    r = invoke("pool", "build", recipe, "--out", tmp_path / "p")
+    assert r.exit_code == 2 and f"Error: {weights} is not a PyTorch file" in r.output, r.output
