@@ -126,6 +126,30 @@ def evil_pool(k: Kit, d: Path) -> Path:
     return d / "pool"
 
 
+class Evil:
+    """Unpickling this runs ``touch MARKER``: muaudit must refuse it before anything runs."""
+
+    def __reduce__(self):
+        return os.system, (f"touch {MARKER}",)
+
+
+def evil_pickle_checkpoint(d: Path) -> Path:
+    torch.save({"state_dict": Evil(), "meta": {}}, d / "evil.pt")
+    return d / "evil.pt"
+
+
+def evil_npy(d: Path, name: str) -> Path:
+    np.save(d / name, np.array([Evil()], dtype=object), allow_pickle=True)
+    return d / name
+
+
+def nan_checkpoint(k: Kit, d: Path) -> Path:
+    obj = torch.load(k.model, weights_only=True)
+    next(iter(obj["state_dict"].values()))[0] = float("nan")
+    torch.save(obj, d / "nan.pt")
+    return d / "nan.pt"
+
+
 def npy_claiming(d: Path, shape, name="claim.npy") -> Path:
     """An .npy whose header claims ``shape`` int64 entries but holds 8 bytes of data."""
     from numpy.lib import format as npformat
@@ -186,9 +210,9 @@ def mia(k, d, *extra, target=None, forget=None):
     return ["mia", "--target", target or k.model, "--forget", forget or k.forget, "--out", d / "o", *extra]
 
 
-def lira(k, d, *extra, target=None, pool=None):
-    return ["lira", "--target", target or k.model, "--forget", k.forget, "--pool", pool or k.pool, "--out", d / "o",
-            *extra]
+def lira(k, d, *extra, target=None, pool=None, forget=None):
+    return ["lira", "--target", target or k.model, "--forget", forget or k.forget, "--pool", pool or k.pool,
+            "--out", d / "o", *extra]
 
 
 def unlearn(k, d, *extra, model=None, forget=None, out=None):
@@ -305,6 +329,28 @@ CASES = [
     ("recipe-no-extension", lambda k, d: build(k, d, write(d / "recipe", RECIPE)), "is not a .toml file"),
     ("recipe-directory", lambda k, d: train(k, d, recipe=d), "is a directory"),
     ("recipe-binary", lambda k, d: train(k, d, recipe=write(d / "r.toml", b"\xff\xfe\x00junk")), "is not valid TOML"),
+    # already handled before issue 11, kept in the table so they stay handled
+    ("pickle-checkpoint", lambda k, d: lira(k, d, target=evil_pickle_checkpoint(d)), "refusing to unpickle it"),
+    ("pickle-checkpoint-unlearn", lambda k, d: unlearn(k, d, model=evil_pickle_checkpoint(d)), "refusing to unpickle it"),
+    ("pickle-forget", lambda k, d: mia(k, d, forget=evil_npy(d, "f.npy")), "refusing to unpickle it"),
+    ("pickle-logits", lambda k, d: lira(k, d, target=evil_npy(d, "l.npy")), "refusing to unpickle it"),
+    ("forget-out-of-range", lambda k, d: mia(k, d, forget=saved(d / "f.npy", np.array([3, 5000]))), "entry 5000 at position 1 is >= n_train"),
+    ("forget-floats", lambda k, d: unlearn(k, d, forget=saved(d / "f.npy", np.array([0.5]))), "holds float64 values"),
+    ("forget-duplicates", lambda k, d: lira(k, d, forget=saved(d / "f.npy", np.array([1, 1]))), "is a duplicate"),
+    ("forget-not-npy", lambda k, d: mia(k, d, forget=write(d / "f.txt", "1 2 3")), "is not a .npy file"),
+    ("target-missing", lambda k, d: lira(k, d, target=d / "nope.pt"), "does not exist"),
+    ("target-nan-weights", lambda k, d: lira(k, d, target=nan_checkpoint(k, d)), "contains NaN or inf"),
+    ("target-nan-logits", lambda k, d: lira(k, d, target=saved(d / "l.npy", np.full((1797, 10), np.nan, np.float32))),
+     "contains NaN or inf"),
+    ("raw-state-dict-wrong-arch", lambda k, d: lira(k, d, "--arch", "cnn", target=k.raw), "does not fit the architecture"),
+    ("unknown-method", lambda k, d: ["unlearn", "--method", "nope", "--model", k.model, "--forget", k.forget, "--out", d / "u.pt"],
+     "unknown unlearning method 'nope'"),
+    ("unknown-set-key", lambda k, d: unlearn(k, d, "--set", "nope=1"), "nope"),
+    ("recipe-unknown-arch", lambda k, d: train(k, d, recipe=recipe_with(d, 'arch = "mlp"', 'arch = "vgg"')), "unknown architecture 'vgg'"),
+    ("recipe-unknown-key", lambda k, d: build(k, d, recipe_with(d, "seed = 3", "seeds = 3")), "unknown pool key 'seeds'"),
+    ("recipe-invalid-toml", lambda k, d: train(k, d, recipe=write(d / "r.toml", "[pool\n")), "is not valid TOML"),
+    ("recipe-missing", lambda k, d: train(k, d, recipe=d / "nope.toml"), "does not exist"),
+    ("pool-missing", lambda k, d: lira(k, d, pool=d / "nopool"), "no pool at"),
     # filesystem: where outputs go
     ("out-under-file-train", lambda k, d: train(k, d, out=regular_file(d) / "t.pt"), "is a file, not a directory"),
     ("out-under-file-mia", lambda k, d: mia(k, d)[:-2] + ["--out", regular_file(d) / "o"], "is a file, not a directory"),
