@@ -307,7 +307,7 @@ CASES = [
     ("checkpoint-meta-input-shape", lambda k, d: mia(k, d, target=checkpoint_with(k, d, input_shape="abc")), "'input_shape' must be 1 to 4 integers"),
     ("checkpoint-meta-n-classes", lambda k, d: lira(k, d, target=checkpoint_with(k, d, n_classes=-1)), "'n_classes' must be an integer in [2,"),
     ("checkpoint-meta-train-idx", lambda k, d: unlearn(k, d, model=checkpoint_with(k, d, train_idx=[1e12, -3])), "meta 'train_idx' holds float64"),
-    ("mia-forget-too-small", lambda k, d: mia(k, d, forget=saved(d / "f.npy", np.arange(5))), "Expected at least 10 members"),
+    ("mia-forget-too-small", lambda k, d: mia(k, d, forget=saved(d / "f.npy", np.arange(5))), "got 5 and 450"),
     ("checkpoint-meta-train-idx-mia", lambda k, d: mia(k, d, target=checkpoint_with(k, d, train_idx=[5, -3])), "meta 'train_idx': entry -3"),
     ("checkpoint-meta-arch-kwargs", lambda k, d: mia(k, d, target=checkpoint_with(k, d, arch_kwargs={"hidden": "512"})), "Expected `hidden`"),
     ("torchscript-to-unlearn", lambda k, d: unlearn(k, d, model=k.script), "is a TorchScript archive, not a muaudit checkpoint"),

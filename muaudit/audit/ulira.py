@@ -24,7 +24,7 @@ from scipy.stats import mannwhitneyu
 
 from muaudit.checks import check_positive_int
 from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inputs, assess_scores
-from muaudit.attacks.population import logistic_regression_mia
+from muaudit.attacks.population import logistic_mia_possible, logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
 from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
@@ -179,7 +179,7 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
     ind, acc, loss_auc = [], [], []
     for t in range(loss.shape[0]):
         f, n = loss[t, forget[t]], loss[t, nonmembers[t]]
-        if f.size < 2 or n.size < 2:
+        if not logistic_mia_possible(f.size, n.size):
             continue
         lr = logistic_regression_mia(f, n, random_state=random_state)
         ind.append(lr.indiscernibility), acc.append(lr.accuracy)
