@@ -35,6 +35,8 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
         raise DataError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
     if arr.size == 0:
         raise DataError(f"{name} is empty")
+    if arr.dtype.hasobject:
+        raise DataError(f"{name} holds values that are not 64-bit integers (first: {arr[0]!r} at position 0)")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         kind = "booleans" if arr.dtype == bool else f"{arr.dtype} values"
         raise DataError(f"{name} holds {kind} (first: {arr[0].item()!r} at position 0); expected integer positions")

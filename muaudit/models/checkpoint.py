@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from muaudit.data.dataset import MAX_CLASSES
 from muaudit.data.npy import read_npy
-from muaudit.paths import existing_file
 from muaudit.errors import CheckpointError, reason
+from muaudit.paths import existing_file
 from muaudit.models.factory import allowed_arch, build_model
 
 
@@ -159,8 +160,8 @@ def check_model_shape(input_shape, n_classes, source) -> tuple[tuple[int, ...], 
         _int(d) and 1 <= d <= 2**16 for d in input_shape)
     if not ok:
         raise CheckpointError(f"{source} 'input_shape' must be 1 to 4 integers in [1, 65536], got {input_shape!r}")
-    if not (_int(n_classes) and 2 <= n_classes <= 2**20):
-        raise CheckpointError(f"{source} 'n_classes' must be an integer in [2, 1048576], got {n_classes!r}")
+    if not (_int(n_classes) and 2 <= n_classes <= MAX_CLASSES):
+        raise CheckpointError(f"{source} 'n_classes' must be an integer in [2, {MAX_CLASSES}], got {n_classes!r}")
     return tuple(input_shape), n_classes
 
 
@@ -174,6 +175,8 @@ def train_positions(meta: dict, n_train: int, source) -> np.ndarray:
         raise CheckpointError(f"{source}: meta 'train_idx' must be a non-empty list of training positions")
     try:
         return validate_indices(np.asarray(raw), n_train, name=f"{source}: meta 'train_idx'")
+    except (ValueError, TypeError, OverflowError):  # a ragged or mixed list
+        raise CheckpointError(f"{source}: meta 'train_idx' must be a list of integers") from None
     except DataError as e:
         raise CheckpointError(str(e)) from None
 
