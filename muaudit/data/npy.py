@@ -8,7 +8,6 @@ refused with a one-line reason.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
