@@ -8,7 +8,6 @@ refused with a one-line reason.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from muaudit.checks import check_fits_memory
