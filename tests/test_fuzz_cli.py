@@ -466,3 +466,26 @@ def test_pool_weights_never_name_code(kit, tmp_path, monkeypatch):
     weights.write_text("junk, not a checkpoint")
     r = invoke("pool", "build", recipe, "--out", tmp_path / "p")
     assert r.exit_code == 2 and f"Error: {weights} is not a PyTorch file" in r.output, r.output
+
+
+def test_failed_checkpoint_write_keeps_the_old_file(kit, tmp_path, monkeypatch):
+    """A write that fails half-way (a full disk) leaves the old checkpoint and no temporary file."""
+    import shutil
+
+    from muaudit.errors import CheckpointError
+    from muaudit.models import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "m.pt"
+    shutil.copy(kit.model, out)
+    before = out.read_bytes()
+    model, meta = load_checkpoint(out)
+
+    def full_disk(obj, f):
+        Path(f).write_bytes(b"PK\x03\x04 half")
+        raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file: "
+                           "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match=r"cannot write .*m.pt \(\[enforce fail .*No space left on device\)"):
+        save_checkpoint(out, model, meta)
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
