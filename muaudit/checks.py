@@ -27,7 +27,7 @@ def check_unit_interval(name: str, value: float) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"Expected `{name}` in (0, 1), got {value!r}") from None
-    if not 0.0 < x < 1.0:
+    if not 0.0 < x < 1.0:  # NaN fails this too
         raise ConfigError(f"Expected `{name}` in (0, 1), got {value!r}")
     return x
 
@@ -67,3 +67,39 @@ def as_scores_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     if n_pos == 0 or n_pos == y.size:
         raise DataError(f"Expected both members and non-members in `labels`, got {n_pos} of {y.size} members")
     return s, y
+
+
+def machine_memory() -> int | None:
+    """Physical memory of this machine in bytes (None where the OS does not tell)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fits_memory(what: str, nbytes: int, error=DataError) -> None:
+    """Raise ``error`` when allocating ``nbytes`` for ``what`` could not fit this machine's memory
+    (checked before allocating, so a hostile header is an error, not a MemoryError)."""
+    total = machine_memory()
+    if total is not None and nbytes > total:
+        raise error(f"{what} would need {nbytes / 2**30:.3g} GiB, more than this machine's "
+                    f"{total / 2**30:.3g} GiB of memory")
+
+
+SEED_LIMIT = 2**32  # numpy and torch seeds: 0 <= seed < 2**32
+
+
+def check_int_range(name: str, value, lo: int, hi: int | None = None) -> int:
+    """Return ``value`` if it is an integer (not a bool or float) in ``[lo, hi]``, else ConfigError."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and lo <= value and (hi is None or value <= hi)
+    if not ok:
+        where = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+        raise ConfigError(f"Expected `{name}` {where}, got {value!r}")
+    return int(value)
+
+
+def check_seed(name: str, value) -> int:
+    """A random seed: an integer with 0 <= seed < 2**32."""
+    return check_int_range(name, value, 0, SEED_LIMIT - 1)

@@ -22,3 +22,11 @@ class ConfigError(MuauditError):
 
 class PoolError(MuauditError):
     """A shadow-model pool is missing, unfinished, locked, corrupt or does not fit."""
+
+
+def reason(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for
+    ``Error:`` lines that quote what a library said."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line[:limit]

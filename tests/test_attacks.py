@@ -360,8 +360,11 @@ def test_logistic_regression_mia():
     assert differs.indiscernibility < 0.6  # measured 0.47 (accuracy 0.77)
     assert separable.accuracy == 1.0 and separable.indiscernibility == 0.0
     assert same.indiscernibility == pytest.approx(1 - abs(2 * same.accuracy - 1))
-    with pytest.raises(DataError, match="at least 2 members and 2 non-members"):
+    with pytest.raises(DataError, match=r"stratified split \(test_size 0.1: >= 2 test and 2 training examples\), got 1 and 2"):
         logistic_regression_mia([0.1], [0.2, 0.3])
+    with pytest.raises(DataError, match="got 5 and 5"):  # 5 + 5 examples: a 1-example test split
+        logistic_regression_mia(np.arange(5.0), np.arange(5.0))
+    assert logistic_regression_mia(np.arange(6.0), np.arange(6.0) + 0.5).n_per_class == 6  # a 2-example test split
 
 
 def test_svc_mia():

@@ -92,7 +92,7 @@ def test_bad_targets(setup, tmp_path):
     base = ["lira", "--forget", d / "forget.npy", "--pool", d / "pool", "--target"]
     assert error_line(run(*base, tmp_path / "none.pt")) == f"Error: target {tmp_path / 'none.pt'} does not exist"
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    assert error_line(run(*base, tmp_path / "junk.pt")).startswith(f"Error: {tmp_path / 'junk.pt'} is not a readable PyTorch file")
+    assert error_line(run(*base, tmp_path / "junk.pt")).startswith(f"Error: {tmp_path / 'junk.pt'} is not a PyTorch file")
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     sd["1.weight"] = torch.zeros(3, 3)
     bad_shape = tmp_path / "shape.pt"

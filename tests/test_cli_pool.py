@@ -40,7 +40,7 @@ def test_pool_build_info_and_merge(tiny_recipe, tmp_path):
     ("[dataset]\nname = 'svhn'", "Error: unknown dataset 'svhn'; valid: cifar10, cifar100, digits, fashion-mnist, h5, mnist, npz, synthetic"),
     ("[pool]\nengine = 'fast'", "Error: Expected `engine` in ('auto', 'sequential', 'ensemble'), got 'fast'"),
     ("[model]\narch = 'mlp'\ndepth = 3", "Error: unknown option 'depth' for architecture 'mlp'; valid: hidden"),
-    ("[train]\nepochs = 2.5", "Error: Expected `epochs` a non-negative integer, got 2.5"),
+    ("[train]\nepochs = 2.5", "Error: Expected `epochs` an integer in [0, 100000], got 2.5"),
     ("[dataset]\nname = 'mnist'", "Error: this dataset is read from local files: set `path` to their folder"),
     ("[pool\n", "Error: recipe {recipe} is not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 6))"),
 ])
@@ -81,7 +81,7 @@ def test_bad_shard(tiny_recipe, tmp_path):
     (np.array([5, 6, 5]), ": entry 5 at position 2 is a duplicate"),
     (np.array([], np.int64), " is empty"),
     (np.zeros((2, 2), np.int64), " must be 1-D, got shape (2, 2)"),
-    (np.array([1, "a"], dtype=object), " holds pickled objects; expected a 1-D integer array"),
+    (np.array([1, "a"], dtype=object), " holds pickled objects (dtype object); refusing to unpickle it"),
 ])
 def test_bad_index_files(tiny_recipe, tmp_path, arr, error):
     idx = tmp_path / "idx.npy"

@@ -67,8 +67,15 @@ def test_synthetic_seeded_and_configurable():
 
 
 def test_synthetic_bad_options():
-    with pytest.raises(ConfigError, match="n_classes >= 2"):
-        load_dataset("synthetic", n_classes=1)
+    for key, bad, expected in (("n_classes", 1, r"`n_classes` an integer in \[2, 1048576\], got 1"),
+                               ("n_classes", "x", r"`n_classes` an integer in \[2, 1048576\], got 'x'"),
+                               ("n_samples", 2.5, r"`n_samples` an integer >= 2, got 2.5"),
+                               ("shape", "abc", r"`shape` a list of 1 to 3 positive integers, got 'abc'"),
+                               ("test_fraction", 1.0, r"`test_fraction` a number >= 0.0 and < 1.0, got 1.0"),
+                               ("seed", -1, r"`seed` an integer in \[0, 4294967295\], got -1"),
+                               ("n_samples", 10**15, "the synthetic dataset would need .* GiB, more than this machine")):
+        with pytest.raises(ConfigError, match=expected):
+            load_dataset("synthetic", **{key: bad})
     with pytest.raises(ConfigError, match=r"unknown option 'colour' for dataset 'synthetic'; valid: .*n_samples"):
         load_dataset("synthetic", colour=1)
     with pytest.raises(ConfigError, match=r"unknown dataset 'imagenet'; valid: .*digits"):
@@ -272,7 +279,7 @@ def _save(tmp_path, name, arr, **kw):
     ("uint.npy", np.array([1, 2**63 + 5], np.uint64), f": entry {2**63 + 5} at position 1 is >= n_train = 10"),
     ("empty.npy", np.array([], np.int64), " is empty"),
     ("twod.npy", np.array([[1, 2], [3, 4]]), " must be 1-D, got shape (2, 2)"),
-    ("object.npy", np.array([1, "a"], dtype=object), " holds pickled objects; expected a 1-D integer array"),
+    ("object.npy", np.array([1, "a"], dtype=object), " holds pickled objects (dtype object); refusing to unpickle it"),
 ])
 def test_index_file_bad_arrays(tmp_path, name, arr, message):
     p = _save(tmp_path, name, arr, allow_pickle=True)
@@ -287,9 +294,9 @@ def test_index_file_bad_files(tmp_path):
     messages = {
         "idx.txt": "is not a .npy file; save indices with numpy.save",
         "missing.npy": "does not exist",
-        "pickled.npy": "holds pickled objects; expected a 1-D integer array",
-        "text.npy": "is not a .npy file (no NPY header); expected a 1-D integer array",
-        "archive.npy": "is an .npz archive, not a .npy file; save indices with numpy.save",
+        "pickled.npy": "holds pickled objects; refusing to unpickle it",
+        "text.npy": "is not a .npy file (no NPY header); save the array with numpy.save",
+        "archive.npy": "is an .npz archive, not a .npy file; save the array with numpy.save",
     }
     for name, raw in cases.items():
         p = tmp_path / name
@@ -308,3 +315,16 @@ def test_index_file_good(tmp_path):
     out = load_index_file(p, N_TRAIN)
     assert out.dtype == np.int64 and list(out) == [7, 0, 9]
     assert list(validate_indices(np.array([2, 1], np.uint8), 3)) == [2, 1]
+
+
+def test_index_file_larger_than_memory_is_an_error(tmp_path, monkeypatch):
+    """The NPY header is checked against this machine's memory before any data is read."""
+    import muaudit.checks
+
+    p = _save(tmp_path, "big.npy", np.arange(1000, dtype=np.int64))
+    monkeypatch.setattr(muaudit.checks, "machine_memory", lambda: 4096)  # a machine with 4 KiB
+    with pytest.raises(DataError, match=r"forget file .*big.npy would need 7.45e-06 GiB, more than this machine's"):
+        load_index_file(p, 2000, what="forget")
+    (tmp_path / "claim.npy").write_bytes(p.read_bytes()[:200])  # header claims 1000 entries, data cut
+    with pytest.raises(DataError, match=r"claim.npy is truncated: its header claims \(1000,\) int64"):
+        load_index_file(tmp_path / "claim.npy", 2000)

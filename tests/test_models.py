@@ -81,10 +81,15 @@ def test_unknown_kwarg_lists_valid_ones(arch, kwarg, valid):
 
 
 def test_bad_option_values():
-    with pytest.raises(ConfigError, match="resnet18 stem must be 'cifar' or 'imagenet', got 'tiny'"):
+    with pytest.raises(ConfigError, match="Expected `stem` 'cifar' or 'imagenet', got 'tiny'"):
         build_model("resnet18", (3, 32, 32), 10, stem="tiny")
-    with pytest.raises(ConfigError, match=r"architecture 'mlp' rejected its options \{'hidden': \['a'\]\}"):
-        build_model("mlp", (4,), 2, hidden=["a"])
+    for bad in (["a"], "512", [1.5], [0], [-5], [True], [2**20]):
+        with pytest.raises(ConfigError, match=r"Expected `hidden` a list of integers in \[1, 65536\], got "):
+            build_model("mlp", (4,), 2, hidden=bad)
+    with pytest.raises(ConfigError, match=r"Expected `channels` a list of integers in \[1, 65536\], got \[\]"):
+        build_model("cnn", (1, 8, 8), 2, channels=[])
+    with pytest.raises(ConfigError, match=r"Expected `hidden` an integer in \[1, 65536\], got \[4\]"):
+        build_model("cnn", (1, 8, 8), 2, hidden=[4])
 
 
 @pytest.fixture

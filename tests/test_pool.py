@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,11 +131,11 @@ def test_recipe_errors_list_valid_names(tmp_path):
         ("[pool]\nmodels = 4", "unknown pool key 'models'; valid: n_models, seed"),
         ("[train]\nlr = 'fast'", "Expected `lr` > 0, got 'fast'"),
         ("[trian]\nlr = 1", "unknown recipe section 'trian'; valid: dataset, model, train, pool"),
-        ("[pool]\nn_models = 3", "Expected `n_models` an even integer >= 2, got 3"),
+        ("[pool]\nn_models = 3", "Expected `n_models` an even integer in [2, 65536], got 3"),
         ("[train]\nepochz = 3", "unknown train key 'epochz'; valid: optimizer"),
     ]:
         p.write_text(body)
-        with pytest.raises(ConfigError, match=msg.replace("(", r"\(")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
             load_spec(p)
     p.write_text("[dataset]\nname = 'imagenet'")
     with pytest.raises(ConfigError, match="unknown dataset 'imagenet'; valid: cifar10, cifar100, digits"):

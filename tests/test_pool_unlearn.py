@@ -176,7 +176,9 @@ def test_changed_entry_is_refused(tiny_recipe, tmp_path):
     ('[[unlearn]]\nname = "x"\n', "Error: every [[unlearn]] entry needs a `method`"),
     ('[unlearn]\nmethod = "ga"\n', "Error: recipe key `unlearn` must be an array of tables ([[unlearn]])"),
     ('[[unlearn]]\nmethod = "ga"\nname = "a/b"\n',
-     "Error: Expected [[unlearn]] `name` a string without '/' or surrounding spaces, got 'a/b'"),
+     "Error: Expected [[unlearn]] `name` of letters, digits and '_-+.' starting with a letter or digit (at most 64), got 'a/b'"),
+    ('[[unlearn]]\nmethod = "ga"\nname = "."\n',
+     "Error: Expected [[unlearn]] `name` of letters, digits and '_-+.' starting with a letter or digit (at most 64), got '.'"),
 ])
 def test_bad_unlearn_entries(tiny_recipe, tmp_path, entries, error):
     assert error_line(run("pool", "build", recipe(tiny_recipe, entries), "--out", tmp_path / "p")) == error

@@ -201,7 +201,7 @@ def test_recipe_validation():
         TrainRecipe.from_dict({"lr_decay": 0.1})
     with pytest.raises(ConfigError, match=r"Expected `optimizer` in \('sgd', 'adam'\), got 'rmsprop'"):
         TrainRecipe(optimizer="rmsprop")
-    with pytest.raises(ConfigError, match=r"Expected `batch_size` a positive integer, got 0"):
+    with pytest.raises(ConfigError, match=r"Expected `batch_size` an integer in \[1, 1048576\], got 0"):
         TrainRecipe(batch_size=0)
     r = TrainRecipe(lr=0.2, schedule="cosine")
     assert r.lr_at(0, 10) == 0.2 and abs(r.lr_at(5, 10) - 0.1) < 1e-12 and r.lr_at(10, 10) < 1e-12

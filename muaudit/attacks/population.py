@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -85,6 +87,14 @@ class LogisticMIAResult:
     n_per_class: int
 
 
+def logistic_mia_possible(n_members: int, n_nonmembers: int, *, test_size: float = 0.1) -> bool:
+    """Whether :func:`logistic_regression_mia` can split ``2 min(n_members, n_nonmembers)`` examples
+    into stratified test and training sets of at least 2 each (scikit-learn rounds the test size up)."""
+    n = 2 * min(n_members, n_nonmembers)
+    n_test = math.ceil(test_size * n)
+    return n >= 4 and n_test >= 2 and n - n_test >= 2
+
+
 def logistic_regression_mia(member_loss, nonmember_loss, *, n_splits: int = 10, test_size: float = 0.1,
                             random_state: int = 123) -> LogisticMIAResult:
     """Deep Unlearn's population MIA: logistic regression on per-example cross-entropy loss.
@@ -113,8 +123,9 @@ def logistic_regression_mia(member_loss, nonmember_loss, *, n_splits: int = 10, 
     xm, xn = _feature("member_loss", member_loss), _feature("nonmember_loss", nonmember_loss)
     rng = np.random.default_rng(random_state)
     n = min(len(xm), len(xn))
-    if n < 2:
-        raise DataError(f"Expected at least 2 members and 2 non-members, got {len(xm)} and {len(xn)}")
+    if not logistic_mia_possible(len(xm), len(xn), test_size=test_size):
+        raise DataError(f"Expected enough members and non-members for the logistic-regression MIA's stratified "
+                        f"split (test_size {test_size:g}: >= 2 test and 2 training examples), got {len(xm)} and {len(xn)}")
     X = np.concatenate([xm[rng.permutation(len(xm))[:n]], xn[rng.permutation(len(xn))[:n]]])
     y = np.r_[np.ones(n, int), np.zeros(n, int)]
     cv = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=random_state)

@@ -22,8 +22,9 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import mannwhitneyu
 
+from muaudit.checks import check_positive_int
 from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inputs, assess_scores
-from muaudit.attacks.population import logistic_regression_mia
+from muaudit.attacks.population import logistic_mia_possible, logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
 from muaudit.progress import Counter
@@ -196,7 +197,8 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
         raise DataError("no shadow has a non-empty forget set")
     rng = np.random.default_rng(random_state)
     with_forget = np.flatnonzero(fam.forget.any(axis=1))
-    targets = np.sort(rng.permutation(with_forget)[: n_targets or with_forget.size])
+    n = with_forget.size if n_targets is None else check_positive_int("n_targets", n_targets)
+    targets = np.sort(rng.permutation(with_forget)[:n])
     opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticsWarning)
@@ -250,7 +252,7 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
     ind, acc, loss_auc = [], [], []
     for t in range(loss.shape[0]):
         f, n = loss[t, forget[t]], loss[t, nonmembers[t]]
-        if f.size < 2 or n.size < 2:
+        if not logistic_mia_possible(f.size, n.size):
             continue
         lr = logistic_regression_mia(f, n, random_state=random_state)
         ind.append(lr.indiscernibility), acc.append(lr.accuracy)

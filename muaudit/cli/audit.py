@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import echo_json, progress_factory
+from muaudit.cli.common import ALPHA, SEED, echo_json, progress_factory
 from muaudit.cli.target_options import device_option, input_options
+from muaudit.paths import prepare_output_file
 
 TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX or logits .npy."
 
@@ -15,12 +16,12 @@ TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ON
 @click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Shadow pool directory (default: $MUAUDIT_POOL).")
-@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
+@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
+@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
@@ -45,10 +46,10 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 @click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Pool whose dataset to use (default: $MUAUDIT_POOL, else the checkpoint's meta).")
-@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
+@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--alpha", type=float, default=0.01, show_default=True)
+@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
@@ -82,6 +83,9 @@ def report(folders, as_html, out, csv_out, as_json):
     """Summarise one or more results folders; --html renders them into one page, --csv a table."""
     from muaudit.report import overview, read_results, render_html, summary_text, write_csv
 
+    for path in (out, csv_out):
+        if path is not None:
+            prepare_output_file(path)
     rows = overview(list(folders))
     html = str(render_html(list(folders), out)) if as_html else None
     table = str(write_csv(list(folders), csv_out)) if csv_out else None
@@ -104,7 +108,7 @@ COMMANDS = [lira, mia, report]
 @click.option("--pool", type=click.Path(file_okay=False),
               help="Pool directory (default: ./shadow_models/NAME/ for a packaged recipe, else beside the recipe).")
 @click.option("--out", type=click.Path(file_okay=False), default="results/demo", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print every target's results and the report path as JSON.")
 def demo(recipe, pool, out, seed, as_json):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA

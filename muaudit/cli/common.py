@@ -8,6 +8,7 @@ import time
 
 import click
 
+from muaudit.checks import check_positive_int, check_seed, check_unit_interval
 from muaudit.errors import MuauditError
 
 
@@ -18,16 +19,51 @@ class CLIError(click.ClickException):
 
 
 class Group(click.Group):
-    """A click group whose commands turn :class:`MuauditError` into :class:`CLIError`."""
+    """A click group whose commands turn :class:`MuauditError` into :class:`CLIError`, and a
+    filesystem failure the library did not name (``OSError``: a full disk, a read-only place,
+    a path through a regular file) into one ``Error:`` line with the path and the reason."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.BadParameter as e:  # not a number where one belongs: one line, like every bad value
+            raise CLIError(e.format_message()) from None
         except MuauditError as e:
-            raise CLIError(str(e)) from None
+            raise CLIError(" ".join(str(e).split("\n"))) from None
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            raise CLIError(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted; finished work is saved (rerun the same command to resume).", err=True)
             sys.exit(130)
+
+
+class Checked(click.ParamType):
+    """An option value parsed by click (int or float), then range-checked by the library's own
+    check, so the CLI and a Python call refuse a value with the same message
+    (``Error: Expected `alpha` in (0, 1), got 2.0``)."""
+
+    def __init__(self, base: click.ParamType, check, name: str):
+        self.base, self.check, self.name = base, check, name
+
+    def convert(self, value, param, ctx):
+        value = self.base.convert(value, param, ctx)
+        return self.check(param.name if param is not None else "value", value)
+
+
+def _device(name, value):
+    from muaudit.training.device import select_device
+
+    select_device(value)
+    return value
+
+
+# Every command checks the same option the same way (docs/cli.md, "Option values").
+ALPHA = Checked(click.FLOAT, check_unit_interval, "float in (0, 1)")  # --alpha, --fraction
+SEED = Checked(click.INT, check_seed, "integer in [0, 2**32)")
+COUNT = Checked(click.INT, check_positive_int, "integer >= 1")  # --threads, --targets, --seeds
+MODELS = Checked(click.INT, lambda name, v: check_positive_int(name, v, minimum=2), "integer >= 2")
+DEVICE = Checked(click.STRING, _device, "device")
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, parse_set, progress_bar
+from muaudit.cli.common import ALPHA, COUNT, DEVICE, echo_json, parse_set, progress_bar
 
 
 def _efficacy_line(r: dict) -> str:
@@ -27,19 +27,20 @@ def _efficacy_line(r: dict) -> str:
 @click.argument("attack")
 @click.option("--recipe", required=True, type=click.Path(dir_okay=False),
               help="Recipe TOML (dataset, model, training), or a packaged recipe's name (digits-mlp).")
+@click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
 @click.option("--method", required=True, help="Unlearning method (see `muaudit methods`).")
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
+@click.option("--seeds", type=COUNT, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a method config value (repeatable).")
-@click.option("--fraction", type=float, help="Share of the training split to poison (default: per attack and dataset).")
+@click.option("--fraction", type=ALPHA, help="Share of the training split to poison (default: per attack and dataset).")
 @click.option("--eps", type=float, help="Noise std (gaussian eps_p) or perturbation bound (gradient-matching, gradient-canceling).")
 @click.option("--attack-set", "attack_pairs", multiple=True, metavar="KEY=VALUE", help="Override an attack option (repeatable).")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of power and verdict.")
-@click.option("--threads", type=int, help="torch threads (1 is fastest for tiny models on a shared machine).")
-@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+@click.option("--alpha", type=ALPHA, default=0.05, show_default=True, help="Significance level of power and verdict.")
+@click.option("--threads", type=COUNT, help="torch threads (1 is fastest for tiny models on a shared machine).")
+@click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def poison(attack, recipe, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, threads, device, as_json):
+def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, threads, device, as_json):
     """Poison, train, unlearn the poisons with METHOD, retrain, and report efficacy with its power.
 
     ATTACK is one of gaussian, backdoor, gradient-matching, label-flip, gradient-canceling, interclass.
@@ -49,7 +50,7 @@ def poison(attack, recipe, method, budget, seeds, out, pairs, fraction, eps, att
 
     results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
                                   attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
-                                  alpha=alpha, out=out, device=device, threads=threads,
+                                  alpha=alpha, out=out, device=device, threads=threads, arch=arch,
                                   progress=progress_bar("poison: models trained (seeds x models)"))
     if as_json:
         echo_json(results)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
-from muaudit.cli.common import echo_json, progress_bar
+from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json, progress_bar
 
 
 _progress_bar = progress_bar  # the shared helper (muaudit/cli/common.py)
@@ -29,12 +29,13 @@ def pool():
 @pool.command("build")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Pool directory (default: beside the recipe, NAME/; ./shadow_models/NAME/ for a packaged recipe).")
-@click.option("--models", "n_models", type=int, help="Override the recipe's number of shadow models.")
+@click.option("--models", "n_models", type=MODELS, help="Override the recipe's number of shadow models.")
 @click.option("--forget", type=click.Path(), help="Forget-aware pool: this forget set is IN for half the models.")
 @click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
-@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+@click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
+@click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished pool's summary as JSON.")
-def pool_build(recipe, out, n_models, forget, shard, device, as_json):
+def pool_build(recipe, out, n_models, forget, shard, arch, device, as_json):
     """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5.
 
     RECIPE is a recipe TOML file or the name of a packaged recipe (digits-mlp, digits-cnn,
@@ -43,7 +44,7 @@ def pool_build(recipe, out, n_models, forget, shard, device, as_json):
     from muaudit.pool.recipes import default_pool_dir, resolve_recipe
 
     recipe = resolve_recipe(recipe)
-    spec = load_spec(recipe)
+    spec = load_spec(recipe, arch=arch)
     if n_models is not None:
         spec = spec.with_overrides(n_models=n_models)
     out = Path(out) if out else default_pool_dir(recipe)
@@ -79,7 +80,7 @@ def pool_verify(pool_dir, as_json):
 @pool.command("evaluate")
 @click.argument("pool_dir", type=click.Path())
 @click.option("--attack", type=click.Choice(EVALUATE_PRESETS), default="online", show_default=True)
-@click.option("--targets", "n_targets", type=int, help="Shadows used as targets (default: all).")
+@click.option("--targets", "n_targets", type=COUNT, help="Shadows used as targets (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def pool_evaluate(pool_dir, attack, n_targets, as_json):
     """Leave-one-out strength of an attack on the pool: each shadow in turn is the target."""
@@ -106,15 +107,17 @@ def pool_merge(out, shards, as_json):
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.pt).")
 @click.option("--exclude", type=click.Path(), help="Training-split positions (.npy) to leave out (a retrained target).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", help="torch device (default: cuda if available, else cpu).")
+@click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe, out, exclude, seed, device, as_json):
+def train(recipe, out, exclude, arch, seed, device, as_json):
     """Train one model of RECIPE (a TOML file or a packaged recipe's name) on the training split
     (minus --exclude) and save a checkpoint."""
     from muaudit.jobs.train import run_train
 
-    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, progress=progress_bar("training (epochs)"))
+    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, arch=arch,
+                  progress=progress_bar("training (epochs)"))
     if as_json:
         return echo_json(r)
     click.echo(f"saved {r['out']}: trained on {r['n_train']} examples in {r['seconds']:.1f} s; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, progress_bar
+from muaudit.cli.common import COUNT, echo_json, progress_bar
 
 REFERENCES = ("retrain", "out", "same-method")
 STATISTICS = ("phi", "correct")
@@ -18,7 +18,7 @@ STATISTICS = ("phi", "correct")
 @click.option("--statistic", type=click.Choice(STATISTICS), default="phi", show_default=True,
               help="phi (logit-scaled confidence) or 0/1 correctness (Deep Unlearn).")
 @click.option("--variance", type=click.Choice(["auto", "fixed", "per-example"]), default="auto", show_default=True)
-@click.option("--targets", "n_targets", type=int, help="Shadows used as held-out targets (default: all).")
+@click.option("--targets", "n_targets", type=COUNT, help="Shadows used as held-out targets (default: all).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 def ulira(pool, method, reference, statistic, variance, n_targets, out, as_json):

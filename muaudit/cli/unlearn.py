@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, parse_set, progress_bar
+from muaudit.cli.common import DEVICE, SEED, echo_json, parse_set, progress_bar
 from muaudit.cli.target_options import input_options
 
 
@@ -30,11 +30,11 @@ def methods(as_json):
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="muaudit checkpoint to unlearn from.")
 @click.option("--forget", "forget_path", required=True, type=click.Path(dir_okay=False), help=".npy of training-split positions to forget.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Where to write the unlearned checkpoint.")
+@click.option("--arch", help="Trust the model factory pkg.mod:fn the checkpoint's meta names (repeat it).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable).")
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the method's randomness.")
-@click.option("--device", help="torch device (default: cuda if available, else cpu).")
-@click.option("--arch", help="Trust the model factory package.module:function that the checkpoint's meta names.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the method's randomness.")
+@click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @input_options
 @click.option("--json", "as_json", is_flag=True, help="Print method, config, cost and accuracies as JSON.")
 def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device, arch, input_layout, input_mean,

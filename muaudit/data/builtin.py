@@ -37,10 +37,7 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     ``shape`` (e.g. ``[3, 32, 32]``) gives image-shaped inputs; else ``[n_features]``. The last
     ``round(test_fraction * n_samples)`` rows form the test split.
     """
-    dims = tuple(int(d) for d in shape) if shape else (int(n_features),)
-    if n_samples < 2 or n_classes < 2 or min(dims) < 1 or not 0 <= test_fraction < 1:
-        raise ConfigError("synthetic needs n_samples >= 2, n_classes >= 2, positive dims and "
-                          f"test_fraction in [0, 1), got {n_samples}, {n_classes}, {list(dims)}, {test_fraction}")
+    dims = _check_synthetic(n_samples, n_classes, n_features, shape, class_sep, test_fraction, seed)
     rng = np.random.default_rng(seed)
     d = int(np.prod(dims))
     means = rng.normal(0.0, class_sep, size=(n_classes, d))
@@ -51,3 +48,24 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     opts = dict(n_samples=n_samples, n_classes=n_classes, n_features=n_features, shape=shape,
                 class_sep=class_sep, test_fraction=test_fraction, seed=seed)
     return Dataset("synthetic", X, y, split, opts)
+
+
+def _check_synthetic(n_samples, n_classes, n_features, shape, class_sep, test_fraction, seed) -> tuple[int, ...]:
+    """Validate the synthetic options (types and ranges, and the size against this machine's memory)."""
+    from muaudit.checks import check_fits_memory, check_int_range, check_seed
+
+    check_int_range("n_samples", n_samples, 2)
+    check_int_range("n_classes", n_classes, 2, 2**20)
+    if shape is None:
+        dims = (check_int_range("n_features", n_features, 1),)
+    elif isinstance(shape, list) and 1 <= len(shape) <= 3:
+        dims = tuple(check_int_range("shape", d, 1) for d in shape)
+    else:
+        raise ConfigError(f"Expected `shape` a list of 1 to 3 positive integers, got {shape!r}")
+    for name, v, lo, hi in (("class_sep", class_sep, 0.0, None), ("test_fraction", test_fraction, 0.0, 1.0)):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= lo and (hi is None or v < hi)
+        if not ok:
+            raise ConfigError(f"Expected `{name}` a number >= {lo}{'' if hi is None else f' and < {hi}'}, got {v!r}")
+    check_seed("seed", seed)
+    check_fits_memory("the synthetic dataset", 8 * n_samples * int(np.prod(dims, dtype=object)), ConfigError)
+    return dims

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TRAIN, TEST = 0, 1
+MAX_CLASSES = 2**20  # a label beyond this is a corrupt file, not a class (models get one output per class)
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +39,15 @@ class Dataset:
         object.__setattr__(self, "X", np.ascontiguousarray(self.X, dtype=np.float32))
         object.__setattr__(self, "y", np.ascontiguousarray(self.y, dtype=np.int64))
         object.__setattr__(self, "split", np.ascontiguousarray(self.split, dtype=np.int8))
+        from muaudit.errors import DataError
+
+        n = len(self.y)
+        if n == 0 or self.y.ndim != 1 or len(self.X) != n or self.split.shape != (n,):
+            raise DataError(f"dataset {self.name!r} needs at least one example and x, y, split of one length, got "
+                            f"shapes {self.X.shape}, {self.y.shape}, {self.split.shape}")
+        if self.y.min() < 0 or self.y.max() >= MAX_CLASSES:
+            bad = int(np.argmax((self.y < 0) | (self.y >= MAX_CLASSES)))
+            raise DataError(f"dataset {self.name!r}: label {int(self.y[bad])} at row {bad} is not in [0, {MAX_CLASSES})")
 
     @property
     def n_samples(self) -> int:

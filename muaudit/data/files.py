@@ -13,13 +13,15 @@ import gzip
 import io
 import pickle
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from muaudit.checks import check_fits_memory
 from muaudit.data.dataset import TEST, TRAIN, Dataset
 from muaudit.data.registry import DATASETS
-from muaudit.errors import DataError
+from muaudit.errors import DataError, reason
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -137,8 +139,8 @@ def load_cifar100(*, path=None) -> Dataset:
 
 def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{path}: expected x [N, ...] and y [N], got shapes {x.shape} and {y.shape}")
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+        raise DataError(f"{path}: expected x [N, ...] and y [N] with N >= 1, got shapes {x.shape} and {y.shape}")
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path}: x must be numeric, got dtype {x.dtype}")
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
@@ -159,6 +161,8 @@ def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
             codes = split.astype(np.int8)
         if split.shape != y.shape or bad.any():
             raise DataError(f"{path}: split must be [N] of 'train'/'test' or 0/1")
+    if not (codes == TRAIN).any():
+        raise DataError(f"{path}: no example is in the training split")
     return Dataset(name, x, y, codes, {"path": str(path)})
 
 
@@ -166,10 +170,16 @@ def _arrays_to_dataset(name: str, path: Path, x, y, split) -> Dataset:
 def load_npz(*, path=None) -> Dataset:
     """Arrays ``x``, ``y``, optional ``split`` from an ``.npz`` file (no pickles)."""
     p = _file(path, "npz")
+    with open(p, "rb") as f:
+        head = f.read(6)
+    if head == b"\x93NUMPY":
+        raise DataError(f"{p}: not an .npz archive but a single .npy array (save x, y with numpy.savez)")
+    if not head.startswith(b"PK\x03\x04"):
+        raise DataError(f"{p}: not an .npz archive (save x, y with numpy.savez)")
     try:
         z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{p}: not a readable .npz file ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{p}: not a readable .npz file ({reason(e)})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise DataError(f"{p}: not an .npz archive (save it with numpy.savez)")
     with z:
@@ -177,8 +187,10 @@ def load_npz(*, path=None) -> Dataset:
             raise DataError(f"{p}: needs arrays 'x' and 'y', found {sorted(z.files)}")
         try:
             arrays = [z[k] if k in z.files else None for k in ("x", "y", "split")]
-        except (OSError, ValueError, EOFError) as e:
-            raise DataError(f"{p}: not a readable .npz file ({e})") from None
+        except MemoryError:
+            raise DataError(f"{p}: its arrays do not fit this machine's memory") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(f"{p}: not a readable .npz file ({reason(e)})") from None
     return _arrays_to_dataset("npz", p, *arrays)
 
 
@@ -192,6 +204,9 @@ def load_h5(*, path=None) -> Dataset:
         with h5py.File(p, "r") as f:
             if not all(isinstance(f.get(k), h5py.Dataset) for k in ("x", "y")):
                 raise DataError(f"{p}: needs datasets 'x' and 'y', found {sorted(f.keys())}")
+            for k in ("x", "y", "split"):
+                if isinstance(f.get(k), h5py.Dataset):
+                    check_fits_memory(f"{p}: dataset {k!r}", f[k].size * f[k].dtype.itemsize)
             split = f["split"][()] if isinstance(f.get("split"), h5py.Dataset) else None
             x, y = f["x"][()], f["y"][()]
     except OSError as e:

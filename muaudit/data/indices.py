@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muaudit.data.npy import read_npy
 from muaudit.errors import DataError
 
 
@@ -20,17 +21,7 @@ def load_index_file(path, n_train: int, *, what: str = "index") -> np.ndarray:
     name = f"{what} file {p}"
     if p.suffix != ".npy":
         raise DataError(f"{name} is not a .npy file; save indices with numpy.save")
-    if not p.is_file():
-        raise DataError(f"{name} does not exist")
-    try:
-        arr = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        raise DataError(f"{name} {_load_problem(p, e)}; expected a 1-D integer array") from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{name} cannot be read ({e})") from None
-    if not isinstance(arr, np.ndarray):
-        arr.close()
-        raise DataError(f"{name} is an .npz archive, not a .npy file; save indices with numpy.save")
+    arr = read_npy(p, f"{what} file")
     return validate_indices(arr, n_train, name=name)
 
 
@@ -58,6 +49,8 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
         raise DataError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
     if arr.size == 0:
         raise DataError(f"{name} is empty")
+    if arr.dtype.hasobject:
+        raise DataError(f"{name} holds values that are not 64-bit integers (first: {arr[0]!r} at position 0)")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         kind = "booleans" if arr.dtype == bool else f"{arr.dtype} values"
         raise DataError(f"{name} holds {kind} (first: {arr[0].item()!r} at position 0); expected integer positions")
@@ -119,11 +112,3 @@ def _positions(arr, name: str) -> np.ndarray:
         raise DataError(f"Expected {name} a 1-D array of integer positions, got {a.dtype} of shape {tuple(a.shape)}")
     return a.astype(np.int64)
 
-
-def _load_problem(p: Path, e: ValueError) -> str:
-    """Say why ``np.load(allow_pickle=False)`` refused ``p``."""
-    if "Object arrays" in str(e) or p.read_bytes()[:1] == b"\x80":  # \x80: a pickle's PROTO opcode
-        return "holds pickled objects"
-    if "pickle" in str(e):
-        return "is not a .npy file (no NPY header)"
-    return f"is not a valid .npy file ({str(e).splitlines()[0]})"

@@ -15,9 +15,11 @@ from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_
 from muaudit.attacks.base import ReferenceSignals
 from muaudit.audit import assess_scores
 from muaudit.audit.verdict import _calibration
+from muaudit.checks import check_unit_interval
 from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
 from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError
+from muaudit.models.checkpoint import train_positions
 from muaudit.report.results import write_audit_folder
 from muaudit.targets import InputAdapter, compat, load_model_target
 from muaudit.training.device import select_device
@@ -81,6 +83,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
         >>> results["attack"], 0 <= results["population_mia"]["indiscernibility"] <= 1
         ('loss', True)
     """
+    check_unit_interval("alpha", alpha)
     select_device(device)
     ds, tgt, data = _dataset_and_target(target, pool, arch, (input_layout, input_mean, input_std), device)
     n_train = len(ds.train_idx)
@@ -89,8 +92,10 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     NM = ds.train_idx[load_index_file(nonmembers, n_train, what="nonmembers")] if nonmembers else ds.test_idx
     if train_idx is not None:
         train = load_index_file(train_idx, n_train, what="train-idx")
+    elif "train_idx" in tgt.meta:
+        train = train_positions(tgt.meta, n_train, target)
     else:
-        train = np.asarray(tgt.meta.get("train_idx", []), np.int64)
+        train = np.zeros(0, np.int64)
     R = np.setdiff1d(ds.train_idx[split_forget(train, f_pos, strict=False)[1]], NM)
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)

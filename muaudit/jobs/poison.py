@@ -9,10 +9,10 @@ from typing import Callable
 import torch
 
 from muaudit.checks import check_positive_int, check_unit_interval
+from muaudit.training.device import select_device
 from muaudit.poisoning.base import PoisonError, get_poison
 from muaudit.poisoning.protocol import check_inputs, run_protocol
 from muaudit.poisoning.report import summarize_method, write_poison_results
-from muaudit.training.device import select_device
 
 
 def attack_overrides(attack, *, fraction: float | None = None, eps: float | None = None,
@@ -32,7 +32,7 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
                fraction: float | None = None, eps: float | None = None, attack_options: dict | None = None,
                method_options: dict | None = None, alpha: float = 0.05, out=None, device=None,
                threads: int | None = None, log: Callable[[str], None] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> tuple[dict, Path]:
+               progress: Callable[[int, int], None] | None = None, arch: str | None = None) -> tuple[dict, Path]:
     """Poison, train, unlearn with ``method``, retrain, score; write results, figures and report.html.
 
     Every input is checked before any training; ``recipe`` is a TOML path or a packaged recipe's
@@ -52,11 +52,13 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     from muaudit.report import new_results_dir, render_html
 
     attack = get_poison(attack)
-    spec = load_spec(resolve_recipe(recipe))
+    spec = load_spec(resolve_recipe(recipe), arch=arch)
     overrides = attack_overrides(attack, fraction=fraction, eps=eps, options=attack_options)
     config = attack.make_config(spec.dataset.get("name"), overrides)
     check_inputs(attack, [method], {method: method_options or {}}, budget, check_positive_int("seeds", seeds))
     check_unit_interval("alpha", alpha)
+    if threads is not None:
+        check_positive_int("threads", threads)
     select_device(device)
     old_threads = torch.get_num_threads()
     if threads:

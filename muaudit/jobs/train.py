@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 
 
-def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, progress=None) -> dict:
+def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: str | None = None,
+              progress=None) -> dict:
     """Train one model of ``recipe`` (a TOML path or a packaged recipe's name) on the training
     split minus ``exclude`` (an index file) and save a muaudit checkpoint at ``out``; return a
     JSON-ready summary. ``progress(epoch, epochs)`` is called after each epoch.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
+    ``arch`` trusts a model factory the recipe names (see :func:`muaudit.pool.load_spec`). Every
+    input is checked before training; ``out`` may not be an input file.
 
     Example:
         A retrained target of the tiny recipe of the doctest setup (``conftest.py``), without the
@@ -22,6 +25,11 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, progress
         >>> summary["n_train"], summary["test_accuracy"] > 0.5
         (1247, True)
     """
+    from muaudit.checks import check_seed
+    from muaudit.paths import output_file
+    from muaudit.errors import DataError
+    from muaudit.training.device import select_device
+
     from muaudit.data import load_index_file
     from muaudit.models import save_checkpoint
     from muaudit.pool import load_spec
@@ -29,9 +37,14 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, progress
     from muaudit.training import predict_logits
     from muaudit.training.single import train_target
 
-    spec = load_spec(resolve_recipe(recipe))
+    check_seed("seed", seed)
+    select_device(device)
+    output_file(out, {"recipe": recipe, "--exclude": exclude})
+    spec = load_spec(resolve_recipe(recipe), arch=arch)
     ds = spec.load_dataset()
     excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
+    if excl is not None and len(excl) == len(ds.train_idx):
+        raise DataError(f"--exclude file {exclude} leaves out all {len(excl)} training examples; nothing to train on")
     model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
     save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.attacks.signals import cross_entropy_loss
+from muaudit.checks import check_positive_int
 from muaudit.attacks.ulira import ShadowFamilies, ULiRAConfig, ulira_statistic
 from muaudit.audit.ulira import evaluate_ulira, population_mia
 from muaudit.jobs.inputs import AuditData
@@ -115,6 +116,8 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
         ('ft', True, True)
     """
     config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
+    if n_targets is not None:
+        check_positive_int("n_targets", n_targets)
     data = AuditData.load(pool)
     group = unlearned_group(data.pool, method)
     fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)

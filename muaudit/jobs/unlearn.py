@@ -20,6 +20,9 @@ from muaudit.models.checkpoint import model_from_meta
 from muaudit.targets.adapter import AdapterModule, InputAdapter
 from muaudit.targets.load import adapter_from_meta
 from muaudit.targets.runner import TorchRunner, resolve_adapter
+from muaudit.checks import check_seed
+from muaudit.paths import output_file
+from muaudit.models.checkpoint import train_positions
 from muaudit.training.device import select_device
 from muaudit.unlearning.base import UnlearnData, get_method, make_config
 from muaudit.unlearning.run import accuracy, run_unlearning, training_sample_gradients
@@ -73,7 +76,8 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     ``progress(sample_gradients, cap or 0)`` is called while the method trains.
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
-    before/after hold retain / forget / test accuracy.
+    before/after hold retain / forget / test accuracy. ``arch`` trusts a model factory the
+    checkpoint's meta names. ``out_path`` may not be an input; NaN weights are never written.
 
     Example:
         Gradient ascent on the forget set of the tiny checkpoint of the doctest setup (``conftest.py``):
@@ -84,7 +88,9 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     """
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
+    check_seed("seed", seed)
     dev = select_device(device)
+    output_file(out_path, {"--model": model_path, "--forget": forget_path}, CheckpointError)
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std)
     state, meta = read_checkpoint(model_path)
     if not meta:
@@ -98,7 +104,7 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     adapter = adapter_from_meta(adapter, meta, model_path)
     model, adapter = adapt_model(model, ds, adapter, model_path)
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
-    train_idx = np.asarray(meta["train_idx"], np.int64)
+    train_idx = train_positions(meta, len(ds.train_idx), model_path)
     augment = bool((meta.get("recipe") or {}).get("augment", False))
     forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment,
                                                       name=f"forget file {forget_path}")

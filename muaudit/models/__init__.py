@@ -3,7 +3,7 @@
 from muaudit.models.archs import ARCHS, MLP
 from muaudit.models.checkpoint import (Target, load_checkpoint, load_state, load_target, read_checkpoint,
                                        save_checkpoint)
-from muaudit.models.factory import build_model, resolve_arch
+from muaudit.models.factory import allowed_arch, build_model, resolve_arch
 
-__all__ = ["ARCHS", "MLP", "Target", "build_model", "load_checkpoint", "load_state", "load_target",
+__all__ = ["ARCHS", "MLP", "Target", "allowed_arch", "build_model", "load_checkpoint", "load_state", "load_target",
            "read_checkpoint", "resolve_arch", "save_checkpoint"]

@@ -11,9 +11,33 @@ import math
 import torch
 from torch import nn
 
+from muaudit.errors import ConfigError
 from muaudit.registry import Registry
 
 ARCHS: Registry = Registry("architecture")
+MAX_WIDTH = 2**16  # widths and channel counts beyond this are typos, not models
+
+
+def widths(name: str, value, *, allow_empty: bool = True) -> tuple[int, ...]:
+    """``value`` as a tuple of layer widths: a list of integers in [1, MAX_WIDTH], else ConfigError.
+
+    A string is refused rather than read character by character (``"512"`` is not ``[5, 1, 2]``).
+    """
+    ok = isinstance(value, (list, tuple)) and (allow_empty or len(value) > 0) and all(
+        isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH for w in value)
+    if not ok:
+        raise ConfigError(f"Expected `{name}` a list of integers in [1, {MAX_WIDTH}], got {value!r}")
+    return tuple(value)
+
+
+def width(name: str, value) -> int:
+    """One layer width: an integer in [1, MAX_WIDTH], else ConfigError."""
+    if isinstance(value, (list, tuple)):
+        raise ConfigError(f"Expected `{name}` an integer in [1, {MAX_WIDTH}], got {value!r}")
+    try:
+        return widths(name, [value])[0]
+    except ConfigError:
+        raise ConfigError(f"Expected `{name}` an integer in [1, {MAX_WIDTH}], got {value!r}") from None
 
 
 class MLP(nn.Sequential):
@@ -38,7 +62,7 @@ class MLP(nn.Sequential):
 @ARCHS.register("mlp")
 def mlp(input_shape, n_classes: int, *, hidden: list[int] = (512,)) -> nn.Module:
     """Multi-layer perceptron on flattened inputs; ``hidden`` lists the hidden widths."""
-    return MLP(int(math.prod(input_shape)), n_classes, tuple(int(h) for h in hidden))
+    return MLP(int(math.prod(input_shape)), n_classes, widths("hidden", hidden))
 
 
 @ARCHS.register("cnn")
@@ -49,15 +73,18 @@ def cnn(input_shape, n_classes: int, *, channels: list[int] = (32, 64), hidden: 
     Pooling before the ReLU computes exactly conv -> ReLU -> pool (ReLU is monotone, so the two
     commute, gradients included) with the ReLU on a 4x smaller tensor.
     """
+    if len(input_shape) != 3:
+        raise ConfigError(f"cnn needs image inputs [C, H, W], got input shape {list(input_shape)}")
+    channels, hidden = _channels("channels", channels), width("hidden", hidden)
     c, h, w = input_shape
     layers: list[nn.Module] = []
     for out in channels:
-        layers.append(nn.Conv2d(c, int(out), 3, padding=1))
+        layers.append(nn.Conv2d(c, out, 3, padding=1))
         if h >= 2 and w >= 2:
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
         layers.append(nn.ReLU())
-        c = int(out)
+        c = out
     layers += [nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
     return nn.Sequential(*layers)
 
@@ -118,8 +145,22 @@ class ResNet18(nn.Module):
 @ARCHS.register("resnet18")
 def resnet18(input_shape, n_classes: int, *, stem: str = "cifar") -> nn.Module:
     """ResNet-18; ``stem`` is ``"cifar"`` (default) or ``"imagenet"`` (torchvision-style)."""
-    from muaudit.errors import ConfigError
-
-    if stem not in ("cifar", "imagenet"):
-        raise ConfigError(f"resnet18 stem must be 'cifar' or 'imagenet', got {stem!r}")
+    _stem("stem", stem)
+    if len(input_shape) != 3:
+        raise ConfigError(f"resnet18 needs image inputs [C, H, W], got input shape {list(input_shape)}")
     return ResNet18(int(input_shape[0]), n_classes, stem)
+
+
+def _stem(name: str, value) -> str:
+    if value not in ("cifar", "imagenet"):
+        raise ConfigError(f"Expected `{name}` 'cifar' or 'imagenet', got {value!r}")
+    return value
+
+
+def _channels(name: str, value) -> tuple[int, ...]:
+    return widths(name, value, allow_empty=False)
+
+
+# option -> check, per built-in architecture: recipes are validated where they are parsed
+OPTION_CHECKS = {"mlp": {"hidden": widths}, "cnn": {"channels": _channels, "hidden": width},
+                 "resnet18": {"stem": _stem}}

@@ -8,6 +8,7 @@ and after unlearning the method, forget indices, config and cost). Everything is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -19,18 +20,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from muaudit.errors import CheckpointError
-from muaudit.models.factory import build_model
+from muaudit.data.dataset import MAX_CLASSES
+from muaudit.data.npy import read_npy
+from muaudit.errors import CheckpointError, reason
+from muaudit.paths import existing_file
+from muaudit.models.factory import allowed_arch, build_model
 
 
 def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
-    """Write a muaudit checkpoint atomically (temporary file, then rename)."""
+    """Write a muaudit checkpoint atomically (temporary file, then rename).
+
+    Weights holding NaN or inf are refused (a diverged training is never saved as a model), and
+    a failed write leaves no temporary file and the old ``path`` as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
-    os.replace(tmp, path)
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"refusing to write {path}: weight {k!r} holds NaN or inf (the training "
+                                  "diverged; try a smaller lr)")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write {path} ({reason(e)})") from None
     return path
 
 
@@ -50,16 +67,25 @@ def plain_meta(value, where: str = "meta"):
 
 def _torch_load(path: Path):
     try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"{path} cannot be read ({e.strerror or e})") from None
+    if not head:
+        raise CheckpointError(f"{path} is empty")
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # a zip archive or a legacy pickle
+        raise CheckpointError(f"{path} is not a PyTorch file (expected what torch.save writes)")
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if found:
             raise CheckpointError(f"{path} holds pickled objects other than tensors ({found.group(1)}); "
                                   "refusing to unpickle it") from None
-        reason = str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({reason.splitlines()[0][:160]})") from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0][:160]})") from None
+        why = str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({reason(ValueError(why))})") from None
+    except Exception as e:  # torch parsing hostile bytes raises KeyError, IndexError, RuntimeError, ...
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({reason(e)})") from None
 
 
 def _is_state_dict(obj) -> bool:
@@ -94,9 +120,10 @@ def load_state(model: nn.Module, state_dict: dict, source) -> nn.Module:
 
 def read_checkpoint(path) -> tuple[dict, dict]:
     """Return ``(state_dict, meta)`` of a muaudit checkpoint or raw state_dict (meta ``{}``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+    path = existing_file(path, "checkpoint", CheckpointError)
+    if _is_torchscript(path):
+        raise CheckpointError(f"{path} is a TorchScript archive, not a muaudit checkpoint (what `muaudit train` "
+                              "or save_checkpoint writes)")
     obj = _torch_load(path)
     if isinstance(obj, dict) and _is_state_dict(obj.get("state_dict")):
         meta = obj.get("meta") or {}
@@ -108,23 +135,54 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     raise CheckpointError(f"{path} is neither a muaudit checkpoint nor a state_dict of tensors")
 
 
-def model_from_meta(meta: dict, *, trusted_arch: str | None = None) -> nn.Module:
-    """Build the (untrained) architecture a checkpoint's meta describes.
+def model_from_meta(meta: dict, *, trusted_arch: str | None = None, source="checkpoint") -> nn.Module:
+    """Build the (untrained) architecture a checkpoint's meta describes, after validating it.
 
     A file never makes muaudit import code: a user factory ``package.module:function`` named in
-    ``meta`` is built only when the caller names the same factory in ``trusted_arch`` (``--arch``).
+    ``meta`` is built only when the caller names the same factory in ``trusted_arch`` (``--arch``;
+    see :func:`muaudit.models.factory.allowed_arch`).
     """
     try:
         arch, shape, n_classes = meta["arch"], meta["input_shape"], meta["n_classes"]
     except KeyError as e:
-        raise CheckpointError(f"checkpoint meta lacks {e.args[0]!r}; pass --arch") from None
-    if ":" in str(arch) and arch != trusted_arch:
-        raise CheckpointError(f"checkpoint meta names the model factory {arch!r}; muaudit does not import code "
-                              f"a file names: pass --arch {arch} to trust it")
+        raise CheckpointError(f"{source}: meta lacks {e.args[0]!r}; pass --arch") from None
+    arch = allowed_arch(arch, source=f"{source} (meta 'arch')", trusted=trusted_arch)
+    shape, n_classes = check_model_shape(shape, n_classes, f"{source}: meta")
     kwargs = meta.get("arch_kwargs") or {}
     if not isinstance(kwargs, dict):
-        raise CheckpointError(f"checkpoint meta 'arch_kwargs' must be a dict, got {type(kwargs).__name__}")
+        raise CheckpointError(f"{source}: meta 'arch_kwargs' must be a dict, got {type(kwargs).__name__}")
     return build_model(arch, shape, n_classes, **kwargs)
+
+
+def check_model_shape(input_shape, n_classes, source) -> tuple[tuple[int, ...], int]:
+    """Validate an input shape (1 to 4 positive integers) and a class count (an integer >= 2)."""
+    ok = isinstance(input_shape, (list, tuple)) and 1 <= len(input_shape) <= 4 and all(
+        _int(d) and 1 <= d <= 2**16 for d in input_shape)
+    if not ok:
+        raise CheckpointError(f"{source} 'input_shape' must be 1 to 4 integers in [1, 65536], got {input_shape!r}")
+    if not (_int(n_classes) and 2 <= n_classes <= MAX_CLASSES):
+        raise CheckpointError(f"{source} 'n_classes' must be an integer in [2, {MAX_CLASSES}], got {n_classes!r}")
+    return tuple(input_shape), n_classes
+
+
+def train_positions(meta: dict, n_train: int, source) -> np.ndarray:
+    """The meta's ``train_idx`` validated as distinct positions in ``[0, n_train)``."""
+    from muaudit.data.indices import validate_indices
+    from muaudit.errors import DataError
+
+    raw = meta.get("train_idx")
+    if not isinstance(raw, list) or not raw:
+        raise CheckpointError(f"{source}: meta 'train_idx' must be a non-empty list of training positions")
+    try:
+        return validate_indices(np.asarray(raw), n_train, name=f"{source}: meta 'train_idx'")
+    except (ValueError, TypeError, OverflowError):  # a ragged or mixed list
+        raise CheckpointError(f"{source}: meta 'train_idx' must be a list of integers") from None
+    except DataError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def load_checkpoint(path, *, arch: str | None = None) -> tuple[nn.Module, dict]:
@@ -135,7 +193,7 @@ def load_checkpoint(path, *, arch: str | None = None) -> tuple[nn.Module, dict]:
     state, meta = read_checkpoint(path)
     if not meta:
         raise CheckpointError(f"{path} is a raw state_dict without muaudit meta; pass --arch")
-    return load_state(model_from_meta(meta, trusted_arch=arch), state, path), meta
+    return load_state(model_from_meta(meta, trusted_arch=arch, source=path), state, path), meta
 
 
 @dataclass
@@ -160,18 +218,15 @@ def _is_torchscript(path: Path) -> bool:
 def _load_torchscript(path: Path) -> nn.Module:
     try:
         model = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({str(e).splitlines()[0][:120]})") from None
+    except Exception as e:  # torch parsing a hostile archive raises many kinds
+        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({reason(e)})") from None
     check_finite(model.state_dict(), path)
     return model.eval()
 
 
 def _load_logits(path: Path) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise CheckpointError(f"logits file {path} is not a plain numeric .npy ({str(e)[:120]})") from None
-    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating):
+    arr = read_npy(path, "logits file", CheckpointError)
+    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or 0 in arr.shape:
         raise CheckpointError(f"logits file {path} must be float [N, C] or [N, V, C], got {arr.dtype} {arr.shape}")
     if not np.isfinite(arr).all():
         raise CheckpointError(f"logits file {path} contains NaN or inf")
@@ -182,16 +237,15 @@ def load_target(path, *, arch: str | None = None, arch_kwargs: dict | None = Non
                 input_shape=None, n_classes: int | None = None) -> Target:
     """Load what ``--target`` names: muaudit checkpoint, raw state_dict (needs ``arch``),
     TorchScript archive, or logits ``.npy``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"target {path} does not exist")
+    path = existing_file(path, "target", CheckpointError)
     if path.suffix == ".npy":
         return Target("logits", path, logits=_load_logits(path))
     if _is_torchscript(path):
         return Target("torchscript", path, model=_load_torchscript(path))
     state, meta = read_checkpoint(path)
     if meta and arch in (None, meta.get("arch")) and not arch_kwargs:
-        return Target("checkpoint", path, load_state(model_from_meta(meta, trusted_arch=arch), state, path), meta=meta)
+        model = model_from_meta(meta, trusted_arch=arch, source=path)
+        return Target("checkpoint", path, load_state(model, state, path), meta=meta)
     if arch is None:
         raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
     if input_shape is None or n_classes is None:

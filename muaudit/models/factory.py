@@ -9,14 +9,51 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
-from muaudit.models.archs import ARCHS
+from muaudit.models.archs import ARCHS, OPTION_CHECKS
 
 SUPPLIED = ("input_shape", "n_classes")  # passed by muaudit (from the dataset) when the factory names them
 
 
+def is_factory(arch) -> bool:
+    """True when ``arch`` names code to import (``package.module:function``), not a built-in name."""
+    return ":" in str(arch)
+
+
+def allowed_arch(arch, *, source: str, trusted: str | None = None) -> str:
+    """The one gate between a file and an import: return ``arch``, read from ``source``, if muaudit
+    may build it; else raise :class:`ConfigError`.
+
+    Every loader that takes an architecture from a file (a recipe, a pool's ``spec``, a checkpoint's
+    meta, a pool's ``weights/`` files) calls this before :func:`build_model`. A built-in name
+    (``mlp``, ``cnn``, ``resnet18``) is always allowed; a factory ``package.module:function`` only
+    when the user named the very same string themselves as ``trusted`` (``--arch`` on the command
+    line, or the ``arch=`` argument of a Python call). Nothing a file names is ever imported.
+
+    Example:
+        >>> allowed_arch("mlp", source="recipe r.toml")
+        'mlp'
+        >>> allowed_arch("os:system", source="pool p")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: pool p names the model factory 'os:system'; ...
+    """
+    if not isinstance(arch, str) or not arch.strip():
+        raise ConfigError(f"{source} names no architecture (got {arch!r}); valid: {', '.join(ARCHS.names())}")
+    if not is_factory(arch):
+        ARCHS.get(arch)  # unknown names: an error listing the valid ones
+        return arch
+    if arch != trusted:
+        raise ConfigError(f"{source} names the model factory {arch!r}; muaudit never imports code a file names: "
+                          f"pass --arch {arch} if you trust it")
+    return arch
+
+
 def resolve_arch(arch: str):
-    """Return the factory for ``arch``: a registered name or ``package.module:function``."""
-    if ":" not in str(arch):
+    """Return the factory for ``arch``: a registered name or ``package.module:function``.
+
+    This imports what ``arch`` names: call it only with an ``arch`` the user gave, or one that
+    passed :func:`allowed_arch`.
+    """
+    if not is_factory(arch):
         return ARCHS.get(arch)
     module, _, fn = arch.partition(":")
     if not module or not fn.isidentifier():
@@ -67,3 +104,14 @@ def build_model(arch: str, input_shape, n_classes: int, *, seed: int | None = No
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model factory {arch!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def check_arch_options(arch: str, kwargs: dict) -> None:
+    """Validate a built-in architecture's option names and values without building it (a recipe
+    is checked where it is parsed); a user factory's options are checked when it is built."""
+    if is_factory(arch):
+        return
+    _check_options(arch, ARCHS.get(arch), kwargs)
+    for key, check in OPTION_CHECKS.get(str(arch).lower(), {}).items():
+        if key in kwargs:
+            check(key, kwargs[key])

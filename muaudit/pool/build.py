@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from muaudit.data import Dataset
-from muaudit.errors import PoolError
+from muaudit.errors import MuauditError, PoolError
 from muaudit.pool.design import make_keep, model_seeds
 from muaudit.pool.fileio import removing_on_failure
 from muaudit.pool.spec import PoolSpec
@@ -88,7 +88,7 @@ def _base_models(ids, pool: Pool, spec: PoolSpec, ds, pop, out: Path, X, y, make
     deterministically from their seeds."""
     models, rows, train = {}, {}, []
     for m in ids:
-        model = _load_weights(out, m, pool, X, spec.views) if pool.done[m] else None
+        model = _load_weights(out, m, pool, X, spec) if pool.done[m] else None
         if model is not None:
             models[m] = model
         else:
@@ -114,16 +114,19 @@ def _base_models(ids, pool: Pool, spec: PoolSpec, ds, pop, out: Path, X, y, make
     return models, rows
 
 
-def _load_weights(out: Path, m: int, pool: Pool, X, views: int):
+def _load_weights(out: Path, m: int, pool: Pool, X, spec: PoolSpec):
     """Shadow m's saved weights, or None if missing or not the model whose logits the pool holds."""
     from muaudit.models import load_checkpoint
 
     ckpt = out / "weights" / f"m{m:05d}.pt"
     if not ckpt.is_file():
         return None
-    # the recipe names the architecture: a user factory is trusted because the recipe names it
-    model = load_checkpoint(ckpt, arch=pool.spec["model"]["arch"])[0].to(X.device).eval()
-    if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=views)).max()) > 1e-4:
+    # the recipe the caller passed (not the pool file, not the weights' meta) says what may be built
+    try:
+        model = load_checkpoint(ckpt, arch=spec.model["arch"])[0].to(X.device).eval()
+    except MuauditError as e:
+        raise PoolError(f"{e}; delete {ckpt} to retrain shadow {m} from its seed") from None
+    if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=spec.views)).max()) > 1e-4:
         warnings.warn(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed", stacklevel=3)
         return None
     return model

@@ -21,6 +21,7 @@ their exact retrains (see :func:`forget_key`) and can be compared example by exa
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import asdict, dataclass, field, fields
 
@@ -29,6 +30,7 @@ import numpy as np
 from muaudit.errors import ConfigError, PoolError
 
 FORGET_CHOICES = ("random", "pool")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.-]{0,63}")  # an HDF5 group and file name
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,14 @@ class UnlearnEntry:
             object.__setattr__(self, "name", str(self.method))
         checks = [
             (isinstance(self.method, str), "[[unlearn]] `method` a string", self.method),
-            (isinstance(self.name, str) and "/" not in self.name and self.name.strip() == self.name,
-             "[[unlearn]] `name` a string without '/' or surrounding spaces", self.name),
+            (isinstance(self.name, str) and NAME.fullmatch(self.name) is not None,
+             "[[unlearn]] `name` of letters, digits and '_-+.' starting with a letter or digit (at most 64)", self.name),
             (isinstance(self.config, dict), "[[unlearn]] `config` a table", self.config),
             (self.forget in FORGET_CHOICES, f"[[unlearn]] `forget` in {FORGET_CHOICES}", self.forget),
             (_number(self.forget_fraction) and 0 < self.forget_fraction < 1,
              "[[unlearn]] `forget_fraction` in (0, 1)", self.forget_fraction),
-            (isinstance(self.forget_seed, int) and not isinstance(self.forget_seed, bool) and self.forget_seed >= 0,
-             "[[unlearn]] `forget_seed` a non-negative integer", self.forget_seed),
+            (isinstance(self.forget_seed, int) and not isinstance(self.forget_seed, bool) and 0 <= self.forget_seed < 2**32,
+             "[[unlearn]] `forget_seed` an integer in [0, 2**32)", self.forget_seed),
             (isinstance(self.retrain, bool), "[[unlearn]] `retrain` true or false", self.retrain),
             (self.budget is None or (_number(self.budget) and self.budget > 0), "[[unlearn]] `budget` > 0", self.budget),
         ]

@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from muaudit.checks import SEED_LIMIT
 from muaudit.errors import ConfigError
 from muaudit.training.recipe import TrainRecipe
 
@@ -34,6 +35,7 @@ else:  # pragma: no cover
 SECTIONS = ("dataset", "model", "train", "pool")
 LIST_SECTIONS = ("unlearn",)
 POPULATIONS = ("all", "train")
+MAX_MODELS = 2**16  # more shadow models than this is a typo (the keep matrix alone would not fit)
 
 
 def parse_scalar(text: str):
@@ -83,11 +85,12 @@ class PoolSpec:
         from muaudit.training.engine import ENGINES
 
         checks = [
-            (_int(self.n_models) and self.n_models >= 2 and self.n_models % 2 == 0, "`n_models` an even integer >= 2", self.n_models),
-            (_int(self.seed), "`seed` an integer", self.seed),
+            (_int(self.n_models) and 2 <= self.n_models <= MAX_MODELS and self.n_models % 2 == 0,
+             f"`n_models` an even integer in [2, {MAX_MODELS}]", self.n_models),
+            (_int(self.seed) and 0 <= self.seed < SEED_LIMIT, "`seed` an integer in [0, 2**32)", self.seed),
             (self.views in (1, 2) and _int(self.views), "`views` 1 or 2", self.views),
             (self.engine in ENGINES, f"`engine` in {ENGINES}", self.engine),
-            (_int(self.ensemble_size) and self.ensemble_size >= 1, "`ensemble_size` a positive integer", self.ensemble_size),
+            (_int(self.ensemble_size) and 1 <= self.ensemble_size <= MAX_MODELS, f"`ensemble_size` an integer in [1, {MAX_MODELS}]", self.ensemble_size),
             (self.population in POPULATIONS, f"`population` in {POPULATIONS}", self.population),
             (isinstance(self.save_weights, bool), "`save_weights` true or false", self.save_weights),
             (isinstance(self.dataset.get("name"), str), "[dataset] `name` a string", self.dataset.get("name")),
@@ -96,6 +99,9 @@ class PoolSpec:
         for ok, expected, got in checks:
             if not ok:
                 raise ConfigError(f"Expected {expected}, got {got!r}")
+        from muaudit.models.factory import check_arch_options
+
+        check_arch_options(self.model["arch"], self.arch_kwargs)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -148,19 +154,44 @@ class PoolSpec:
         return build_model(self.model["arch"], input_shape, n_classes, seed=seed, **self.arch_kwargs)
 
 
-def load_spec(path) -> PoolSpec:
-    """Read and validate a recipe TOML file (unknown keys are errors that list the valid ones)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"recipe {p} does not exist")
+def load_spec(path, *, arch: str | None = None) -> PoolSpec:
+    """Read and validate a recipe TOML file (unknown keys are errors that list the valid ones).
+
+    A recipe is a file, possibly someone else's: when its ``[model] arch`` is a user factory
+    ``package.module:function``, the caller must name the same factory in ``arch`` (``--arch``)
+    to have it imported (:func:`muaudit.models.factory.allowed_arch`). A given ``arch`` must
+    equal the recipe's.
+    """
+    from muaudit.paths import existing_file
+    from muaudit.models.factory import allowed_arch
+
+    p = existing_file(path, "recipe", ConfigError)
+    if p.suffix != ".toml":
+        raise ConfigError(f"recipe {p} is not a .toml file; recipes are TOML files named NAME.toml")
     try:
         raw = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"recipe {p} is not valid TOML ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"recipe {p} cannot be read ({e.strerror or e})") from None
     try:
-        return PoolSpec.from_dict(raw, name=p.stem)
+        spec = PoolSpec.from_dict(raw, name=_name(p))
     except TypeError as e:
         raise ConfigError(f"recipe {p}: {e}") from None
+    if arch is not None and arch != spec.model["arch"]:
+        raise ConfigError(f"--arch {arch} differs from the [model] arch {spec.model['arch']!r} of recipe {p}; "
+                          "edit the recipe instead")
+    allowed_arch(spec.model["arch"], source=f"recipe {p}", trusted=arch)
+    return spec
+
+
+def _name(p: Path) -> str:
+    """The pool name a recipe file gives: its stem, which must be usable as a file name."""
+    name = p.stem
+    if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"recipe file name {p.name!r} does not give a usable pool name; "
+                          "use letters, digits, '-', '_' and '.' (e.g. digits-mlp.toml)")
+    return name
 
 
 def _int(v) -> bool:

@@ -16,15 +16,15 @@ from muaudit.errors import MuauditError
 
 def new_results_dir(out=None, *, kind: str = "audit") -> Path:
     """``out`` (created), or a new ``results/KIND-YYYYmmdd-HHMMSS[-n]`` folder."""
+    from muaudit.paths import output_dir
+
     if out is not None:
-        path = Path(out)
-    else:
-        base = Path("results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-        path, n = base, 1
-        while path.exists():
-            path, n = base.with_name(f"{base.name}-{n}"), n + 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        return output_dir(out)
+    base = Path("results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return output_dir(path)
 
 
 def _clean(obj):
@@ -58,7 +58,8 @@ def write_results(out_dir: Path, results: dict, arrays: dict[str, np.ndarray]) -
 
 
 def read_results(folder) -> tuple[dict, Path]:
-    """Load ``results.json`` of a results folder."""
+    """Load and validate ``results.json`` of a results folder (a folder may be someone else's:
+    every field the summary and the report read is type-checked, see :func:`check_results`)."""
     folder = Path(folder)
     f = folder / "results.json"
     if not f.is_file():
@@ -67,30 +68,63 @@ def read_results(folder) -> tuple[dict, Path]:
         r = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MuauditError(f"{f} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise MuauditError(f"{f} is nested too deeply to be a muaudit results file") from None
     except OSError as e:
         raise MuauditError(f"cannot read {f}: {e.strerror or e}") from None
     check_results(r, f)
     return r, folder
 
 
-_TYPES = {(str,): ("kind", "title", "verdict", "attack", "method", "metric", "test"),
-          (int, float): ("auc", "p_value", "alpha", "balanced_accuracy", "epsilon_lower_bound", "min_power",
-                         "n_forget", "n_nonmembers", "n_members", "n_pos", "n_neg", "n_shadows"),
-          (list,): ("warnings", "inconclusive_reasons", "auc_ci", "balanced_accuracy_ci"),
-          (dict,): ("config", "inputs", "tpr_at_fpr", "power_control", "sections", "compatibility",
-                    "ulira_accuracy", "population_mia", "environment", "attack_config")}
+_NUMBER = (int, float)
+# top-level key -> type (or a check) of what the summary, the figures and the HTML report read
+_SCHEMA = {
+    "kind": str, "title": str, "verdict": str, "attack": str, "method": str,
+    "p_value": _NUMBER, "alpha": _NUMBER, "auc": _NUMBER, "epsilon_lower_bound": _NUMBER,
+    "n_forget": int, "n_nonmembers": int, "n_pos": int, "n_neg": int,
+    "auc_ci": "interval", "tpr_at_fpr": dict, "ulira_accuracy": dict, "power_control": dict,
+    "population_mia": dict, "sections": dict, "config": dict, "inputs": dict, "environment": dict,
+    "compatibility": dict, "attack_config": dict, "balanced_accuracy": _NUMBER, "min_power": _NUMBER,
+    "n_members": int, "n_shadows": int, "metric": str, "test": str, "balanced_accuracy_ci": "interval",
+    "inconclusive_reasons": "strings", "warnings": "strings",
+}
+_NESTED = {"power_control": {"auc": _NUMBER, "auc_ci": "interval", "power": _NUMBER},
+           "ulira_accuracy": {"accuracy": _NUMBER, "ci": "interval"}}
 
 
-def check_results(r, source) -> None:
-    """The top-level fields a report reads have the right JSON types (null allowed)."""
+def _fits(value, want) -> bool:
+    if value is None:
+        return True
+    if want == "interval":
+        return isinstance(value, list) and len(value) == 2 and all(v is None or _fits(v, _NUMBER) for v in value)
+    if want == "strings":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, want) and not isinstance(value, bool)
+
+
+def check_results(r, source) -> dict:
+    """Raise :class:`MuauditError` unless ``r`` has the shape of a muaudit ``results.json``."""
     if not isinstance(r, dict):
-        raise MuauditError(f"{source}: expected a JSON object, got {type(r).__name__}")
-    for types, keys in _TYPES.items():
-        for key in keys:
-            v = r.get(key)
-            if v is not None and (not isinstance(v, types) or isinstance(v, bool) and bool not in types):
-                want = {str: "a string", int: "a number", list: "a list", dict: "an object"}[types[0]]
-                raise MuauditError(f"{source}: `{key}` must be {want}, got {json.dumps(v)[:60]}")
+        raise MuauditError(f"{source} is not a muaudit results file (a JSON object), got a {type(r).__name__}")
+    for key, want in _SCHEMA.items():
+        if not _fits(r.get(key), want):
+            raise MuauditError(f"{source} is not a muaudit results file: {key!r} is {r[key]!r}")
+    for key, fields in _NESTED.items():
+        for sub, want in fields.items():
+            if not _fits((r.get(key) or {}).get(sub), want):
+                raise MuauditError(f"{source} is not a muaudit results file: {key!r}.{sub!r} is {r[key][sub]!r}")
+    for fpr, entry in (r.get("tpr_at_fpr") or {}).items():
+        if not (_float(fpr) and isinstance(entry, dict) and _fits(entry.get("tpr"), _NUMBER)
+                and _fits(entry.get("ci"), "interval")):
+            raise MuauditError(f"{source} is not a muaudit results file: 'tpr_at_fpr' entry {fpr!r} is {entry!r}")
+    return r
+
+
+def _float(text) -> bool:
+    try:
+        return 0 < float(text) <= 1
+    except (TypeError, ValueError):
+        return False
 
 
 def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, forget: np.ndarray,

@@ -22,6 +22,7 @@ from muaudit.targets.adapter import InputAdapter
 from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
 from muaudit.targets.runner import (TorchRunner, layer_kinds, n_parameters, predict_outputs, resolve_adapter,
                                    to_log_scores)
+from muaudit.models.factory import allowed_arch
 from muaudit.training.device import select_device
 
 
@@ -125,8 +126,10 @@ def adapter_from_meta(adapter: InputAdapter, meta: dict, path) -> InputAdapter:
 def _arch_for_state(path, arch, default_arch, default_kwargs) -> tuple[str, dict]:
     if arch is None and default_arch is None:
         raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
-    if arch is None or arch == default_arch:
-        return arch or default_arch, dict(default_kwargs or {})
+    if arch is None:  # the pool's architecture: a file names it, so only a built-in name is built
+        return allowed_arch(default_arch, source="the pool's recipe ([model] arch)"), dict(default_kwargs or {})
+    if arch == default_arch:
+        return arch, dict(default_kwargs or {})
     return arch, {}
 
 

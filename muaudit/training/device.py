@@ -8,25 +8,25 @@ from muaudit.errors import ConfigError
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
-    """Return ``device`` if given, else ``cuda`` when available, else ``cpu``.
-
-    A device string torch does not know, or a CUDA device on a machine without one (or with
-    fewer), is a :class:`ConfigError`, raised before any work starts.
-    """
+    """Return ``device`` if given and present on this machine, else ``cuda`` when available, else
+    ``cpu``. A device that does not exist here is a :class:`ConfigError`, before any work."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"Expected --device like cpu, cuda or cuda:1, got {device!r}") from None
+        raise ConfigError(f"unknown torch device {device!r}; use cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not torch.backends.cuda.is_built():
+            raise ConfigError(f"device {device!r}: CUDA is not available in this torch build ({torch.__version__})")
+        n = torch.cuda.device_count()
         if n == 0 or (dev.index is not None and dev.index >= n):
-            raise ConfigError(f"--device {device}: this machine has {n} CUDA device(s); use --device cpu")
-    elif dev.type not in ("cpu", "mps", "xpu"):
-        raise ConfigError(f"Expected --device cpu or cuda[:N], got {device!r}")
-    elif dev.type != "cpu" and not getattr(torch, dev.type).is_available():
-        raise ConfigError(f"--device {device}: no {dev.type} device on this machine; use --device cpu")
+            raise ConfigError(f"device {device!r}: this machine has {n} visible CUDA device(s)")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {device!r}: MPS is not available on this machine")
+    elif dev.type != "cpu":
+        raise ConfigError(f"unsupported torch device {device!r}; use cpu, cuda, cuda:N or mps")
     return dev
 
 

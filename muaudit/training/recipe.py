@@ -9,6 +9,8 @@ from muaudit.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
+MAX_EPOCHS = 100_000  # beyond these a value is a typo (1e8 epochs would never end)
+MAX_BATCH = 2**20
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ class TrainRecipe:
             (_num(self.lr) and self.lr > 0, "`lr` > 0", self.lr),
             (_num(self.momentum) and 0 <= self.momentum < 1, "`momentum` in [0, 1)", self.momentum),
             (_num(self.weight_decay) and self.weight_decay >= 0, "`weight_decay` >= 0", self.weight_decay),
-            (_int(self.epochs) and self.epochs >= 0, "`epochs` a non-negative integer", self.epochs),
-            (_int(self.batch_size) and self.batch_size >= 1, "`batch_size` a positive integer", self.batch_size),
+            (_int(self.epochs) and 0 <= self.epochs <= MAX_EPOCHS, f"`epochs` an integer in [0, {MAX_EPOCHS}]", self.epochs),
+            (_int(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH, f"`batch_size` an integer in [1, {MAX_BATCH}]",
+             self.batch_size),
             (isinstance(self.augment, bool), "`augment` true or false", self.augment),
         ]
         for ok, expected, got in checks:

@@ -110,9 +110,15 @@ class MethodConfig(Config):
             return "> 0", lambda v: v > 0
         if name.endswith("momentum"):
             return "in [0, 1)", lambda v: 0 <= v < 1
-        if name.endswith("epochs") or name.endswith("weight_decay"):
+        from muaudit.training.recipe import MAX_BATCH, MAX_EPOCHS
+
+        if name.endswith("epochs"):
+            return f"in [0, {MAX_EPOCHS}]", lambda v: 0 <= v <= MAX_EPOCHS
+        if name.endswith("weight_decay"):
             return ">= 0", lambda v: v >= 0
-        if name.endswith("batch_size") or name in ("k",):
+        if name.endswith("batch_size"):
+            return f"in [1, {MAX_BATCH}]", lambda v: 1 <= v <= MAX_BATCH
+        if name in ("k",):
             return ">= 1", lambda v: v >= 1
         return None
 

@@ -38,7 +38,7 @@ def training_sample_gradients(meta: dict) -> int:
 
 def budget_limit(meta: dict, budget: float) -> int:
     """The sample-gradient cap for ``budget`` = a fraction of the original training's compute."""
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ConfigError(f"Expected `budget` > 0 (a fraction of the original training), got {budget!r}")
     return int(budget * training_sample_gradients(meta))
 
