@@ -209,7 +209,7 @@ def test_hostile_names_and_values_never_become_markup(tmp_path):
     r.update(verdict='x"><script>alert(5)</script>', warnings=HOSTILE, inconclusive_reasons=HOSTILE,
              compatibility={"status": HOSTILE[1], "reasons": HOSTILE, "advice": HOSTILE[0]},
              stratified=HOSTILE[2], sections={h: {h2: h2 for h2 in HOSTILE} for h in HOSTILE})
-    r["tpr_at_fpr"][HOSTILE[0]] = {"tpr": HOSTILE[1], "ci": HOSTILE[2]}
+    # (a tpr_at_fpr entry under a hostile key or with string values is refused by read_results)
     r["power_control"]["min_detectable_residual"] = HOSTILE[3]
     (folder / "results.json").write_text(json.dumps(r))
     shutil.copy(folder / "roc.png", folder / '"><img src=x onerror=alert(3)>.png')
@@ -240,12 +240,12 @@ def test_malformed_results_are_one_error(tmp_path):
     a = audit_folder(tmp_path / "a")
     r = json.loads((a / "results.json").read_text())
     (a / "results.json").write_text(json.dumps({**r, "auc": "high"}))
-    with pytest.raises(MuauditError, match="`auc` must be a number"):
+    with pytest.raises(MuauditError, match="is not a muaudit results file: 'auc' is 'high'"):
         read_results(a)
     (a / "results.json").write_text("[1, 2]")
     result = CliRunner().invoke(cli, ["report", str(a), "--html"])
     assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == \
-        f"Error: {a / 'results.json'}: expected a JSON object, got list"
+        f"Error: {a / 'results.json'} is not a muaudit results file (a JSON object), got a list"
 
 
 def test_summary_text_handles_missing_values_and_every_kind():
@@ -263,11 +263,13 @@ def test_summary_text_handles_missing_values_and_every_kind():
                                     "the test did not have power.")
 
 
-def test_report_outputs_into_a_missing_directory_are_one_error(tmp_path):
+def test_report_outputs_into_a_missing_directory_are_created(tmp_path):
     a = audit_folder(tmp_path / "a")
     for option in ("--out", "--csv"):
-        target = tmp_path / "missing" / "x"
+        target = tmp_path / "missing" / option.strip("-") / "x"
         extra = ["--html"] if option == "--out" else []
         r = CliRunner().invoke(cli, ["report", str(a), *extra, option, str(target)])
-        assert r.exit_code == 2 and r.output.strip().splitlines()[-1] == \
-            f"Error: cannot write {target}: the directory {target.parent} does not exist"
+        assert r.exit_code == 0, r.output
+        assert target.is_file() and target.stat().st_size > 0
+
+

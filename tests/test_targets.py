@@ -177,8 +177,8 @@ def test_safetensors_state_dict_loads_without_pickle(tmp_path):
 
 
 @pytest.mark.parametrize("device, message", [
-    ("bogus", "Expected --device like cpu, cuda or cuda:1, got 'bogus'"),
-    ("meta", "Expected --device cpu or cuda"),
+    ("bogus", "unknown torch device 'bogus'"),
+    ("meta", "unsupported torch device 'meta'"),
 ])
 def test_bogus_device_is_a_config_error(device, message):
     with pytest.raises(ConfigError, match=message):
@@ -187,8 +187,9 @@ def test_bogus_device_is_a_config_error(device, message):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer on a machine without CUDA")
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu_is_a_config_error():
-    with pytest.raises(ConfigError, match="this machine has 0 CUDA device"):
+    with pytest.raises(ConfigError, match=r"CUDA is not available in this torch build|has 0 visible CUDA device"):
         select_device("cuda")
 
 

@@ -23,6 +23,7 @@ from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
 from muaudit.targets.runner import (TorchRunner, layer_kinds, n_parameters, predict_outputs, resolve_adapter,
                                    to_log_scores)
 from muaudit.models.factory import allowed_arch
+from muaudit.paths import existing_file
 from muaudit.training.device import select_device
 
 
@@ -79,10 +80,8 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
     """Load ``--target``. A state_dict (``.pt`` or safetensors) without ``arch`` is built as
     ``default_arch`` with ``default_kwargs`` (the pool's); ``arch`` equal to ``default_arch`` also
     takes ``default_kwargs``."""
-    path, dev = Path(path), select_device(device)
+    path, dev = existing_file(path, "target", CheckpointError), select_device(device)
     adapter = adapter or InputAdapter()
-    if not path.is_file():
-        raise CheckpointError(f"target {path} does not exist")
     fmt = detect_format(path)
     if fmt == "logits":
         if adapter != InputAdapter():
