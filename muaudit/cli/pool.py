@@ -9,6 +9,7 @@ import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
 from muaudit.cli.common import echo_json
+from muaudit.cli.options import executor_options, open_executor, threads_option
 
 
 def _progress_bar(label: str):
@@ -46,7 +47,10 @@ def pool():
 @click.option("--forget", type=click.Path(), help="Forget-aware pool: this forget set is IN for half the models.")
 @click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def pool_build(recipe, out, n_models, forget, shard, device):
+@threads_option
+@executor_options
+def pool_build(recipe, out, n_models, forget, shard, device, threads, executor, address, cpus_per_model,
+               gpus_per_model):
     """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5."""
     from muaudit.pool import build_pool, format_summary, load_spec, parse_shard, pool_summary, Pool
 
@@ -54,8 +58,10 @@ def pool_build(recipe, out, n_models, forget, shard, device):
     if n_models is not None:
         spec = spec.with_overrides(n_models=n_models)
     out = Path(out) if out else Path(recipe).with_suffix("")
-    path = build_pool(spec, out, forget=_load_forget(forget, spec), shard=parse_shard(shard), device=device,
-                      progress=_progress_bar(f"training {spec.name}"))
+    forget_idx, shard_k = _load_forget(forget, spec), parse_shard(shard)
+    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads) as ex:
+        path = build_pool(spec, out, forget=forget_idx, shard=shard_k, device=device, executor=ex,
+                          progress=_progress_bar(f"training {spec.name}"))
     click.echo(format_summary(pool_summary(Pool(path))))
 
 
@@ -100,12 +106,13 @@ def pool_merge(out, shards):
 @click.option("--exclude", type=click.Path(), help="Training-split positions (.npy) to leave out (a retrained target).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe, out, exclude, seed, device, as_json):
+def train(recipe, out, exclude, seed, device, threads, as_json):
     """Train one model of RECIPE on the training split (minus --exclude) and save a checkpoint."""
     from muaudit.jobs.train import run_train
 
-    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device)
+    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, threads=threads)
     if as_json:
         return echo_json(r)
     click.echo(f"saved {r['out']}: trained on {r['n_train']} examples in {r['seconds']:.1f} s; "

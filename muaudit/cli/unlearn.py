@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from muaudit.cli.options import threads_option
 from muaudit.cli.common import echo_json, parse_set
 
 
@@ -33,12 +34,15 @@ def methods(as_json):
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the method's randomness.")
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device):
+@threads_option
+def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device, threads):
     """Unlearn the FORGET examples from MODEL with METHOD; write OUT and print accuracies."""
     from muaudit.jobs.unlearn import unlearn_checkpoint
+    from muaudit.training.threads import using_threads
 
-    res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
-                             seed=seed, device=device)
+    with using_threads(threads):
+        res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs),
+                                 budget=budget, seed=seed, device=device)
     cost, ref = res["cost"], res["reference_sample_gradients"]
     share = f", {cost['sample_gradients'] / ref:.1%} of the original training" if ref else ""
     cut = " (stopped at the budget)" if cost["truncated"] else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from typing import Any, Iterator, Sequence
 
 from muaudit.execution.base import ExecutionError, TaskFn
@@ -15,6 +16,19 @@ def _import_ray():
     except ImportError:
         raise ExecutionError("--executor ray needs Ray: pip install 'muaudit[ray]'") from None
     return ray
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (Ray itself retries for minutes) when nothing listens at ``host:port``."""
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ExecutionError(f"Expected --address host:port, ray://host:port or auto, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ExecutionError(f"no Ray cluster answers at {address!r} ({e.strerror or e}); start one with "
+                             "`ray start --head` or check the address") from None
 
 
 def _run_task(fn: TaskFn, shared: Any, task: Any, threads: int):
@@ -44,6 +58,8 @@ class RayExecutor:
         self._remote = self.ray.remote(_run_task)
 
     def _connect(self, address: str | None) -> None:
+        if address not in (None, "auto"):
+            _probe(address)
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         try:
             if address is None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 
-def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None) -> dict:
+def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, threads: int | None = None) -> dict:
     """Train one model of ``recipe`` on the training split minus ``exclude`` (an index file) and
-    save a muaudit checkpoint at ``out``; return a JSON-ready summary.
+    save a muaudit checkpoint at ``out`` (``threads`` torch threads, default
+    :func:`~muaudit.training.threads.default_threads`); return a JSON-ready summary.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
     """
@@ -18,11 +19,13 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None) -> dict:
     from muaudit.pool import load_spec
     from muaudit.training import predict_logits
     from muaudit.training.single import train_target
+    from muaudit.training.threads import using_threads
 
     spec = load_spec(recipe)
     ds = spec.load_dataset()
     excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
-    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
+    with using_threads(threads):
+        model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
     save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
     acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731
