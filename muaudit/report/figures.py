@@ -1,13 +1,20 @@
-"""Matplotlib figures of an audit: ROC (linear and log-log) and score histograms."""
+"""Matplotlib figures of an audit: ROC (linear and log-log) and score histograms.
+
+Matplotlib is imported when a figure is drawn, not with this module, and through its
+object-oriented API (``Figure`` + the Agg canvas), never pyplot's global state.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from muaudit.metrics.roc import roc_curve
+
+
+def _axes(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize).subplots()
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
@@ -17,11 +24,11 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
     (below that an FPR cannot be measured). The diagonal is the chance line.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 4.0))
+        ax = _axes((4.2, 4.0))
     lo = 1.0
     for label, (scores, y) in curves.items():
         y = np.asarray(y).astype(bool)
-        fpr, tpr, _ = roc_curve(y, scores)
+        fpr, tpr, _ = roc_curve(y, np.asarray(scores, np.float64))
         n_neg = max(int((~y).sum()), 1)
         lo = min(lo, 1.0 / n_neg)
         ax.plot(fpr, tpr, label=label, lw=1.5)
@@ -41,7 +48,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
 def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "attack scores"):
     """Overlaid normalised histograms of score groups (e.g. forget vs non-members)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 3.4))
+        ax = _axes((4.6, 3.4))
     finite = np.concatenate([np.asarray(g, float) for g in groups.values() if len(g)])
     bins = np.histogram_bin_edges(finite, bins=40) if finite.size else 10
     for label, g in groups.items():
@@ -62,10 +69,9 @@ def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "")
     for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
                        (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
                        (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
-        fig, ax = plt.subplots(figsize=(4.6, 4.0))
+        ax = _axes((4.6, 4.0))
         draw(ax)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=110)
-        plt.close(fig)
+        ax.figure.tight_layout()
+        ax.figure.savefig(out_dir / name, dpi=110)
         names.append(name)
     return names
