@@ -50,3 +50,17 @@ def test_clopper_pearson_equals_statsmodels():
     for level in (0.9, 0.95, 0.99):
         np.testing.assert_allclose(clopper_pearson(k, n, level=level), proportion_confint(k, n, alpha=1 - level, method="beta"), atol=1e-12)
     assert clopper_pearson(3, 10) == pytest.approx(proportion_confint(3, 10, method="beta"))
+
+
+def test_digits_without_sklearn_equal_sklearns_digits_and_split():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from muaudit.data import load_dataset
+
+    ds, ref = load_dataset("digits"), load_digits()
+    np.testing.assert_array_equal(ds.X.reshape(len(ds.X), -1), (ref.data / 16.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.y, ref.target)
+    _, test = train_test_split(np.arange(len(ref.target)), test_size=0.25, random_state=0, stratify=ref.target)
+    np.testing.assert_array_equal(ds.test_idx, np.sort(test))
+    assert "sklearn" not in loaded_after("from muaudit.data import load_dataset\nload_dataset('digits')")
