@@ -71,7 +71,7 @@ def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "")
                        (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
         ax = _axes((4.6, 4.0))
         draw(ax)
-        ax.figure.tight_layout()
+        ax.figure.subplots_adjust(left=0.16, right=0.97, bottom=0.12, top=0.92)  # fixed: tight_layout cost 0.25 s a figure
         ax.figure.savefig(out_dir / name, dpi=110)
         names.append(name)
     return names
