@@ -144,3 +144,21 @@ def test_shared_arrays_reach_every_task_once_through_the_object_store(ray_cluste
 def _sum_plus(shared, task):
     assert not shared.flags.writeable  # a zero-copy view of the object store, not a per-task copy
     return float(shared.sum()) + task
+
+
+@pytest.mark.slow
+def test_poison_seeds_through_ray_equal_local_seeds(ray_cluster):
+    from muaudit.poisoning import run_protocol
+    from muaudit.pool.spec import PoolSpec
+
+    spec = PoolSpec.from_dict({"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [32]},
+                               "train": {"optimizer": "adam", "lr": 3e-3, "epochs": 3, "weight_decay": 0.0}}, name="t")
+    kw = dict(methods=["ga"], attack_options={"fraction": 0.05}, seeds=2)
+    _, local = run_protocol("gaussian", spec, **kw)
+    with make_executor("ray") as ex:
+        _, remote = run_protocol("gaussian", spec, executor=ex, **kw)
+    assert [r.seed for r in remote] == [0, 1]  # in seed order, whichever finished first
+    for a, b in zip(local, remote):
+        for name in ("original", "ga", "retrained"):
+            np.testing.assert_allclose(a.scores[name].values, b.scores[name].values, atol=1e-5)
+            assert a.accuracy[name] == b.accuracy[name]
