@@ -101,8 +101,9 @@ machine, which other work shared: absolute rates are low and the second worker c
 |---|---:|---:|---:|---:|---:|
 {rows}
 
-Overhead per task through Ray (ray-1 build minus local build, per task): **{over:.2f} s**; Ray's start
-is paid once per build (without `--address`). The second worker is the way to use the second core:
+Overhead per task through Ray (ray-1 build minus local build, per task): **{over:.2f} s**. It includes
+each fresh worker's first import of torch and muaudit, which a longer build pays once per worker,
+not per task; Ray's start is paid once per build (without `--address`). The second worker is the way to use the second core:
 one process's ensemble gains nothing from a second thread (see the training benchmark)."""
 
 
