@@ -88,8 +88,10 @@ the machine, which is the case this policy is for).
 {chr(10).join(lines)}
 
 Default chosen from these numbers: **one torch thread per process** unless `--threads`,
-`MUAUDIT_THREADS` or `OMP_NUM_THREADS` says otherwise; more cores are used by more processes
-(`--executor ray`), which do not wait on each other."""
+`MUAUDIT_THREADS` or `OMP_NUM_THREADS` says otherwise. `OMP_WAIT_POLICY=PASSIVE` rescues the
+all-cores run to about the one-thread time, but not beyond it, and only if set before the OpenMP
+runtime starts (muaudit cannot set it for the user's process); one thread needs nothing. More cores
+are used by more processes (`--executor ray`), which do not wait on each other."""
 
 
 def main(argv=None) -> None:
