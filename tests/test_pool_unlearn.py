@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import muaudit.pool.build as build_module
+import muaudit.pool.tasks as tasks_module
 from muaudit.cli.main import cli
 from muaudit.errors import PoolError
 from muaudit.pool import Pool, build_pool, load_spec, merge_pools
@@ -73,8 +74,8 @@ def test_adding_an_entry_reuses_the_saved_base_models(tiny_recipe, tmp_path, mon
     full = Pool(build_pool(both, tmp_path / "full"))
     build_pool(dataclasses.replace(both, unlearn=both.unlearn[:1]), tmp_path / "grown")
     calls = []
-    real = build_module.train_models
-    monkeypatch.setattr(build_module, "train_models", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = tasks_module.train_models
+    monkeypatch.setattr(tasks_module, "train_models", lambda *a, **k: calls.append(1) or real(*a, **k))
     grown = Pool(build_pool(both, tmp_path / "grown"))
     assert calls == []  # no base model was retrained: their weights were loaded
     assert_same(grown, full)

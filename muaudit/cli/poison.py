@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from muaudit.cli.common import ALPHA, COUNT, DEVICE, echo_json, parse_set, progress_bar
+from muaudit.cli.options import executor_options, open_executor
 
 
 def _efficacy_line(r: dict) -> str:
@@ -40,7 +41,9 @@ def _efficacy_line(r: dict) -> str:
 @click.option("--threads", type=COUNT, help="torch threads (1 is fastest for tiny models on a shared machine).")
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, threads, device, as_json):
+@executor_options
+def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, threads, device,
+           as_json, executor, address, cpus_per_model, gpus_per_model):
     """Poison, train, unlearn the poisons with METHOD, retrain, and report efficacy with its power.
 
     ATTACK is one of gaussian, backdoor, gradient-matching, label-flip, gradient-canceling, interclass.
@@ -48,10 +51,11 @@ def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, ep
     from muaudit.jobs.poison import run_poison
     from muaudit.report import summary_text
 
-    results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
-                                  attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
-                                  alpha=alpha, out=out, device=device, threads=threads, arch=arch,
-                                  progress=progress_bar("poison: models trained (seeds x models)"))
+    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads) as ex:
+        results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
+                                      attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
+                                      alpha=alpha, out=out, device=device, threads=threads, arch=arch, executor=ex,
+                                      progress=progress_bar("poison: models trained (seeds x models)"))
     if as_json:
         echo_json(results)
         return

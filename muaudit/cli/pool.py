@@ -8,6 +8,7 @@ import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
 from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json, progress_bar
+from muaudit.cli.options import executor_options, open_executor, threads_option
 
 
 _progress_bar = progress_bar  # the shared helper (muaudit/cli/common.py)
@@ -34,8 +35,11 @@ def pool():
 @click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
 @click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
+@threads_option
+@executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the finished pool's summary as JSON.")
-def pool_build(recipe, out, n_models, forget, shard, arch, device, as_json):
+def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, executor, address, cpus_per_model,
+               gpus_per_model, as_json):
     """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5.
 
     RECIPE is a recipe TOML file or the name of a packaged recipe (digits-mlp, digits-cnn,
@@ -48,8 +52,10 @@ def pool_build(recipe, out, n_models, forget, shard, arch, device, as_json):
     if n_models is not None:
         spec = spec.with_overrides(n_models=n_models)
     out = Path(out) if out else default_pool_dir(recipe)
-    path = build_pool(spec, out, forget=_load_forget(forget, spec), shard=parse_shard(shard), device=device,
-                      progress=_progress_bar(f"training {spec.name}"))
+    forget_idx, shard_k = _load_forget(forget, spec), parse_shard(shard)
+    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads) as ex:
+        path = build_pool(spec, out, forget=forget_idx, shard=shard_k, device=device, executor=ex,
+                          progress=_progress_bar(f"training {spec.name}"))
     summary = pool_summary(Pool(path))
     echo_json(summary) if as_json else click.echo(format_summary(summary))
 
@@ -110,13 +116,14 @@ def pool_merge(out, shards, as_json):
 @click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe, out, exclude, arch, seed, device, as_json):
+def train(recipe, out, exclude, arch, seed, device, threads, as_json):
     """Train one model of RECIPE (a TOML file or a packaged recipe's name) on the training split
     (minus --exclude) and save a checkpoint."""
     from muaudit.jobs.train import run_train
 
-    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, arch=arch,
+    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, arch=arch, threads=threads,
                   progress=progress_bar("training (epochs)"))
     if as_json:
         return echo_json(r)

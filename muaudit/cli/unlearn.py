@@ -6,6 +6,7 @@ import click
 
 from muaudit.cli.common import DEVICE, SEED, echo_json, parse_set, progress_bar
 from muaudit.cli.target_options import input_options
+from muaudit.cli.options import threads_option
 
 
 @click.command("methods")
@@ -35,18 +36,21 @@ def methods(as_json):
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the method's randomness.")
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
+@threads_option
 @input_options
 @click.option("--json", "as_json", is_flag=True, help="Print method, config, cost and accuracies as JSON.")
-def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device, arch, input_layout, input_mean,
-            input_std, as_json):
+def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device, threads, arch, input_layout,
+            input_mean, input_std, as_json):
     """Unlearn the FORGET examples from MODEL with METHOD; write OUT and print accuracies."""
     from muaudit.jobs.unlearn import unlearn_checkpoint
+    from muaudit.training.threads import using_threads
 
     bar = progress_bar(f"unlearning with {method} (sample-gradients)")
     try:
-        res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
-                                 seed=seed, device=device, arch=arch, input_layout=input_layout,
-                                 input_mean=input_mean, input_std=input_std, progress=bar)
+        with using_threads(threads):
+            res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs),
+                                     budget=budget, seed=seed, device=device, arch=arch, input_layout=input_layout,
+                                     input_mean=input_mean, input_std=input_std, progress=bar)
     finally:
         if bar is not None:
             bar.close()

@@ -9,23 +9,37 @@ from muaudit.data.registry import DATASETS
 from muaudit.errors import ConfigError
 
 
+# The test split of digits: ``train_test_split(arange(1797), test_size=0.25, random_state=0, stratify=y)``
+# as a packed bit mask (tests check it against scikit-learn), so loading digits imports neither
+# scikit-learn nor, through it, pandas (about a second, more than the rest of an audit).
+_DIGITS_TEST = (
+    "000004883526104000164101934205001a00080102240028062c1e081108960a009019120420f8a0028110e040080a9a"
+    "304415244942c0a00a2030804004d821408b8020004885c400104008a0900005486800301000020ec409001224840083"
+    "b8013c21a69c0a0204000f48400804a4184902124061e5008024604e94376a819216015480004842a0a4180a5000a40b"
+    "8561e688108049124c80c02205068e000109f202c141398813c009190000148e01008410a0e10033282900c144c8c068"
+    "0a0102930292030922a6402c26042108a8608198c8a01412861202128138a41500"
+)
+
+
 @DATASETS.register("digits")
 def load_digits() -> Dataset:
     """scikit-learn's bundled 8x8 digits: X = pixels / 16 as ``[1797, 1, 8, 8]`` float32.
 
     Split: ``train_test_split(arange(1797), test_size=0.25, random_state=0, stratify=y)``; each
-    split keeps ascending original index order (1347 train, 450 test).
+    split keeps ascending original index order (1347 train, 450 test). Read from scikit-learn's
+    installed ``datasets/data/digits.csv.gz`` without importing scikit-learn.
     """
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
+    import importlib.util
+    from pathlib import Path
 
-    bunch = sk_digits()
-    X = (bunch.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    y = bunch.target.astype(np.int64)
-    _, test = train_test_split(np.arange(len(y)), test_size=0.25, random_state=0, stratify=y)
-    split = np.zeros(len(y), np.int8)
-    split[test] = TEST
-    return Dataset("digits", X, y, split)
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the digits dataset ships with scikit-learn: pip install scikit-learn")
+    raw = np.loadtxt(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz", delimiter=",")
+    X = (raw[:, :-1] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = raw[:, -1].astype(np.int64)
+    split = np.where(np.unpackbits(np.frombuffer(bytes.fromhex("".join(_DIGITS_TEST)), np.uint8))[:len(y)], TEST, 0)
+    return Dataset("digits", X, y, split.astype(np.int8))
 
 
 @DATASETS.register("synthetic")

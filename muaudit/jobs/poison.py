@@ -6,13 +6,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from muaudit.checks import check_positive_int, check_unit_interval
 from muaudit.training.device import select_device
 from muaudit.poisoning.base import PoisonError, get_poison
 from muaudit.poisoning.protocol import check_inputs, run_protocol
 from muaudit.poisoning.report import summarize_method, write_poison_results
+from muaudit.training.threads import using_threads
 
 
 def attack_overrides(attack, *, fraction: float | None = None, eps: float | None = None,
@@ -32,11 +31,14 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
                fraction: float | None = None, eps: float | None = None, attack_options: dict | None = None,
                method_options: dict | None = None, alpha: float = 0.05, out=None, device=None,
                threads: int | None = None, log: Callable[[str], None] | None = None,
-               progress: Callable[[int, int], None] | None = None, arch: str | None = None) -> tuple[dict, Path]:
+               progress: Callable[[int, int], None] | None = None, arch: str | None = None,
+               executor=None) -> tuple[dict, Path]:
     """Poison, train, unlearn with ``method``, retrain, score; write results, figures and report.html.
 
     Every input is checked before any training; ``recipe`` is a TOML path or a packaged recipe's
-    name. ``progress(done, total)`` is called per seed x model. Returns ``(results, results_dir)``.
+    name. ``progress(done, total)`` is called per seed x model. The seeds run as tasks of
+    ``executor`` (a :mod:`muaudit.execution` executor; default: this process). Returns
+    ``(results, results_dir)``.
 
     Example:
         Gaussian canaries against FT, one seed, on the tiny recipe of the doctest setup
@@ -60,20 +62,15 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     if threads is not None:
         check_positive_int("threads", threads)
     select_device(device)
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    with using_threads(threads):
         _, runs = run_protocol(attack, spec, methods=[method], attack_options=overrides, seeds=seeds, budget=budget,
                                method_options={method: method_options or {}}, device=device, log=log,
-                               progress=progress)
-        summary = summarize_method(attack, runs, method, alpha=alpha)
-        if spec.train.augment and attack.name == "gaussian":
-            summary["warnings"].append("the recipe augments images (random crop + flip), which moves the canary "
-                                       "noise between epochs and weakens the attack")
-    finally:
-        torch.set_num_threads(old_threads)
+                               executor=executor, progress=progress)
+    summary = summarize_method(attack, runs, method, alpha=alpha)
+    if spec.train.augment and attack.name == "gaussian":
+        summary["warnings"].append("the recipe augments images (random crop + flip), which moves the canary "
+                                   "noise between epochs and weakens the attack")
     info = {"config": {"attack": config.to_dict(), "recipe": spec.to_dict(), "method": method,
                        "method_options": method_options or {}, "budget": budget, "seeds": seeds, "alpha": alpha},
             "inputs": {"recipe": str(recipe), "dataset": runs[0].poison.clean.describe()},

@@ -8,9 +8,10 @@ import numpy as np
 
 
 def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: str | None = None,
-              progress=None) -> dict:
+              threads: int | None = None, progress=None) -> dict:
     """Train one model of ``recipe`` (a TOML path or a packaged recipe's name) on the training
-    split minus ``exclude`` (an index file) and save a muaudit checkpoint at ``out``; return a
+    split minus ``exclude`` (an index file) and save a muaudit checkpoint at ``out`` (``threads``
+    torch threads, default :func:`~muaudit.training.threads.default_threads`); return a
     JSON-ready summary. ``progress(epoch, epochs)`` is called after each epoch.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
@@ -36,6 +37,7 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
     from muaudit.pool.recipes import resolve_recipe
     from muaudit.training import predict_logits
     from muaudit.training.single import train_target
+    from muaudit.training.threads import using_threads
 
     check_seed("seed", seed)
     select_device(device)
@@ -45,7 +47,8 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
     excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
     if excl is not None and len(excl) == len(ds.train_idx):
         raise DataError(f"--exclude file {exclude} leaves out all {len(excl)} training examples; nothing to train on")
-    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
+    with using_threads(threads):
+        model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
     save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
     acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731

@@ -10,10 +10,10 @@ are measured on the other half, with Clopper-Pearson upper bounds in place of th
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_curve
 
 from muaudit.checks import as_scores_labels, check_unit_interval, warn
 from muaudit.metrics.intervals import clopper_pearson
+from muaudit.metrics.roc import roc_curve
 
 
 def epsilon_from_counts(fp, fn, n_neg: int, n_pos: int, *, delta: float = 1e-5,
@@ -76,7 +76,7 @@ def epsilon_lower_bound(scores, labels, *, delta: float = 1e-5, level: float = 0
     if min(y[a].sum(), (~y[a]).sum(), y[b].sum(), (~y[b]).sum()) == 0:
         warn("epsilon lower bound needs >= 2 members and >= 2 non-members; returning 0.0")
         return 0.0
-    fpr, tpr, thr = roc_curve(y[a], s[a], drop_intermediate=False)
+    fpr, tpr, thr = roc_curve(y[a], s[a])
     na_pos, na_neg = int(y[a].sum()), int((~y[a]).sum())
     fp_a = np.rint(fpr * na_neg)
     fn_a = np.rint((1.0 - tpr) * na_pos)

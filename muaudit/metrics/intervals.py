@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.stats.proportion import proportion_confint
+from scipy.stats import beta
 
 from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
 
@@ -11,7 +11,9 @@ from muaudit.checks import as_scores_labels, check_positive_int, check_unit_inte
 def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Exact two-sided binomial interval ``(low, high)`` for ``count`` successes in ``nobs`` trials.
 
-    A thin wrapper over ``statsmodels`` ``proportion_confint(method="beta")``; arrays broadcast.
+    The beta quantiles of Clopper and Pearson (1934), as ``statsmodels``
+    ``proportion_confint(method="beta")`` computes them (tests check equality); arrays broadcast.
+    SciPy rather than statsmodels: importing statsmodels pulls pandas, which costs more than an audit.
     Each end alone is a one-sided bound at level ``1 - (1 - level) / 2``.
 
     Example:
@@ -20,8 +22,12 @@ def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | f
         (0.0, 0.3085)
     """
     level = check_unit_interval("level", level)
-    lo, hi = proportion_confint(count, nobs, alpha=1.0 - level, method="beta")
-    return lo, hi
+    q = (1.0 - level) / 2.0
+    k, n = np.asarray(count, np.float64), np.asarray(nobs, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, beta.ppf(q, k, n - k + 1), 0.0)
+        hi = np.where(k < n, beta.ppf(1.0 - q, k + 1, n - k), 1.0)
+    return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
 
 def _grouped(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

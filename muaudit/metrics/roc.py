@@ -1,6 +1,8 @@
 """ROC curve, AUC, balanced accuracy and TPR at a fixed FPR; labels 1 = member, higher score = member.
 
-All functions agree with scikit-learn (``roc_curve``, ``roc_auc_score``); tests check that.
+All functions agree with scikit-learn (``roc_curve``, ``roc_auc_score``); tests check that. The
+curve itself is computed here in NumPy (scikit-learn's algorithm: one threshold per distinct score),
+because importing ``sklearn.metrics`` (it pulls pandas) costs more than a whole audit.
 """
 
 from __future__ import annotations
@@ -8,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
-
 from muaudit.checks import as_scores_labels, check_unit_interval
 
 
@@ -26,7 +26,19 @@ def roc(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
     """
     s, y = as_scores_labels(scores, labels)
-    return skm.roc_curve(y, s, drop_intermediate=False)
+    return roc_curve(y, s)
+
+
+def roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``sklearn.metrics.roc_curve(y, s, drop_intermediate=False)`` for checked bool ``y`` and float ``s``."""
+    order = np.argsort(s, kind="mergesort")[::-1]
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last position of every distinct score
+    tps = np.cumsum(y, dtype=np.float64)[last]
+    fps = 1.0 + last - tps
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return fps / fps[-1], tps / tps[-1], np.r_[np.inf, s[last]]
 
 
 def auc(scores, labels) -> float:
@@ -37,7 +49,7 @@ def auc(scores, labels) -> float:
         0.75
     """
     fpr, tpr, _ = roc(scores, labels)
-    return float(skm.auc(fpr, tpr))
+    return float(np.trapezoid(tpr, fpr))
 
 
 def balanced_accuracy(scores, labels) -> float:
@@ -98,7 +110,7 @@ def tpr_at_fpr(scores, labels, alpha: float) -> TprAtFpr:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if alpha < 1.0 / n_neg:
         return TprAtFpr(alpha, None, None, None, None, n_pos, n_neg, False)
-    fpr, tpr, thr = skm.roc_curve(y, s, drop_intermediate=False)
+    fpr, tpr, thr = roc_curve(y, s)
     ok = np.flatnonzero(fpr <= alpha)
     best = ok[np.argmax(tpr[ok])]
     tp = int(round(tpr[best] * n_pos))

@@ -81,7 +81,8 @@ def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options:
 def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack_options: dict | None = None,
                  seeds=1, budget: float | None = None, method_options: dict | None = None, device=None,
                  keep_models: bool = False, log: Callable[[str], None] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
+                 progress: Callable[[int, int], None] | None = None,
+                 executor=None) -> tuple[PoisonAttack, list[SeedRun]]:
     """Run the protocol for ``methods`` on the recipe ``spec`` (a :class:`~muaudit.pool.spec.PoolSpec`).
 
     Args:
@@ -93,26 +94,39 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
             sample-gradients (None: the methods' default configs, uncapped).
         method_options: ``{method: {key: value}}`` config overrides.
         keep_models: keep every trained and unlearned model in ``SeedRun.models``.
-        progress: ``progress(done, total)`` after each model of each seed (original, retrained,
-            each method): ``total = seeds x (2 + len(methods))``.
+        progress: ``progress(done, total)`` in models (original, retrained, each method) of the
+            seeds: ``total = seeds x (2 + len(methods))``, advanced as each seed finishes.
+        executor: a :mod:`muaudit.execution` executor; each seed is one task (default: this process).
 
-    Returns ``(attack, runs)``; see :func:`summarize_method` for the read-out.
+    Returns ``(attack, runs)`` in seed order; see :func:`summarize_method` for the read-out.
     """
+    from muaudit.execution import LocalExecutor
+
     attack, seeds = check_inputs(attack, methods, method_options, budget, seeds)
     ds = spec.load_dataset()
     config = attack.make_config(ds.name, attack_options)
+    shared = (attack, spec, config, ds, methods, budget, method_options, device, keep_models, log)
+    per_seed = 2 + len(methods)
+    counter, runs = Counter(progress, len(seeds) * per_seed), {}
+    counter.step(0)
+    for i, run in (executor or LocalExecutor()).map(_seed_task, seeds, shared=shared):
+        runs[i] = run
+        counter.step(per_seed)
+    return attack, [runs[i] for i in range(len(seeds))]
+
+
+def _seed_task(shared, seed: int) -> SeedRun:
+    """One seed as a pure task (see :mod:`muaudit.execution`)."""
+    attack, spec, config, ds, methods, budget, method_options, device, keep_models, log = shared
     dev = select_device(device)
     make = lambda s: spec.make_model(s, ds.input_shape, ds.n_classes)  # noqa: E731
     train = lambda d, pos, s: train_on_positions(make, d, pos, spec.train, s, dev)[0]  # noqa: E731
-    runs, counter = [], Counter(progress, len(seeds) * (2 + len(methods)))
-    for seed in seeds:
-        poison = attack.poison(ds, config, seed, PoisonContext(train=train))
-        run = run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
-                       device=dev, log=log, tick=counter.step)
-        if not keep_models:
-            run.models = {}
-        runs.append(run)
-    return attack, runs
+    poison = attack.poison(ds, config, seed, PoisonContext(train=train))
+    run = run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
+                   device=dev, log=log)
+    if not keep_models:
+        run.models = {}
+    return run
 
 
 def _split(poison: PoisonSet) -> tuple[UnlearnData, UnlearnData, UnlearnData]:

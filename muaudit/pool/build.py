@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -12,13 +11,15 @@ import numpy as np
 import torch
 
 from muaudit.data import Dataset
-from muaudit.errors import MuauditError, PoolError
+from muaudit.errors import PoolError
 from muaudit.pool.design import make_keep, model_seeds
 from muaudit.pool.fileio import removing_on_failure
 from muaudit.pool.spec import PoolSpec
 from muaudit.pool.store import POOL_FILE, Pool, commit, commit_rows, create_groups, create_pool_file, pool_lock
-from muaudit.pool.unlearned import ChunkUnlearner, ensure_groups, pending
-from muaudit.training import choose_engine, predict_logits, select_device, train_models
+from muaudit.execution import Executor, LocalExecutor
+from muaudit.pool.tasks import BuildContext, ChunkResult, ChunkTask, run_chunk
+from muaudit.pool.unlearned import ensure_groups, pending_rows, stored_retrains
+from muaudit.training import choose_engine, select_device
 
 Progress = Callable[[int, int], None]  # (models done, models in this build)
 
@@ -45,105 +46,106 @@ def population_rows(spec: PoolSpec, ds: Dataset) -> np.ndarray:
 
 
 def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: tuple[int, int] | None = None,
-               device=None, progress: Progress | None = None) -> Path:
+               device=None, progress: Progress | None = None, executor: Executor | None = None,
+               threads: int | None = None) -> Path:
     """Build (or resume) the pool of ``spec`` under directory ``out``; return the pool file.
 
     ``forget`` (positions in the training split) makes a forget-aware pool. ``shard=(k, n)`` builds
-    only models ``m % n == k`` into ``out/shard-k-of-n.h5``. Finished models are committed
-    atomically, so an interrupted build resumes where it stopped with identical arrays.
+    only models ``m % n == k`` into ``out/shard-k-of-n.h5``. Chunks of shadows (one ensemble's
+    worth) run as pure tasks on ``executor`` (default: this process, ``threads`` torch threads);
+    this process alone commits each finished chunk atomically, so an interrupted build resumes
+    where it stopped with identical arrays. ``progress(done, total)`` is called per finished model.
     With ``[[unlearn]]`` entries every shadow is also unlearned (and retrained) per entry, in
     the same commit as its base model; entries added to a built pool reuse its base models.
     """
     ds = spec.load_dataset()
     out = Path(out)
     path = shard_file(out, shard)
-    dev = select_device(device)
     pop = population_rows(spec, ds)
-    X = torch.as_tensor(ds.X[pop], device=dev)
-    y = torch.as_tensor(ds.y[pop], device=dev)
-    make = lambda s: spec.make_model(int(s), ds.input_shape, ds.n_classes)  # noqa: E731
+    ex = executor or LocalExecutor(threads=threads)
     with pool_lock(path):
         if not path.exists():
-            _create(path, spec, ds, pop, forget, X, y, make)
+            _create(path, spec, ds, pop, forget, ex, device)
         pool = ensure_groups(path, _open_matching(path, spec, ds, forget), spec)
-        ids = [m for m in range(pool.n_models) if (not pool.done[m] or pending(pool, spec, m))
+        ids = [m for m in range(pool.n_models) if (not pool.done[m] or any(pending_rows(pool, spec, m)))
                and (shard is None or m % shard[1] == shard[0])]
-        engine = pool.attrs["engine"]
-        unlearner = ChunkUnlearner(pool, spec, X, y, make, engine)
-        step = spec.ensemble_size if engine == "ensemble" else 1
+        step = spec.ensemble_size if pool.attrs["engine"] == "ensemble" else 1
+        plans = [_plan(pool, spec, out, ids[s:s + step]) for s in range(0, len(ids), step)]
+        ctx = BuildContext(spec=spec, X=np.ascontiguousarray(ds.X[pop]), y=ds.y[pop], split=ds.split[pop],
+                           keep=pool.keep, seeds=pool.seeds, forgets={n: g.forget for n, g in pool.groups.items()},
+                           engine=pool.attrs["engine"], input_shape=tuple(ds.input_shape), n_classes=ds.n_classes,
+                           device=None if device is None else str(device))
+        done = 0
         if progress:
             progress(0, len(ids))
-        for start in range(0, len(ids), step):
-            chunk = ids[start:start + step]
-            models, rows = _base_models(chunk, pool, spec, ds, pop, out, X, y, make, engine)
-            commit(path, {"": rows, **(unlearner.rows(models) if spec.unlearn else {})})
-            if progress:
-                progress(start + len(chunk), len(ids))
+        for i, res in ex.map(run_chunk, [task for task, _ in plans], shared=ctx):
+            _store(path, out, plans[i], res, ctx, ds, pop)
+            for _ in plans[i][0].models:
+                done += 1
+                if progress:
+                    progress(done, len(ids))
     return path
 
 
-def _base_models(ids, pool: Pool, spec: PoolSpec, ds, pop, out: Path, X, y, make, engine):
-    """The chunk's base models in memory: trained if not done (their rows returned for commit),
-    else loaded from ``weights/`` (when they reproduce the stored logits), else retrained
-    deterministically from their seeds."""
-    models, rows, train = {}, {}, []
+def _plan(pool: Pool, spec: PoolSpec, out: Path, ids: list[int]) -> tuple[ChunkTask, dict]:
+    """The task of one chunk, and the rows the driver copies itself (retrains already stored)."""
+    task = ChunkTask(train=[], new=[], return_weights=spec.save_weights or bool(spec.unlearn))
+    copies: dict[str, dict[int, tuple]] = {}
     for m in ids:
-        model = _load_weights(out, m, pool, X, spec) if pool.done[m] else None
-        if model is not None:
-            models[m] = model
+        if not pool.done[m]:
+            task.train.append(m)
+            task.new.append(m)
         else:
-            train.append(m)
-    if not train:
-        return models, rows
-    keep_rows = [np.flatnonzero(pool.keep[m]) for m in train]
-    t0 = time.perf_counter()
-    for chunk in train_models(make, X, y, keep_rows, [int(pool.seeds[m]) for m in train], spec.train,
-                              engine=engine, ensemble_size=spec.ensemble_size):
-        seconds = (time.perf_counter() - t0) / len(chunk)
-        for i, model in chunk:
-            m = train[i]
-            models[m] = model
-            logits = predict_logits(model, X, n_views=spec.views)
-            if pool.done[m]:
-                _check_rebuilt(pool, m, logits)
+            ckpt = out / "weights" / f"m{m:05d}.pt"
+            task.check[m] = pool.logits([m])[0]
+            if ckpt.is_file():
+                task.stored[m] = str(ckpt)
             else:
-                rows[m] = (logits, seconds)
-            if spec.save_weights or spec.unlearn:
-                _save_weights(out, m, model, spec, ds, pop[keep_rows[i]], int(pool.seeds[m]))
-        t0 = time.perf_counter()
-    return models, rows
+                task.train.append(m)
+        names, retrain = pending_rows(pool, spec, m)
+        stored, retrain = stored_retrains(pool, spec, m, retrain)
+        for p, row in stored.items():
+            copies.setdefault(p, {})[m] = row
+        if names:
+            task.unlearn[m] = names
+        if retrain:
+            task.retrain[m] = retrain
+    return task, copies
 
 
-def _load_weights(out: Path, m: int, pool: Pool, X, spec: PoolSpec):
-    """Shadow m's saved weights, or None if missing or not the model whose logits the pool holds."""
-    from muaudit.models import load_checkpoint
-
-    ckpt = out / "weights" / f"m{m:05d}.pt"
-    if not ckpt.is_file():
-        return None
-    # the recipe the caller passed (not the pool file, not the weights' meta) says what may be built
-    try:
-        model = load_checkpoint(ckpt, arch=spec.model["arch"])[0].to(X.device).eval()
-    except MuauditError as e:
-        raise PoolError(f"{e}; delete {ckpt} to retrain shadow {m} from its seed") from None
-    if float(np.abs(pool.logits([m])[0] - predict_logits(model, X, n_views=spec.views)).max()) > 1e-4:
-        warnings.warn(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed", stacklevel=3)
-        return None
-    return model
+def _store(path: Path, out: Path, plan: tuple[ChunkTask, dict], res: ChunkResult, ctx: BuildContext, ds, pop) -> None:
+    """Save the chunk's weights, then commit its rows (one writer: this process)."""
+    task, copies = plan
+    for msg in res.warnings:
+        warnings.warn(msg, stacklevel=4)
+    for m, state in res.weights.items():
+        model = ctx.make(ctx.seeds[m])
+        model.load_state_dict(state)
+        _save_weights(out, m, model, ctx.spec, ds, pop[np.flatnonzero(ctx.keep[m])], int(ctx.seeds[m]))
+    rows = {g: dict(r) for g, r in res.rows.items()}
+    for g, r in copies.items():
+        rows.setdefault(g, {}).update(r)
+    commit(path, {g: r for g, r in rows.items() if r or g == ""})
 
 
-def _check_rebuilt(pool: Pool, m: int, logits: np.ndarray) -> None:
-    """A base model retrained because its weights were not saved should match its stored logits."""
-    diff = float(np.abs(pool.logits([m])[0] - logits).max())
-    if diff > 1e-3:
-        warnings.warn(f"shadow {m} retrained from its seed differs from its stored logits by up to {diff:.2g}; "
-                      "its unlearned models start from the retrained weights", stacklevel=3)
+def _choose(shared, _task) -> tuple[str, dict, str]:
+    """Task: the engine for this model on the worker's device (see :func:`choose_engine`)."""
+    spec, X, y, input_shape, n_classes, device = shared
+    dev = select_device(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Xt, yt = torch.as_tensor(X).to(dev), torch.as_tensor(y).to(dev)
+    make = lambda s: spec.make_model(int(s), input_shape, n_classes)  # noqa: E731
+    engine, info = choose_engine(make, Xt, yt, spec.train, ensemble_size=spec.ensemble_size)
+    return engine, info, str(dev)
 
 
-def _create(path, spec, ds, pop, forget, X, y, make) -> None:
-    engine, info = spec.engine, {}
+def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
+    engine, info, dev = spec.engine, {}, str(select_device(device))
     if engine == "auto":
-        engine, info = choose_engine(make, X, y, spec.train, ensemble_size=spec.ensemble_size)
+        shared = (spec, np.ascontiguousarray(ds.X[pop]), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
+                  None if device is None else str(device))
+        engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]
     forget_pop = None
     if forget is not None:
         forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
@@ -152,7 +154,7 @@ def _create(path, spec, ds, pop, forget, X, y, make) -> None:
     create_pool_file(path, spec_json=spec.to_json(), fingerprint=ds.fingerprint, population=pop,
                      labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
                      n_views=spec.views, n_classes=ds.n_classes, forget=forget_mask,
-                     attrs={"engine": engine, "engine_info": json.dumps(info), "device": str(X.device)})
+                     attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev})
 
 
 def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:

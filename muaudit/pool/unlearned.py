@@ -50,36 +50,55 @@ def ensure_groups(path, pool: Pool, spec) -> Pool:
     return pool
 
 
-def pending(pool: Pool, spec, m: int) -> list[str]:
-    """Groups of the recipe's entries whose row m is not done yet."""
-    return [p for p in group_paths(spec.unlearn) if not pool.groups[p].done[m]]
+def pending_rows(pool: Pool, spec, m: int) -> tuple[list[str], list[str]]:
+    """Shadow m's pending ``[[unlearn]]`` entry names and retrain group paths."""
+    names = [e.name for e in spec.unlearn if not pool.groups[f"unlearned/{e.name}"].done[m]]
+    return names, [p for p in group_paths(spec.unlearn) if p.startswith("retrain/") and not pool.groups[p].done[m]]
+
+
+def stored_retrains(pool: Pool, spec, m: int, paths: list[str]) -> tuple[dict[str, tuple], list[str]]:
+    """Rows of pending retrain ``paths`` that another group of the same forget setting already
+    holds (copied, not retrained), and the paths still to train."""
+    by_path = {f"retrain/{e.name}": forget_key(e) for e in spec.unlearn if e.retrain}
+    copies, todo = {}, []
+    for p in paths:
+        src = next((g for g in pool.groups.values() if g.kind == "retrain" and g.done[m]
+                    and forget_key(UnlearnEntry(**g.entry)) == by_path[p]), None)
+        if src is None:
+            todo.append(p)
+        else:
+            copies[p] = (pool.logits([m], group=src.path)[0], float(src.seconds[m]), int(src.sample_gradients[m]))
+    return copies, todo
 
 
 class ChunkUnlearner:
     """Runs the recipe's entries on a chunk of base shadows held in memory.
 
-    ``X``, ``y``: the population on the training device; ``split``: its split codes.
+    ``ctx``: the build's :class:`~muaudit.pool.tasks.BuildContext`; ``X``, ``y``: its population
+    on the training device.
     """
 
-    def __init__(self, pool: Pool, spec, X: torch.Tensor, y: torch.Tensor, make_model, engine: str):
-        self.pool, self.spec, self.X, self.y = pool, spec, X, y
-        self.make, self.engine = make_model, engine
+    def __init__(self, ctx, X: torch.Tensor, y: torch.Tensor):
+        self.ctx, self.spec, self.X, self.y = ctx, ctx.spec, X, y
 
-    def rows(self, models: dict[int, torch.nn.Module]) -> dict[str, dict[int, tuple]]:
-        """``{group: {m: (logits, seconds, sample_gradients)}}`` of every pending group row."""
-        out: dict[str, dict[int, tuple]] = {p: {} for p in group_paths(self.spec.unlearn)}
-        for m, model in models.items():
-            for e in self.spec.unlearn:
-                if not self.pool.groups[f"unlearned/{e.name}"].done[m]:
-                    out[f"unlearned/{e.name}"][m] = self.unlearn(e, m, model)
-        out.update(self.retrain_rows(list(models)))
-        return {g: r for g, r in out.items() if r}
+    def rows(self, models: dict[int, torch.nn.Module], unlearn: dict[int, list[str]],
+             retrain: dict[int, list[str]]) -> dict[str, dict[int, tuple]]:
+        """``{group: {m: (logits, seconds, sample_gradients)}}`` of the pending rows
+        (``unlearn``: entry names per shadow; ``retrain``: retrain group paths per shadow)."""
+        out: dict[str, dict[int, tuple]] = {}
+        entries = {e.name: e for e in self.spec.unlearn}
+        for m, names in unlearn.items():
+            for name in names:
+                out.setdefault(f"unlearned/{name}", {})[m] = self.unlearn(entries[name], m, models[m])
+        for p, rows in self.retrain_rows(retrain).items():
+            out.setdefault(p, {}).update(rows)
+        return out
 
     def data(self, m: int, forget: np.ndarray):
         """Forget, retain (with held-out ``val``) :class:`UnlearnData` of shadow m."""
         from muaudit.unlearning import UnlearnData
 
-        keep, test = self.pool.keep[m], self.pool.split == TEST
+        keep, test = self.ctx.keep[m], self.ctx.split == TEST
         held = ~keep & test if (~keep & test).any() else ~keep  # never trained on: held-out test examples
         dev, aug = self.X.device, self.spec.train.augment
         pick = lambda mask: torch.as_tensor(np.flatnonzero(mask), device=dev)  # noqa: E731
@@ -90,52 +109,43 @@ class ChunkUnlearner:
     def unlearn(self, e: UnlearnEntry, m: int, model) -> tuple:
         from muaudit.unlearning import run_unlearning
 
-        forget = self.pool.groups[f"unlearned/{e.name}"].forget[m]
+        forget = self.ctx.forgets[f"unlearned/{e.name}"][m]
         if not forget.any():  # a forget-aware pool's shadow that never trained on F: nothing to forget
             return predict_logits(model, self.X, n_views=self.spec.views), 0.0, 0
         f, r = self.data(m, forget)
-        meta = {"recipe": self.spec.train.to_dict(), "train_idx": np.flatnonzero(self.pool.keep[m]).tolist()}
+        meta = {"recipe": self.spec.train.to_dict(), "train_idx": np.flatnonzero(self.ctx.keep[m]).tolist()}
         res = run_unlearning(e.method, model, f, r, config=e.method_config(self.spec.train),
-                             seed=method_seed(self.pool.seeds[m], e), meta=meta, budget=e.budget)
+                             seed=method_seed(self.ctx.seeds[m], e), meta=meta, budget=e.budget)
         logits = predict_logits(res.model, self.X, n_views=self.spec.views)
         return logits, float(res.cost["seconds"]), int(res.cost["sample_gradients"])
 
-    def retrain_rows(self, ids: list[int]) -> dict[str, dict[int, tuple]]:
-        """Exact retrains of the chunk, one per (shadow, forget setting), written to every group that
-        shares the setting; a retrain already stored in another group of the setting is copied."""
+    def retrain_rows(self, retrain: dict[int, list[str]]) -> dict[str, dict[int, tuple]]:
+        """Exact retrains, one per (shadow, forget setting), written to every pending group path
+        of that setting."""
+        keys = {f"retrain/{e.name}": forget_key(e) for e in self.spec.unlearn if e.retrain}
+        by_key: dict[tuple, dict[int, list[str]]] = {}
+        for m, paths in retrain.items():
+            for p in paths:
+                by_key.setdefault(keys[p], {}).setdefault(m, []).append(p)
         out: dict[str, dict[int, tuple]] = {}
-        by_key: dict[tuple, list[str]] = {}
-        for e in self.spec.unlearn:
-            by_key.setdefault(forget_key(e), [])
-            if e.retrain:
-                by_key[forget_key(e)].append(f"retrain/{e.name}")
-        for key, paths in by_key.items():
-            need = [m for m in ids if any(not self.pool.groups[p].done[m] for p in paths)]
-            for m, row in self._retrain(key, need).items():
-                for p in paths:
-                    if not self.pool.groups[p].done[m]:
-                        out.setdefault(p, {})[m] = row
+        for per_model in by_key.values():
+            ids = sorted(per_model)
+            forget = self.ctx.forgets[per_model[ids[0]][0]]
+            for m, row in self._retrain(ids, forget).items():
+                for p in per_model[m]:
+                    out.setdefault(p, {})[m] = row
         return out
 
-    def _retrain(self, key: tuple, ids: list[int]) -> dict[int, tuple]:
+    def _retrain(self, ids: list[int], forget: np.ndarray) -> dict[int, tuple]:
         rows = {}
-        for g in self.pool.groups.values():  # reuse a stored retrain of the same forget setting
-            if g.kind == "retrain" and forget_key(UnlearnEntry(**g.entry)) == key:
-                for m in [m for m in ids if g.done[m] and m not in rows]:
-                    rows[m] = (self.pool.logits([m], group=g.path)[0], float(g.seconds[m]), int(g.sample_gradients[m]))
-        todo = [m for m in ids if m not in rows]
-        if not todo:
-            return rows
-        entry = next(e for e in self.spec.unlearn if forget_key(e) == key)
-        forget = self.pool.groups[f"unlearned/{entry.name}"].forget
-        keep_rows = [np.flatnonzero(self.pool.keep[m] & ~forget[m]) for m in todo]
-        seeds = [int(self.pool.seeds[m]) for m in todo]
+        keep_rows = [np.flatnonzero(self.ctx.keep[m] & ~forget[m]) for m in ids]
+        seeds = [int(self.ctx.seeds[m]) for m in ids]
         t0 = time.perf_counter()
-        for chunk in train_models(self.make, self.X, self.y, keep_rows, seeds, self.spec.train, engine=self.engine,
-                                  ensemble_size=self.spec.ensemble_size):
+        for chunk in train_models(self.ctx.make, self.X, self.y, keep_rows, seeds, self.spec.train,
+                                  engine=self.ctx.engine, ensemble_size=self.spec.ensemble_size):
             seconds = (time.perf_counter() - t0) / len(chunk)
             for i, model in chunk:
                 logits = predict_logits(model, self.X, n_views=self.spec.views)
-                rows[todo[i]] = (logits, seconds, int(self.spec.train.epochs * len(keep_rows[i])))
+                rows[ids[i]] = (logits, seconds, int(self.spec.train.epochs * len(keep_rows[i])))
             t0 = time.perf_counter()
         return rows

@@ -3,19 +3,16 @@
 Figures are drawn at 600 x 500 px (6 x 5 in at 100 dpi) with 10-11 pt text, so that they read at
 100% zoom in the HTML report, where ROC and log-log ROC sit side by side. ROC curves come from
 :func:`muaudit.metrics.roc`, the same function as every reported number.
+Matplotlib is imported when a figure is drawn (not with this module), with the Agg backend.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from muaudit.metrics import roc  # noqa: E402
+from muaudit.metrics import roc
 
 FIGSIZE = (6.0, 5.0)
 DPI = 100
@@ -25,6 +22,16 @@ CLIP = (1.0, 99.0)
 LEGEND_PT = 10
 
 
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use (an audit's import stays light)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
     """Overlay ROC curves ``{label: (scores, labels)}`` (higher score = member, label 1 = positive).
 
@@ -32,7 +39,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
     (below that an FPR cannot be measured). The diagonal is the chance line.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = _pyplot().subplots(figsize=FIGSIZE)
     lo = 1.0
     for name, (scores, y) in curves.items():
         y = np.asarray(y).astype(bool)
@@ -67,7 +74,7 @@ def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "atta
     """Overlaid normalised histograms of score groups (e.g. forget vs non-members) on the
     ``percentiles`` range of all scores; the legend says how many of each group fall outside."""
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = _pyplot().subplots(figsize=FIGSIZE)
     lo, hi = clip_range(groups, percentiles)
     bins = np.linspace(lo, hi, 41)
     for i, (name, g) in enumerate(groups.items()):
@@ -99,6 +106,7 @@ def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "")
     """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
     out_dir = Path(out_dir)
     names = []
+    plt = _pyplot()
     with plt.rc_context(STYLE):
         for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
                            (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),

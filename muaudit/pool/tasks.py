@@ -1,0 +1,142 @@
+"""The pool build's pure task: one chunk of shadows in, their finished rows out.
+
+A chunk is one ensemble's worth of base shadows (one shadow for the sequential engine). The
+task trains (or receives the saved weights of) its base shadows, runs the recipe's
+``[[unlearn]]`` entries and exact retrains on them, and returns every row; it reads no pool file
+and writes nothing, so it runs the same in this process or on a Ray worker. The driver commits.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from muaudit.pool.spec import PoolSpec
+from muaudit.training import predict_logits, select_device, train_models
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What every task of a build shares (sent once, through Ray's object store under Ray).
+
+    ``X [N, ...] float32``, ``y [N]``, ``split [N]``: the population; ``keep [M, N]``,
+    ``seeds [M]``: the pool's design; ``forgets``: ``{group path: forget [M, N]}``.
+    """
+
+    spec: PoolSpec
+    X: np.ndarray
+    y: np.ndarray
+    split: np.ndarray
+    keep: np.ndarray
+    seeds: np.ndarray
+    forgets: dict
+    engine: str
+    input_shape: tuple
+    n_classes: int
+    device: str | None = None
+
+    def make(self, seed: int) -> torch.nn.Module:
+        return self.spec.make_model(int(seed), self.input_shape, self.n_classes)
+
+
+@dataclass
+class ChunkTask:
+    """One chunk: ``train`` base shadows to train from their seeds (``new`` of them not stored
+    yet), ``stored`` base shadows given as ``{m: checkpoint path}`` (read by the task: on a
+    cluster the pool directory must be on a shared filesystem, else they are retrained), ``check`` stored logits of done
+    shadows, and the pending ``unlearn`` entry names / ``retrain`` group paths per shadow."""
+
+    train: list[int]
+    new: list[int]
+    stored: dict[int, str] = field(default_factory=dict)
+    check: dict[int, np.ndarray] = field(default_factory=dict)
+    unlearn: dict[int, list[str]] = field(default_factory=dict)
+    retrain: dict[int, list[str]] = field(default_factory=dict)
+    return_weights: bool = False
+
+    @property
+    def models(self) -> list[int]:
+        return sorted(set(self.train) | set(self.stored) | set(self.unlearn) | set(self.retrain))
+
+
+@dataclass
+class ChunkResult:
+    """``rows``: ``{"": {m: (logits, seconds)}, group: {m: (logits, seconds, sample_gradients)}}``;
+    ``weights``: CPU state dicts of trained base shadows (when asked); ``warnings``: messages."""
+
+    rows: dict
+    weights: dict
+    warnings: list
+
+
+def run_chunk(ctx: BuildContext, task: ChunkTask) -> ChunkResult:
+    """Train, unlearn and retrain one chunk; return its rows (a pure function of its inputs)."""
+    from muaudit.pool.unlearned import ChunkUnlearner
+
+    dev = select_device(ctx.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Ray's object store hands out read-only arrays
+        X, y = torch.as_tensor(ctx.X).to(dev), torch.as_tensor(ctx.y).to(dev)
+    notes: list[str] = []
+    models, base_rows, weights = _base_models(ctx, task, X, y, notes)
+    rows = {"": base_rows}
+    if task.unlearn or task.retrain:
+        rows.update(ChunkUnlearner(ctx, X, y).rows(models, task.unlearn, task.retrain))
+    return ChunkResult(rows, weights, notes)
+
+
+def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str]):
+    models, rows, weights = {}, {}, {}
+    train = list(task.train)
+    for m, ckpt in task.stored.items():
+        model = _load_weights(ctx, ckpt, X.device)
+        if model is None:
+            notes.append(f"cannot read {ckpt}; retraining shadow {m} from its seed")
+            train.append(m)
+        elif float(np.abs(task.check[m] - predict_logits(model, X, n_views=ctx.spec.views)).max()) > 1e-4:
+            notes.append(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed")
+            train.append(m)
+        else:
+            models[m] = model
+    if not train:
+        return models, rows, weights
+    keep_rows = [np.flatnonzero(ctx.keep[m]) for m in train]
+    t0 = time.perf_counter()
+    for chunk in train_models(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
+                              engine=ctx.engine, ensemble_size=ctx.spec.ensemble_size):
+        seconds = (time.perf_counter() - t0) / len(chunk)
+        for i, model in chunk:
+            m = train[i]
+            models[m] = model
+            logits = predict_logits(model, X, n_views=ctx.spec.views)
+            if m in task.new:
+                rows[m] = (logits, seconds)
+            else:
+                _check_rebuilt(m, task.check[m], logits, notes)
+            if task.return_weights:
+                weights[m] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        t0 = time.perf_counter()
+    return models, rows, weights
+
+
+def _load_weights(ctx: BuildContext, ckpt: str, device):
+    """The saved shadow (weights only, never pickled objects), or None where the file is gone."""
+    from muaudit.errors import CheckpointError
+    from muaudit.models import load_checkpoint
+
+    try:  # the recipe the user passed (checked by load_spec), never the weights' meta, says what may be built
+        return load_checkpoint(ckpt, arch=ctx.spec.model["arch"])[0].to(device).eval()
+    except (CheckpointError, FileNotFoundError):
+        return None
+
+
+def _check_rebuilt(m: int, stored: np.ndarray, logits: np.ndarray, notes: list[str]) -> None:
+    """A base model retrained because its weights were not saved should match its stored logits."""
+    diff = float(np.abs(stored - logits).max())
+    if diff > 1e-3:
+        notes.append(f"shadow {m} retrained from its seed differs from its stored logits by up to {diff:.2g}; "
+                     "its unlearned models start from the retrained weights")
