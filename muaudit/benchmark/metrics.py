@@ -4,7 +4,10 @@ For an unlearned model U and the reference retrain R of the same seed and forget
 
 - ``acc_retain``, ``acc_forget``, ``acc_val``, ``acc_test``: top-1 accuracies; ``ratio_*`` = acc_U / acc_R
   (Deep Unlearn's accuracy retention, ``munl/evaluation/retention.py``).
-- ``retdev``: mean over retain, forget and test of ``|1 - ratio|`` (0 = the retrain's accuracies).
+- ``retdev``: mean over retain, forget and test of ``|1 - ratio|`` (0 = the retrain's accuracies);
+  where the retrain scores 0 (the forget set of a class-wise setting) the ratio is undefined and
+  the term is the absolute difference ``|acc_U - acc_R|`` instead.
+- ``forget_gap``: ``|FA_U - FA_R|``, the forgetting column (0 = forgets as much as the retrain).
 - ``mia_val`` / ``mia_test``: Deep Unlearn's LR-MIA accuracy (logistic regression on the per-example
   loss, forget = members vs validation / test = non-members, 10 stratified splits;
   :func:`muaudit.attacks.logistic_regression_mia`); ``indisc_*`` = ``1 - |2 acc - 1|`` (1 = chance).
@@ -69,8 +72,10 @@ def compare(unlearned: dict, reference: dict) -> dict:
     for name in SPLITS:
         ref = reference[f"acc_{name}"]
         out[f"ratio_{name}"] = unlearned[f"acc_{name}"] / ref if ref > 0 else None
-    devs = [abs(1 - out[f"ratio_{n}"]) for n in ("retain", "forget", "test") if out[f"ratio_{n}"] is not None]
-    out["retdev"] = float(np.mean(devs)) if devs else None
+    devs = [abs(1 - out[f"ratio_{n}"]) if out[f"ratio_{n}"] is not None
+            else abs(unlearned[f"acc_{n}"] - reference[f"acc_{n}"]) for n in ("retain", "forget", "test")]
+    out["retdev"] = float(np.mean(devs))
+    out["forget_gap"] = abs(unlearned["acc_forget"] - reference["acc_forget"])
     vec = [abs(unlearned[f"acc_{n}"] - reference[f"acc_{n}"]) / 3 for n in ("retain", "forget", "val")]
     vec.append(1.0 - unlearned.get("indisc_val", 1.0))
     out["objective"] = dict(zip(OBJECTIVES, vec))

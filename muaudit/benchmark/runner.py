@@ -67,13 +67,15 @@ def search_all(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> d
         config = {**job.plan.fixed, **(best.params if best else {})}
         failed = sum(1 for t in counted_trials(study) if t.user_attrs.get("diverged"))
         chosen[(job.plan.name, job.setting.name)] = {"config": config, "trials": len(counted_trials(study)),
-                                                     "failed": failed, "best_trial": best.number if best else None}
+                                                     "failed": failed, "best_trial": best.number if best else None,
+                                                     "chosen": f"trial {best.number}" if best else
+                                                     "defaults (every trial failed)"}
     if progress.enabled and jobs:
         progress.stream.write("\n")
     for f in spec.forget:
         for plan in spec.methods:
             chosen.setdefault((plan.name, f.name), {"config": dict(plan.fixed), "trials": 0, "failed": 0,
-                                                    "best_trial": None})
+                                                    "best_trial": None, "chosen": "defaults (not searched)"})
     return chosen
 
 
@@ -118,6 +120,7 @@ def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> li
             row = summarise(plan.name, f.name, got, config=got[0]["config"] if got else c["config"],
                             trials=c["trials"], failed=c["failed"])
             row["searched"] = sorted(plan.space)
+            row["chosen"] = c["chosen"]
             rows.append(row)
     return rank(rows)
 

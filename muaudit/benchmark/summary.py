@@ -2,7 +2,8 @@
 
 Ranking (per forget setting): by mean ``retdev`` (ascending), then mean ``indisc_test``
 (descending). A method whose RetDev interval overlaps the best method's interval is marked
-``tied`` with it (the data cannot tell them apart). The interval is Student's t over seeds
+``tied`` with it (the data cannot tell them apart). ``rank_forgetting`` orders by mean
+``forget_gap`` alone (|FA_U - FA_R|; the original, which forgets nothing, comes last). The interval is Student's t over seeds
 (``mean ± t_{0.975, n-1} sd / sqrt(n)``); with one seed it is the point itself (``n_seeds`` says so).
 """
 
@@ -15,12 +16,16 @@ from pathlib import Path
 import numpy as np
 
 METRIC_KEYS = ("acc_retain", "acc_forget", "acc_val", "acc_test", "ratio_retain", "ratio_forget", "ratio_val",
-               "ratio_test", "retdev", "mia_val", "indisc_val", "mia_test", "indisc_test", "score", "rte", "rte_sg",
+               "ratio_test", "retdev", "forget_gap", "mia_val", "indisc_val", "mia_test", "indisc_test", "score", "rte", "rte_sg",
                "seconds", "sample_gradients")
 
 
-def interval(values) -> dict | None:
-    """``{"mean", "low", "high", "n"}`` of the finite values (None when there are none)."""
+BOUNDS = {"acc_": (0.0, 1.0), "mia_": (0.0, 1.0), "indisc_": (0.0, 1.0), "forget_gap": (0.0, 1.0)}
+
+
+def interval(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict | None:
+    """``{"mean", "low", "high", "n"}`` of the finite values (None when there are none); the
+    interval is clipped to ``bounds`` (an accuracy's lies in [0, 1], a ratio's in [0, inf))."""
     from scipy.stats import t
 
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], float)
@@ -30,7 +35,11 @@ def interval(values) -> dict | None:
     if len(v) < 2:
         return {"mean": m, "low": m, "high": m, "n": 1}
     half = float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return {"mean": m, "low": m - half, "high": m + half, "n": int(len(v))}
+    return {"mean": m, "low": max(m - half, bounds[0]), "high": min(m + half, bounds[1]), "n": int(len(v))}
+
+
+def bounds_of(key: str) -> tuple[float, float]:
+    return next((b for prefix, b in BOUNDS.items() if key.startswith(prefix)), (0.0, math.inf))
 
 
 def summarise(method: str, setting: str, runs: list[dict], *, config: dict, trials: int, failed: int) -> dict:
@@ -39,7 +48,7 @@ def summarise(method: str, setting: str, runs: list[dict], *, config: dict, tria
     row = {"method": method, "forget": setting, "n_seeds": len(ok), "diverged_seeds": len(runs) - len(ok),
            "config": config, "trials": trials, "failed_trials": failed}
     for k in METRIC_KEYS:
-        row[k] = interval([r["metrics"].get(k) for r in ok])
+        row[k] = interval([r["metrics"].get(k) for r in ok], bounds_of(k))
     return row
 
 
@@ -59,12 +68,15 @@ def rank(rows: list[dict]) -> list[dict]:
             r["rank"] = i
             r["tied"] = bool(best and iv and i > 1 and iv["low"] <= best["high"] and best["low"] <= iv["high"])
             out.append(r)
+        by_gap = sorted(group, key=lambda r: (_mean(r, "forget_gap", math.inf), r["method"]))
+        for i, r in enumerate(by_gap, 1):
+            r["rank_forgetting"] = i
     return out
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns."""
-    head = ["forget", "rank", "tied", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
+    head = ["forget", "rank", "tied", "rank_forgetting", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
     cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")] + ["config"]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -88,11 +100,11 @@ def markdown(rows: list[dict]) -> str:
             return f"{iv['mean']:.{digits}f}"
         return f"{iv['mean']:.{digits}f} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
 
-    lines = ["| forget | rank | method | RetDev | retain | forget | test | T-MIA indisc. | RTE (sample-grads) | trials |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| forget | rank | method | RetDev | forget gap | retain | forget | test | T-MIA indisc. | RTE (sample-grads) | trials |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rank_txt = f"{r['rank']}" + (" (tied)" if r["tied"] else "")
-        lines.append(f"| {r['forget']} | {rank_txt} | `{r['method']}` | {cell(r['retdev'])} | {cell(r['acc_retain'])} | "
+        lines.append(f"| {r['forget']} | {rank_txt} | `{r['method']}` | {cell(r['retdev'])} | {cell(r['forget_gap'])} | {cell(r['acc_retain'])} | "
                      f"{cell(r['acc_forget'])} | {cell(r['acc_test'])} | {cell(r['indisc_test'])} | "
                      f"{cell(r['rte_sg'], 1)} | {r['trials']} |")
     return "\n".join(lines)
