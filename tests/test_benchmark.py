@@ -160,3 +160,12 @@ def test_diverging_trials_are_failed_not_crashed(tmp_path, small):
     assert r["config"]["lr"] == 0.01 and r["n_seeds"] == 2 and r["retdev"]["mean"] < 0.1
     text = (out / "results.json").read_text()
     assert "NaN" not in text and np.isfinite(json.loads(text)["benchmark"]["wall_seconds"])
+
+
+def test_report_renders_a_benchmark_folder(small, tmp_path):
+    out = small[0]
+    result = CliRunner().invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0 and "Forget random10: best " in result.output
+    result = CliRunner().invoke(cli, ["report", str(out), "--html", "--out", str(tmp_path / "r.html")])
+    page = (tmp_path / "r.html").read_text()
+    assert result.exit_code == 0 and "benchmark.png" in page and "random10 #1" in page

@@ -60,10 +60,24 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
                "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
-                             "wall_seconds": wall, "executor": executor, "workers": workers},
+                             "wall_seconds": wall, "executor": executor, "workers": workers,
+                             "summary": _summary(rows)},
                "sections": {"ranking": _ranking_lines(rows)}}
     write_results(folder, results, {})
     return {**results, "out": str(folder)}
+
+
+def _summary(rows: list[dict]) -> str:
+    """One sentence per forget setting: the best method and who is tied with it."""
+    parts = []
+    for setting in dict.fromkeys(r["forget"] for r in rows):
+        group = [r for r in rows if r["forget"] == setting]
+        best = group[0]
+        tied = [r["method"] for r in group if r["tied"]]
+        rd = f"{best['retdev']['mean']:.3f}" if best.get("retdev") else "n/a"
+        parts.append(f"Forget {setting}: best {best['method']} (RetDev {rd})"
+                     + (f", tied with {', '.join(tied)}" if tied else "") + ".")
+    return " ".join(parts)
 
 
 def _ranking_lines(rows: list[dict]) -> dict:

@@ -45,6 +45,8 @@ def summary_text(r: dict) -> str:
     if pop and pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {pop['indiscernibility']:.3f}, "
                      f"LOSS AUC {pop['loss_auc']:.3f}.")
+    if r.get("kind") == "benchmark" and (r.get("benchmark") or {}).get("summary"):
+        parts.append(r["benchmark"]["summary"])
     if r.get("inconclusive_reasons"):
         parts.append("Inconclusive because: " + "; ".join(r["inconclusive_reasons"]) + ".")
     for w in r.get("warnings") or []:
