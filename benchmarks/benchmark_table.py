@@ -42,7 +42,8 @@ def describe(results: dict) -> str:
     return (f"Spec `{spec['name']}`: recipe `{Path(spec['recipe']).stem}`, {len(spec['methods'])} methods, seeds "
             f"{spec['seeds']} (the search on the first {spec['search_seeds']}), forget settings {forget}, "
             f"{spec['trials']} NSGA-III trials per method and setting. Mean [95% t-interval over seeds]. "
-            f"Wall time {b['wall_seconds'] / 60:.0f} min with {b['workers']} local worker(s); table written "
+            f"Wall time {b.get('total_wall_seconds', b['wall_seconds']) / 60:.0f} min over {b.get('sessions', 1)} "
+            f"session(s) with {b['workers']} local worker(s); table written "
             f"{time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} CPUs{load}.")
 
 

@@ -54,17 +54,28 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     t0 = time.perf_counter()
     rows = run_study(spec, folder, ex, batch=workers)
     wall = time.perf_counter() - t0
+    sessions = _record_session(folder, wall)
     write_csv(rows, folder / "table.csv")
     plot(rows, folder / "benchmark.png")
     results = {"kind": "benchmark", "title": f"benchmark {spec.name}", "spec": spec.to_dict(),
                "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
-                             "wall_seconds": wall, "executor": executor, "workers": workers,
+                             "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
+                             "executor": executor, "workers": workers,
                              "summary": _summary(rows)},
                "sections": {"ranking": _ranking_lines(rows)}}
     write_results(folder, results, {})
     return {**results, "out": str(folder)}
+
+
+def _record_session(folder: Path, wall: float) -> list[float]:
+    """Append this session's wall seconds to ``sessions.json``; returns every session's."""
+    path = folder / "sessions.json"
+    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions.append(round(wall, 3))
+    path.write_text(json.dumps(sessions))
+    return sessions
 
 
 def _summary(rows: list[dict]) -> str:
