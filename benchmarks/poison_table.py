@@ -68,21 +68,24 @@ def power_line(attack, runs, summary: dict, alpha: float) -> str:
             f"(paired p = {gap['p_value']:.2g})")
     if null:
         text += f"; original z = {null['z']:.2f} against N(0, 1) (p = {null['p_value']:.2g})"
-    return (text + f"; powered: {'yes' if pw['powered'] else 'no'}. Loss-MIA TPR@1%FPR on the poisons: original "
-            f"{fmt(mia['original']['tpr'])}, retrained {fmt(mia['retrained']['tpr'])}. Test accuracy: original "
+    return (text + f"; powered: {'yes' if pw['powered'] else 'no'}. Loss-MIA on the poisons vs "
+            f"{mia['original'].get('nonmembers') or 'the test split'}: TPR@1%FPR original {fmt(mia['original']['tpr'])}, "
+            f"retrained {fmt(mia['retrained']['tpr'])}; AUC original {fmt(mia['original']['auc'])}, retrained "
+            f"{fmt(mia['retrained']['auc'])}. Test accuracy: original "
             f"{fmt(acc['original']['mean'])}, retrained {fmt(acc['retrained']['mean'])}.")
 
 
 def attack_table(attack, runs, methods: list[str], alpha: float) -> str:
     lines = ["| method | efficacy [95% CI] | per-seed mean ± std | verdict | attack metric | loss-MIA TPR@1% | "
-             "test acc | % of training |", "|---|---|---|---|---|---|---|---|"]
+             "loss-MIA AUC | test acc | % of training |", "|---|---|---|---|---|---|---|---|---|"]
     first = None
     for m in methods:
         s = summarize_method(attack, runs, m, alpha=alpha)
         first = first or s
         damaged = " (test acc. ↓)" if s["utility_loss"]["significant"] else ""
         lines.append(f"| `{m}` | {efficacy_cell(s['efficacy'])} | {spread_cell(s['efficacy'])} | {s['verdict']}{damaged} | "
-                     f"{fmt(s['models'][m]['metric'])} | {fmt(s['mia'][m]['tpr'])} | {fmt(s['accuracy'][m]['mean'])} | "
+                     f"{fmt(s['models'][m]['metric'])} | {fmt(s['mia'][m]['tpr'])} | {fmt(s['mia'][m]['auc'])} | "
+                     f"{fmt(s['accuracy'][m]['mean'])} | "
                      f"{100 * s['cost']['fraction_of_training']:.1f} |")
     return power_line(attack, runs, first, alpha) + "\n\n" + "\n".join(lines)
 

@@ -250,3 +250,75 @@ class ShadowFamilies:
         if reference == "retrain":
             return self.reference_side("retrain")[0][m], self.forget[m]
         return self.reference_side(reference)[0][m], ~self.keep[m]
+
+
+@dataclass(frozen=True)
+class DeepUnlearnMembership:
+    """Output of :func:`deep_unlearn_membership`: one case per (model, example) where the model
+    unlearned the example.
+
+    ``probability`` float64 ``[n_cases]`` is the protocol's membership probability and is **NaN
+    where the protocol is undefined** (a side with zero variance or no models: Deep Unlearn's
+    ``norm.pdf`` with scale 0); ``defined`` marks the others and ``n_undefined`` counts them, so
+    they are reported, never hidden. ``model`` and ``example`` index the cases.
+    """
+
+    probability: np.ndarray
+    defined: np.ndarray
+    model: np.ndarray
+    example: np.ndarray
+
+    @property
+    def n_cases(self) -> int:
+        return int(self.probability.size)
+
+    @property
+    def n_undefined(self) -> int:
+        return int((~self.defined).sum())
+
+
+def deep_unlearn_membership(signals, forgotten, never) -> DeepUnlearnMembership:
+    """Deep Unlearn's U-LiRA scoring (``munl/lira/consolidate_predictions.py``), transcribed.
+
+    Per example x: ``mu_f, sd_f`` = ``np.mean`` / ``np.std`` (ddof 0) of the statistic over the
+    models that unlearned x (``forgotten``), ``mu_n, sd_n`` over the models that never saw x
+    (``never``; in Deep Unlearn the same method's models with x in their test split). Every
+    forgotten case z (in-sample: it is part of its own fit) gets
+    ``p = N(z; mu_f, sd_f) / (N(z; mu_f, sd_f) + N(z; mu_n, sd_n))``. Deep Unlearn uses the 0/1
+    correctness as the statistic and defines no aggregate.
+
+    Args:
+        signals: float ``[M, N]`` statistic (e.g. 0/1 correctness) of M models on N examples.
+        forgotten, never: bool ``[M, N]``.
+    """
+    s = np.asarray(signals, np.float64)
+    if s.ndim != 2:
+        raise DataError(f"Expected `signals` of shape [M, N], got {s.shape}")
+    check_finite("signals", s)
+    f, n = _mask("forgotten", forgotten, s.shape), _mask("never", never, s.shape)
+    if (f & n).any():
+        raise DataError("Expected `forgotten` and `never` disjoint (a model cannot both unlearn and never see x)")
+    mu_f, sd_f = _masked_moments(s, f)
+    mu_n, sd_n = _masked_moments(s, n)
+    model, example = np.nonzero(f)
+    z = s[model, example]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pf = _pdf(z, mu_f[example], sd_f[example])
+        pn = _pdf(z, mu_n[example], sd_n[example])
+        p = pf / (pf + pn)
+    return DeepUnlearnMembership(p, np.isfinite(p), model, example)
+
+
+def _masked_moments(s: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and population std (``np.std``) over the masked rows; NaN where empty."""
+    count = mask.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.where(mask, s, 0.0).sum(axis=0) / count
+        var = np.where(mask, (s - mu) ** 2, 0.0).sum(axis=0) / count
+    return mu, np.sqrt(var)
+
+
+def _pdf(z, mu, sd) -> np.ndarray:
+    """Normal density; NaN when ``sd`` is 0 or NaN (scipy's ``norm.pdf`` with scale 0)."""
+    sd = np.where(sd > 0, sd, np.nan)
+    return np.exp(-0.5 * ((z - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))

@@ -309,3 +309,23 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
                "unlearned_shadows_per_forget_example": [int(n_in.min()), int(np.median(n_in)), int(n_in.max())],
                "calibration": calib, "warnings": notes}
     return AuditResult(results, {"scores": scores, "forget": F, "nonmembers": NM, "members": R})
+
+
+def evaluate_deep_unlearn(fam: ShadowFamilies, statistic: np.ndarray | None = None) -> dict:
+    """Deep Unlearn's U-LiRA protocol on a pool (:func:`~muaudit.attacks.ulira.deep_unlearn_membership`):
+    the method's unlearned shadows on both sides (``same-method``), fitted in-sample, per-example
+    ``np.std``; ``statistic`` ``[M, N]`` defaults to the families' (pass 0/1 correctness for parity).
+
+    Returns ``{"protocol": "deep-unlearn", "n_cases", "n_undefined", "fraction_undefined",
+    "mean_probability"}``: the mean membership probability over the **defined** cases (Deep
+    Unlearn defines no aggregate; 0.5 = forgotten cases look like never-seen ones) and how many
+    cases the protocol leaves undefined (a side with zero variance), which the mean does not cover.
+    """
+    from muaudit.attacks.ulira import deep_unlearn_membership
+
+    stat = fam.unlearned.mean(axis=2) if statistic is None else np.asarray(statistic, np.float64)
+    res = deep_unlearn_membership(stat, fam.forget, ~fam.keep)
+    p = res.probability[res.defined]
+    return {"protocol": "deep-unlearn", "n_cases": res.n_cases, "n_undefined": res.n_undefined,
+            "fraction_undefined": res.n_undefined / res.n_cases if res.n_cases else 0.0,
+            "mean_probability": float(p.mean()) if p.size else None}

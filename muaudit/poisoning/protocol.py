@@ -3,7 +3,8 @@
 Per seed: poison the training split, train the original on it, unlearn the poisons (forget set =
 the poisoned examples as trained on) with each method, retrain without them, and score the
 original, the unlearned models and the retrained one with the attack, a loss-threshold MIA on the
-same forget set, and clean test accuracy. :func:`summarize_method` turns the seeds into efficacy,
+same forget set against held-out poisons made the same way (:func:`held_out_poisons`), and clean
+test accuracy. :func:`summarize_method` turns the seeds into efficacy,
 power and a verdict.
 """
 
@@ -37,7 +38,8 @@ class SeedRun:
         seed: seeds the poisons, both trainings and the methods.
         poison: the :class:`PoisonSet`.
         scores: attack read-outs by model: ``"original"``, ``"retrained"`` and each method name.
-        mia: loss-threshold MIA on the forget set vs the test split, by model: ``{"tpr", "auc"}``.
+        mia: loss-threshold MIA on the forget set vs :func:`held_out_poisons`, by model:
+            ``{"tpr", "fpr", "auc", "nonmembers"}``.
         accuracy: clean test accuracy by model.
         test_correct: per test input, 1.0 where the model is right, by model (for paired tests).
         cost: each method's cost (``run_unlearning``'s), plus ``"training"`` sample-gradients.
@@ -54,15 +56,36 @@ class SeedRun:
     models: dict[str, nn.Module] = field(default_factory=dict)
 
 
-def loss_mia(model: nn.Module, forget: UnlearnData, test: UnlearnData, *, fpr: float = MIA_FPR) -> dict:
-    """Loss-threshold MIA (score = -CE, higher = member): forget set vs the test split."""
+def held_out_poisons(poison: PoisonSet) -> tuple[UnlearnData, str]:
+    """Non-members for the loss-MIA that are exchangeable with the forget set, and their description.
+
+    Gaussian canaries: every test-split input with fresh ``N(0, eps_p^2)`` noise (seeded apart
+    from the canaries' own), labels unchanged: canaries made the same way on examples no model
+    trained on, so a retrained model scores AUC ~0.5 and only memorisation of the canaries moves
+    it. Other attacks have no such construction yet: the clean test split, flagged as not
+    exchangeable (noisy or relabelled poisons against clean examples put even a retrain far from
+    0.5; measured on digits with canaries: AUC 0.18 for the retrain).
+    """
+    d = poison.clean
+    rows = d.test_idx
+    if poison.attack == "gaussian" and "eps_p" in poison.arrays:
+        rng = np.random.default_rng([int(poison.seed), 6, 3])
+        noise = rng.standard_normal((len(rows),) + d.input_shape) * float(poison.arrays["eps_p"])
+        return (UnlearnData((d.X[rows] + noise).astype(np.float32), d.y[rows]),
+                "held-out canaries: test inputs with fresh N(0, eps_p^2) noise")
+    return UnlearnData(d.X[rows], d.y[rows]), "clean test split (not exchangeable with the poisons)"
+
+
+def loss_mia(model: nn.Module, forget: UnlearnData, nonmembers: UnlearnData, *, fpr: float = MIA_FPR,
+             label: str = "") -> dict:
+    """Loss-threshold MIA (score = -CE, higher = member): forget set vs ``nonmembers``."""
     def score(d: UnlearnData) -> np.ndarray:
         return -cross_entropy_loss(predict_logits(model, d.X.cpu())[:, 0], d.y.cpu().numpy())
 
-    s = np.r_[score(forget), score(test)]
-    labels = np.r_[np.ones(len(forget), bool), np.zeros(len(test), bool)]
+    s = np.r_[score(forget), score(nonmembers)]
+    labels = np.r_[np.ones(len(forget), bool), np.zeros(len(nonmembers), bool)]
     r = tpr_at_fpr(s, labels, fpr)
-    return {"tpr": r.tpr, "fpr": fpr, "auc": auc(s, labels)}
+    return {"tpr": r.tpr, "fpr": fpr, "auc": auc(s, labels), "nonmembers": label}
 
 
 def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options: dict | None,
@@ -151,6 +174,7 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=d, train_idx=everything,
                       seed=seed, recipe=recipe, cost=cost)
     forget, retain, test = _split(poison)
+    held_out, held_label = held_out_poisons(poison)
     run = SeedRun(seed, poison, cost={"training": cost})
     models = {"original": original, "retrained": retrained}
     for name in methods:
@@ -164,7 +188,7 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
     for name, model in models.items():
         model = run.models[name] = model.cpu().eval()
         run.scores[name] = attack.score(model, poison)
-        run.mia[name] = loss_mia(model, forget, test)
+        run.mia[name] = loss_mia(model, forget, held_out, label=held_label)
         right = predict_logits(model, test.X)[:, 0].argmax(-1) == test.y.numpy()
         run.test_correct[name] = right.astype(np.float64)
         run.accuracy[name] = float(right.mean())

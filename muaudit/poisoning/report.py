@@ -64,7 +64,8 @@ def _by_model(runs: list[SeedRun], method: str, what: str) -> dict:
         if what == "mia":
             tprs = [p["tpr"] for p in per_seed if p["tpr"] is not None]
             out[m] = {"tpr": float(np.mean(tprs)) if tprs else None, "auc": float(np.mean([p["auc"] for p in per_seed])),
-                      "fpr": per_seed[0]["fpr"], "per_seed_tpr": [p["tpr"] for p in per_seed]}
+                      "fpr": per_seed[0]["fpr"], "per_seed_tpr": [p["tpr"] for p in per_seed],
+                      "nonmembers": per_seed[0].get("nonmembers", "")}
         else:
             out[m] = {"mean": float(np.mean(per_seed)), "per_seed": per_seed}
     return out

@@ -78,6 +78,9 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     if pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "
                      f"LOSS AUC {num(pop.get('loss_auc'))}.")
+    bench = _d(r, "benchmark").get("summary") if r.get("kind") == "benchmark" else None
+    if isinstance(bench, str):
+        parts.append(bench)
     if reasons and r.get("inconclusive_reasons"):
         parts.append("Inconclusive because: " + "; ".join(map(str, r["inconclusive_reasons"])) + ".")
     for w in (r.get("warnings") or []) if reasons else []:

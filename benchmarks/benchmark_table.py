@@ -1,0 +1,62 @@
+"""Write the table of a `muaudit benchmark` results folder into docs/benchmark.md.
+
+Usage:
+    OMP_NUM_THREADS=1 muaudit benchmark benchmarks/specs/digits-deepunlearn.toml --out results/du
+    python benchmarks/benchmark_table.py results/du [--out docs/benchmark.md]
+
+The markdown goes between the ``benchmark-table`` marker comments; the search-space table between
+the ``benchmark-spaces`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+from muaudit.benchmark.space import space_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_block(path: Path, marker: str, body: str) -> None:
+    text = path.read_text()
+    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path} has no <!-- {marker}:start/end --> markers")
+    path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
+
+
+def describe(results: dict) -> str:
+    spec, b = results["spec"], results["benchmark"]
+    forget = ", ".join(f"`{f['name']}` ({f['kind']}: " + (f"{f['fraction']:.0%} of the training split"
+                       if f["kind"] == "random" else f"classes {f['classes']}") + ")" for f in spec["forget"])
+    try:
+        load = f", load average {os.getloadavg()[0]:.1f} at the end"
+    except OSError:
+        load = ""
+    return (f"Spec `{spec['name']}`: recipe `{Path(spec['recipe']).stem}`, {len(spec['methods'])} methods, seeds "
+            f"{spec['seeds']} (the search on the first {spec['search_seeds']}), forget settings {forget}, "
+            f"{spec['trials']} NSGA-III trials per method and setting. Mean [95% t-interval over seeds]. "
+            f"Wall time {b.get('total_wall_seconds', b['wall_seconds']) / 60:.0f} min over {b.get('sessions', 1)} "
+            f"session(s) with {b['workers']} local worker(s); table written "
+            f"{time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} CPUs{load}.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmark.md"))
+    args = ap.parse_args()
+    results = json.loads((Path(args.folder) / "results.json").read_text())
+    out = Path(args.out)
+    write_block(out, "benchmark-table", describe(results) + "\n\n" + results["benchmark"]["markdown"])
+    write_block(out, "benchmark-spaces", space_table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Benchmark specs: a TOML file parsed into a validated, frozen :class:`BenchmarkSpec`.
+
+```toml
+name = "digits-small"
+recipe = "digits-mlp"            # a pool recipe path, or the name of one under shadow_models/
+methods = ["retrain", "ft", "ga"]  # or "all" (every registered method)
+seeds = [0, 1]                   # one original (and one reference retrain) per seed
+metrics = ["accuracy", "mia", "rte"]
+
+[search]
+trials = 2                       # Optuna trials per (method, forget setting)
+seeds = 1                        # the first N seeds are searched; the chosen config runs on all
+sampler_seed = 0
+
+[[forget]]                       # repeatable
+name = "random10"
+kind = "random"                  # "random" (fraction of the training split) or "class"
+fraction = 0.1
+
+[[forget]]
+name = "class3"
+kind = "class"
+classes = [3]                    # every training example of these classes
+
+[method.ft]                      # optional, per method
+fixed = { batch_size = 128 }     # settings held fixed (not searched)
+space = { lr = { low = 1e-4, high = 0.1, log = true }, epochs = { low = 1, high = 10 } }
+```
+
+Unknown keys are errors that list the valid ones (as in pool recipes); every check happens here,
+before anything is trained.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from muaudit.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method")
+SEARCH_KEYS = ("trials", "seeds", "sampler_seed")
+FORGET_KEYS = ("name", "kind", "fraction", "classes")
+METHOD_KEYS = ("fixed", "space")
+METRICS = ("accuracy", "mia", "rte")
+FORGET_KINDS = ("random", "class")
+PSEUDO_METHODS = ("original", "retrain")
+
+
+@dataclass(frozen=True)
+class ForgetSetting:
+    """One forget set: ``kind="random"`` draws ``fraction`` of the training split per seed;
+    ``kind="class"`` forgets every training example of ``classes``."""
+
+    name: str
+    kind: str = "random"
+    fraction: float = 0.1
+    classes: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "fraction": self.fraction, "classes": list(self.classes)}
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    """A method of the study: ``fixed`` settings and its search ``space`` (``{}`` = no search)."""
+
+    name: str
+    fixed: dict = field(default_factory=dict)
+    space: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A resolved benchmark spec (see the module docstring for the file format).
+
+    Attributes:
+        recipe: path of the pool recipe of the originals (its ``[train]`` recipe trains every
+            original and every reference retrain).
+        search_seeds: the first ``search_seeds`` seeds are used in the search's objective.
+    """
+
+    name: str
+    recipe: Path
+    methods: tuple[MethodPlan, ...]
+    seeds: tuple[int, ...]
+    forget: tuple[ForgetSetting, ...]
+    metrics: tuple[str, ...] = METRICS
+    trials: int = 10
+    search_seeds: int = 1
+    sampler_seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
+                "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
+                "sampler_seed": self.sampler_seed, "forget": [f.to_dict() for f in self.forget],
+                "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods]}
+
+    def with_trials(self, trials: int) -> "BenchmarkSpec":
+        from dataclasses import replace
+
+        return replace(self, trials=_positive("--trials", trials))
+
+
+def _unknown(got, valid, where: str) -> None:
+    bad = sorted(set(got) - set(valid))
+    if bad:
+        raise ConfigError(f"unknown {where} key {bad[0]!r}; valid: {', '.join(valid)}")
+
+
+def _positive(name: str, v, minimum: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"Expected `{name}` an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def resolve_recipe(value, base: Path) -> Path:
+    """A recipe path (relative to the spec's folder or the working folder) or a packaged name."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"Expected `recipe` a recipe path or name, got {value!r}")
+    root = Path(__file__).resolve().parents[2] / "shadow_models"
+    name = value if value.endswith(".toml") else f"{value}.toml"
+    for cand in (base / value, Path(value), Path("shadow_models") / name, root / name):
+        if cand.is_file():
+            return cand
+    found = sorted(p.stem for p in root.glob("*.toml")) if root.is_dir() else []
+    raise ConfigError(f"recipe {value!r} not found (a path, or one of: {', '.join(found) or 'none'})")
+
+
+def parse_forget(raw, n_classes: int | None = None) -> tuple[ForgetSetting, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("Expected at least one [[forget]] table (kind = \"random\" or \"class\")")
+    out = []
+    for i, t in enumerate(raw):
+        if not isinstance(t, dict):
+            raise ConfigError(f"[[forget]] entry {i} must be a table")
+        _unknown(t, FORGET_KEYS, "[[forget]]")
+        kind = t.get("kind", "random")
+        if kind not in FORGET_KINDS:
+            raise ConfigError(f"Expected [[forget]] `kind` in {FORGET_KINDS}, got {kind!r}")
+        if kind == "random":
+            frac = t.get("fraction", 0.1)
+            if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+                raise ConfigError(f"Expected [[forget]] `fraction` in (0, 1), got {frac!r}")
+            setting = ForgetSetting(t.get("name", f"random{round(100 * frac)}"), kind, float(frac))
+        else:
+            classes = t.get("classes")
+            if not isinstance(classes, list) or not classes or not all(_is_int(c) for c in classes):
+                raise ConfigError(f"Expected [[forget]] `classes` a non-empty list of class labels, got {classes!r}")
+            setting = ForgetSetting(t.get("name", "class" + "-".join(map(str, classes))), kind, 0.0,
+                                    tuple(sorted(set(classes))))
+        out.append(setting)
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"[[forget]] names must be unique, got {names}")
+    return tuple(out)
+
+
+def check_classes(forget: tuple[ForgetSetting, ...], n_classes: int) -> None:
+    """A class-wise forget setting must name classes of the dataset (and not all of them)."""
+    for s in forget:
+        bad = [c for c in s.classes if not 0 <= c < n_classes]
+        if bad:
+            raise ConfigError(f"[[forget]] {s.name!r}: class {bad[0]} does not exist; "
+                              f"the dataset has classes 0..{n_classes - 1}")
+        if s.kind == "class" and len(s.classes) >= n_classes:
+            raise ConfigError(f"[[forget]] {s.name!r} forgets every class; nothing would be retained")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_methods(raw, tables) -> tuple[MethodPlan, ...]:
+    from muaudit.benchmark.space import check_space, default_space
+    from muaudit.unlearning import get_method, make_config, method_names
+
+    valid = method_names()
+    if raw == "all":
+        names = valid
+    elif isinstance(raw, list) and raw and all(isinstance(n, str) for n in raw):
+        names = list(dict.fromkeys(n.lower() for n in raw))
+    else:
+        raise ConfigError(f"Expected `methods` \"all\" or a non-empty list of method names, got {raw!r}")
+    tables = tables or {}
+    if not isinstance(tables, dict):
+        raise ConfigError("[method] must be a table of [method.NAME] tables")
+    for n in list(names) + list(tables):
+        if n.lower() not in valid:
+            raise ConfigError(f"unknown unlearning method {n!r}; valid: {', '.join(valid)}")
+    extra = sorted(set(k.lower() for k in tables) - set(names))
+    if extra:
+        raise ConfigError(f"[method.{extra[0]}] configures a method that is not in `methods`")
+    plans = []
+    for n in names:
+        t = tables.get(n, {})
+        if not isinstance(t, dict):
+            raise ConfigError(f"[method.{n}] must be a table")
+        _unknown(t, METHOD_KEYS, f"[method.{n}]")
+        fixed = dict(t.get("fixed", {}))
+        method = get_method(n)
+        make_config(method, fixed)  # unknown keys and bad values fail now
+        space = default_space(n) if "space" not in t else t["space"]
+        space = {k: v for k, v in space.items() if k not in fixed}
+        check_space(method, space, explicit="space" in t)
+        plans.append(MethodPlan(n, fixed, space))
+    return tuple(plans)
+
+
+def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) -> BenchmarkSpec:
+    """Validate a parsed spec; see the module docstring."""
+    _unknown(d, TOP_KEYS, "benchmark spec")
+    for key in ("recipe", "methods", "seeds", "forget"):
+        if key not in d:
+            raise ConfigError(f"benchmark spec is missing `{key}`")
+    recipe = resolve_recipe(d["recipe"], base)
+    seeds = d["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"Expected `seeds` a non-empty list of distinct integers >= 0, got {seeds!r}")
+    metrics = d.get("metrics", list(METRICS))
+    if not isinstance(metrics, list) or not metrics:
+        raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS}, got {metrics!r}")
+    _unknown(metrics, METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
+    search = d.get("search", {})
+    if not isinstance(search, dict):
+        raise ConfigError("[search] must be a table")
+    _unknown(search, SEARCH_KEYS, "[search]")
+    trials = _positive("[search] trials", search.get("trials", 10))
+    n_search = _positive("[search] seeds", search.get("seeds", 1))
+    if n_search > len(seeds):
+        raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
+    sampler_seed = _positive("[search] sampler_seed", search.get("sampler_seed", 0), 0)
+    return BenchmarkSpec(name=str(d.get("name", name)), recipe=recipe,
+                         methods=parse_methods(d["methods"], d.get("method")), seeds=tuple(seeds),
+                         forget=parse_forget(d["forget"]), metrics=tuple(dict.fromkeys(metrics)),
+                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed)
+
+
+def load_benchmark_spec(path) -> BenchmarkSpec:
+    """Read and validate a benchmark spec TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"benchmark spec {p} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"benchmark spec {p} is not valid TOML ({e})") from None
+    return spec_from_dict(raw, name=p.stem, base=p.parent)

@@ -1,0 +1,135 @@
+"""Rows of the benchmark table: mean and 95% interval over seeds, ranking with ties, CSV, figure.
+
+Ranking (per forget setting): by mean ``retdev`` (ascending), then mean ``indisc_test``
+(descending). A method whose RetDev interval overlaps the best method's interval is marked
+``tied`` with it (the data cannot tell them apart). ``rank_forgetting`` orders by mean
+``forget_gap`` alone (|FA_U - FA_R|; the original, which forgets nothing, comes last). The interval is Student's t over seeds
+(``mean ± t_{0.975, n-1} sd / sqrt(n)``); with one seed it is the point itself (``n_seeds`` says so).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+METRIC_KEYS = ("acc_retain", "acc_forget", "acc_val", "acc_test", "ratio_retain", "ratio_forget", "ratio_val",
+               "ratio_test", "retdev", "forget_gap", "mia_val", "indisc_val", "mia_test", "indisc_test", "score", "rte", "rte_sg",
+               "seconds", "sample_gradients")
+
+
+BOUNDS = {"acc_": (0.0, 1.0), "mia_": (0.0, 1.0), "indisc_": (0.0, 1.0), "forget_gap": (0.0, 1.0)}
+
+
+def interval(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict | None:
+    """``{"mean", "low", "high", "n"}`` of the finite values (None when there are none); the
+    interval is clipped to ``bounds`` (an accuracy's lies in [0, 1], a ratio's in [0, inf))."""
+    from scipy.stats import t
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], float)
+    if not len(v):
+        return None
+    m = float(v.mean())
+    if len(v) < 2:
+        return {"mean": m, "low": m, "high": m, "n": 1}
+    half = float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return {"mean": m, "low": max(m - half, bounds[0]), "high": min(m + half, bounds[1]), "n": int(len(v))}
+
+
+def bounds_of(key: str) -> tuple[float, float]:
+    return next((b for prefix, b in BOUNDS.items() if key.startswith(prefix)), (0.0, math.inf))
+
+
+def summarise(method: str, setting: str, runs: list[dict], *, config: dict, trials: int, failed: int) -> dict:
+    """One table row from the final runs (one per seed) of a method on a forget setting."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    row = {"method": method, "forget": setting, "n_seeds": len(ok), "diverged_seeds": len(runs) - len(ok),
+           "config": config, "trials": trials, "failed_trials": failed}
+    for k in METRIC_KEYS:
+        row[k] = interval([r["metrics"].get(k) for r in ok], bounds_of(k))
+    return row
+
+
+def _mean(row, key, default):
+    return row[key]["mean"] if row.get(key) else default
+
+
+def rank(rows: list[dict]) -> list[dict]:
+    """Sort rows per forget setting by (RetDev, -indiscernibility); set ``rank`` and ``tied``."""
+    out = []
+    for setting in dict.fromkeys(r["forget"] for r in rows):
+        group = sorted((r for r in rows if r["forget"] == setting),
+                       key=lambda r: (_mean(r, "retdev", math.inf), -_mean(r, "indisc_test", -math.inf), r["method"]))
+        best = next((r["retdev"] for r in group if r.get("retdev")), None)
+        for i, r in enumerate(group, 1):
+            iv = r.get("retdev")
+            r["rank"] = i
+            r["tied"] = bool(best and iv and i > 1 and iv["low"] <= best["high"] and best["low"] <= iv["high"])
+            out.append(r)
+        by_gap = sorted(group, key=lambda r: (_mean(r, "forget_gap", math.inf), r["method"]))
+        for i, r in enumerate(by_gap, 1):
+            r["rank_forgetting"] = i
+    return out
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns."""
+    head = ["forget", "rank", "tied", "rank_forgetting", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
+    cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")] + ["config"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            vals = [r[h] for h in head]
+            for k in METRIC_KEYS:
+                iv = r.get(k)
+                vals += ["", "", ""] if not iv else [f"{iv['mean']:.6g}", f"{iv['low']:.6g}", f"{iv['high']:.6g}"]
+            vals.append(";".join(f"{k}={v}" for k, v in sorted(r["config"].items())))
+            w.writerow(vals)
+    return path
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table as markdown (docs/benchmark.md): mean [95% interval] of the main metrics."""
+    def cell(iv, digits=3):
+        if not iv:
+            return "–"
+        if iv["n"] < 2:
+            return f"{iv['mean']:.{digits}f}"
+        return f"{iv['mean']:.{digits}f} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
+
+    lines = ["| forget | rank | method | RetDev | forget gap | retain | forget | test | T-MIA indisc. | RTE (sample-grads) | trials |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        rank_txt = f"{r['rank']}" + (" (tied)" if r["tied"] else "")
+        lines.append(f"| {r['forget']} | {rank_txt} | `{r['method']}` | {cell(r['retdev'])} | {cell(r['forget_gap'])} | {cell(r['acc_retain'])} | "
+                     f"{cell(r['acc_forget'])} | {cell(r['acc_test'])} | {cell(r['indisc_test'])} | "
+                     f"{cell(r['rte_sg'], 1)} | {r['trials']} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """Forgetting (T-MIA indiscernibility) vs utility (test accuracy), one point per method with
+    95% error bars, one panel per forget setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(r["forget"] for r in rows))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 4.5), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        for r in (r for r in rows if r["forget"] == setting and r.get("acc_test") and r.get("indisc_test")):
+            x, y = r["acc_test"], r["indisc_test"]
+            ax.errorbar(x["mean"], y["mean"], xerr=[[x["mean"] - x["low"]], [x["high"] - x["mean"]]],
+                        yerr=[[y["mean"] - y["low"]], [y["high"] - y["mean"]]], fmt="o", capsize=3)
+            ax.annotate(r["method"], (x["mean"], y["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set(title=f"forget: {setting}", xlabel="test accuracy (utility)",
+               ylabel="T-MIA indiscernibility (forgetting; 1 = chance)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,25 @@
+"""``muaudit benchmark``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("benchmark")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: results/benchmark-DATE/).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the (method, seed, trial) tasks run.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--trials", type=int, help="Search budget per (method, forget setting); overrides the spec's.")
+@click.option("--resume", is_flag=True, help="Continue the benchmark in --out (finished trials are kept).")
+def benchmark(spec, out, executor, workers, trials, resume):
+    """Run the benchmark SPEC (TOML): methods x seeds x forget settings, searched and measured."""
+    from muaudit.jobs.benchmark import run_benchmark
+
+    res = run_benchmark(spec, out, executor=executor, trials=trials, resume=resume, workers=workers)
+    click.echo(res["benchmark"]["markdown"])
+    click.echo(f"results: {res['out']}")
+
+
+COMMANDS = [benchmark]

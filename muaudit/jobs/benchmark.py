@@ -1,0 +1,105 @@
+"""``muaudit benchmark``: run a benchmark spec into a results folder.
+
+The folder holds ``spec.json`` (the resolved spec), ``models/`` (originals and reference retrains),
+``studies.db`` (the Optuna searches), ``runs/`` (final per-seed results), and at the end
+``results.json`` (``kind: "benchmark"``, with a ``benchmark`` section), ``table.csv`` and
+``benchmark.png``. ``--resume`` continues a folder with the same spec (``--trials`` may raise the
+budget of a finished search); without it an existing folder is refused, so nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from muaudit.benchmark import executor as executors
+from muaudit.benchmark.runner import run_study
+from muaudit.benchmark.spec import check_classes, load_benchmark_spec
+from muaudit.benchmark.summary import markdown, plot, write_csv
+from muaudit.benchmark.world import load_recipe
+from muaudit.errors import ConfigError
+from muaudit.report.results import new_results_dir, write_results
+
+
+def _prepare_folder(spec, out, resume: bool) -> Path:
+    out = Path(out) if out else None
+    stored = None if out is None else out / "spec.json"
+    mine = {k: v for k, v in spec.to_dict().items() if k != "trials"}
+    if stored is not None and stored.is_file():
+        if not resume:
+            raise ConfigError(f"{out} already holds a benchmark; pass --resume to continue it, or choose another --out")
+        theirs = {k: v for k, v in json.loads(stored.read_text()).items() if k != "trials"}
+        if theirs != mine:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ConfigError(f"{out} was run with a different spec (differs in {', '.join(diff)}); "
+                              f"only the trial budget may change on --resume")
+    elif resume:
+        raise ConfigError(f"nothing to resume: {out or '(no --out)'} holds no benchmark")
+    folder = new_results_dir(out, kind="benchmark")
+    (folder / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+    return folder
+
+
+def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int | None = None,
+                  resume: bool = False, workers: int = 1) -> dict:
+    """Run (or resume) the benchmark of ``spec_path``; returns the results dict (also written)."""
+    spec = load_benchmark_spec(spec_path)
+    if trials is not None:
+        spec = spec.with_trials(trials)
+    _, ds = load_recipe(str(spec.recipe))
+    check_classes(spec.forget, ds.n_classes)
+    ex = executors.get_executor(executor, workers=workers)
+    folder = _prepare_folder(spec, out, resume)
+    t0 = time.perf_counter()
+    try:
+        rows = run_study(spec, folder, ex, batch=workers)
+    finally:
+        if hasattr(ex, "close"):
+            ex.close()
+    wall = time.perf_counter() - t0
+    sessions = _record_session(folder, wall)
+    write_csv(rows, folder / "table.csv")
+    plot(rows, folder / "benchmark.png")
+    results = {"kind": "benchmark", "title": f"benchmark {spec.name}", "spec": spec.to_dict(),
+               "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
+                             "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
+                                        "95% interval overlaps the best's",
+                             "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
+                             "executor": executor, "workers": workers,
+                             "summary": _summary(rows)},
+               "sections": {"ranking": _ranking_lines(rows)}}
+    write_results(folder, results, {})
+    return {**results, "out": str(folder)}
+
+
+def _record_session(folder: Path, wall: float) -> list[float]:
+    """Append this session's wall seconds to ``sessions.json``; returns every session's."""
+    path = folder / "sessions.json"
+    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions.append(round(wall, 3))
+    path.write_text(json.dumps(sessions))
+    return sessions
+
+
+def _summary(rows: list[dict]) -> str:
+    """One sentence per forget setting: the best method and who is tied with it."""
+    parts = []
+    for setting in dict.fromkeys(r["forget"] for r in rows):
+        group = [r for r in rows if r["forget"] == setting]
+        best = group[0]
+        tied = [r["method"] for r in group if r["tied"]]
+        rd = f"{best['retdev']['mean']:.3f}" if best.get("retdev") else "n/a"
+        parts.append(f"Forget {setting}: best {best['method']} (RetDev {rd})"
+                     + (f", tied with {', '.join(tied)}" if tied else "") + ".")
+    return " ".join(parts)
+
+
+def _ranking_lines(rows: list[dict]) -> dict:
+    """A flat ``{label: text}`` view of the table that any report renderer can show."""
+    def m(r, k):
+        return "–" if not r.get(k) else f"{r[k]['mean']:.3f}"
+
+    return {f"{r['forget']} #{r['rank']}{' (tied)' if r['tied'] else ''} {r['method']}":
+            f"RetDev {m(r, 'retdev')}, test acc {m(r, 'acc_test')}, T-MIA indisc. {m(r, 'indisc_test')}, "
+            f"{r['trials']} trials" for r in rows}

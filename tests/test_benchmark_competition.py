@@ -1,0 +1,61 @@
+"""The NeurIPS-2023 competition score on synthetic statistics with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from muaudit.benchmark.competition import (EPSILON_CAP, bucket_points, competition_score, example_epsilon)
+from muaudit.errors import DataError
+
+
+def test_forgetting_quality_falls_as_the_distributions_part():
+    """F is highest when unlearned and retrained outputs come from one distribution and falls with
+    the shift. The many rules over few models bias eps upward (the metric's own finite-sample
+    behaviour: the competition used 512 models), so identical distributions do not reach 1.
+
+    Measured (32 models per side, 60 examples, seed 0): F = 0.193, 0.071, 0.015 at shifts 0, 1, 3
+    (and 0.196, 0.031, 0.002 with 128 models)."""
+    scores = []
+    for shift in (0.0, 1.0, 3.0):
+        rng = np.random.default_rng(0)
+        u, r = rng.normal(shift, 1, size=(32, 20)), rng.normal(size=(32, 20))
+        scores.append(competition_score(u, r, retain_ratio=1.0, test_ratio=0.9))
+    f = [s["forget_quality"] for s in scores]
+    assert f[0] > 0.1 and f[0] > 1.5 * f[1] and f[1] > f[2]
+    assert scores[0]["final_score"] == pytest.approx(0.9 * f[0])
+
+
+def test_separated_distributions_score_zero():
+    rng = np.random.default_rng(1)
+    u, r = rng.normal(10, 1, size=(32, 40)), rng.normal(size=(32, 40))  # always separated
+    assert competition_score(u, r)["forget_quality"] == 0.0
+    assert example_epsilon(u[:, 0], r[:, 0]) == EPSILON_CAP
+
+
+def test_epsilon_of_a_single_threshold_by_hand():
+    """4 vs 4 values where the best rule is "c >= 2.5": FPR 1/4, FNR 1/4 ->
+    eps = log(1 - 1e-5 - 1/4) - log(1/4) = log(3 - 4e-5)."""
+    u = np.array([0.0, 1.0, 2.0, 3.0])
+    r = np.array([1.9, 3.1, 4.0, 5.0])
+    want = math.log(1 - 1e-5 - 0.25) - math.log(0.25)
+    assert example_epsilon(u, r) == pytest.approx(want, rel=1e-9)
+
+
+def test_collapsed_outputs_get_the_cap():
+    u = np.full(8, 2.0) + np.r_[0.0, 1e-4, np.zeros(6)]
+    r = np.linspace(0, 4, 8)
+    assert example_epsilon(u, r) == EPSILON_CAP
+
+
+def test_buckets():
+    # 16 models: buckets up to ceil(log 15) = 3, i.e. [0, .5) .. [2.5, 3): points 1, 1/2, ..., 1/32
+    pts = bucket_points(np.array([0.0, 0.49, 0.5, 2.9, 3.0, 50.0]), 16)
+    assert pts.tolist() == [1.0, 1.0, 0.5, 1 / 32, 0.0, 0.0]
+
+
+def test_bad_shapes():
+    with pytest.raises(DataError, match="same shape"):
+        competition_score(np.zeros((2, 3)), np.zeros((2, 3)))
