@@ -8,6 +8,8 @@ and writes nothing, so it runs the same in this process or on a Ray worker. The 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -125,13 +127,16 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str]):
 
 def _load_weights(ctx: BuildContext, ckpt: str, device):
     """The saved shadow (weights only, never pickled objects), or None where the file is gone."""
-    from muaudit.errors import CheckpointError
+    from muaudit.errors import CheckpointError, MuauditError, PoolError
     from muaudit.models import load_checkpoint
 
     try:  # the recipe the user passed (checked by load_spec), never the weights' meta, says what may be built
         return load_checkpoint(ckpt, arch=ctx.spec.model["arch"])[0].to(device).eval()
     except (CheckpointError, FileNotFoundError):
         return None
+    except MuauditError as e:  # e.g. its meta names a factory the recipe does not: never built
+        m = int(Path(ckpt).stem.lstrip("m") or 0)
+        raise PoolError(f"{e}; delete {ckpt} to retrain shadow {m} from its seed") from None
 
 
 def _check_rebuilt(m: int, stored: np.ndarray, logits: np.ndarray, notes: list[str]) -> None:
