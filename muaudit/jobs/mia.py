@@ -60,7 +60,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)
     scores = -loss  # LOSS attack: lower loss = member
-    results = assess_scores(scores, F, NM, R, alpha=alpha, random_state=random_state)
+    results = assess_scores(scores, F, NM, R, labels=ds.y, alpha=alpha, random_state=random_state)
     lr = logistic_regression_mia(loss[F], loss[NM])
     population = {"logistic_regression_accuracy": lr.accuracy, "indiscernibility": lr.indiscernibility,
                   "logistic_regression_n_per_class": lr.n_per_class}

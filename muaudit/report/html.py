@@ -47,6 +47,10 @@ def _section(folder: Path, r: dict) -> str:
     if control:
         rows += f"<tr><th>power control AUC</th><td>{_fmt(control.get('auc'))}</td></tr>"
         rows += f"<tr><th>power (catch a non-unlearned forget set)</th><td>{_fmt(control.get('power'))}</td></tr>"
+        if control.get("min_detectable_residual") is not None:
+            rows += f"<tr><th>minimum detectable residual</th><td>{_fmt(control['min_detectable_residual'])}</td></tr>"
+    if (r.get("class_mix") or {}).get("p_value") is not None:
+        rows += f"<tr><th>class mix (chi-square p)</th><td>{_fmt(r['class_mix']['p_value'])} ({html.escape(r['class_mix']['decision'])})</td></tr>"
     imgs = "".join(f'<img alt="{p.name}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
                    for p in sorted(folder.glob("*.png")))
     warns = "".join(f'<p class="warn">Warning: {html.escape(w)}</p>' for w in r.get("warnings") or [])
