@@ -82,7 +82,7 @@ def main(argv=None):
             for attack in a.attacks.split(","):
                 t0 = time.perf_counter()
                 r, _ = run_lira(target=ckpt, forget=forgets[forget], pool=a.pool, attack=attack, alpha=0.01,
-                                out=out / "audits")
+                                out=out / "audits" / f"{ckpt.stem}-{forget.replace(' ', '')}-{attack}")
                 print(row(name, forget, attack, r, time.perf_counter() - t0), flush=True)
 
 

@@ -15,7 +15,8 @@ from muaudit.cli.common import echo_json
 @click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
+@click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True,
+              help="online/offline LiRA or rmia on the pool's shadows; qmia: quantile regression on half of the non-members, no shadows (the pool gives only the dataset).")
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
