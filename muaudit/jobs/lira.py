@@ -48,7 +48,7 @@ def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_sta
 
     unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
     res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
-                                 members=R, alpha=alpha, random_state=random_state)
+                                 members=R, labels=labels, alpha=alpha, random_state=random_state)
     res.results["method"] = group.name
     return res
 
