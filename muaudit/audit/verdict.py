@@ -157,8 +157,11 @@ def _control_sets(scores, forget, nonmembers, members, labels):
     """
     if labels is None:
         return members, nonmembers, single_stratum(forget.size, members.size), None
-    design = draw_design(labels[forget], labels[members[np.isin(labels[members], labels[nonmembers])]])
-    R = members[np.isin(labels[members], design.classes)]
+    usable = members[np.isin(labels[members], labels[nonmembers])]
+    if usable.size == 0:
+        return usable, nonmembers, None, labels
+    design = draw_design(labels[forget], labels[usable])
+    R = usable[np.isin(labels[usable], design.classes)]
     NM = nonmembers[np.isin(labels[nonmembers], design.classes)]
     return R, NM, design, labels
 
