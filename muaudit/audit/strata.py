@@ -38,6 +38,29 @@ def class_mix_test(forget_labels, nonmember_labels, *, alpha: float = 0.05) -> d
             "decision": "stratified by class" if p < alpha else "not stratified (class mix consistent)"}
 
 
+def class_strata(labels, forget, nonmembers, n: int, *, alpha: float = 0.05):
+    """The class-mix block and the labels to stratify by (None: unstratified, also without labels).
+
+    Example:
+        >>> mix, lab = class_strata(np.arange(100) % 2, np.arange(0, 20, 2), np.arange(50, 100), 100)
+        >>> mix["stratified"], lab is not None
+        (True, True)
+    """
+    if labels is None:
+        return None, None
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise DataError(f"Expected `labels` of shape ({n},), got {lab.shape}")
+    mix = class_mix_test(lab[forget], lab[nonmembers], alpha=alpha)
+    if not mix["stratified"]:
+        return mix, None
+    missing = np.setdiff1d(lab[forget], lab[nonmembers])
+    if missing.size:
+        raise DataError(f"Expected non-members of every forget class for the class-stratified test, class "
+                        f"{missing[0]} has none: pass --nonmembers with examples of that class")
+    return mix, lab
+
+
 @dataclass(frozen=True)
 class Design:
     """How to draw a simulated forget set: ``counts[i]`` examples of class ``classes[i]``.

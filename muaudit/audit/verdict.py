@@ -28,7 +28,7 @@ from muaudit.attacks import _stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.permutation import one_sided_p_values, permutation_p_value
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum
-from muaudit.audit.strata import class_mix_test, draw_design
+from muaudit.audit.strata import class_strata, draw_design
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
 from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
@@ -212,23 +212,6 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
     return decide(False, reasons)
 
 
-def _class_mix(labels, forget, nonmembers, n: int):
-    """The chi-square class-mix block and the strata of the forget test (None: unstratified)."""
-    if labels is None:
-        return None, None
-    lab = np.asarray(labels)
-    if lab.shape != (n,):
-        raise DataError(f"Expected `labels` of shape ({n},), got {lab.shape}")
-    mix = class_mix_test(lab[forget], lab[nonmembers], alpha=CLASS_MIX_ALPHA)
-    if not mix["stratified"]:
-        return mix, None
-    missing = np.setdiff1d(lab[forget], lab[nonmembers])
-    if missing.size:
-        raise DataError(f"Expected non-members of every forget class for the class-stratified test, class "
-                        f"{missing[0]} has none: pass --nonmembers with examples of that class")
-    return mix, lab
-
-
 def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: float = 0.05,
                   min_power: float = 0.95, n_power_draws: int = 200, level: float = 0.95,
                   n_bootstrap: int = 1000, random_state: int = 0, notes: list | None = None,
@@ -253,7 +236,7 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
     """
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
-    mix, lab = _class_mix(labels, forget, nonmembers, np.shape(scores)[0])
+    mix, lab = class_strata(labels, forget, nonmembers, np.shape(scores)[0], alpha=CLASS_MIX_ALPHA)
     strata = None if lab is None else (lab[forget], lab[nonmembers])
     block, p_value, p_lower = _forget_test(scores, forget, nonmembers, alpha=alpha, notes=notes,
                                            summary_options=opts, strata=strata)
