@@ -249,7 +249,8 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
             "test": test + (", within class strata" if lab is not None else ""),
             "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
             "class_mix": mix, "min_power": min_power, "n_forget": int(np.size(forget)),
-            "n_nonmembers": int(np.size(nonmembers))}
+            "n_nonmembers": int(np.size(nonmembers)),
+            "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
 
 
 def _fitted_info(attack) -> dict:

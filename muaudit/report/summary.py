@@ -44,7 +44,7 @@ def summary_text(r: dict) -> str:
         ci = r.get("auc_ci") or [None, None]
         pos = f"{r['n_forget']} forget" if "n_forget" in r else f"{r.get('n_pos')} member"
         parts.append(f"{r.get('attack', 'attack')} AUC {r['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
-                     f"on {pos} vs {r.get('n_nonmembers', r.get('n_neg'))} non-member examples;")
+                     f"on {pos} vs {r.get('n_nonmembers_compared', r.get('n_nonmembers', r.get('n_neg')))} non-member examples;")
         tpr = r.get("tpr_at_fpr", {})
         parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
         if r.get("epsilon_lower_bound") is not None:
