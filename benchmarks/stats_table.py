@@ -2,13 +2,15 @@
 
 Usage:
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/stats_table.py [--pool shadow_models/digits-mlp]
-        [--cnn-recipe shadow_models/digits-cnn.toml] [--out results/stats-bench] [--forget-class 3]
+        [--cnn-recipe shadow_models/digits-cnn.toml] [--cnn-pool shadow_models/digits-cnn]
+        [--out results/stats-bench] [--forget-class 3]
 
 Trains (seed 0, the pool's recipe) an original MLP on the whole training split, a retrain without
 a random 10% forget set F10 (``default_rng(0)``) and a retrain without every training example of
 ``--forget-class``; with ``--cnn-recipe`` also an original CNN and its retrain without F10. Each
 (target, forget set) is audited with pool LiRA (online) and with QMIA (``--attack qmia``, fitted
-on half of the test split). Prints a markdown table (docs/attacks.md).
+on half of the test split); with ``--cnn-pool`` the CNN targets are also audited with LiRA
+against that pool. Prints a markdown table (docs/attacks.md).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main(argv=None):
     ap.add_argument("--pool", default="shadow_models/digits-mlp")
     ap.add_argument("--recipe", default="shadow_models/digits-mlp.toml")
     ap.add_argument("--cnn-recipe", default=None)
+    ap.add_argument("--cnn-pool", default=None)
     ap.add_argument("--out", default="results/stats-bench")
     ap.add_argument("--forget-class", type=int, default=3)
     ap.add_argument("--attacks", default="online,qmia")
@@ -78,12 +81,16 @@ def main(argv=None):
     print("| target | forget set | attack | verdict | p | AUC | control AUC | power | min. detectable residual | stratified | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, ckpt, sets in targets(a.recipe, a.cnn_recipe, out, forgets):
+        runs = [(attack, a.pool) for attack in a.attacks.split(",")]
+        if a.cnn_pool and name.startswith("CNN"):
+            runs.append(("online", a.cnn_pool))
         for forget in sets:
-            for attack in a.attacks.split(","):
+            for attack, pool in runs:
                 t0 = time.perf_counter()
-                r, _ = run_lira(target=ckpt, forget=forgets[forget], pool=a.pool, attack=attack, alpha=0.01,
-                                out=out / "audits" / f"{ckpt.stem}-{forget.replace(' ', '')}-{attack}")
-                print(row(name, forget, attack, r, time.perf_counter() - t0), flush=True)
+                r, _ = run_lira(target=ckpt, forget=forgets[forget], pool=pool, attack=attack, alpha=0.01,
+                                out=out / "audits" / f"{ckpt.stem}-{forget.replace(' ', '')}-{attack}-{Path(pool).name}")
+                label = attack if pool == a.pool else f"{attack} ({Path(pool).name} pool)"
+                print(row(name, forget, label, r, time.perf_counter() - t0), flush=True)
 
 
 if __name__ == "__main__":
