@@ -52,6 +52,10 @@ class _MixtureDraws:
     the first k_c - m_c non-members, and compares with the other non-members of the class."""
 
     def __init__(self, m_scores, m_labels, nm_scores, nm_labels, design: Design, n_draws: int, rng):
+        # at most half of a class's non-members join a mixture, so that r = 0 keeps a comparison set
+        capped = np.minimum(design.counts, [np.sum(nm_labels == c) // 2 for c in design.classes])
+        self.capped = bool((capped < design.counts).any())
+        design = Design(design.classes, capped, design.matched)
         self.design, self.parts = design, []
         for c, k in zip(design.classes, design.counts):
             ms, ns = m_scores[m_labels == c], nm_scores[nm_labels == c]
@@ -60,7 +64,7 @@ class _MixtureDraws:
 
     def feasible(self) -> bool:
         """Every class keeps at least one comparison non-member when the whole set is non-members."""
-        return all(ns.shape[1] > k for (_, ns), k in zip(self.parts, self.design.counts))
+        return self.design.counts.sum() > 0 and all(ns.shape[1] > k for (_, ns), k in zip(self.parts, self.design.counts))
 
     def mixture(self, r: float):
         """``x [B, k]``, ``y [B, n']`` and the strata of x's and y's columns for a fraction ``r``."""
@@ -87,6 +91,8 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
     numbers across r) returns the upper end of the last bracket, so ``r`` is an upper bound up to
     the simulation's noise (resolution 2**-steps). ``r`` is None when even r = 1 falls short of
     ``target_power``, or when there are too few non-members to simulate (``reason`` says which).
+    A class contributes at most half of its non-members to a mixture (``subset_capped``: the
+    simulated set is then smaller than the forget set, which can only overstate r).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -100,7 +106,7 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
     nl = np.zeros(nm.size, int) if nonmember_labels is None else np.asarray(nonmember_labels)
     draws = _MixtureDraws(m, ml, nm, nl, design, n_draws, np.random.default_rng(random_state))
     out = {"r": None, "target_power": target_power, "draws": n_draws, "resolution": 2.0 ** -steps,
-           "subset_size": int(design.counts.sum()), "curve": {}, "reason": None}
+           "subset_size": int(draws.design.counts.sum()), "subset_capped": draws.capped, "curve": {}, "reason": None}
     if not draws.feasible():
         out["reason"] = "too few non-members to simulate a forget set of this size and keep a comparison set"
         return out
@@ -120,3 +126,31 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
         lo, hi = (lo, mid) if power(mid) >= target_power else (mid, hi)
     out["r"] = hi
     return out
+
+
+def weakest_class_power(member_scores, member_labels, nonmember_scores, nonmember_labels, size: int, *,
+                        alpha: float, n_draws: int, rng: np.random.Generator) -> tuple[Design, float, dict]:
+    """Power for a forget set of ``size`` examples of ONE class, for every member class; the weakest.
+
+    Used when the forget set's own classes have no retained members (class-wise forgetting): the
+    power of its class is unknown, and classes leak differently (digits: a remembered class 0 was
+    missed at alpha 0.01 where the other classes were caught), so the audit assumes the forgotten
+    class is as hard to catch as the hardest class it can measure. Returns that class's design
+    (``size`` capped at its member count), its power and the power of every class.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> ml, nl = np.repeat([0, 1], 100), np.repeat([0, 1], 50)
+        >>> m = rng.normal(0, 1, 200) + np.where(ml == 0, 3.0, 0.0)   # class 1 leaks nothing
+        >>> d, p, per = weakest_class_power(m, ml, rng.normal(0, 1, 100), nl, 20, alpha=0.01, n_draws=20, rng=rng)
+        >>> int(d.classes[0]), per[0] > 0.9, p < 0.5
+        (1, True, True)
+    """
+    ml, nl = np.asarray(member_labels), np.asarray(nonmember_labels)
+    per, designs = {}, {}
+    for c in np.intersect1d(ml, nl):
+        designs[c] = Design(np.array([c]), np.array([min(size, int(np.sum(ml == c)))]), False)
+        per[c] = estimate_power(member_scores, nonmember_scores, alpha=alpha, n_draws=n_draws, rng=rng,
+                                design=designs[c], member_labels=ml, nonmember_labels=nl)
+    weakest = min(per, key=per.get)
+    return designs[weakest], per[weakest], {int(c): p for c, p in per.items()}

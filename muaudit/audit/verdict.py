@@ -27,7 +27,7 @@ from scipy.stats import ks_2samp
 from muaudit.attacks import _stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.permutation import one_sided_p_values, permutation_p_value
-from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum
+from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
 from muaudit.audit.strata import class_strata, draw_design
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
@@ -178,14 +178,19 @@ def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, 
     strata = None if lab is None else (ml, nl)
     block = summarize(np.r_[scores[R], scores[NM]], np.r_[np.ones(R.size, bool), np.zeros(NM.size, bool)],
                       **summary_options)
-    power = estimate_power(scores[R], scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
-                           member_labels=ml, nonmember_labels=nl)
+    per_class = None
+    if design.matched:
+        power = estimate_power(scores[R], scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+                               member_labels=ml, nonmember_labels=nl)
+    else:  # the forget set's classes have no retained members: assume the weakest measurable class
+        design, power, per_class = weakest_class_power(scores[R], ml, scores[NM], nl, forget.size, alpha=alpha,
+                                                       n_draws=n_draws, rng=rng)
     residual = min_detectable_residual(scores[R], scores[NM], design, alpha=alpha, member_labels=ml,
                                        nonmember_labels=nl, random_state=int(rng.integers(2**31)),
                                        **(residual_options or {}))
     return {**block, "p_value": permutation_p_value(scores[R], scores[NM], strata=strata),
             "power": power, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),
-            "stratified": lab is not None, "class_matched": bool(design.matched),
+            "stratified": lab is not None, "class_matched": bool(design.matched), "power_by_class": per_class,
             "min_detectable_residual": residual["r"], "residual_simulation": residual}
 
 
