@@ -151,9 +151,9 @@ def _control_sets(scores, forget, nonmembers, members, labels):
     """Members and non-members of the power control and the design of its simulated forget sets.
 
     Unstratified (``labels`` None): all of them, one stratum. Stratified: the forget set's class
-    counts when the retained members have enough of each class, else the members' class mix
-    (e.g. class-wise forgetting leaves no member of the forgotten class); only classes that have
-    non-members.
+    counts when the retained members have enough of each class; else (e.g. class-wise forgetting
+    leaves no member of the forgotten class) an unmatched design, which :func:`_power_control`
+    replaces by the weakest single class; only classes that have non-members.
     """
     if labels is None:
         return members, nonmembers, single_stratum(forget.size, members.size), None
