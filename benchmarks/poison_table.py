@@ -101,7 +101,7 @@ def efficacy_tables(spec, args) -> str:
     t0, parts = time.perf_counter(), []
     for name in attacks:
         attack, runs = run_protocol(name, spec, methods=methods, seeds=args.seeds, budget=args.budget,
-                                    log=lambda s: print(f"  {name} {s}", file=sys.stderr, flush=True))
+                                    log=lambda s, name=name: print(f"  {name} {s}", file=sys.stderr, flush=True))
         parts.append(attack_table(attack, runs, methods, args.alpha))
         print(parts[-1], file=sys.stderr, flush=True)
     n = len(spec.load_dataset().train_idx)

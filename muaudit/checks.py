@@ -9,6 +9,9 @@ import numpy as np
 from muaudit.errors import ConfigError, DataError
 
 
+INPUT_LAYOUTS = ("auto", "nchw", "nhwc", "flat")  # --input-layout values (see muaudit.targets.adapter)
+
+
 class StatisticsWarning(UserWarning):
     """A statistic was computed on degenerate input and fell back to a documented value."""
 

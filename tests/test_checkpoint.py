@@ -1,6 +1,5 @@
 """Checkpoint I/O: muaudit checkpoints, raw state_dicts, TorchScript, logits .npy, and refusals."""
 
-import pickle
 from pathlib import Path
 
 import numpy as np

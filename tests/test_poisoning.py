@@ -92,8 +92,8 @@ def test_registry_lists_the_six_attacks():
 
 @pytest.mark.parametrize("name, options, message", [
     ("gaussian", {"fraction": 1.5}, "Expected `fraction` in (0, 1), got 1.5"),
-    ("gaussian", {"fraction": 0}, "Expected `fraction` in (0, 1), got 0.0"),
-    ("gaussian", {"eps_p": 0}, "Expected `eps_p` > 0, got 0.0"),
+    ("gaussian", {"fraction": 0}, "Expected `fraction` in (0, 1), got 0"),
+    ("gaussian", {"eps_p": 0}, "Expected `eps_p` > 0, got 0"),
     ("gaussian", {"eps_p": "big"}, "Expected `eps_p` a number, got 'big'"),
     ("gaussian", {"fresh_draws": 0}, "Expected `fresh_draws` an integer >= 1, got 0"),
     ("backdoor", {"colour": 1}, "unknown option 'colour' for poisoning attack 'backdoor'; valid: fraction, target, patch, value"),

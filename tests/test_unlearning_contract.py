@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields
+from dataclasses import FrozenInstanceError, dataclass, fields
 
 import numpy as np
 import pytest
@@ -219,7 +219,7 @@ def test_config_errors_name_the_key_and_valid_values():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(FrozenInstanceError):
         get_method("ft").Config().lr = 1.0
 
 

@@ -6,6 +6,9 @@
 - Population attacks without shadows: :func:`logistic_regression_mia` (Deep Unlearn),
   :func:`svc_mia` (SalUn).
 - U-LiRA (:class:`ULiRA`, not in ``ATTACKS``: it fits :class:`UnlearningSignals`).
+- :mod:`~muaudit.attacks.gaussian`: the per-example Gaussian fit LiRA and U-LiRA share
+  (:func:`~muaudit.attacks.gaussian.fit_gaussians`) and their Gaussian scores.
+- :mod:`~muaudit.attacks.synthetic`: synthetic pools and U-LiRA families with a known effect.
 
 Pure functions and classes over arrays: no torch, no file I/O. The statistics built on these
 scores (permutation test, power, verdicts, leave-one-out, U-LiRA evaluation) live in

@@ -33,6 +33,13 @@ class ReferenceSignals:
     ``keep[m, n]`` is True when shadow m trained on example n. ``statistic`` names what the signals
     are: ``"phi"`` (the logit-scaled confidence, the default) or ``"probability"`` (``p(y|x)``).
     Arrays are validated and stored as float64 ``[M, N, V]`` and bool ``[M, N]``.
+
+    Example:
+        >>> ref = ReferenceSignals(np.zeros((4, 10)), np.zeros((4, 10), bool))
+        >>> ref.n_models, ref.n_samples, ref.n_views, ref.signals.shape
+        (4, 10, 1, (4, 10, 1))
+        >>> ref.subset([0, 1]).n_models
+        2
     """
 
     signals: np.ndarray
@@ -72,7 +79,13 @@ class ReferenceSignals:
 
 @runtime_checkable
 class Attack(Protocol):
-    """A membership attack: ``fit(reference)`` on shadows, then ``score(target)``; higher = member."""
+    """A membership attack: ``fit(reference)`` on shadows, then ``score(target)``; higher = member.
+
+    Example:
+        >>> from muaudit.attacks import LiRA
+        >>> isinstance(LiRA(), Attack)
+        True
+    """
 
     name: ClassVar[str]
     config: Any
@@ -83,7 +96,15 @@ class Attack(Protocol):
 
 
 class AttackBase:
-    """Shared constructor: ``Cls(config=Config(...))`` or ``Cls(**options)``; stores arguments only."""
+    """Shared constructor: ``Cls(config=Config(...))`` or ``Cls(**options)``; stores arguments only.
+
+    Example:
+        >>> from muaudit.attacks import LiRA, LiRAConfig
+        >>> LiRA(mode="offline").config == LiRA(config=LiRAConfig(mode="offline")).config
+        True
+        >>> LiRA(mode="offline")
+        LiRA(mode='offline', center='median', variance='auto', fixed_below=64)
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type]
@@ -118,7 +139,14 @@ class AttackBase:
 
 
 def check_choice(name: str, value, choices) -> None:
-    """Raise ConfigError unless ``value`` is one of ``choices``."""
+    """Raise ConfigError unless ``value`` is one of ``choices``.
+
+    Example:
+        >>> check_choice("mode", "online", ("online", "offline"))
+        >>> check_choice("mode", "both", ("online", "offline"))
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `mode` in ('online', 'offline'), got 'both'
+    """
     if value not in choices:
         raise ConfigError(f"Expected `{name}` in {tuple(choices)}, got {value!r}")
 
@@ -127,6 +155,12 @@ def make_attack(attack, **options) -> Attack:
     """An unfitted attack from a registered name (``"lira"``, ``"rmia"``, ``"loss"``) and its options.
 
     An :class:`Attack` instance is returned as an unfitted clone (options then are not allowed).
+
+    Example:
+        >>> make_attack("lira", mode="offline")
+        LiRA(mode='offline', center='median', variance='auto', fixed_below=64)
+        >>> make_attack("rmia").name
+        'rmia'
     """
     import muaudit.attacks.lira  # noqa: F401  (registers the attacks)
     import muaudit.attacks.population  # noqa: F401

@@ -6,14 +6,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.stats import norm
 
-from muaudit.attacks import _stats
 from muaudit.attacks.base import ATTACKS, AttackBase, ReferenceSignals, check_choice
+from muaudit.attacks.gaussian import fit_gaussians, gaussian_log_ratio, neg_log_density, neg_log_upper_tail
 from muaudit.checks import check_positive_int
 
 LIRA_MODES = ("online", "offline", "offline-density")
-_HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,13 @@ class LiRAConfig:
             or ``"auto"``: fixed when there are fewer than ``fixed_below`` shadows per side.
         fixed_below: the ``"auto"`` threshold (64, after the official README: fixed variance wins
             with 16 shadows).
+
+    Example:
+        >>> LiRAConfig(mode="offline").variance
+        'auto'
+        >>> LiRAConfig(mode="both")
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `mode` in ('online', 'offline', 'offline-density'), got 'both'
     """
 
     mode: str = "online"
@@ -41,16 +46,6 @@ class LiRAConfig:
         check_choice("center", self.center, ("median", "mean"))
         check_choice("variance", self.variance, ("auto", "fixed", "per-example"))
         check_positive_int("fixed_below", self.fixed_below)
-
-
-def _z(x: np.ndarray, mu: np.ndarray, sigma) -> np.ndarray:
-    return np.clip((x - mu) / sigma, -1e100, 1e100)
-
-
-def gaussian_log_ratio(x, mu_in, sigma_in, mu_out, sigma_out) -> np.ndarray:
-    """``log N(x; mu_in, sigma_in^2) - log N(x; mu_out, sigma_out^2)``, elementwise, finite."""
-    z_in, z_out = _z(x, mu_in, sigma_in), _z(x, mu_out, sigma_out)
-    return 0.5 * (z_out**2 - z_in**2) + np.log(sigma_out) - np.log(sigma_in)
 
 
 @ATTACKS.register("lira")
@@ -81,27 +76,12 @@ class LiRA(AttackBase):
     Config: ClassVar[type] = LiRAConfig
 
     def fit(self, reference: ReferenceSignals) -> "LiRA":
-        """Fit per-example IN/OUT means and sigmas on the shadows; returns self."""
+        """Fit per-example IN/OUT means and sigmas on the shadows (:func:`.gaussian.fit_gaussians`); returns self."""
         cfg = self.config
-        inside = _stats.side_stats(reference.signals, reference.keep, cfg.center)
-        outside = _stats.side_stats(reference.signals, ~reference.keep, cfg.center)
-        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside, need_in=cfg.mode == "online")
-        sides = (outside,) if cfg.mode != "online" else (inside, outside)
-        self.variance_ = self._resolve_variance(sides)
-        sigma = _stats.pooled_sigma(*([s for s in sides if s.values.size] or [inside]))
-        if self.variance_ == "fixed":
-            self.sigma_in_ = self.sigma_out_ = np.full(self.mu_in_.shape, sigma)
-        else:
-            self.sigma_in_ = _stats.per_example_sigma(inside, sigma) if cfg.mode == "online" else None
-            self.sigma_out_ = _stats.per_example_sigma(outside, sigma)
-        self.n_in_, self.n_out_ = inside.count, outside.count
+        fit = fit_gaussians(reference.signals, reference.keep, reference.signals, ~reference.keep, center=cfg.center,
+                            variance=cfg.variance, fixed_below=cfg.fixed_below, one_sided=cfg.mode != "online")
+        self.mu_in_, self.sigma_in_, self.mu_out_, self.sigma_out_, self.variance_, self.n_in_, self.n_out_ = fit
         return self
-
-    def _resolve_variance(self, sides) -> str:
-        if self.config.variance != "auto":
-            return self.config.variance
-        per_side = min(float(np.median(s.count)) for s in sides)
-        return "fixed" if per_side < self.config.fixed_below else "per-example"
 
     def score(self, target) -> np.ndarray:
         """Scores float64 ``[N]`` of target signals ``[N, V]`` (or ``[N]``); higher = member."""
@@ -110,7 +90,7 @@ class LiRA(AttackBase):
         if self.config.mode == "online":
             s = gaussian_log_ratio(t, self.mu_in_, self.sigma_in_, self.mu_out_, self.sigma_out_)
         elif self.config.mode == "offline":
-            s = -norm.logsf(_z(t, self.mu_out_, self.sigma_out_))
+            s = neg_log_upper_tail(t, self.mu_out_, self.sigma_out_)
         else:
-            s = 0.5 * _z(t, self.mu_out_, self.sigma_out_) ** 2 + np.log(self.sigma_out_) + _HALF_LOG_2PI
+            s = neg_log_density(t, self.mu_out_, self.sigma_out_)
         return s.mean(axis=1)

@@ -29,7 +29,15 @@ EVALUATE_PRESETS = ("online", "offline", "rmia", "loss")  # evaluated leave-one-
 
 
 def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
-    """``"online"`` -> ``("lira", {"mode": "online"})``; a clear error for an unknown name."""
+    """``"online"`` -> ``("lira", {"mode": "online"})``; a clear error for an unknown name.
+
+    Example:
+        >>> resolve_preset("online")
+        ('lira', {'mode': 'online'})
+        >>> resolve_preset("loss", AUDIT_PRESETS)
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `attack` in ('online', 'offline', 'rmia'), got 'loss'
+    """
     if name not in allowed:
         raise ConfigError(f"Expected `attack` in {tuple(allowed)}, got {name!r}")
     attack, options = PRESETS[name]
@@ -37,7 +45,12 @@ def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
 
 
 def make_preset(name: str, allowed=EVALUATE_PRESETS):
-    """A fresh, unfitted attack for preset ``name``."""
+    """A fresh, unfitted attack for preset ``name``.
+
+    Example:
+        >>> make_preset("rmia").name, make_preset("offline").config.mode
+        ('rmia', 'offline')
+    """
     from muaudit.attacks.base import make_attack
 
     attack, options = resolve_preset(name, allowed)

@@ -28,6 +28,10 @@ class RMIAConfig:
         a: offline correction ``P_IN ~ a * P_OUT + (1 - a)``; None = tune it on a held-out shadow
             over ``{0, 0.1, ..., 1}`` (maximum AUC against the other shadows).
         random_state: picks the held-out shadow used to tune ``a``.
+
+    Example:
+        >>> RMIAConfig().mode, RMIAConfig(a=0.3).a
+        ('offline', 0.3)
     """
 
     mode: str = "offline"
@@ -44,7 +48,12 @@ class RMIAConfig:
 
 
 def log_prob(signals, statistic: str) -> np.ndarray:
-    """``log p(y|x)`` from phi (``log expit(phi)``, exact) or from probabilities."""
+    """``log p(y|x)`` from phi (``log expit(phi)``, exact) or from probabilities.
+
+    Example:
+        >>> log_prob(np.array([0.0]), "phi").round(4).tolist(), log_prob(np.array([0.5]), "probability").round(4).tolist()
+        ([-0.6931], [-0.6931])
+    """
     x = np.asarray(signals, dtype=np.float64)
     return log_probability_from_phi(x) if statistic == "phi" else np.log(np.clip(x, 1e-300, 1.0))
 
@@ -53,6 +62,12 @@ def log_mean_out(logp: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``log mean_OUT p(y|x)`` ``[N, V]`` over the references that did not train on x.
 
     Examples without an OUT reference use the mean over all references (a warning says how many).
+
+    Example:
+        >>> logp = np.log(np.array([[[0.2]], [[0.4]], [[0.9]]]))          # 3 references, 1 example
+        >>> keep = np.array([[False], [False], [True]])
+        >>> np.exp(log_mean_out(logp, keep)).round(4).tolist()              # mean of 0.2 and 0.4
+        [[0.3]]
     """
     out = np.broadcast_to(~keep[..., None], logp.shape)
     n_out = out.sum(axis=0)
@@ -65,13 +80,26 @@ def log_mean_out(logp: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def offline_log_pr(log_mean_out_p: np.ndarray, a: float) -> np.ndarray:
-    """``log Pr(x)`` with ``Pr = ((1 + a) * mean_OUT p + (1 - a)) / 2``."""
+    """``log Pr(x)`` with ``Pr = ((1 + a) * mean_OUT p + (1 - a)) / 2``.
+
+    Example:
+        >>> np.exp(offline_log_pr(np.log(np.array([0.5])), a=1.0)).tolist()   # a = 1: Pr = mean_OUT p
+        [0.5]
+    """
     with np.errstate(divide="ignore"):
         return np.logaddexp(np.log1p(a) + log_mean_out_p, np.log(1.0 - a)) - np.log(2.0)
 
 
 def pairwise_scores(log_lr: np.ndarray, population: np.ndarray, gamma: float) -> np.ndarray:
-    """Fraction of population points z with ``LR(x) / LR(z) > gamma``, for every x (``[N]``)."""
+    """Fraction of population points z with ``LR(x) / LR(z) > gamma``, for every x (``[N]``).
+
+    ``population`` selects the z among the N examples (indices or a bool mask).
+
+    Example:
+        >>> lr = np.array([1.0, 2.0, 4.0, 3.0])
+        >>> pairwise_scores(np.log(lr), np.array([True, False, False, True]), gamma=1.0).tolist()
+        [0.0, 0.5, 1.0, 0.5]
+    """
     z = np.sort(log_lr[population])
     return np.searchsorted(z, log_lr - np.log(gamma), side="left") / z.size
 

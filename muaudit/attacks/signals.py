@@ -85,20 +85,40 @@ def cross_entropy_loss(logits, labels) -> np.ndarray:
 
 
 def confidence(logits, labels) -> np.ndarray:
-    """The softmax probability of the true label, ``p(y|x)`` (SalUn's "confidence", RMIA's signal)."""
+    """The softmax probability of the true label, ``p(y|x)`` (SalUn's "confidence", RMIA's signal).
+
+    Example:
+        >>> confidence([[0.0, 0.0]], [1]).tolist()
+        [0.5]
+    """
     return np.exp(-cross_entropy_loss(logits, labels))
 
 
 def correctness(logits, labels) -> np.ndarray:
-    """1.0 where the top-1 prediction equals the label, else 0.0 (Deep Unlearn's U-LiRA statistic)."""
+    """1.0 where the top-1 prediction equals the label, else 0.0 (Deep Unlearn's U-LiRA statistic).
+
+    Example:
+        >>> correctness([[2.0, 1.0], [2.0, 1.0]], [0, 1]).tolist()
+        [1.0, 0.0]
+    """
     return _per_model(_correct, logits, labels)
 
 
 def log_probability_from_phi(phi) -> np.ndarray:
-    """``log p(y|x)`` from phi, exactly and stably: ``log expit(phi)``."""
+    """``log p(y|x)`` from phi, exactly and stably: ``log expit(phi)``.
+
+    Example:
+        >>> log_probability_from_phi(np.array([0.0])).round(4).tolist()     # p = 1/2
+        [-0.6931]
+    """
     return log_expit(np.asarray(phi, dtype=np.float64))
 
 
 def loss_from_phi(phi) -> np.ndarray:
-    """Cross-entropy ``-log p(y|x)`` from phi: ``softplus(-phi)``."""
+    """Cross-entropy ``-log p(y|x)`` from phi: ``softplus(-phi)``.
+
+    Example:
+        >>> loss_from_phi(np.array([0.0, 50.0])).round(4).tolist()
+        [0.6931, 0.0]
+    """
     return -log_probability_from_phi(phi)

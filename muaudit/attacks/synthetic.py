@@ -15,7 +15,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SyntheticPool:
-    """``phi`` float ``[M, N, V]``, ``keep`` bool ``[M, N]``, and the truth: ``base``, ``gap`` ``[N]``."""
+    """``phi`` float ``[M, N, V]``, ``keep`` bool ``[M, N]``, and the truth: ``base``, ``gap`` ``[N]``.
+
+    Example:
+        >>> pool = synthetic_pool(n_models=4, n_samples=100, gap=3.0)
+        >>> members = np.arange(100) < 50
+        >>> phi = pool.draw(members)
+        >>> phi.shape, bool(phi[members].mean() > phi[~members].mean())
+        ((100, 1), True)
+    """
 
     phi: np.ndarray
     keep: np.ndarray
@@ -47,3 +55,28 @@ def synthetic_pool(*, n_models: int = 16, n_samples: int = 1000, n_views: int = 
     mean = base[None, :] + g[None, :] * keep
     phi = mean[..., None] + rng.normal(0.0, noise, (n_models, n_samples, n_views))
     return SyntheticPool(phi, keep, base, g, noise)
+
+
+def synthetic_families(*, n_models: int = 16, n_samples: int = 200, leak: float = 0.0,
+                       forget_fraction: float = 0.3, random_state: int = 0):
+    """U-LiRA's model families on a :func:`synthetic_pool`, for tests, docs and demos.
+
+    Every shadow m forgets a random ``forget_fraction`` ``F_m`` of its training examples. Its
+    exact retrain never saw ``F_m``; its unlearned model is the retrain plus ``leak`` on ``F_m``
+    (``leak=0``: perfect unlearning, indistinguishable from retraining).
+
+    Example:
+        >>> fam = synthetic_families(n_models=4, n_samples=10, leak=1.0)
+        >>> fam.base.shape, bool((fam.forget <= fam.keep).all())
+        ((4, 10, 1), True)
+    """
+    from muaudit.attacks.ulira import ShadowFamilies
+
+    pool = synthetic_pool(n_models=n_models, n_samples=n_samples, random_state=random_state)
+    rng = np.random.default_rng([random_state, 1])
+    forget = pool.keep & (rng.random(pool.keep.shape) < forget_fraction)
+    noise = lambda: rng.normal(0.0, pool.noise, pool.phi.shape)  # noqa: E731
+    mean = pool.base[None, :] + pool.gap[None, :] * (pool.keep & ~forget)
+    retrain = mean[..., None] + noise()
+    unlearned = (mean + leak * forget)[..., None] + noise()
+    return ShadowFamilies(pool.phi, pool.keep, unlearned, forget, retrain)

@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.stats import norm
 
-from muaudit.attacks import _stats
 from muaudit.attacks.base import AttackBase, check_choice
-from muaudit.attacks.lira import gaussian_log_ratio
+from muaudit.attacks.gaussian import fit_gaussians, gaussian_log_ratio, neg_log_upper_tail
 from muaudit.attacks.signals import correctness, logit_scaled_confidence
 from muaudit.errors import DataError
 from muaudit.checks import check_finite, check_positive_int
@@ -43,7 +41,13 @@ ULIRA_STATISTICS = ("phi", "correct")
 
 
 def ulira_statistic(logits, labels, statistic: str = "phi") -> np.ndarray:
-    """The U-LiRA statistic of logits ``[..., N, V, C]``: phi or 0/1 correctness, float64."""
+    """The U-LiRA statistic of logits ``[..., N, V, C]``: phi or 0/1 correctness, float64.
+
+    Example:
+        >>> logits = np.array([[[2.0, 0.0]], [[0.0, 2.0]]])               # [N=2, V=1, C=2]
+        >>> ulira_statistic(logits, np.array([0, 0]), "correct").tolist()
+        [[1.0], [0.0]]
+    """
     check_choice("statistic", statistic, ULIRA_STATISTICS)
     return logit_scaled_confidence(logits, labels) if statistic == "phi" else correctness(logits, labels)
 
@@ -70,6 +74,11 @@ class UnlearningSignals:
     ``in_signals`` float ``[M_in, N, V]`` with ``in_mask`` bool ``[M_in, N]`` (model m trained on
     x and unlearned it); ``out_signals`` ``[M_out, N, V]`` with ``out_mask`` (model m is a
     reference that never saw x). Entries where a mask is False are ignored.
+
+    Example:
+        >>> s = UnlearningSignals(np.zeros((3, 5)), np.ones((3, 5), bool), np.zeros((4, 5)), np.ones((4, 5), bool))
+        >>> s.in_signals.shape, s.out_signals.shape
+        ((3, 5, 1), (4, 5, 1))
     """
 
     in_signals: np.ndarray
@@ -98,6 +107,13 @@ class ULiRAConfig:
         center: ``"median"``, ``"mean"`` or ``"auto"`` (median for phi, mean for 0/1 correctness).
         variance: ``"fixed"``, ``"per-example"`` or ``"auto"`` (fixed below ``fixed_below``
             shadows per side, as LiRA).
+
+    Example:
+        >>> ULiRAConfig(reference="out").reference
+        'out'
+        >>> ULiRAConfig(statistic="loss")
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: Expected `statistic` in ('phi', 'correct'), got 'loss'
     """
 
     reference: str = "retrain"
@@ -127,6 +143,16 @@ class ULiRA(AttackBase):
 
     Fallbacks as LiRA (missing sides filled by the typical gap, sigma floored at 1e-6, with
     warnings); never NaN.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> forgot = np.ones((16, 100), bool)                              # every shadow unlearned x
+        >>> unl = rng.normal(size=(16, 100)) + 1.0                          # ... but still looks 1 higher
+        >>> ref = rng.normal(size=(16, 100))                                # retrains never saw x
+        >>> att = ULiRA().fit(UnlearningSignals(unl, forgot, ref, np.ones((16, 100), bool)))
+        >>> s = att.calibrated_score(np.r_[np.full(50, 1.0), np.zeros(50)])
+        >>> bool(s[:50].mean() > s[50:].mean()), att.variance_
+        (True, 'fixed')
     """
 
     name: ClassVar[str] = "ulira"
@@ -138,19 +164,10 @@ class ULiRA(AttackBase):
             raise DataError(f"ULiRA.fit expects UnlearningSignals, got {type(signals).__name__}")
         cfg = self.config
         center = cfg.center if cfg.center != "auto" else ("median" if cfg.statistic == "phi" else "mean")
-        inside = _stats.side_stats(signals.in_signals, signals.in_mask, center)
-        outside = _stats.side_stats(signals.out_signals, signals.out_mask, center)
-        self.mu_in_, self.mu_out_ = _stats.fill_missing_centers(inside, outside)
-        sides = [s for s in (inside, outside) if s.values.size] or [outside]
-        sigma = _stats.pooled_sigma(*sides)
-        per_side = min(float(np.median(s.count[s.count > 0])) if (s.count > 0).any() else 0.0 for s in (inside, outside))
-        self.variance_ = cfg.variance if cfg.variance != "auto" else ("fixed" if per_side < cfg.fixed_below else "per-example")
-        if self.variance_ == "fixed":
-            self.sigma_in_ = self.sigma_out_ = np.full(self.mu_in_.shape, sigma)
-        else:
-            self.sigma_in_ = _stats.per_example_sigma(inside, sigma)
-            self.sigma_out_ = _stats.per_example_sigma(outside, sigma)
-        self.center_, self.n_in_, self.n_out_ = center, inside.count, outside.count
+        fit = fit_gaussians(signals.in_signals, signals.in_mask, signals.out_signals, signals.out_mask, center=center,
+                            variance=cfg.variance, fixed_below=cfg.fixed_below)
+        self.mu_in_, self.sigma_in_, self.mu_out_, self.sigma_out_, self.variance_, self.n_in_, self.n_out_ = fit
+        self.center_ = center
         return self
 
     def score(self, target) -> np.ndarray:
@@ -164,8 +181,7 @@ class ULiRA(AttackBase):
         self._check_fitted("mu_out_")
         t = self._target(target, *self.mu_out_.shape)
         direction = np.where(self.mu_in_ >= self.mu_out_, 1.0, -1.0)
-        z = np.clip(direction * (t - self.mu_out_) / self.sigma_out_, -1e100, 1e100)
-        return (-norm.logsf(z)).mean(axis=1)
+        return neg_log_upper_tail(t, self.mu_out_, self.sigma_out_, direction).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,17 @@ class ShadowFamilies:
     ``base`` / ``keep``: the base shadows and their training sets; ``unlearned`` / ``forget``: the
     method's unlearned shadows and each one's forget set ``F_m`` (inside ``keep_m``);
     ``retrain`` (optional): exact retrains on ``keep_m \\ F_m`` (the same ``forget``).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> keep = rng.random((4, 6)) < 0.5
+        >>> forget = keep & (rng.random((4, 6)) < 0.5)
+        >>> fam = ShadowFamilies(rng.normal(size=(4, 6)), keep, rng.normal(size=(4, 6)), forget)
+        >>> fam.n_models, fam.signals("out", [0, 1]).in_signals.shape
+        (4, (2, 6, 1))
+        >>> fam.signals("retrain", [0])
+        Traceback (most recent call last):
+        muaudit.errors.DataError: reference 'retrain' needs exact retrains; use reference 'out' or 'same-method'
     """
 
     base: np.ndarray

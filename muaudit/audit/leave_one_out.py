@@ -17,6 +17,13 @@ def leave_one_out_scores(attack, reference: ReferenceSignals, targets) -> tuple[
 
     ``attack`` is a name or an :class:`~muaudit.attacks.base.Attack`; it is cloned for every
     target and fitted on the remaining shadows. Labels are the target's ``keep`` row.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=8, n_samples=100)
+        >>> scores, labels = leave_one_out_scores("lira", ReferenceSignals(pool.phi, pool.keep), [0, 1])
+        >>> scores.shape, bool((labels == pool.keep[[0, 1]]).all())
+        ((2, 100), True)
     """
     scores, labels = [], []
     for m in targets:

@@ -49,6 +49,9 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
     Example:
         >>> round(float(one_sided_p_values(np.array([3.0]), np.array([0.0, 1.0, 2.0]))[0]), 2)  # exact: 1/4
         0.25
+        >>> y = np.array([0.0, 1.0, 2.0, 0.5])
+        >>> one_sided_p_values(np.array([[3.0, 4.0], [0.0, 1.0]]), y, n_permutations=999).round(2).tolist()
+        [0.07, 0.8]
     """
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
     B, k = x2.shape
@@ -76,7 +79,7 @@ def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> flo
     """The p-value of one test, see :func:`one_sided_p_values`.
 
     Example:
-        >>> permutation_p_value([5.0, 6.0], [0.0, 1.0, 2.0, 3.0], n_permutations=2000) < 0.2
-        True
+        >>> permutation_p_value([5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5], n_permutations=999)   # 1/21 exactly
+        0.041
     """
     return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])

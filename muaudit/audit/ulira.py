@@ -26,13 +26,23 @@ from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inpu
 from muaudit.attacks.population import logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
+from muaudit.progress import Counter
 from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
-    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled)."""
+def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets, tick=None) -> dict:
+    """Leave-one-out U-LiRA scores: ``{"scores", "labels", "target", "example"}`` (1-D, pooled);
+    ``tick()`` after each target.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_families
+        >>> fam = synthetic_families(n_models=16, n_samples=200, leak=3.0)   # unlearning leaves a trace
+        >>> s = loo_scores(fam, ULiRAConfig(), targets=[0, 1])
+        >>> sorted(s), bool(s["scores"][s["labels"]].mean() > s["scores"][~s["labels"]].mean())
+        (['example', 'labels', 'scores', 'target'], True)
+    """
     parts = {k: [] for k in ("scores", "labels", "target", "example")}
     for t in targets:
         fitted = ULiRA(config=config).fit(fam.signals(config.reference, np.arange(fam.n_models) != t))
@@ -43,6 +53,8 @@ def loo_scores(fam: ShadowFamilies, config: ULiRAConfig, targets) -> dict:
             parts["labels"].append(np.full(idx.size, label))
             parts["target"].append(np.full(idx.size, t))
             parts["example"].append(idx)
+        if tick is not None:
+            tick()
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -51,6 +63,13 @@ def held_out_accuracy(s: dict, *, random_state: int = 0, level: float = 0.95) ->
 
     Unlike the best-threshold ``balanced_accuracy`` (always >= 0.5), this estimate is unbiased
     under "indistinguishable", so its Clopper-Pearson interval may contain 0.5.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_families
+        >>> s = loo_scores(synthetic_families(n_models=16, n_samples=200, leak=3.0), ULiRAConfig(), [0, 1, 2, 3])
+        >>> acc = held_out_accuracy(s)
+        >>> bool(acc["accuracy"] > 0.8), bool(acc["ci"][0] > 0.5)
+        (True, True)
     """
     targets = np.unique(s["target"])
     fold = np.isin(s["target"], np.random.default_rng(random_state).permutation(targets)[: len(targets) // 2])
@@ -69,7 +88,15 @@ def held_out_accuracy(s: dict, *, random_state: int = 0, level: float = 0.95) ->
 
 
 def per_example(s: dict) -> dict:
-    """Distribution of the unlearned-vs-reference log-likelihood ratios and posteriors."""
+    """Distribution of the unlearned-vs-reference log-likelihood ratios and posteriors.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_families
+        >>> s = loo_scores(synthetic_families(n_models=16, n_samples=200, leak=3.0), ULiRAConfig(), [0, 1])
+        >>> d = per_example(s)
+        >>> bool(d["posterior_unlearned_above_half"] > d["posterior_reference_above_half"]), sorted(d["log_lr_unlearned"])
+        (True, ['q05', 'q25', 'q50', 'q75', 'q95'])
+    """
     pos, neg = s["scores"][s["labels"]], s["scores"][~s["labels"]]
     q = lambda v: dict(zip([f"q{int(100 * p):02d}" for p in QUANTILES], np.quantile(v, QUANTILES).tolist()))  # noqa: E731
     ex = s["example"][s["labels"]]
@@ -83,7 +110,14 @@ def per_example(s: dict) -> dict:
 
 
 def mann_whitney_p_value(x, y) -> float:
-    """Mann-Whitney U p-value of "x tends to be larger than y" (1.0 where undefined, never NaN)."""
+    """Mann-Whitney U p-value of "x tends to be larger than y" (1.0 where undefined, never NaN).
+
+    Example:
+        >>> mann_whitney_p_value([3, 4, 5], [0, 1, 2])
+        0.05
+        >>> mann_whitney_p_value([], [1.0])      # undefined: 1.0, not NaN
+        1.0
+    """
     p = float(mannwhitneyu(np.asarray(x, float), np.asarray(y, float), alternative="greater").pvalue)
     return p if np.isfinite(p) else 1.0
 
@@ -110,7 +144,16 @@ def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
 
 def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
     """``not unlearned`` when the AUC interval is above 0.5; ``consistent with retraining`` when
-    it contains 0.5 and the control (original) is caught; else ``inconclusive`` with reasons."""
+    it contains 0.5 and the control (original) is caught; else ``inconclusive`` with reasons.
+
+    Example:
+        >>> ulira_verdict({"auc_ci": [0.6, 0.7]}, control={"auc_ci": [0.8, 0.9]})
+        ('not unlearned', [])
+        >>> ulira_verdict({"auc_ci": [0.45, 0.55]}, control={"auc_ci": [0.8, 0.9]})
+        ('consistent with retraining', [])
+        >>> ulira_verdict({"auc_ci": [0.45, 0.55]}, control={"auc_ci": [0.45, 0.6]})[0]
+        'inconclusive'
+    """
     lo, hi = block["auc_ci"]
     c_lo, c_hi = control["auc_ci"]
     reasons = []
@@ -125,8 +168,11 @@ def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
 
 def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_targets: int | None = None,
                    alpha: float = 0.05, level: float = 0.95, n_bootstrap: int = 1000,
-                   random_state: int = 0) -> tuple[dict, dict]:
+                   random_state: int = 0, progress=None) -> tuple[dict, dict]:
     """Evaluate a method with leave-one-out U-LiRA; return ``(results, arrays)``.
+
+    ``progress(done, total)`` is called after each held-out target of the method and of the
+    power control (``total = 2 x targets``).
 
     ``results``: the summarize block of the method (``auc``, ``auc_ci``, ``balanced_accuracy``,
     ``tpr_at_fpr``, ``epsilon_lower_bound``, ...) plus ``ulira_accuracy``, ``p_value`` (one-sided
@@ -134,6 +180,14 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
     ``per_target_auc``, ``per_example``, ``power_control`` (the same block for ``original``),
     ``verdict``, ``inconclusive_reasons``, ``attack_config``, ``warnings``. ``arrays``: the pooled
     ``scores``, ``labels``, ``target``, ``example`` and the control's ``control_*``.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_families
+        >>> res, arrays = evaluate_ulira(synthetic_families(n_models=16, n_samples=200, leak=3.0), n_bootstrap=200)
+        >>> res["verdict"], bool(res["auc"] > 0.9)
+        ('not unlearned', True)
+        >>> evaluate_ulira(synthetic_families(n_models=16, n_samples=200, leak=0.0), n_bootstrap=200)[0]["verdict"]
+        'consistent with retraining'
     """
     config = config or ULiRAConfig()
     if fam.n_models < 2:
@@ -146,7 +200,8 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
     opts = {"alpha": alpha, "level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticsWarning)
-        s, c = loo_scores(fam, config, targets), loo_scores(fam.original(), config, targets)
+        tick = Counter(progress, 2 * len(targets)).step
+        s, c = loo_scores(fam, config, targets, tick), loo_scores(fam.original(), config, targets, tick)
     block, control = _block(s, **opts), _block(c, **opts)
     verdict, reasons = ulira_verdict(block, control)
     notes = collapse_warnings(caught)
@@ -160,7 +215,17 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
 
 
 def collapse_warnings(caught) -> list[str]:
-    """One note per kind of StatisticsWarning (messages that differ only in numbers are one kind)."""
+    """One note per kind of StatisticsWarning (messages that differ only in numbers are one kind).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     for n in (3, 5):
+        ...         warnings.warn(f"{n} examples have no IN shadow", StatisticsWarning)
+        >>> collapse_warnings(caught)
+        ['3 examples have no IN shadow (and 1 similar)']
+    """
     kinds: dict[str, list[str]] = {}
     for w in caught:
         if issubclass(w.category, StatisticsWarning):
@@ -173,6 +238,14 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
 
     ``loss`` float ``[T, N]`` (cross-entropy of T models), ``forget`` / ``nonmembers`` bool ``[T, N]``.
     Returns means and standard deviations over the models.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> loss = rng.exponential(1.0, (3, 100))                           # 3 models; forget = first 20 examples
+        >>> forget = np.zeros((3, 100), bool); forget[:, :20] = True
+        >>> out = population_mia(loss, forget, ~forget)
+        >>> out["n_models"], sorted(out)[:2]
+        (3, ['indiscernibility', 'indiscernibility_std'])
     """
     ind, acc, loss_auc = [], [], []
     for t in range(loss.shape[0]):
@@ -200,6 +273,17 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
     retained members vs non-members, asks whether a forget set the target still remembers would be
     caught). Then :func:`~muaudit.audit.verdict.assess_scores`, after the same calibration
     (recentering) as :func:`~muaudit.audit.verdict.audit_target`. Same results keys.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_families, synthetic_pool
+        >>> pool = synthetic_pool(n_models=16, n_samples=200)
+        >>> fam = synthetic_families(n_models=16, n_samples=200, leak=3.0)   # that pool, plus unlearned shadows
+        >>> target = pool.draw((np.arange(200) >= 30) & (np.arange(200) < 100))   # trained on 30..99 ...
+        >>> target[:30] += 3.0                                              # ... and "unlearned" 0..29 as the shadows
+        >>> res = audit_unlearned_target(target, fam.base, fam.keep, fam.unlearned, fam.forget, forget=np.arange(30),
+        ...                              nonmembers=np.arange(100, 200), members=np.arange(30, 100), n_power_draws=50)
+        >>> res.results["verdict"]
+        'not unlearned'
     """
     reference, t, F, NM, R = _check_inputs(target, base, keep, forget, nonmembers, members)
     unlearned = _as_3d("unlearned", unlearned)

@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 from scipy.stats import ks_2samp
 
-from muaudit.attacks import _stats
+from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.permutation import one_sided_p_values, permutation_p_value
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
@@ -64,7 +64,16 @@ def decide(remembered: bool, reasons: list[str]) -> tuple[Verdict, list[str]]:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``."""
+    """``results``: JSON-ready dict for ``results.json``; ``arrays``: per-example arrays for ``scores.npz``.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=8, n_samples=60)
+        >>> res = audit_target(pool.draw(np.arange(60) < 30), pool.phi, pool.keep, forget=np.arange(10),
+        ...                    nonmembers=np.arange(30, 60), n_power_draws=20)
+        >>> isinstance(res, AuditResult), sorted(res.arrays)
+        (True, ['forget', 'members', 'nonmembers', 'scores'])
+    """
 
     results: dict
     arrays: dict
@@ -105,7 +114,7 @@ def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: b
     (or when it is not removed). The KS test compares the *recentred* non-member phi with the
     pooled OUT phi, so it warns when the shapes differ: the pool does not model this target.
     """
-    out = _stats.side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
+    out = side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
     has = out.count > 0
     offset = float(np.median(target[nonmembers][has] - out.center[has])) if has.any() else 0.0
     info = {"offset": offset, "recentered": bool(recenter), "ks_statistic": None, "ks_p_value": None,
@@ -233,11 +242,14 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> s = np.r_[rng.normal(0, 1, 300), rng.normal(0, 1, 300)]  # members 0..299 forgotten: like non-members
-        >>> r = assess_scores(np.r_[s[:300] + 2, s[300:]], np.arange(30), np.arange(300, 600), np.arange(30, 300),
-        ...                   alpha=0.01, n_bootstrap=100)
-        >>> r["verdict"]
+        >>> F, NM, R = np.arange(50), np.arange(50, 250), np.arange(250, 450)
+        >>> remembered = np.r_[rng.normal(2, 1, 50), rng.normal(0, 1, 200), rng.normal(2, 1, 200)]
+        >>> assess_scores(remembered, F, NM, R, n_power_draws=50)["verdict"]
         'not unlearned'
+        >>> forgotten = np.r_[rng.normal(0, 1, 50), rng.normal(0, 1, 200), rng.normal(2, 1, 200)]
+        >>> res = assess_scores(forgotten, F, NM, R, n_power_draws=50)
+        >>> res["verdict"], res["power_control"]["power"]
+        ('consistent with retraining', 1.0)
     """
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
@@ -253,7 +265,7 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
     return {"verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
             "test": test + (", within class strata" if lab is not None else ""),
             "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
-            "class_mix": mix, "min_power": min_power, "n_forget": int(np.size(forget)),
+            "class_mix": mix, "stratified": None if mix is None else mix["stratified"], "min_power": min_power, "n_forget": int(np.size(forget)),
             "n_nonmembers": int(np.size(nonmembers)),
             "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
 
@@ -326,6 +338,19 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
         labels), ``n_forget``, ``n_nonmembers``, ``n_members``, ``attack``,
         ``attack_config``, ``calibration``, ``warnings``. ``arrays``: ``scores`` ``[N]`` (higher =
         member) and ``forget``, ``nonmembers``, ``members`` (the index arrays).
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=16, n_samples=300)
+        >>> trained = np.arange(300) < 150                                  # the target trained on 0..149
+        >>> res = audit_target(pool.draw(trained), pool.phi, pool.keep, forget=np.arange(50),
+        ...                    nonmembers=np.arange(150, 300), members=np.arange(50, 150), n_power_draws=50)
+        >>> res.results["verdict"]                                          # 0..49 were never forgotten
+        'not unlearned'
+        >>> retrained = pool.draw(trained & (np.arange(300) >= 50))        # retrained without 0..49
+        >>> audit_target(retrained, pool.phi, pool.keep, forget=np.arange(50), nonmembers=np.arange(150, 300),
+        ...              members=np.arange(50, 150), n_power_draws=50).results["verdict"]
+        'consistent with retraining'
     """
     alpha, min_power = check_unit_interval("alpha", alpha), check_unit_interval("min_power", min_power)
     n_power_draws = check_positive_int("n_power_draws", n_power_draws)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import echo_json
+from muaudit.cli.common import echo_json, progress_factory
+from muaudit.cli.target_options import device_option, input_options
+
+TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX or logits .npy."
 
 
 @click.command("lira")
-@click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
+@click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Shadow pool directory (default: $MUAUDIT_POOL).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True,
@@ -21,13 +24,17 @@ from muaudit.cli.common import echo_json
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the verdict.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json):
+@input_options
+@device_option
+def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json, input_layout,
+         input_mean, input_std, device):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     from muaudit.jobs import run_lira
     from muaudit.report import summary_text
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method)
+                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method,
+                                input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
     else:
@@ -36,22 +43,26 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 
 
 @click.command("mia")
-@click.option("--target", required=True, type=click.Path(), help="Checkpoint, raw state_dict, TorchScript or logits .npy.")
+@click.option("--target", required=True, type=click.Path(), help=TARGET_HELP)
 @click.option("--forget", required=True, type=click.Path(), help="Training-split positions claimed unlearned (.npy).")
 @click.option("--pool", type=click.Path(), help="Pool whose dataset to use (default: $MUAUDIT_POOL, else the checkpoint's meta).")
-@click.option("--arch", help="Architecture of a raw state_dict (default: the pool's).")
+@click.option("--arch", help="Architecture of a state_dict: a name or package.module:function (default: the pool's).")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
 @click.option("--alpha", type=float, default=0.01, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
+@input_options
+@device_option
+def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, input_layout, input_mean, input_std,
+        device):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
     from muaudit.jobs.mia import run_mia
     from muaudit.report import summary_text
 
     results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                               train_idx=train_idx, alpha=alpha, out=out)
+                               train_idx=train_idx, alpha=alpha, out=out, input_layout=input_layout,
+                               input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
         return
@@ -66,32 +77,46 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json):
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--html", "as_html", is_flag=True, help="Render one self-contained HTML page.")
 @click.option("--out", type=click.Path(dir_okay=False), help="HTML file (default: FIRST_FOLDER/report.html).")
-def report(folders, as_html, out):
-    """Summarise one or more results folders; --html renders them into one page."""
-    from muaudit.report import read_results, render_html, summary_text
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the overview, one row per folder, as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the overview rows (and the files written) as JSON.")
+def report(folders, as_html, out, csv_out, as_json):
+    """Summarise one or more results folders; --html renders them into one page, --csv a table."""
+    from muaudit.report import overview, read_results, render_html, summary_text, write_csv
 
+    rows = overview(list(folders))
+    html = str(render_html(list(folders), out)) if as_html else None
+    table = str(write_csv(list(folders), csv_out)) if csv_out else None
+    if as_json:
+        return echo_json({"folders": rows, "html": html, "csv": table})
     for folder in folders:
-        r, _ = read_results(folder)
-        click.echo(f"{folder}: {summary_text(r)}")
-    if as_html:
-        click.echo(f"HTML report: {render_html(list(folders), out)}")
+        click.echo(f"{folder}: {summary_text(read_results(folder)[0])}")
+    if html:
+        click.echo(f"HTML report: {html}")
+    if table:
+        click.echo(f"CSV table: {table}")
 
 
 COMMANDS = [lira, mia, report]
 
 
 @click.command("demo")
-@click.option("--pool", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/digits-mlp/).")
+@click.option("--recipe", default="digits-mlp", show_default=True,
+              help="A packaged recipe's name or a recipe TOML file.")
+@click.option("--pool", type=click.Path(file_okay=False),
+              help="Pool directory (default: ./shadow_models/NAME/ for a packaged recipe, else beside the recipe).")
 @click.option("--out", type=click.Path(file_okay=False), default="results/demo", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(pool, out, seed):
+@click.option("--json", "as_json", is_flag=True, help="Print every target's results and the report path as JSON.")
+def demo(recipe, pool, out, seed, as_json):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
     (and U-LiRA when the pool has unlearned shadows), HTML report."""
     from muaudit.jobs.demo import run_demo
-    from muaudit.cli.pool import _progress_bar
     from muaudit.report import summary_text
 
-    results = run_demo(pool=pool, out=out, seed=seed, progress=_progress_bar("training shadow pool"), log=click.echo)
+    results = run_demo(recipe=recipe, pool=pool, out=out, seed=seed, progress_for=progress_factory(),
+                       log=lambda line: click.echo(line, err=as_json))
+    if as_json:
+        return echo_json(results)
     for name in ("original", "retrained", "ft-unlearned", "ulira"):
         if name in results:
             click.echo(f"\n[{name}] {summary_text(results[name])}")

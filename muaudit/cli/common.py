@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import click
 
@@ -44,3 +45,52 @@ def parse_set(pairs: tuple[str, ...]) -> dict:
 
 def echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+class ProgressBar:
+    """A ``progress(done, total)`` callback drawing a click progress bar on stderr.
+
+    A new bar starts whenever ``total`` changes or the previous one finished; ``total`` 0 (not
+    known ahead) shows a running count instead. :meth:`close` ends whatever is drawn.
+    """
+
+    def __init__(self, label: str, file=None):
+        self.label, self.file = label, file or sys.stderr
+        self._bar, self._count_shown, self._last, self._done = None, False, 0.0, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return self._count(done)
+        if self._bar is None or self._bar.length != total:
+            self.close()
+            self._bar = click.progressbar(length=total, label=self.label, show_pos=True, file=self.file)
+            self._bar.__enter__()
+        self._bar.update(max(done - self._bar.pos, 0))
+        if done >= total:
+            self.close()
+
+    def _count(self, done: int) -> None:
+        now, self._done = time.monotonic(), done
+        if now - self._last >= 0.2:
+            self._last, self._count_shown = now, True
+            click.echo(f"\r{self.label}: {done:,}", file=self.file, nl=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+        if self._count_shown:
+            click.echo(f"\r{self.label}: {self._done:,}", file=self.file)
+            self._count_shown = False
+
+
+def progress_bar(label: str, file=None) -> ProgressBar | None:
+    """A :class:`ProgressBar` when ``file`` (default stderr) is a terminal, else None (silent)."""
+    stream = file or sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return ProgressBar(label, stream) if isatty and isatty() else None
+
+
+def progress_factory(file=None):
+    """``label -> progress bar or None``, for jobs with several phases (``muaudit demo``)."""
+    return lambda label: progress_bar(label, file)

@@ -17,7 +17,7 @@ from muaudit.cli.common import Group
 def cli():
     """muaudit: audit machine unlearning with membership-inference and poisoning attacks.
 
-    Start with `muaudit demo`, or build a pool with `muaudit pool build shadow_models/digits-mlp.toml`.
+    Start with `muaudit demo`, or build a pool with `muaudit pool build digits-mlp` (a packaged recipe).
     """
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, parse_set
+from muaudit.cli.common import echo_json, parse_set, progress_bar
 
 
 def _efficacy_line(r: dict) -> str:
@@ -25,7 +25,8 @@ def _efficacy_line(r: dict) -> str:
 
 @click.command("poison")
 @click.argument("attack")
-@click.option("--recipe", required=True, type=click.Path(dir_okay=False), help="Recipe TOML (dataset, model, training).")
+@click.option("--recipe", required=True, type=click.Path(dir_okay=False),
+              help="Recipe TOML (dataset, model, training), or a packaged recipe's name (digits-mlp).")
 @click.option("--method", required=True, help="Unlearning method (see `muaudit methods`).")
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
@@ -48,7 +49,8 @@ def poison(attack, recipe, method, budget, seeds, out, pairs, fraction, eps, att
 
     results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
                                   attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
-                                  alpha=alpha, out=out, device=device, threads=threads)
+                                  alpha=alpha, out=out, device=device, threads=threads,
+                                  progress=progress_bar("poison: models trained (seeds x models)"))
     if as_json:
         echo_json(results)
         return

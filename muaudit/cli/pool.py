@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
-from muaudit.cli.common import echo_json
+from muaudit.cli.common import echo_json, progress_bar
 
 
-def _progress_bar(label: str):
-    state = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=sys.stderr)
-            state["bar"].__enter__()
-        bar = state["bar"]
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-
-    return update
+_progress_bar = progress_bar  # the shared helper (muaudit/cli/common.py)
 
 
 def _load_forget(path, spec):
@@ -41,22 +28,29 @@ def pool():
 
 @pool.command("build")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), help="Pool directory (default: shadow_models/NAME/).")
+@click.option("--out", type=click.Path(file_okay=False), help="Pool directory (default: beside the recipe, NAME/; ./shadow_models/NAME/ for a packaged recipe).")
 @click.option("--models", "n_models", type=int, help="Override the recipe's number of shadow models.")
 @click.option("--forget", type=click.Path(), help="Forget-aware pool: this forget set is IN for half the models.")
 @click.option("--shard", help="Build only models m with m % n == k, as k/n, into its own file.")
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def pool_build(recipe, out, n_models, forget, shard, device):
-    """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5."""
-    from muaudit.pool import build_pool, format_summary, load_spec, parse_shard, pool_summary, Pool
+@click.option("--json", "as_json", is_flag=True, help="Print the finished pool's summary as JSON.")
+def pool_build(recipe, out, n_models, forget, shard, device, as_json):
+    """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5.
 
+    RECIPE is a recipe TOML file or the name of a packaged recipe (digits-mlp, digits-cnn,
+    digits-mlp-ulira)."""
+    from muaudit.pool import build_pool, format_summary, load_spec, parse_shard, pool_summary, Pool
+    from muaudit.pool.recipes import default_pool_dir, resolve_recipe
+
+    recipe = resolve_recipe(recipe)
     spec = load_spec(recipe)
     if n_models is not None:
         spec = spec.with_overrides(n_models=n_models)
-    out = Path(out) if out else Path(recipe).with_suffix("")
+    out = Path(out) if out else default_pool_dir(recipe)
     path = build_pool(spec, out, forget=_load_forget(forget, spec), shard=parse_shard(shard), device=device,
                       progress=_progress_bar(f"training {spec.name}"))
-    click.echo(format_summary(pool_summary(Pool(path))))
+    summary = pool_summary(Pool(path))
+    echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
 @pool.command("info")
@@ -87,11 +81,13 @@ def pool_evaluate(pool_dir, attack, n_targets, as_json):
 @pool.command("merge")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.argument("shards", nargs=-1, required=True, type=click.Path())
-def pool_merge(out, shards):
+@click.option("--json", "as_json", is_flag=True, help="Print the merged pool's summary as JSON.")
+def pool_merge(out, shards, as_json):
     """Join SHARDS (built with --shard k/n) into OUT/pool.h5."""
     from muaudit.pool import Pool, format_summary, merge_pools, pool_summary
 
-    click.echo(format_summary(pool_summary(Pool(merge_pools(out, list(shards))))))
+    summary = pool_summary(Pool(merge_pools(out, list(shards))))
+    echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
 @click.command("train")
@@ -102,10 +98,11 @@ def pool_merge(out, shards):
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train(recipe, out, exclude, seed, device, as_json):
-    """Train one model of RECIPE on the training split (minus --exclude) and save a checkpoint."""
+    """Train one model of RECIPE (a TOML file or a packaged recipe's name) on the training split
+    (minus --exclude) and save a checkpoint."""
     from muaudit.jobs.train import run_train
 
-    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device)
+    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, progress=progress_bar("training (epochs)"))
     if as_json:
         return echo_json(r)
     click.echo(f"saved {r['out']}: trained on {r['n_train']} examples in {r['seconds']:.1f} s; "

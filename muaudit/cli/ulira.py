@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json
+from muaudit.cli.common import echo_json, progress_bar
 
 REFERENCES = ("retrain", "out", "same-method")
 STATISTICS = ("phi", "correct")
@@ -27,7 +27,8 @@ def ulira(pool, method, reference, statistic, variance, n_targets, out, as_json)
     from muaudit.report import summary_text
 
     results, out_dir = run_ulira(pool=pool, method=method, reference=reference, statistic=statistic,
-                                 variance=variance, n_targets=n_targets, out=out)
+                                 variance=variance, n_targets=n_targets, out=out,
+                                 progress=progress_bar("U-LiRA: held-out targets"))
     if as_json:
         echo_json(results)
         return

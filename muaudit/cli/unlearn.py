@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import echo_json, parse_set
+from muaudit.cli.common import echo_json, parse_set, progress_bar
+from muaudit.cli.target_options import input_options
 
 
 @click.command("methods")
@@ -33,12 +34,24 @@ def methods(as_json):
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the method's randomness.")
 @click.option("--device", help="torch device (default: cuda if available, else cpu).")
-def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device):
+@click.option("--arch", help="Trust the model factory package.module:function that the checkpoint's meta names.")
+@input_options
+@click.option("--json", "as_json", is_flag=True, help="Print method, config, cost and accuracies as JSON.")
+def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, device, arch, input_layout, input_mean,
+            input_std, as_json):
     """Unlearn the FORGET examples from MODEL with METHOD; write OUT and print accuracies."""
     from muaudit.jobs.unlearn import unlearn_checkpoint
 
-    res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
-                             seed=seed, device=device)
+    bar = progress_bar(f"unlearning with {method} (sample-gradients)")
+    try:
+        res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs), budget=budget,
+                                 seed=seed, device=device, arch=arch, input_layout=input_layout,
+                                 input_mean=input_mean, input_std=input_std, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        return echo_json(res)
     cost, ref = res["cost"], res["reference_sample_gradients"]
     share = f", {cost['sample_gradients'] / ref:.1%} of the original training" if ref else ""
     cut = " (stopped at the budget)" if cost["truncated"] else ""

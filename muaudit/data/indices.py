@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,19 @@ def load_index_file(path, n_train: int, *, what: str = "index") -> np.ndarray:
     return validate_indices(arr, n_train, name=name)
 
 
+def read_indices(source, n_train: int, *, what: str = "index") -> np.ndarray:
+    """Training-split positions from an index file (a path, see :func:`load_index_file`) or from
+    an in-memory array (checked by :func:`validate_indices`); int64 ``[k]`` in the given order.
+
+    Example:
+        >>> read_indices([3, 1], 10, what="forget").tolist()
+        [3, 1]
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return load_index_file(source, n_train, what=what)
+    return validate_indices(np.asarray(source), n_train, name=what)
+
+
 def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") -> np.ndarray:
     """Check ``arr`` is a non-empty 1-D array of distinct integers in ``[0, n_train)``.
 
@@ -57,6 +71,53 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
         why = next(w for mask, w in checks if mask[i])
         raise DataError(f"{name}: entry {arr[i].item()} at position {i} {why}")
     return arr.astype(np.int64)
+
+
+def split_forget(train_positions, forget, *, strict: bool = True, name: str = "forget") -> tuple[np.ndarray, np.ndarray]:
+    """Split the positions a model trained on into the forget set and the retained rest.
+
+    The one definition of the forget/retain split used by unlearning, training and the audits.
+
+    Args:
+        train_positions: int ``[n]`` positions in the training split the model trained on.
+        forget: int ``[k]`` positions to forget (may be empty).
+        strict: every forget position must be one the model trained on (unlearning); pass False
+            when ``train_positions`` may already exclude them (auditing an unlearned checkpoint,
+            whose meta lists the retained positions).
+        name: what ``forget`` is called in error messages (e.g. ``"forget file f.npy"``).
+
+    Returns:
+        ``(forget, retain)``: int64 ``forget`` in the given order and int64 ``retain`` =
+        ``train_positions`` minus ``forget``, sorted and unique.
+
+    Example:
+        >>> forget, retain = split_forget(np.arange(6), [4, 1])
+        >>> forget.tolist(), retain.tolist()
+        ([4, 1], [0, 2, 3, 5])
+        >>> split_forget([0, 2], [1])
+        Traceback (most recent call last):
+        muaudit.errors.DataError: forget: entry 1 at position 0 is not in the model's training set (the checkpoint's train_idx)
+        >>> split_forget([0, 2], [1], strict=False)[1].tolist()
+        [0, 2]
+    """
+    train, forget = _positions(train_positions, "training positions"), _positions(forget, name)
+    if strict:
+        outside = ~np.isin(forget, train)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise DataError(f"{name}: entry {forget[i]} at position {i} is not in the model's training set "
+                            "(the checkpoint's train_idx)")
+    return forget, np.setdiff1d(train, forget)
+
+
+def _positions(arr, name: str) -> np.ndarray:
+    """``arr`` as int64 ``[k]``; an empty sequence of any dtype is an empty array."""
+    a = np.asarray(arr)
+    if a.size == 0 and a.ndim <= 1:
+        return np.zeros(0, np.int64)
+    if a.ndim != 1 or a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+        raise DataError(f"Expected {name} a 1-D array of integer positions, got {a.dtype} of shape {tuple(a.shape)}")
+    return a.astype(np.int64)
 
 
 def _load_problem(p: Path, e: ValueError) -> str:

@@ -8,7 +8,15 @@ from muaudit.audit import evaluate_leave_one_out
 from muaudit.pool import Pool
 
 def evaluate_pool(pool, *, attack: str = "online", n_targets: int | None = None, random_state: int = 0) -> dict:
-    """Pooled leave-one-out metrics (AUC, TPR at FPR, ...) of ``attack`` on the pool's shadows."""
+    """Pooled leave-one-out metrics (AUC, TPR at FPR, ...) of ``attack`` on the pool's shadows.
+
+    Example:
+        On the tiny pool of the doctest setup (``conftest.py``):
+
+        >>> res = evaluate_pool(pool_dir, attack="online", n_targets=4)
+        >>> res["n_shadows"], 0 <= res["auc"] <= 1
+        (8, True)
+    """
     p = Pool(pool).require_complete()
     phi = logit_scaled_confidence(p.logits(), p.labels[None])
     res = evaluate_leave_one_out(make_preset(attack), ReferenceSignals(phi, p.keep), n_targets=n_targets,

@@ -8,6 +8,7 @@ population positions, so everything is mapped through ``dataset.train_idx`` and 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,8 @@ import numpy as np
 
 from muaudit.data import TEST, Dataset, load_index_file
 from muaudit.errors import CheckpointError, DataError, PoolError
-from muaudit.models import Target, load_target
 from muaudit.pool import Pool, PoolSpec
-from muaudit.training import predict_logits
+from muaudit.targets import AuditTarget, InputAdapter, load_model_target
 
 
 def find_pools(root="shadow_models") -> list[str]:
@@ -82,13 +82,12 @@ class AuditData:
         return test
 
 
-def load_audit_target(path, data: AuditData, *, arch: str | None = None) -> Target:
-    """Load ``--target``; a raw state_dict without ``--arch`` gets the pool's architecture."""
+def load_audit_target(path, data: AuditData, *, arch: str | None = None, adapter: InputAdapter | None = None,
+                      device=None) -> AuditTarget:
+    """Load ``--target``; a state_dict (``.pt`` or safetensors) without ``--arch`` gets the pool's architecture."""
     spec, ds = data.spec, data.dataset
-    if arch is None and _needs_arch(path):
-        arch = spec.model["arch"]
-    kwargs = spec.arch_kwargs if arch is not None and arch == spec.model["arch"] else None
-    target = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=ds.input_shape, n_classes=ds.n_classes)
+    target = load_model_target(path, arch=arch, default_arch=spec.model["arch"], default_kwargs=spec.arch_kwargs,
+                               input_shape=ds.input_shape, n_classes=ds.n_classes, adapter=adapter, device=device)
     fp = target.meta.get("dataset_fingerprint")
     if fp and fp != ds.fingerprint:
         raise CheckpointError(f"target {path} was trained on other data (fingerprint {fp[:12]} != pool's "
@@ -96,31 +95,78 @@ def load_audit_target(path, data: AuditData, *, arch: str | None = None) -> Targ
     return target
 
 
-def _needs_arch(path) -> bool:
-    """True for a raw state_dict (no muaudit meta); logits and TorchScript need no architecture."""
-    from muaudit.models.checkpoint import _is_torchscript, read_checkpoint
-
-    p = Path(path)
-    if not p.is_file() or p.suffix == ".npy" or _is_torchscript(p):
-        return False
-    return not read_checkpoint(p)[1]
-
-
-def target_logits(target: Target, data: AuditData) -> np.ndarray:
-    """The target's logits on the pool population, float32 ``[N, V, C]`` with the pool's V."""
+def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:
+    """The target's log-scores on the pool population, float32 ``[N, V, C]`` with the pool's V."""
     pop, (_, N, V, C) = data.pool.population, data.pool.logits_shape
     if target.logits is not None:
-        z = target.logits
+        z = target.log_logits()
         if len(z) == data.dataset.n_samples and len(z) != N:
             z = z[pop]
         if len(z) != N or z.shape[-1] != C:
-            raise CheckpointError(f"logits file {target.path} has shape {z.shape}; expected [{data.dataset.n_samples} "
-                                  f"(dataset rows) or {N} (pool population), V, {C}]")
+            raise CheckpointError(f"logits file {target.path} has shape {target.logits.shape}; expected "
+                                  f"[{data.dataset.n_samples} (dataset rows) or {N} (pool population), V, {C}]")
     else:
-        z = predict_logits(target.model, data.dataset.X[pop], n_views=V)
+        z = target.outputs(data.dataset.X[pop], C, n_views=V)
     if z.shape[1] < V:
         raise CheckpointError(f"target logits have {z.shape[1]} view(s); the pool uses {V}")
     z = z[:, :V]
     if not np.isfinite(z).all():
         raise CheckpointError(f"target {target.path} produces NaN/inf logits")
     return z
+
+
+def pool_digest(pool: Pool) -> str:
+    """sha256 of the pool's ``pool.h5`` (what ``results.json`` records as ``pool_digest``)."""
+    return file_sha256(pool.path)
+
+
+def recipe_hash(pool: Pool) -> str:
+    """sha256 of the pool's resolved recipe (its ``spec`` attribute as sorted-key JSON)."""
+    return hashlib.sha256(json.dumps(pool.spec, sort_keys=True).encode()).hexdigest()
+
+
+def _sha256(source) -> str | None:
+    """SHA-256 of an input file; None for in-memory inputs."""
+    return file_sha256(source) if isinstance(source, (str, Path)) and Path(source).is_file() else None
+
+
+def _describe(source, target=None) -> str:
+    """How an input is named in the results: its path, else what it is."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if target is not None:
+        return str(target.path)
+    return f"array of {len(source)} positions"
+
+
+def provenance(target_path, target: AuditTarget, forget_path, dataset: Dataset, pool: Pool | None) -> dict:
+    """The ``inputs`` block of ``results.json``: every input file's digest, the adapter, the pool."""
+    out = {"target": _describe(target_path, target), "target_kind": target.kind, "target_sha256": _sha256(target_path),
+           "target_details": target.describe(), "forget": _describe(forget_path), "forget_sha256": _sha256(forget_path),
+           "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+    if pool is not None:
+        out.update(pool=str(pool.path), pool_digest=pool_digest(pool), recipe_hash=recipe_hash(pool))
+    return out
+
+
+def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, forget, nonmembers, members,
+                        calibration: dict | None, shadow_logits: np.ndarray | None = None) -> dict:
+    """The ``compatibility`` block (see :mod:`muaudit.targets.compat`) of ``target`` whose log-scores
+    on the pool population are ``z`` ``[N, V, C]``, against the pool of ``data``."""
+    from muaudit.targets import compat
+    from muaudit.targets.runner import layer_kinds, n_parameters
+
+    labels, keep = data.pool.labels, data.pool.keep
+    shadow = data.pool.logits() if shadow_logits is None else shadow_logits
+    acc, found = compat.accuracy_findings(z[:, 0].argmax(-1) == labels, shadow[:, :, 0].argmax(-1) == labels[None],
+                                          keep, forget=forget, nonmembers=nonmembers, members=members,
+                                          n_classes=data.dataset.n_classes)
+    recipe, found_recipe = compat.recipe_findings(target.meta, data.spec)
+    pool_model = data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes)
+    n_pool, kinds = n_parameters(pool_model), layer_kinds(pool_model)
+    found += compat.calibration_findings(calibration) + found_recipe + compat.size_findings(target.n_params, n_pool)
+    if recipe["target"] is None:  # no muaudit meta: compare what the model's structure shows
+        found += compat.structure_findings(target.layer_kinds, kinds, data.spec)
+    return compat.summarize_findings(found, accuracy=acc, recipe=recipe,
+                                     n_params={"target": target.n_params, "pool": n_pool},
+                                     layer_kinds={"target": target.layer_kinds, "pool": kinds})

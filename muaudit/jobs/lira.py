@@ -10,24 +10,28 @@ import numpy as np
 from muaudit.attacks import logit_scaled_confidence
 from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
 from muaudit.audit import audit_target
-from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target, target_logits
-from muaudit.data import load_index_file
+from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance, target_logits
+from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
 from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
+from muaudit.targets import InputAdapter
+from muaudit.targets.load import AuditTarget
+from muaudit.targets.compat import apply_to_verdict
+from muaudit.training.device import select_device
 
 
 
 def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) -> tuple[np.ndarray, str]:
     """Retained training examples (population positions) for the power control, and their source."""
     if train_idx_file is not None:
-        train = load_index_file(train_idx_file, data.n_train, what="train-idx")
-        source = str(train_idx_file)
+        train = read_indices(train_idx_file, data.n_train, what="train-idx")
+        source = str(train_idx_file) if isinstance(train_idx_file, (str, Path)) else "train_idx array"
     elif "train_idx" in target.meta:
         train, source = np.asarray(target.meta["train_idx"], np.int64), "checkpoint meta"
     else:
         return np.zeros(0, np.int64), "none"
-    retained = np.setdiff1d(train, forget_train)
+    _, retained = split_forget(train, forget_train, strict=False)
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 
@@ -54,39 +58,67 @@ def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_sta
 
 
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
-             alpha=0.01, out=None, random_state=0, method=None) -> tuple[dict, Path]:
-    """Audit ``target`` on ``forget`` (paths); return ``(results, results_dir)``.
+             alpha=0.01, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
+             input_std=None, device=None, write=True) -> tuple[dict, Path | None]:
+    """Audit ``target`` on ``forget``; return ``(results, results_dir)`` (``None`` without ``write``).
 
-    With ``method`` (an ``[[unlearn]]`` entry of the pool) the IN distribution of every forget
-    example is the pool's shadows that trained on it and unlearned it with that method (U-LiRA).
+    ``target`` is a file (checkpoint, state_dict, safetensors, TorchScript, ONNX, logits ``.npy``)
+    or an in-memory :class:`~muaudit.targets.AuditTarget`; ``forget`` and ``train_idx`` are index
+    files or arrays of training-split positions. With ``method`` (an ``[[unlearn]]`` entry of the
+    pool) the IN distribution of every forget example is the pool's shadows that trained on it and
+    unlearned it with that method (U-LiRA). ``input_layout`` / ``input_mean`` / ``input_std``
+    describe the target's input convention (:class:`~muaudit.targets.InputAdapter`); ``device``
+    runs the target (default: cuda if present). :func:`muaudit.audit_checkpoint` is the in-memory
+    front end.
+
+    Example:
+        With a pool from ``muaudit pool build`` and a checkpoint from ``muaudit train`` (here the
+        tiny ones the doctest setup in ``conftest.py`` builds):
+
+        >>> from muaudit.audit import VERDICTS
+        >>> results, folder = run_lira(target=checkpoint, forget=forget_file, pool=pool_dir, out=tmp / "lira")
+        >>> results["kind"], results["verdict"] in VERDICTS, (folder / "results.json").is_file()
+        ('lira', True, True)
     """
     resolve_preset(attack, AUDIT_PRESETS)
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
+    select_device(device)
     data = AuditData.load(pool)
+    adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=data.dataset.input_shape)
     group = None
     if method is not None:
         from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
-    tgt = load_audit_target(target, data, arch=arch)
-    forget_train = load_index_file(forget, data.n_train, what="forget")
-    F = data.positions(forget_train, f"forget file {forget}")
+    if isinstance(target, AuditTarget):
+        tgt = target
+        if tgt.runner is not None and not tgt.adapter.resolved:
+            tgt.adapter = adapter
+    else:
+        tgt = load_audit_target(target, data, arch=arch, adapter=adapter, device=device)
+    forget_train = read_indices(forget, data.n_train, what="forget")
+    F = data.positions(forget_train, f"forget file {forget}" if isinstance(forget, (str, Path)) else "forget")
     NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
     R, member_source = _members(data, tgt, train_idx, forget_train)
     R = np.setdiff1d(R, NM)
-    phi_t = logit_scaled_confidence(target_logits(tgt, data), data.pool.labels)
+    z = target_logits(tgt, data)
+    phi_t = logit_scaled_confidence(z, data.pool.labels)
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
         res = _audit(data, phi_t, F, NM, R, attack=attack, group=group, alpha=alpha, random_state=random_state)
-    title = f"LiRA audit of {Path(target).name}" if method is None else f"U-LiRA audit of {Path(target).name} ({method})"
-    results = {**res.results, "kind": "lira", "title": title,
+    compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
+                                 calibration=res.results.get("calibration"))
+    apply_to_verdict(res.results, compat)
+    name = tgt.path.name
+    title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"
+    results = {**res.results, "kind": "lira", "title": title, "compatibility": compat,
                "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
                           "members_from": member_source, "random_state": random_state, "method": method},
-               "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
-                          "forget": str(forget), "forget_sha256": file_sha256(forget),
-                          "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
+               "inputs": provenance(target, tgt, forget, data.dataset, data.pool)}
     arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}
+    if not write:
+        return results, None
     out_dir = write_audit_folder(out, kind="lira", results=results, scores=res.arrays["scores"], forget=F,
                                  nonmembers=res.arrays["nonmembers"], members=R, arrays={**arrays, "population": data.pool.population})
     return results, out_dir

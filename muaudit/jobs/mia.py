@@ -11,43 +11,78 @@ from pathlib import Path
 
 import numpy as np
 
-from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, svc_mia
+from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, logit_scaled_confidence, svc_mia
+from muaudit.attacks.base import ReferenceSignals
 from muaudit.audit import assess_scores
-from muaudit.jobs.inputs import AuditData, file_sha256, load_audit_target
-from muaudit.data import load_dataset, load_index_file
+from muaudit.audit.verdict import _calibration
+from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
+from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError
-from muaudit.models import load_target
 from muaudit.report.results import write_audit_folder
-from muaudit.training import predict_logits
+from muaudit.targets import InputAdapter, compat, load_model_target
+from muaudit.training.device import select_device
 
 
-def _dataset_and_target(target, pool, arch):
-    """The dataset from the pool (``--pool``/``$MUAUDIT_POOL``) or else from the checkpoint's meta."""
+def _dataset_and_target(target, pool, arch, adapter_options, device):
+    """The dataset from the pool (``--pool``/``$MUAUDIT_POOL``) or else from the checkpoint's meta;
+    returns ``(dataset, target, audit data or None)``."""
     if pool or os.environ.get("MUAUDIT_POOL"):
         data = AuditData.load(pool)
-        return data.dataset, load_audit_target(target, data, arch=arch)
-    tgt = load_target(target)
+        adapter = InputAdapter.from_options(*adapter_options, input_shape=data.dataset.input_shape)
+        return data.dataset, load_audit_target(target, data, arch=arch, adapter=adapter, device=device), data
+    adapter = InputAdapter.from_options(*adapter_options)
+    tgt = load_model_target(target, arch=arch, adapter=adapter, device=device)
     info = tgt.meta.get("dataset")
     if not info:
         raise CheckpointError(f"{target} carries no dataset meta; pass --pool (or set MUAUDIT_POOL) to name the data")
     ds = load_dataset(info["name"], **{k: v for k, v in info.items() if k != "name"})
     if tgt.meta.get("dataset_fingerprint") not in (None, ds.fingerprint):
         raise CheckpointError(f"{target}: its dataset {info['name']} loads with another fingerprint; pass --pool")
-    return ds, tgt
+    InputAdapter.from_options(*adapter_options, input_shape=ds.input_shape)  # the data's channels
+    return ds, tgt, None
 
 
 def _logits(tgt, ds) -> np.ndarray:
     if tgt.logits is None:
-        return predict_logits(tgt.model, ds.X)[:, 0]
+        return tgt.outputs(ds.X, ds.n_classes)[:, 0]
     if len(tgt.logits) != ds.n_samples or tgt.logits.shape[-1] != ds.n_classes:
-        raise CheckpointError(f"logits file {tgt.path} has shape {tgt.logits.shape}; expected [{ds.n_samples}, V, {ds.n_classes}]")
-    return tgt.logits[:, 0]
+        raise CheckpointError(f"logits file {tgt.path} has shape {tgt.logits.shape}; "
+                              f"expected [{ds.n_samples}, V, {ds.n_classes}]")
+    return tgt.log_logits()[:, 0]
+
+
+def _compatibility(tgt, logits, ds, data, F, NM, R) -> dict:
+    """Against the pool's shadows when there is a pool; else only the near-chance check."""
+    if data is None:
+        return compat.summarize_findings(compat.chance_findings(logits[NM].argmax(-1) == ds.y[NM], ds.n_classes),
+                                         pool=None, n_params={"target": tgt.n_params, "pool": None})
+    inv = np.full(ds.n_samples, -1, np.int64)
+    inv[data.pool.population] = np.arange(len(data.pool.population))
+    pos = lambda rows: inv[rows][inv[rows] >= 0]  # noqa: E731 - dataset rows -> pool positions
+    labels = data.pool.labels[None]
+    shadow = data.pool.logits()
+    z = logits[data.pool.population][:, None]
+    calib, _ = _calibration(logit_scaled_confidence(z, labels[0]), ReferenceSignals(logit_scaled_confidence(shadow, labels),
+                            data.pool.keep), pos(NM), recenter=True, ks_alpha=compat.KS_ALPHA)
+    return audit_compatibility(tgt, z, data, forget=pos(F), nonmembers=pos(NM), members=pos(R), calibration=calib,
+                               shadow_logits=shadow)
 
 
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=0.01, out=None,
-            random_state=0) -> tuple[dict, Path]:
-    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``."""
-    ds, tgt = _dataset_and_target(target, pool, arch)
+            random_state=0, input_layout="auto", input_mean=None, input_std=None, device=None) -> tuple[dict, Path]:
+    """Population attacks on ``target``'s forget set; return ``(results, results_dir)``.
+
+    ``input_*`` and ``device`` as in :func:`muaudit.jobs.lira.run_lira`.
+
+    Example:
+        On the tiny checkpoint and pool of the doctest setup (``conftest.py``):
+
+        >>> results, folder = run_mia(target=checkpoint, forget=forget_file, pool=pool_dir, out=tmp / "mia")
+        >>> results["attack"], 0 <= results["population_mia"]["indiscernibility"] <= 1
+        ('loss', True)
+    """
+    select_device(device)
+    ds, tgt, data = _dataset_and_target(target, pool, arch, (input_layout, input_mean, input_std), device)
     n_train = len(ds.train_idx)
     f_pos = load_index_file(forget, n_train, what="forget")
     F = ds.train_idx[f_pos]
@@ -56,11 +91,13 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
         train = load_index_file(train_idx, n_train, what="train-idx")
     else:
         train = np.asarray(tgt.meta.get("train_idx", []), np.int64)
-    R = np.setdiff1d(ds.train_idx[np.setdiff1d(train, f_pos)], NM)
+    R = np.setdiff1d(ds.train_idx[split_forget(train, f_pos, strict=False)[1]], NM)
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)
     scores = -loss  # LOSS attack: lower loss = member
     results = assess_scores(scores, F, NM, R, labels=ds.y, alpha=alpha, random_state=random_state)
+    block = _compatibility(tgt, logits, ds, data, F, NM, R)
+    compat.apply_to_verdict(results, block)
     lr = logistic_regression_mia(loss[F], loss[NM])
     population = {"logistic_regression_accuracy": lr.accuracy, "indiscernibility": lr.indiscernibility,
                   "logistic_regression_n_per_class": lr.n_per_class}
@@ -72,9 +109,8 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     results.update({"kind": "mia", "attack": "loss", "title": f"Population MIAs on {Path(target).name}",
                     "population_mia": population, "sections": {"Population MIAs": population},
                     "config": {"alpha": alpha, "random_state": random_state, "nonmembers": str(nonmembers or "test split")},
-                    "inputs": {"target": str(target), "target_kind": tgt.kind, "target_sha256": file_sha256(target),
-                               "forget": str(forget), "forget_sha256": file_sha256(forget),
-                               "dataset": ds.name, "dataset_fingerprint": ds.fingerprint}, "warnings": []})
+                    "compatibility": block, "inputs": provenance(target, tgt, forget, ds, data and data.pool),
+                    "warnings": []})
     out_dir = write_audit_folder(out, kind="mia", results=results, scores=scores, forget=F, nonmembers=NM, members=R,
                                  label="LOSS: forget vs non-members")
     return results, out_dir

@@ -7,22 +7,32 @@ from pathlib import Path
 import numpy as np
 
 
-def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None) -> dict:
-    """Train one model of ``recipe`` on the training split minus ``exclude`` (an index file) and
-    save a muaudit checkpoint at ``out``; return a JSON-ready summary.
+def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, progress=None) -> dict:
+    """Train one model of ``recipe`` (a TOML path or a packaged recipe's name) on the training
+    split minus ``exclude`` (an index file) and save a muaudit checkpoint at ``out``; return a
+    JSON-ready summary. ``progress(epoch, epochs)`` is called after each epoch.
 
     The summary holds ``out``, ``n_train``, ``seconds``, ``train_accuracy`` and ``test_accuracy``.
+
+    Example:
+        A retrained target of the tiny recipe of the doctest setup (``conftest.py``), without the
+        forget set:
+
+        >>> summary = run_train(recipe, tmp / "retrained.pt", exclude=forget_file, seed=0)
+        >>> summary["n_train"], summary["test_accuracy"] > 0.5
+        (1247, True)
     """
     from muaudit.data import load_index_file
     from muaudit.models import save_checkpoint
     from muaudit.pool import load_spec
+    from muaudit.pool.recipes import resolve_recipe
     from muaudit.training import predict_logits
     from muaudit.training.single import train_target
 
-    spec = load_spec(recipe)
+    spec = load_spec(resolve_recipe(recipe))
     ds = spec.load_dataset()
     excl = None if exclude is None else load_index_file(exclude, len(ds.train_idx), what="exclude")
-    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device)
+    model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
     save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
     acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731

@@ -98,17 +98,28 @@ def _sections(r: dict) -> dict:
 
 def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: str = "phi", variance: str = "auto",
               n_targets: int | None = None, out=None, random_state: int = 0,
-              population_models: int = POPULATION_MODELS) -> tuple[dict, Path]:
+              population_models: int = POPULATION_MODELS, progress=None) -> tuple[dict, Path]:
     """Evaluate ``method`` on the pool's unlearned shadows; write a results folder.
+
+    ``progress(done, total)`` is called per held-out target (see :func:`evaluate_ulira`).
 
     ``population_models``: how many of the targets get the population MIAs (Deep Unlearn's
     logistic regression and LOSS, forget vs test) on their unlearned, retrained and original models.
+
+    Example:
+        On the tiny pool of the doctest setup (``conftest.py``; an ``[[unlearn]]`` FT entry with
+        exact retrains, as ``shadow_models/digits-mlp-ulira.toml``):
+
+        >>> results, folder = run_ulira(pool=pool_dir, method="ft", out=tmp / "ulira")
+        >>> results["method"], 0 <= results["auc"] <= 1, (folder / "results.json").is_file()
+        ('ft', True, True)
     """
     config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
     data = AuditData.load(pool)
     group = unlearned_group(data.pool, method)
     fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
-    res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state)
+    res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state,
+                                 progress=progress)
     results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
                "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
                "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,

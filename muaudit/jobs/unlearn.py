@@ -10,10 +10,16 @@ accuracies.
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
-from muaudit.data import load_dataset, load_index_file
+from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError, ConfigError, DataError
-from muaudit.models import load_checkpoint, save_checkpoint
+from muaudit.models import load_state, read_checkpoint, save_checkpoint
+from muaudit.models.checkpoint import model_from_meta
+from muaudit.targets.adapter import AdapterModule, InputAdapter
+from muaudit.targets.load import adapter_from_meta
+from muaudit.targets.runner import TorchRunner, resolve_adapter
 from muaudit.training.device import select_device
 from muaudit.unlearning.base import UnlearnData, get_method, make_config
 from muaudit.unlearning.run import accuracy, run_unlearning, training_sample_gradients
@@ -32,19 +38,12 @@ def dataset_of(meta: dict, source):
     return ds
 
 
-def check_subset(forget: np.ndarray, train_idx: np.ndarray, name: str) -> None:
-    """Every forget position must be one the model trained on."""
-    outside = ~np.isin(forget, train_idx)
-    if outside.any():
-        i = int(np.argmax(outside))
-        raise DataError(f"{name}: entry {forget[i]} at position {i} is not in the model's training set "
-                        f"(the checkpoint's train_idx)")
-
-
-def split_data(ds, train_idx: np.ndarray, forget: np.ndarray, *, augment: bool = False):
-    """``(forget, retain, test)`` :class:`UnlearnData`; ``retain.val`` is the test split."""
+def split_data(ds, train_idx: np.ndarray, forget: np.ndarray, *, augment: bool = False, name: str = "forget"):
+    """``(forget, retain, test, retain_positions)``: :class:`UnlearnData` of the forget set, the
+    retained rest of ``train_idx`` (see :func:`muaudit.data.split_forget`; every forget position
+    must be in ``train_idx``) and the test split; ``retain.val`` is the test split."""
     rows = ds.train_idx
-    retain_pos = np.setdiff1d(train_idx, forget)
+    forget, retain_pos = split_forget(train_idx, forget, name=name)
     test = UnlearnData(ds.X[ds.test_idx], ds.y[ds.test_idx])
     forget_d = UnlearnData(ds.X[rows[forget]], ds.y[rows[forget]], augment=augment)
     retain_d = UnlearnData(ds.X[rows[retain_pos]], ds.y[rows[retain_pos]], val=test, augment=augment)
@@ -55,37 +54,69 @@ def evaluate(model, forget: UnlearnData, retain: UnlearnData, test: UnlearnData)
     return {"retain": accuracy(model, retain), "forget": accuracy(model, forget), "test": accuracy(model, test)}
 
 
+def adapt_model(model, dataset, adapter: InputAdapter, source):
+    """``model`` behind its input adapter: ``(model to run, adapter)``; the model itself when the
+    resolved adapter is the identity (the dataset's own layout, no normalisation)."""
+    runner = TorchRunner(model, torch.device("cpu"))
+    adapter = resolve_adapter(runner, dataset.X, dataset.n_classes, adapter, source=source)
+    return (model, adapter) if adapter.is_identity else (nn.Sequential(adapter.module(), model), adapter)
+
+
 def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overrides: dict | None = None,
-                       budget: float | None = None, seed: int = 0, device=None) -> dict:
+                       budget: float | None = None, seed: int = 0, device=None, arch: str | None = None,
+                       input_layout: str = "auto", input_mean=None, input_std=None, progress=None) -> dict:
     """Unlearn ``forget_path`` from the checkpoint ``model_path``; write ``out_path``.
+
+    ``arch`` trusts the user factory the checkpoint's meta names (``package.module:function``);
+    ``input_*`` give the model's input convention (:class:`~muaudit.targets.InputAdapter`): the
+    methods then train through it, and the output checkpoint records it as ``input_adapter``.
+    ``progress(sample_gradients, cap or 0)`` is called while the method trains.
 
     Returns ``{"method", "config", "cost", "before": {...}, "after": {...}, "out"}`` where
     before/after hold retain / forget / test accuracy.
+
+    Example:
+        Gradient ascent on the forget set of the tiny checkpoint of the doctest setup (``conftest.py``):
+
+        >>> res = unlearn_checkpoint("ga", checkpoint, forget_file, tmp / "ga.pt", overrides={"epochs": 1})
+        >>> res["method"], res["cost"]["sample_gradients"], sorted(res["after"])
+        ('ga', 100, ['forget', 'retain', 'test'])
     """
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
-    model, meta = load_checkpoint(model_path)
+    dev = select_device(device)
+    adapter = InputAdapter.from_options(input_layout, input_mean, input_std)
+    state, meta = read_checkpoint(model_path)
+    if not meta:
+        raise CheckpointError(f"{model_path} is a raw state_dict: muaudit unlearn needs a muaudit checkpoint, whose meta "
+                              "names the dataset and the training positions (write one with `muaudit train`)")
+    model = load_state(model_from_meta(meta, trusted_arch=arch), state, model_path)
     if "train_idx" not in meta:
         raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")
     ds = dataset_of(meta, model_path)
+    adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=ds.input_shape)
+    adapter = adapter_from_meta(adapter, meta, model_path)
+    model, adapter = adapt_model(model, ds, adapter, model_path)
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
     train_idx = np.asarray(meta["train_idx"], np.int64)
-    check_subset(forget, train_idx, f"forget file {forget_path}")
     augment = bool((meta.get("recipe") or {}).get("augment", False))
-    forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment)
-    dev = select_device(device)
+    forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, augment=augment,
+                                                      name=f"forget file {forget_path}")
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)
     before = evaluate(model, forget_d, retain_d, test)
-    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget)
+    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget,
+                         progress=progress)
     after = evaluate(res.model, forget_d, retain_d, test)
     record = {"method": unlearner.name, "config": config.to_dict(), "forget_idx": [int(i) for i in forget],
               "seed": int(seed), "budget": budget, "cost": res.cost, "accuracy": after}
     history = list(meta.get("unlearning_history", [])) + ([meta["unlearning"]] if "unlearning" in meta else [])
-    new_meta = {**meta, "train_idx": [int(i) for i in retain_pos], "unlearning": record}
+    new_meta = {**meta, "train_idx": [int(i) for i in retain_pos], "unlearning": record,
+                "input_adapter": adapter.to_dict()}
     if history:
         new_meta["unlearning_history"] = history
-    save_checkpoint(out_path, res.model.cpu(), new_meta)
+    inner = res.model[1] if isinstance(res.model, nn.Sequential) and isinstance(res.model[0], AdapterModule) else res.model
+    save_checkpoint(out_path, inner.cpu(), new_meta)
     return {"method": unlearner.name, "config": record["config"], "cost": res.cost, "before": before,
             "after": after, "out": str(out_path), "reference_sample_gradients": _reference(meta)}
 

@@ -63,6 +63,11 @@ class TprAtFpr:
         n_true_positives: members above the threshold (for a binomial interval).
         n_pos, n_neg: numbers of members and non-members.
         measurable: False when ``alpha < 1 / n_neg``: no threshold can have FPR in (0, alpha].
+
+    Example:
+        >>> t = tpr_at_fpr([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0], alpha=0.5)
+        >>> isinstance(t, TprAtFpr), t.tpr, t.measurable
+        (True, 1.0, True)
     """
 
     alpha: float

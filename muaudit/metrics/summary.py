@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the examples use it)
 
 from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
 from muaudit.metrics.epsilon import epsilon_lower_bound
@@ -21,6 +21,11 @@ def tpr_at_fpr_block(scores, labels, alphas=DEFAULT_FPRS, *, level: float = 0.95
     """``{"0.001": {"tpr", "ci", "fpr", "measurable"}, ...}``: TPR at each FPR with its CP interval.
 
     Unmeasurable entries (``alpha < 1/n_neg``) have ``tpr``, ``ci`` and ``fpr`` set to None.
+
+    Example:
+        >>> block = tpr_at_fpr_block([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0], alphas=(0.1, 0.5))
+        >>> block["0.5"]["tpr"], block["0.1"]["measurable"]                 # 2 non-members: FPR 0.1 unmeasurable
+        (1.0, False)
     """
     block = {}
     for alpha in alphas:
@@ -35,6 +40,11 @@ def balanced_accuracy_ci(value: float, n_pos: int, n_neg: int, *, level: float =
 
     Conservative: the effective sample is the balanced subsample the rarer class allows. It does not
     account for the threshold being chosen on the same data (the point value is optimistic).
+
+    Example:
+        >>> lo, hi = balanced_accuracy_ci(0.75, n_pos=40, n_neg=100)        # an interval over 80 "trials"
+        >>> bool(lo < 0.75 < hi), round(hi - lo, 2)
+        (True, 0.2)
     """
     nobs = 2 * min(n_pos, n_neg)
     return _interval(int(round(value * nobs)), nobs, level)

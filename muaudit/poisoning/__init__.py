@@ -8,10 +8,14 @@ retrain without them, score all three and report the efficacy
 ``gradient-canceling``, ``interclass``. See ``docs/poisoning.md``.
 
 Example:
-    >>> from muaudit.pool.spec import load_spec  # doctest: +SKIP
-    >>> attack, runs = run_protocol("gaussian", load_spec("shadow_models/digits-mlp.toml"),
-    ...                             methods=["gd"], seeds=3, budget=0.1)  # doctest: +SKIP
-    >>> summarize_method(attack, runs, "gd")["efficacy"]["value"]  # doctest: +SKIP
+    One seed of Gaussian canaries against GD on the tiny digits recipe of the doctest setup
+    (``conftest.py``; the default recipe is ``shadow_models/digits-mlp.toml``):
+
+    >>> from muaudit.pool.spec import load_spec
+    >>> attack, runs = run_protocol("gaussian", load_spec(recipe), methods=["gd"], seeds=1, budget=0.1)
+    >>> summary = summarize_method(attack, runs, "gd")
+    >>> attack.name, len(runs), "efficacy" in summary
+    ('gaussian', 1, True)
 """
 
 from muaudit.poisoning.base import (POISONS, PoisonAttack, PoisonConfig, PoisonContext, PoisonError, PoisonSet,

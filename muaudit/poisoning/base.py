@@ -16,17 +16,15 @@ the poisons trains on the clean rest.
 from __future__ import annotations
 
 import json
-import math
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
 from torch import nn
 
-from muaudit.data import Dataset
+from muaudit.config import Config
+from muaudit.data import Dataset, split_forget
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
 
@@ -41,44 +39,19 @@ class PoisonError(ConfigError):
 
 
 @dataclass(frozen=True)
-class PoisonConfig:
-    """Base of every attack's frozen config. Subclasses list field names in the class attributes
-    ``_open_unit`` (in (0, 1)), ``_positive`` (> 0) and ``_counts`` (integers >= 1); errors read
-    ``Expected `fraction` in (0, 1), got 1.5``."""
+class PoisonConfig(Config):
+    """Base of every attack's frozen config (a :class:`muaudit.config.Config` raising
+    :class:`PoisonError`). Subclasses list field names in the class attributes ``_open_unit``
+    (in (0, 1)), ``_positive`` (> 0) and ``_counts`` (integers >= 1); errors read
+    ``Expected `fraction` in (0, 1), got 1.5``.
 
-    _open_unit: ClassVar[tuple[str, ...]] = ()
-    _positive: ClassVar[tuple[str, ...]] = ()
-    _counts: ClassVar[tuple[str, ...]] = ()
+    Example:
+        >>> from muaudit.poisoning import GaussianConfig
+        >>> GaussianConfig(fraction=0.02).to_dict()
+        {'fraction': 0.02, 'eps_p': 0.3, 'fresh_draws': 20, 'alpha': 0.01}
+    """
 
-    def __post_init__(self):
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):
-            value = _coerce(f.name, hints[f.name], getattr(self, f.name))
-            object.__setattr__(self, f.name, value)
-            if f.name in self._open_unit and not 0 < value < 1:
-                raise PoisonError(f"Expected `{f.name}` in (0, 1), got {value!r}")
-            if f.name in self._positive and not value > 0:
-                raise PoisonError(f"Expected `{f.name}` > 0, got {value!r}")
-            if f.name in self._counts and value < 1:
-                raise PoisonError(f"Expected `{f.name}` an integer >= 1, got {value!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _coerce(name: str, kind, value):
-    """Check ``value`` against the annotation ``kind`` (``float`` takes ints; ``X | None`` takes None)."""
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(kind) if a is not type(None)]
-        return None if value is None else _coerce(name, args[0], value)
-    ok = {bool: isinstance(value, bool),
-          int: isinstance(value, int) and not isinstance(value, bool),
-          float: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-          str: isinstance(value, str)}.get(kind, True)
-    if not ok:
-        what = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
-        raise PoisonError(f"Expected `{name}` {what}, got {value!r}")
-    return float(value) if kind is float else value
+    _error = PoisonError
 
 
 # -- the poisoned set -----------------------------------------------------------------------------
@@ -109,7 +82,7 @@ class PoisonSet:
     @property
     def retain(self) -> np.ndarray:
         """Training positions that were not poisoned (int64, sorted)."""
-        return np.setdiff1d(np.arange(len(self.clean.train_idx)), self.forget)
+        return split_forget(np.arange(len(self.clean.train_idx)), self.forget)[1]
 
 
 def poisoned_dataset(clean: Dataset, positions: np.ndarray, X_new=None, y_new=None, *, tag: str) -> Dataset:
@@ -215,14 +188,8 @@ class PoisonAttack:
 
     def make_config(self, dataset_name: str | None = None, overrides: dict | None = None) -> PoisonConfig:
         """Paper defaults, then this dataset's measured defaults, then ``overrides``."""
-        valid = [f.name for f in fields(self.Config)]
-        overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(valid))
-        if unknown:
-            raise PoisonError(f"unknown option {unknown[0]!r} for poisoning attack {self.name!r}; "
-                              f"valid: {', '.join(valid)}")
-        base = dict(self.dataset_defaults.get(str(dataset_name).split("+")[0], {}))
-        return self.Config(**{**base, **overrides})
+        defaults = self.dataset_defaults.get(str(dataset_name).split("+")[0], {})
+        return self.Config.from_options(overrides, owner=f"poisoning attack {self.name!r}", defaults=defaults)
 
     def poison(self, dataset: Dataset, config: PoisonConfig, seed: int, context: PoisonContext) -> PoisonSet:
         raise NotImplementedError

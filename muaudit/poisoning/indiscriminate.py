@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muaudit.data import Dataset
+from muaudit.data import Dataset, split_forget
 from muaudit.poisoning._grads import flat, input_box, param_grads, signed_adam, surrogate
 from muaudit.poisoning.base import (PoisonAttack, PoisonConfig, PoisonContext, PoisonError, PoisonSet, Scores,
                                     choose_positions, poisoned_dataset, register_poison)
@@ -170,7 +170,7 @@ class GradientCanceling(PoisonAttack):
         rng = np.random.default_rng([int(seed), 6, 6])
         n = len(dataset.train_idx)
         forget = choose_positions(rng, np.arange(n), config.fraction, n)
-        keep = dataset.train_idx[np.setdiff1d(np.arange(n), forget)]
+        keep = dataset.train_idx[split_forget(np.arange(n), forget)[1]]
         seeds = dataset.train_idx[forget]
         Xc, yc = torch.as_tensor(dataset.X[keep]), torch.as_tensor(dataset.y[keep])
         theta, acc = corrupt(model, Xc, yc, config)

@@ -19,6 +19,7 @@ from torch import nn
 from muaudit.attacks import cross_entropy_loss
 from muaudit.metrics import auc, tpr_at_fpr
 from muaudit.checks import check_positive_int
+from muaudit.progress import Counter
 from muaudit.poisoning.base import PoisonAttack, PoisonContext, PoisonSet, Scores, get_poison
 from muaudit.training import predict_logits
 from muaudit.training.device import select_device
@@ -79,7 +80,8 @@ def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options:
 
 def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack_options: dict | None = None,
                  seeds=1, budget: float | None = None, method_options: dict | None = None, device=None,
-                 keep_models: bool = False, log: Callable[[str], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
+                 keep_models: bool = False, log: Callable[[str], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[PoisonAttack, list[SeedRun]]:
     """Run the protocol for ``methods`` on the recipe ``spec`` (a :class:`~muaudit.pool.spec.PoolSpec`).
 
     Args:
@@ -91,6 +93,8 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
             sample-gradients (None: the methods' default configs, uncapped).
         method_options: ``{method: {key: value}}`` config overrides.
         keep_models: keep every trained and unlearned model in ``SeedRun.models``.
+        progress: ``progress(done, total)`` after each model of each seed (original, retrained,
+            each method): ``total = seeds x (2 + len(methods))``.
 
     Returns ``(attack, runs)``; see :func:`summarize_method` for the read-out.
     """
@@ -100,11 +104,11 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
     dev = select_device(device)
     make = lambda s: spec.make_model(s, ds.input_shape, ds.n_classes)  # noqa: E731
     train = lambda d, pos, s: train_on_positions(make, d, pos, spec.train, s, dev)[0]  # noqa: E731
-    runs = []
+    runs, counter = [], Counter(progress, len(seeds) * (2 + len(methods)))
     for seed in seeds:
         poison = attack.poison(ds, config, seed, PoisonContext(train=train))
         run = run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
-                       device=dev, log=log)
+                       device=dev, log=log, tick=counter.step)
         if not keep_models:
             run.models = {}
         runs.append(run)
@@ -120,12 +124,16 @@ def _split(poison: PoisonSet) -> tuple[UnlearnData, UnlearnData, UnlearnData]:
 
 
 def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[str], *, budget=None,
-             method_options=None, device=None, log=None) -> SeedRun:
-    """One seed: train the original and the retrained model, run every method, score all."""
+             method_options=None, device=None, log=None, tick: Callable[[], None] | None = None) -> SeedRun:
+    """One seed: train the original and the retrained model, run every method, score all.
+    ``tick()`` is called after each model is ready."""
+    tick = tick or (lambda: None)
     seed, d, recipe = poison.seed, poison.dataset, spec.train
     everything = np.arange(len(d.train_idx))
     original, cost = train_on_positions(make, d, everything, recipe, seed, device)
+    tick()
     retrained, _ = train_on_positions(make, d, poison.retain, recipe, seed, device)
+    tick()
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=d, train_idx=everything,
                       seed=seed, recipe=recipe, cost=cost)
     forget, retain, test = _split(poison)
@@ -136,6 +144,7 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
         res = run_unlearning(name, original.to(device), forget, retain, config=(method_options or {}).get(name),
                              seed=seed, meta=meta, budget=budget)
         models[name], run.cost[name] = res.model.cpu(), res.cost
+        tick()
         if log:
             log(f"seed {seed} {name}: {time.perf_counter() - t0:.1f} s, {res.cost['sample_gradients']:,} sample-gradients")
     for name, model in models.items():

@@ -106,17 +106,18 @@ def save_figures(out_dir: Path, attack: PoisonAttack, runs: list[SeedRun], metho
     the GUS histograms and ROC of canaries vs fresh noise (``roc.png``, ``scores_hist.png``)."""
     import matplotlib.pyplot as plt
 
-    from muaudit.report.figures import save_audit_figures
+    from muaudit.report.figures import DPI, FIGSIZE, STYLE, save_audit_figures
 
     names = ("original", method, "retrained")
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    for i, m in enumerate(names):
-        vals = [r.scores[m].metric for r in runs]
-        ax.bar(i, np.mean(vals), color=("#c44", "#48c", "#4a4")[i], alpha=0.7)
-        ax.plot([i] * len(vals), vals, "k.", ms=6)
-    ax.set_xticks(range(3), [f"{m}" for m in names])
-    ax.set_ylabel(attack.metric.split(" (")[0]), ax.set_title(f"{attack.name}: attack metric (dots = seeds)")
-    fig.tight_layout(), fig.savefig(out_dir / "poison_metric.png", dpi=110), plt.close(fig)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        for i, m in enumerate(names):
+            vals = [r.scores[m].metric for r in runs]
+            ax.bar(i, np.mean(vals), color=("#c44", "#48c", "#4a4")[i], alpha=0.7)
+            ax.plot([i] * len(vals), vals, "k.", ms=8)
+        ax.set_xticks(range(3), [f"{m}" for m in names])
+        ax.set_ylabel(attack.metric.split(" (")[0]), ax.set_title(f"{attack.name}: attack metric (dots = seeds)")
+        fig.tight_layout(), fig.savefig(out_dir / "poison_metric.png", dpi=DPI), plt.close(fig)
     saved = ["poison_metric.png"]
     if attack.name == "gaussian":
         neg = {m: np.concatenate(item_values(runs, m)) for m in names}  # -GUS: higher = memorised

@@ -1,13 +1,28 @@
-"""Matplotlib figures of an audit: ROC (linear and log-log) and score histograms."""
+"""Matplotlib figures of an audit: ROC (linear and log-log) and score histograms.
+
+Figures are drawn at 600 x 500 px (6 x 5 in at 100 dpi) with 10-11 pt text, so that they read at
+100% zoom in the HTML report, where ROC and log-log ROC sit side by side. ROC curves come from
+:func:`muaudit.metrics.roc`, the same function as every reported number.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+
+from muaudit.metrics import roc  # noqa: E402
+
+FIGSIZE = (6.0, 5.0)
+DPI = 100
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
+         "xtick.labelsize": 10, "ytick.labelsize": 10}
+CLIP = (1.0, 99.0)
+LEGEND_PT = 10
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
@@ -17,15 +32,14 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
     (below that an FPR cannot be measured). The diagonal is the chance line.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 4.0))
+        _, ax = plt.subplots(figsize=FIGSIZE)
     lo = 1.0
-    for label, (scores, y) in curves.items():
+    for name, (scores, y) in curves.items():
         y = np.asarray(y).astype(bool)
-        fpr, tpr, _ = roc_curve(y, scores)
-        n_neg = max(int((~y).sum()), 1)
-        lo = min(lo, 1.0 / n_neg)
-        ax.plot(fpr, tpr, label=label, lw=1.5)
-    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8, label="chance")
+        fpr, tpr, _ = roc(scores, y)
+        lo = min(lo, 1.0 / max(int((~y).sum()), 1))
+        ax.plot(fpr, tpr, label=name, lw=1.8, drawstyle="steps-post")
+    ax.plot([lo, 1], [lo, 1], "k--", lw=0.9, label="chance")
     if log:
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.set_xlim(lo, 1), ax.set_ylim(lo, 1)
@@ -33,39 +47,66 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
         ax.set_xlim(0, 1), ax.set_ylim(0, 1)
     ax.set_xlabel("false positive rate"), ax.set_ylabel("true positive rate")
     ax.set_title(title or ("ROC (log-log)" if log else "ROC"))
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="lower right", fontsize=LEGEND_PT)
     ax.grid(alpha=0.3)
     return ax
 
 
-def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "attack scores"):
-    """Overlaid normalised histograms of score groups (e.g. forget vs non-members)."""
+def clip_range(groups: dict[str, np.ndarray], percentiles: tuple[float, float] = CLIP) -> tuple[float, float]:
+    """The ``percentiles`` of all finite values of ``groups`` (a non-empty range)."""
+    values = np.concatenate([np.asarray(g, float).ravel() for g in groups.values()] or [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, percentiles)
+    return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(hi) + 0.5)
+
+
+def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "attack scores",
+                   percentiles: tuple[float, float] = CLIP):
+    """Overlaid normalised histograms of score groups (e.g. forget vs non-members) on the
+    ``percentiles`` range of all scores; the legend says how many of each group fall outside."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 3.4))
-    finite = np.concatenate([np.asarray(g, float) for g in groups.values() if len(g)])
-    bins = np.histogram_bin_edges(finite, bins=40) if finite.size else 10
-    for label, g in groups.items():
-        if len(g):
-            ax.hist(g, bins=bins, density=True, alpha=0.5, label=f"{label} (n={len(g)})")
-    ax.set_xlabel("score (higher = member)"), ax.set_ylabel("density")
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    lo, hi = clip_range(groups, percentiles)
+    bins = np.linspace(lo, hi, 41)
+    for i, (name, g) in enumerate(groups.items()):
+        g = np.asarray(g, float)
+        g = g[np.isfinite(g)]
+        if not g.size:
+            continue
+        inside = g[(g >= lo) & (g <= hi)]
+        below, above = int((g < lo).sum()), int((g > hi).sum())
+        clipped = f"; {below} below, {above} above the range" if below or above else ""
+        ax.hist(inside, bins=bins, density=True, histtype="stepfilled", alpha=0.25, color=f"C{i}")
+        ax.hist(inside, bins=bins, density=True, histtype="step", lw=1.6, color=f"C{i}",
+                label=f"{name} (n={g.size}{clipped})")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(f"score (higher = member), {_ordinal(percentiles[0])} to {_ordinal(percentiles[1])} percentile")
+    ax.set_ylabel("density")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=LEGEND_PT)
     return ax
+
+
+def _ordinal(p: float) -> str:
+    n = f"{p:g}"
+    suffix = "th" if n.endswith(("11", "12", "13")) else {"1": "st", "2": "nd", "3": "rd"}.get(n[-1], "th")
+    return n + suffix
 
 
 def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "") -> list[str]:
     """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
-    from pathlib import Path
-
     out_dir = Path(out_dir)
     names = []
-    for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
-                       (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
-                       (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
-        fig, ax = plt.subplots(figsize=(4.6, 4.0))
-        draw(ax)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=110)
-        plt.close(fig)
-        names.append(name)
+    with plt.rc_context(STYLE):
+        for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
+                           (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
+                           (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
+            fig, ax = plt.subplots(figsize=FIGSIZE if "hist" not in name else (FIGSIZE[0], FIGSIZE[1] + 0.2 * len(groups)))
+            draw(ax)
+            fig.tight_layout()
+            fig.savefig(out_dir / name, dpi=DPI)
+            plt.close(fig)
+            names.append(name)
     return names

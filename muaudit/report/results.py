@@ -52,7 +52,7 @@ def environment() -> dict:
 def write_results(out_dir: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``results.json`` (with versions) and ``scores.npz`` into ``out_dir``."""
     results = _clean({**results, "environment": environment()})
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))  # the producers' order: tables read in it
     np.savez_compressed(out_dir / "scores.npz", **{k: np.asarray(v) for k, v in arrays.items()})
     return out_dir / "results.json"
 
@@ -64,9 +64,33 @@ def read_results(folder) -> tuple[dict, Path]:
     if not f.is_file():
         raise MuauditError(f"{folder} is not a muaudit results folder (no results.json)")
     try:
-        return json.loads(f.read_text()), folder
-    except json.JSONDecodeError as e:
+        r = json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MuauditError(f"{f} is not valid JSON ({e})") from None
+    except OSError as e:
+        raise MuauditError(f"cannot read {f}: {e.strerror or e}") from None
+    check_results(r, f)
+    return r, folder
+
+
+_TYPES = {(str,): ("kind", "title", "verdict", "attack", "method", "metric", "test"),
+          (int, float): ("auc", "p_value", "alpha", "balanced_accuracy", "epsilon_lower_bound", "min_power",
+                         "n_forget", "n_nonmembers", "n_members", "n_pos", "n_neg", "n_shadows"),
+          (list,): ("warnings", "inconclusive_reasons", "auc_ci", "balanced_accuracy_ci"),
+          (dict,): ("config", "inputs", "tpr_at_fpr", "power_control", "sections", "compatibility",
+                    "ulira_accuracy", "population_mia", "environment", "attack_config")}
+
+
+def check_results(r, source) -> None:
+    """The top-level fields a report reads have the right JSON types (null allowed)."""
+    if not isinstance(r, dict):
+        raise MuauditError(f"{source}: expected a JSON object, got {type(r).__name__}")
+    for types, keys in _TYPES.items():
+        for key in keys:
+            v = r.get(key)
+            if v is not None and (not isinstance(v, types) or isinstance(v, bool) and bool not in types):
+                want = {str: "a string", int: "a number", list: "a list", dict: "an object"}[types[0]]
+                raise MuauditError(f"{source}: `{key}` must be {want}, got {json.dumps(v)[:60]}")
 
 
 def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, forget: np.ndarray,

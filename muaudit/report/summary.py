@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+from muaudit.report.labels import interval, num, pct
 
 
 def _tpr(block: dict, key: str) -> str:
-    entry = (block or {}).get(key) or {}
-    if not entry.get("measurable", entry.get("tpr") is not None):
+    entry = block.get(key) if isinstance(block.get(key), dict) else {}
+    if not entry.get("measurable", entry.get("tpr") is not None) or entry.get("tpr") is None:
         return f"unmeasurable (needs >= {round(1 / float(key))} non-members)"
-    ci = entry.get("ci") or [None, None]
-    return f"{_pct(entry['tpr'])} [{_pct(ci[0])}, {_pct(ci[1])}]"
+    return f"{pct(entry['tpr'])} {interval(entry.get('ci'), percent=True)}"
+
+
+def _d(r: dict, key: str) -> dict:
+    return r[key] if isinstance(r.get(key), dict) else {}
+
+
+def _attack_part(r: dict) -> list[str]:
+    ci = r.get("auc_ci")
+    pos = f"{num(r['n_forget'])} forget" if "n_forget" in r else f"{num(r.get('n_pos'))} member"
+    parts = [f"{r.get('attack', 'attack')} AUC {num(r['auc'])} {interval(ci)} on {pos} vs "
+             f"{num(r.get('n_nonmembers_compared', r.get('n_nonmembers', r.get('n_neg'))))} non-member examples;"]
+    tpr = _d(r, "tpr_at_fpr")
+    parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
+    if r.get("epsilon_lower_bound") is not None:
+        parts.append(f"epsilon lower bound {num(r['epsilon_lower_bound'])}.")
+    return parts
+
+
+def _control_part(r: dict) -> list[str]:
+    control = _d(r, "power_control")
+    if not control:
+        return []
+    if r.get("kind") == "ulira":
+        return [f"Power control (original, never unlearned, vs the reference): AUC {num(control.get('auc'))} "
+                f"{interval(control.get('auc_ci'))}, caught in {pct(control.get('power'))} of single targets."]
+    mdr = control.get("min_detectable_residual")
+    return [f"Power control (retained members vs non-members): AUC {num(control.get('auc'))}, "
+            f"power {pct(control.get('power'))} to catch a forget set of this size"
+            + (f"; minimum detectable residual {pct(mdr)}" if mdr is not None else "") + "."]
 
 
 def residual_text(r: dict) -> str | None:
@@ -22,53 +48,63 @@ def residual_text(r: dict) -> str | None:
         >>> residual_text({"verdict": "consistent with retraining", "power_control": {"min_detectable_residual": 0.25}})
         "No residual memorisation detected; this audit would have caught 25% or more of the members' signal."
     """
-    control = r.get("power_control") or {}
-    if r.get("verdict") != "consistent with retraining" or control.get("min_detectable_residual") is None:
+    mdr = _d(r, "power_control").get("min_detectable_residual")
+    if r.get("verdict") != "consistent with retraining" or mdr is None:
         return None
-    return ("No residual memorisation detected; this audit would have caught "
-            f"{100 * control['min_detectable_residual']:.0f}% or more of the members' signal.")
+    return f"No residual memorisation detected; this audit would have caught {100 * mdr:.0f}% or more of the members' signal."
 
 
-def summary_text(r: dict) -> str:
-    """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control."""
+def _class_mix_part(r: dict) -> list[str]:
+    mix = _d(r, "class_mix")
+    if not mix.get("stratified"):
+        return []
+    return [f"The forget set's class mix differs from the non-members' (chi-square p = {num(mix.get('p_value'))}): "
+            "tested within class strata."]
+
+
+def _poison_part(r: dict) -> list[str]:
+    eff = _d(r, "efficacy")
+    if r.get("kind") != "poison" or not eff:
+        return []
+    powered = _d(r, "power").get("powered")
+    return [f"Poisoning efficacy {num(eff.get('value'))} {interval(eff.get('ci'))} (1 = as good as retraining); "
+            f"the test {'had' if powered else 'did not have'} power."]
+
+
+def _compatibility(c: dict) -> str:
+    """One sentence on whether the pool models the target (the ``compatibility`` block)."""
+    if c.get("status") == "ok":
+        return "Compatibility: ok."
+    reasons = "; ".join(str(x) for x in c.get("reasons") or []) if isinstance(c.get("reasons"), list) else ""
+    advice = f" Advice: {c.get('advice')}." if c.get("advice") else ""
+    return f"Compatibility: {str(c.get('status')).upper()}" + (f" ({reasons})." if reasons else ".") + advice
+
+
+def summary_text(r: dict, *, reasons: bool = True) -> str:
+    """Verdict, AUC, TPR@0.1%/1% FPR with intervals, epsilon bound, and the power control;
+    with ``reasons`` also the reasons of an inconclusive verdict and the warnings."""
     parts = []
     if r.get("verdict"):
-        parts.append(f"Verdict: {r['verdict'].upper()}" + (f" (p = {r['p_value']:.3g}, alpha = {r.get('alpha')})" if r.get("p_value") is not None else "") + ".")
-        if residual_text(r):
-            parts.append(residual_text(r))
-    mix = r.get("class_mix") or {}
-    if mix.get("stratified"):
-        parts.append(f"The forget set's class mix differs from the non-members' (chi-square p = {mix['p_value']:.2g}): "
-                     "tested within class strata.")
+        p = f" (p = {num(r['p_value'])}, alpha = {num(r.get('alpha'))})" if r.get("p_value") is not None else ""
+        parts.append(f"Verdict: {str(r['verdict']).upper()}{p}.")
+        parts += [residual_text(r)] if residual_text(r) else []
+    parts += _class_mix_part(r)
     if r.get("auc") is not None:
-        ci = r.get("auc_ci") or [None, None]
-        pos = f"{r['n_forget']} forget" if "n_forget" in r else f"{r.get('n_pos')} member"
-        parts.append(f"{r.get('attack', 'attack')} AUC {r['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
-                     f"on {pos} vs {r.get('n_nonmembers_compared', r.get('n_nonmembers', r.get('n_neg')))} non-member examples;")
-        tpr = r.get("tpr_at_fpr", {})
-        parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
-        if r.get("epsilon_lower_bound") is not None:
-            parts.append(f"epsilon lower bound {r['epsilon_lower_bound']:.2f}.")
-    if r.get("ulira_accuracy"):
-        acc = r["ulira_accuracy"]
-        parts.append(f"U-LiRA accuracy {acc['accuracy']:.3f} [{acc['ci'][0]:.3f}, {acc['ci'][1]:.3f}] "
+        parts += _attack_part(r)
+    acc = _d(r, "ulira_accuracy")
+    if acc:
+        parts.append(f"U-LiRA accuracy {num(acc.get('accuracy'))} {interval(acc.get('ci'))} "
                      "(0.5 = indistinguishable from the reference).")
-    control = r.get("power_control")
-    if control and r.get("kind") == "ulira":
-        parts.append(f"Power control (original, never unlearned, vs the reference): AUC {control['auc']:.3f} "
-                     f"[{control['auc_ci'][0]:.3f}, {control['auc_ci'][1]:.3f}], caught in "
-                     f"{_pct(control.get('power'))} of single targets.")
-    elif control:
-        parts.append(f"Power control (retained members vs non-members): AUC {control['auc']:.3f}, "
-                     f"power {_pct(control.get('power'))} to catch a forget set of this size"
-                     + (f"; minimum detectable residual {_pct(control['min_detectable_residual'])}"
-                        if control.get("min_detectable_residual") is not None else "") + ".")
-    pop = (r.get("population_mia") or {}).get("unlearned")
-    if pop and pop.get("indiscernibility") is not None:
-        parts.append(f"Population MIA on the same models: indiscernibility {pop['indiscernibility']:.3f}, "
-                     f"LOSS AUC {pop['loss_auc']:.3f}.")
-    if r.get("inconclusive_reasons"):
-        parts.append("Inconclusive because: " + "; ".join(r["inconclusive_reasons"]) + ".")
-    for w in r.get("warnings") or []:
+    parts += _control_part(r) + _poison_part(r)
+    compat = _d(r, "compatibility")
+    if compat:
+        parts.append(_compatibility(compat))
+    pop = _d(_d(r, "population_mia"), "unlearned")
+    if pop.get("indiscernibility") is not None:
+        parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "
+                     f"LOSS AUC {num(pop.get('loss_auc'))}.")
+    if reasons and r.get("inconclusive_reasons"):
+        parts.append("Inconclusive because: " + "; ".join(map(str, r["inconclusive_reasons"])) + ".")
+    for w in (r.get("warnings") or []) if reasons else []:
         parts.append(f"Warning: {w}")
     return " ".join(parts)

@@ -7,17 +7,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from muaudit.progress import Progress
 from muaudit.training.batches import augment_images, augment_rng, batch_plan, steps_per_epoch
 from muaudit.training.device import is_conv
 from muaudit.training.optim import FunctionalOptimizer
 from muaudit.training.recipe import TrainRecipe
 
 
-def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, seed: int) -> nn.Module:
+def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, seed: int,
+                     progress: Progress | None = None) -> nn.Module:
     """Train ``model`` in place on all rows of ``X``/``y`` (already on the model's device).
 
     Returns the model in eval mode. The data order and augmentation come from ``seed``
-    (see :mod:`muaudit.training.batches`).
+    (see :mod:`muaudit.training.batches`). ``progress(epoch, epochs)`` is called after each epoch.
     """
     channels_last = is_conv(model) and X.device.type == "cpu" and X.dim() == 4
     if channels_last:  # batches gathered from a channels_last X are channels_last already
@@ -27,7 +29,8 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = FunctionalOptimizer(params, recipe)
     n, bs = len(y), recipe.batch_size
-    total = recipe.epochs * steps_per_epoch(n, bs)
+    per_epoch = steps_per_epoch(n, bs)
+    total = recipe.epochs * per_epoch
     arng = augment_rng(seed)
     for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
         idx = torch.as_tensor(pos, device=X.device)
@@ -41,6 +44,8 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
             p.grad = None
         loss.backward()
         opt.step(recipe.lr_at(t, total))
+        if progress is not None and (t + 1) % per_epoch == 0:
+            progress((t + 1) // per_epoch, recipe.epochs)
     for p in params:
         p.grad = None
     if channels_last:

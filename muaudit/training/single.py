@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 import muaudit
-from muaudit.data import Dataset
+from muaudit.data import Dataset, split_forget
+from muaudit.progress import Progress
 from muaudit.training.device import select_device
 from muaudit.training.recipe import TrainRecipe
 from muaudit.training.sequential import train_sequential
@@ -29,27 +30,30 @@ def model_meta(*, arch: str, arch_kwargs: dict, dataset: Dataset, train_idx: np.
 
 
 def train_on_positions(make_model, dataset: Dataset, positions: np.ndarray, recipe: TrainRecipe, seed: int,
-                       device=None) -> tuple[nn.Module, dict]:
-    """Train ``make_model(seed)`` on training-split ``positions``; return the model and its cost."""
+                       device=None, progress: Progress | None = None) -> tuple[nn.Module, dict]:
+    """Train ``make_model(seed)`` on training-split ``positions``; return the model and its cost.
+
+    ``progress(epoch, epochs)`` is called after each epoch."""
     dev = select_device(device)
     rows = dataset.train_idx[np.asarray(positions, np.int64)]
     X = torch.as_tensor(dataset.X[rows], device=dev)
     y = torch.as_tensor(dataset.y[rows], device=dev)
     t0 = time.perf_counter()
-    model = train_sequential(make_model(seed).to(dev), X, y, recipe, seed)
+    model = train_sequential(make_model(seed).to(dev), X, y, recipe, seed, progress=progress)
     cost = {"seconds": time.perf_counter() - t0, "sample_gradients": int(recipe.epochs * len(rows))}
     return model.cpu(), cost
 
 
 def train_target(spec, dataset: Dataset, *, exclude: np.ndarray | None = None, seed: int = 0,
-                 device=None) -> tuple[nn.Module, dict]:
+                 device=None, progress: Progress | None = None) -> tuple[nn.Module, dict]:
     """Train one model of ``spec`` on the training split minus ``exclude`` (positions).
 
     Returns ``(model, meta)``; ``meta`` is ready for :func:`muaudit.models.save_checkpoint`.
+    ``progress(epoch, epochs)`` is called after each epoch.
     """
-    positions = np.setdiff1d(np.arange(len(dataset.train_idx)), [] if exclude is None else exclude)
+    _, positions = split_forget(np.arange(len(dataset.train_idx)), [] if exclude is None else exclude, name="exclude")
     make = lambda s: spec.make_model(s, dataset.input_shape, dataset.n_classes)  # noqa: E731
-    model, cost = train_on_positions(make, dataset, positions, spec.train, seed, device)
+    model, cost = train_on_positions(make, dataset, positions, spec.train, seed, device, progress)
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=dataset,
                       train_idx=positions, seed=seed, recipe=spec.train, cost=cost)
     return model, meta

@@ -6,9 +6,13 @@ SalUn, SCRUB, FF, IU, CF-k, EU-k), ``retrain``, ``original``, and GD, NGD, SSD f
 study. See ``docs/methods.md`` for every method's source, algorithm, defaults and data.
 
 Example:
-    >>> from muaudit.unlearning import UnlearnData, run_unlearning  # doctest: +SKIP
-    >>> res = run_unlearning("ng+", model, UnlearnData(Xf, yf), UnlearnData(Xr, yr), seed=0)  # doctest: +SKIP
-    >>> res.model, res.cost["sample_gradients"]  # doctest: +SKIP
+    >>> import torch
+    >>> from muaudit.unlearning import UnlearnData, run_unlearning
+    >>> X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+    >>> model = torch.nn.Linear(8, 3)
+    >>> res = run_unlearning("ng+", model, UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:]), seed=0)
+    >>> res.model is model, type(res.model).__name__, res.cost["sample_gradients"] > 0
+    (False, 'Linear', True)
 """
 
 from muaudit.unlearning.base import (ENTRY_POINT_GROUP, METHODS, MethodConfig, UnlearnData, UnlearningMethod,

@@ -19,16 +19,15 @@ through the entry-point group ``muaudit.methods``::
 from __future__ import annotations
 
 import copy
-import math
-import typing
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from muaudit.config import Config
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
 from muaudit.unlearning.cost import metered
@@ -84,75 +83,38 @@ class UnlearnData:
 
 # -- configs --------------------------------------------------------------------------------------
 
-_UNIT = "in [0, 1]"
-
-
-def _rule(name: str) -> tuple[str, typing.Callable[[float], bool]] | None:
-    """Range rule implied by a config field's name (one vocabulary for every method)."""
-    if name == "lr" or name.endswith("_lr") or name in ("temperature", "kd_t"):
-        return "> 0", lambda v: v > 0
-    if name.endswith("momentum"):
-        return "in [0, 1)", lambda v: 0 <= v < 1
-    if name.endswith("epochs") or name.endswith("weight_decay"):
-        return ">= 0", lambda v: v >= 0
-    if name.endswith("batch_size") or name in ("k",):
-        return ">= 1", lambda v: v >= 1
-    return None
-
 
 @dataclass(frozen=True)
-class MethodConfig:
-    """Base of every method's frozen config dataclass.
+class MethodConfig(Config):
+    """Base of every method's frozen config dataclass (a :class:`muaudit.config.Config`).
 
     Field types are checked on construction (``float`` fields accept ints, ``tuple`` fields accept
     lists); ranges follow the field name (``lr`` > 0, ``momentum`` in [0, 1), ``*epochs`` >= 0,
     ``*batch_size`` >= 1, ...) plus the names a subclass lists in ``_unit_interval`` /
     ``_nonnegative`` (plain class attributes, not fields).
     Errors read ``Expected `lr` > 0, got -1``.
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class StepConfig(MethodConfig):
+        ...     lr: float = 0.1
+        ...     epochs: int = 1
+        >>> StepConfig(lr=1).to_dict()
+        {'lr': 1.0, 'epochs': 1}
     """
 
-    _unit_interval: ClassVar[tuple[str, ...]] = ()
-    _nonnegative: ClassVar[tuple[str, ...]] = ()
-
-    def __post_init__(self):
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):
-            raw = getattr(self, f.name)
-            value = _coerce(f.name, hints[f.name], raw)
-            object.__setattr__(self, f.name, value)
-            rule = ((_UNIT, lambda v: 0 <= v <= 1) if f.name in self._unit_interval
-                    else (">= 0", lambda v: v >= 0) if f.name in self._nonnegative else _rule(f.name))
-            for v in (raw if isinstance(raw, (list, tuple)) else (raw,)):
-                if rule and isinstance(v, (int, float)) and not isinstance(v, bool) and not rule[1](v):
-                    raise ConfigError(f"Expected `{f.name}` {rule[0]}, got {v!r}")
-
-    def to_dict(self) -> dict:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
-
-
-def _coerce(name: str, kind, value):
-    """Check ``value`` against the annotation ``kind``; return it converted (int -> float, list -> tuple)."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"Expected `{name}` true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"Expected `{name}` an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"Expected `{name}` a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"Expected `{name}` a string, got {value!r}")
-    if typing.get_origin(kind) is tuple:
-        if isinstance(value, (list, tuple)) and value:
-            return tuple(_coerce(name, typing.get_args(kind)[0], v) for v in value)
-        raise ConfigError(f"Expected `{name}` a non-empty list, got {value!r}")
-    return value
+    @classmethod
+    def _implied_rule(cls, name: str):
+        """Range rule implied by a config field's name (one vocabulary for every method)."""
+        if name == "lr" or name.endswith("_lr") or name in ("temperature", "kd_t"):
+            return "> 0", lambda v: v > 0
+        if name.endswith("momentum"):
+            return "in [0, 1)", lambda v: 0 <= v < 1
+        if name.endswith("epochs") or name.endswith("weight_decay"):
+            return ">= 0", lambda v: v >= 0
+        if name.endswith("batch_size") or name in ("k",):
+            return ">= 1", lambda v: v >= 1
+        return None
 
 
 # -- methods --------------------------------------------------------------------------------------
@@ -254,13 +216,6 @@ def make_config(method: UnlearningMethod | type, overrides: dict | None = None, 
         >>> make_config(get_method("ft"), {"lr": 0.01}).lr
         0.01
     """
-    Config = method.Config
-    valid = [f.name for f in fields(Config)]
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r} for unlearning method {method.name!r}; "
-                          f"valid: {', '.join(valid) or 'none'}")
-    base = method.config_from_meta(meta) if meta else {}
-    return Config(**{**{k: v for k, v in base.items() if k in valid}, **overrides})
+    defaults = method.config_from_meta(meta) if meta else {}
+    return method.Config.from_options(overrides, owner=f"unlearning method {method.name!r}", defaults=defaults)
 

@@ -37,21 +37,13 @@ class Original(UnlearningMethod):
 
 
 @dataclass(frozen=True)
-class RetrainConfig(MethodConfig):
-    """The training recipe (``TrainRecipe`` fields); ``muaudit unlearn`` fills it from the checkpoint."""
-
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    epochs: int = 30
-    batch_size: int = 128
-    schedule: str = "constant"
-    augment: bool = False
+class RetrainConfig(MethodConfig, TrainRecipe):
+    """The training recipe: :class:`~muaudit.training.recipe.TrainRecipe`'s fields, defaults and
+    checks, as a method config; ``muaudit unlearn`` fills it from the checkpoint's meta."""
 
     def __post_init__(self):
-        super().__post_init__()
-        TrainRecipe(**self.to_dict())  # optimizer / schedule names
+        MethodConfig.__post_init__(self)
+        TrainRecipe.__post_init__(self)  # optimizer / schedule names
 
 
 @register_method
@@ -71,7 +63,7 @@ class Retrain(UnlearningMethod):
         return dict(meta.get("recipe") or {})
 
     def unlearn(self, model, forget, retain, config, generator):
-        recipe = TrainRecipe(**config.to_dict())
+        recipe = TrainRecipe.from_dict(config.to_dict())
         n, meter = len(retain), active_meter()
         epochs = recipe.epochs
         if meter.remaining() is not None and meter.remaining() < epochs * n:

@@ -17,6 +17,7 @@ import contextvars
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 _ACTIVE: contextvars.ContextVar["CostMeter | None"] = contextvars.ContextVar("muaudit_cost_meter", default=None)
 
@@ -34,6 +35,7 @@ class CostMeter:
     used: int = 0
     truncated: bool = False
     started: float = field(default_factory=time.perf_counter)
+    progress: Callable[[int, int], None] | None = None  # progress(used, limit or 0) after each spend
 
     def take(self, n: int) -> bool:
         """Spend ``n`` sample-gradients if the budget allows; else mark truncated and return False."""
@@ -41,11 +43,17 @@ class CostMeter:
             self.truncated = True
             return False
         self.used += int(n)
+        self._notify()
         return True
 
     def charge(self, n: int) -> None:
         """Spend ``n`` sample-gradients whatever the budget (a pass the method cannot skip)."""
         self.used += int(n)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.progress is not None:
+            self.progress(self.used, self.limit or 0)
 
     @property
     def exhausted(self) -> bool:
@@ -66,16 +74,17 @@ def active_meter() -> CostMeter:
 
 
 @contextmanager
-def metered(limit: int | None = None, *, reuse: bool = False):
+def metered(limit: int | None = None, *, reuse: bool = False, progress: Callable[[int, int], None] | None = None):
     """Run a block with a fresh :class:`CostMeter` as the active meter; yields the meter.
 
     With ``reuse=True`` an already active meter is kept (nested calls charge the outer run).
+    ``progress(sample_gradients, limit or 0)`` is called after each spend.
     """
     current = _ACTIVE.get()
     if reuse and current is not None:
         yield current
         return
-    meter = CostMeter(limit=limit)
+    meter = CostMeter(limit=limit, progress=progress)
     token = _ACTIVE.set(meter)
     try:
         yield meter

@@ -195,7 +195,7 @@ class CFW(UnlearningMethod):
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         for epoch in range(c.epochs):
             finetune(model, retain, epochs=1, batch_size=c.batch_size, optimizer=opt, generator=generator,
-                     loss=loss, lr_at=lambda _: cosine_lr(c.lr, c.epochs)(epoch))
+                     loss=loss, lr_at=lambda _, epoch=epoch: cosine_lr(c.lr, c.epochs)(epoch))
             if epoch == c.epochs - 2:
                 confuse_stem(model, c.final_std, generator)
         return model

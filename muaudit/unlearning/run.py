@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -44,7 +45,8 @@ def budget_limit(meta: dict, budget: float) -> int:
 
 def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: UnlearnData, retain: UnlearnData, *,
                    config: MethodConfig | dict | None = None, seed: int = 0, meta: dict | None = None,
-                   budget: float | None = None, max_sample_gradients: int | None = None) -> UnlearnResult:
+                   budget: float | None = None, max_sample_gradients: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> UnlearnResult:
     """Run ``method`` on ``model``; return the new model, resolved config and measured cost.
 
     Args:
@@ -55,11 +57,14 @@ def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: Unl
         budget: at most this fraction of the original training's sample-gradients
             (``meta["recipe"]["epochs"] x len(meta["train_idx"])``); training loops stop there.
         max_sample_gradients: an absolute cap instead of ``budget``.
+        progress: called as ``progress(sample_gradients_so_far, cap or 0)`` while the method trains.
 
     Example:
-        >>> res = run_unlearning("ga", model, forget, retain, config={"epochs": 1})  # doctest: +SKIP
-        >>> res.cost["sample_gradients"] == len(forget)  # doctest: +SKIP
-        True
+        >>> X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+        >>> forget, retain = UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:])
+        >>> res = run_unlearning("ga", torch.nn.Linear(8, 3), forget, retain, config={"epochs": 1})
+        >>> res.cost["sample_gradients"] == len(forget), res.config.epochs
+        (True, 1)
     """
     method = get_method(method) if isinstance(method, str) else method
     if not isinstance(config, MethodConfig):
@@ -68,7 +73,7 @@ def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: Unl
         raise DataError("the retain set is empty: the forget set covers the whole training set")
     limit = max_sample_gradients if budget is None else budget_limit(meta or {}, budget)
     generator = torch.Generator().manual_seed(int(seed))
-    with metered(limit) as meter:
+    with metered(limit, progress=progress) as meter:
         new = method(model, forget, retain, config=config, generator=generator)
         cost = meter.report()
     return UnlearnResult(new, config, cost)

@@ -1,0 +1,133 @@
+"""The input adapter: how the dataset's canonical ``X`` becomes what a target model expects.
+
+A third-party model may take images channels-first (``nchw``, muaudit's canonical layout),
+channels-last (``nhwc``) or flattened (``flat``), and may expect inputs normalised as
+``(x - mean) / std`` per channel on top of the dataset's own scaling. :class:`InputAdapter`
+records both; ``layout="auto"`` is resolved by probing the model (see
+:func:`muaudit.targets.runner.resolve_adapter`). The normalisation runs on the canonical
+layout (channel axis 1; for data that is not image-shaped, each feature is a channel), then the
+layout change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from muaudit.checks import INPUT_LAYOUTS as LAYOUTS
+from muaudit.errors import ConfigError
+
+
+def parse_floats(name: str, value) -> tuple[float, ...] | None:
+    """``"0.5,0.25"`` (or a sequence of numbers) -> ``(0.5, 0.25)``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(np.atleast_1d(value))
+    try:
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Expected `{name}` as numbers separated by commas, got {value!r}") from None
+    if not out or not all(np.isfinite(out)):
+        raise ConfigError(f"Expected `{name}` as finite numbers separated by commas, got {value!r}")
+    return out
+
+
+def candidate_layouts(input_shape) -> tuple[str, ...]:
+    """Layouts ``auto`` tries, in order: the dataset's native one, then flat, then channels-last."""
+    return ("nchw", "flat", "nhwc") if len(input_shape) == 3 else ("flat",)
+
+
+@dataclass(frozen=True)
+class InputAdapter:
+    """Turns canonical inputs ``[N, *input_shape]`` into a target's inputs.
+
+    Attributes:
+        layout: ``"nchw"`` (canonical images), ``"nhwc"`` (channels last) or ``"flat"`` (``[N, -1]``);
+            ``"auto"`` until resolved.
+        mean, std: per-channel normalisation ``(x - mean) / std`` (length 1 or n_channels), or None.
+
+    Example:
+        >>> a = InputAdapter("flat", mean=(0.5,), std=(0.25,))
+        >>> a.apply(np.ones((2, 1, 2, 2), np.float32)).tolist()
+        [[2.0, 2.0, 2.0, 2.0], [2.0, 2.0, 2.0, 2.0]]
+    """
+
+    layout: str = "auto"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_options(cls, layout: str = "auto", mean=None, std=None, *, input_shape=None) -> "InputAdapter":
+        """Validate ``--input-layout`` / ``--input-mean`` / ``--input-std`` against the data's shape."""
+        if layout not in LAYOUTS:
+            raise ConfigError(f"Expected `input_layout` in {LAYOUTS}, got {layout!r}")
+        mean, std = parse_floats("input_mean", mean), parse_floats("input_std", std)
+        if (mean is None) != (std is None):
+            mean, std = mean or (0.0,), std or (1.0,)
+        if std is not None and min(std) <= 0:
+            raise ConfigError(f"Expected every `input_std` > 0, got {','.join(f'{s:g}' for s in std)}")
+        if input_shape is not None:
+            _check_fits(layout, mean, std, tuple(input_shape))
+        return cls(layout, mean, std)
+
+    @property
+    def resolved(self) -> bool:
+        return self.layout != "auto"
+
+    @property
+    def is_identity(self) -> bool:
+        return self.layout in ("auto", "nchw") and self.mean is None
+
+    def with_layout(self, layout: str) -> "InputAdapter":
+        return InputAdapter(layout, self.mean, self.std)
+
+    def to_dict(self) -> dict:
+        return {"layout": self.layout, "mean": None if self.mean is None else list(self.mean),
+                "std": None if self.std is None else list(self.std)}
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Canonical batch -> the model's batch (torch, differentiable)."""
+        if self.mean is not None:
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).reshape(shape)
+            std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).reshape(shape)
+            x = (x - mean) / std
+        if self.layout == "nhwc":
+            return x.permute(0, 2, 3, 1).contiguous()
+        if self.layout == "flat":
+            return x.reshape(len(x), -1)
+        return x
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Canonical batch -> the model's batch (numpy float32)."""
+        return self.transform(torch.as_tensor(np.asarray(x, np.float32))).numpy()
+
+    def module(self) -> nn.Module:
+        return AdapterModule(self)
+
+
+class AdapterModule(nn.Module):
+    """:meth:`InputAdapter.transform` as a parameter-free first layer (for training through it)."""
+
+    def __init__(self, adapter: InputAdapter):
+        super().__init__()
+        self.adapter = adapter
+
+    def forward(self, x):
+        return self.adapter.transform(x)
+
+
+def _check_fits(layout: str, mean, std, input_shape: tuple) -> None:
+    image = len(input_shape) == 3
+    if layout in ("nchw", "nhwc") and not image:
+        raise ConfigError(f"--input-layout {layout} needs image data [C, H, W]; this dataset's inputs are "
+                          f"{list(input_shape)}: use flat or auto")
+    n_channels = input_shape[0] if input_shape else 1
+    for name, values in (("input_mean", mean), ("input_std", std)):
+        if values is not None and len(values) not in (1, n_channels):
+            want = "1 value" if n_channels == 1 else f"1 or {n_channels} values"
+            raise ConfigError(f"Expected `{name}` with {want} (one per channel of inputs {list(input_shape)}), "
+                              f"got {len(values)}")

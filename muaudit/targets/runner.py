@@ -1,0 +1,139 @@
+"""Running a third-party model: batches in, ``[N, V, C]`` log-scores out, every failure an Error.
+
+A runner is a callable ``numpy [B, ...] -> numpy [B, ...]`` for one framework (PyTorch modules
+and TorchScript archives, ONNX sessions). :func:`resolve_adapter` probes which input layout the
+model accepts; :func:`predict_outputs` runs the whole population through the adapter, and turns
+probability outputs (rows non-negative and summing to 1) into log-probabilities.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch import nn
+
+from muaudit.errors import CheckpointError
+from muaudit.targets.adapter import InputAdapter, candidate_layouts
+
+PROBE_SIZE = 16
+
+
+class ModelCallError(Exception):
+    """A third-party model raised (or returned something unusable) on a batch."""
+
+
+def _say(e: BaseException) -> str:
+    """One line of an exception: its first line, or for TorchScript (which prints its own
+    traceback) the last one, where the actual error is."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
+    text = lines[-1] if len(lines) > 1 and "TorchScript" in lines[0] else lines[0]
+    named = re.match(r"^[A-Za-z_.]*(Error|Exception): ", text)
+    return text[:240] if named else f"{type(e).__name__}: {text[:200]}"
+
+
+class TorchRunner:
+    """An ``nn.Module`` or TorchScript module in eval mode on ``device``."""
+
+    framework = "torch"
+
+    def __init__(self, model: nn.Module, device: torch.device):
+        self.device = device
+        try:
+            self.model = model.to(device).eval()
+        except Exception as e:  # a TorchScript module can refuse a device
+            raise CheckpointError(f"cannot move the target to {device} ({_say(e)})") from None
+
+    @torch.no_grad()
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        try:
+            out = self.model(torch.as_tensor(x, device=self.device))
+        except Exception as e:  # anything a third-party forward raises
+            raise ModelCallError(_say(e)) from None
+        if isinstance(out, dict) and "logits" in out:  # e.g. Hugging Face style outputs
+            out = out["logits"]
+        if isinstance(out, (tuple, list)) and out:
+            out = out[0]
+        if not isinstance(out, torch.Tensor):
+            raise ModelCallError(f"the model returned {type(out).__name__}, not a tensor")
+        return out.float().cpu().numpy()
+
+
+def n_parameters(model) -> int | None:
+    try:
+        return int(sum(p.numel() for p in model.parameters()))
+    except Exception:  # noqa: BLE001 - an exotic module: unknown
+        return None
+
+
+KINDS = {"Conv": "conv", "Linear": "linear", "BatchNorm": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
+         "LSTM": "recurrent", "GRU": "recurrent", "RNN": "recurrent", "MultiheadAttention": "attention"}
+
+
+def layer_kinds(model) -> list[str] | None:
+    """The kinds of layers a module is built of (``conv``, ``linear``, ``norm``, ``recurrent``,
+    ``attention``); TorchScript modules keep their layers' class names, so this works on them too."""
+    try:
+        names = [getattr(m, "original_name", type(m).__name__) for m in model.modules()]
+    except Exception:  # noqa: BLE001 - an exotic module: unknown
+        return None
+    return sorted({kind for n in names for prefix, kind in KINDS.items() if n.startswith(prefix)})
+
+
+def _check_output(z: np.ndarray, n: int, n_classes: int) -> str | None:
+    if z.shape != (n, n_classes):
+        return f"output {list(z.shape)}, expected [{n}, {n_classes}]"
+    if not np.isfinite(z).all():
+        return "output has NaN/inf"
+    return None
+
+
+def resolve_adapter(runner, X: np.ndarray, n_classes: int, adapter: InputAdapter, *, source) -> InputAdapter:
+    """The adapter with its layout fixed: the requested one, or under ``auto`` the first of
+    :func:`candidate_layouts` whose probe batch gives finite ``[n, n_classes]`` outputs."""
+    layouts = candidate_layouts(X.shape[1:]) if not adapter.resolved else (adapter.layout,)
+    probe, tried = X[:PROBE_SIZE], []
+    for layout in layouts:
+        a = adapter.with_layout(layout)
+        xb = a.apply(probe)
+        try:
+            problem = _check_output(runner(xb), len(probe), n_classes)
+        except ModelCallError as e:
+            problem = str(e)
+        if problem is None:
+            return a
+        tried.append(f"{layout} {list(xb.shape)}: {problem}")
+    raise CheckpointError(f"target {source} accepts none of the input layouts tried ({'; '.join(tried)}); "
+                          "pass --input-layout, or export the model to take one of them")
+
+
+def is_probabilities(z: np.ndarray, atol: float = 1e-3) -> bool:
+    """Rows non-negative and summing to 1 (within ``atol``): softmax outputs, not logits."""
+    return bool(z.size) and bool((z >= 0).all()) and bool(np.allclose(z.sum(-1), 1.0, atol=atol))
+
+
+def to_log_scores(z: np.ndarray) -> tuple[np.ndarray, str]:
+    """Logits stay; probabilities become log-probabilities (floored at 1e-30). Returns the kind."""
+    if is_probabilities(z):
+        return np.log(np.maximum(z, 1e-30)).astype(np.float32), "probabilities (converted to log-probabilities)"
+    return z.astype(np.float32), "logits"
+
+
+def predict_outputs(runner, adapter: InputAdapter, X: np.ndarray, n_classes: int, *, n_views: int = 1,
+                    batch_size: int = 1024, source="target") -> np.ndarray:
+    """Raw outputs ``[N, V, C]`` of ``runner`` on canonical ``X`` (view 1 = horizontal flip)."""
+    out = []
+    for s in range(0, len(X), batch_size):
+        xb = X[s:s + batch_size]
+        views = [xb if v == 0 else xb[..., ::-1] for v in range(n_views)]
+        try:
+            zs = [runner(adapter.apply(np.ascontiguousarray(x))) for x in views]
+        except ModelCallError as e:
+            raise CheckpointError(f"target {source} failed on examples {s}..{s + len(xb) - 1} ({e})") from None
+        for z in zs:
+            problem = _check_output(z, len(xb), n_classes)
+            if problem:
+                raise CheckpointError(f"target {source} gave {problem} on examples {s}..{s + len(xb) - 1}")
+        out.append(np.stack(zs, axis=1))
+    return np.concatenate(out) if out else np.zeros((0, n_views, n_classes), np.float32)
