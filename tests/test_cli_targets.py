@@ -160,7 +160,9 @@ def test_results_record_provenance_and_compatibility(setup, reference):
     res, _ = reference
     inputs = res["inputs"]
     assert inputs["target_sha256"] == file_sha256(d / "orig.pt")
-    assert inputs["pool_digest"] == file_sha256(d / "pool" / "pool.h5") and len(inputs["recipe_hash"]) == 64
+    from muaudit.pool import Pool
+
+    assert inputs["pool_digest"] == Pool(d / "pool").digest() and len(inputs["recipe_hash"]) == 64
     c = res["compatibility"]
     assert c["status"] in ("ok", "warn") and c["recipe"]["differences"] == []
     assert c["n_params"]["target"] == c["n_params"]["pool"] == 64 * 16 + 16 + 16 * 10 + 10

@@ -256,7 +256,7 @@ def test_summary_text_handles_missing_values_and_every_kind():
          "power_control": {"auc": None, "power": None}, "compatibility": {"status": "fail", "reasons": ["no adapter"]}}
     text = summary_text(r)
     assert "None" not in text and "AUC 0.5 n/a" in text and "TPR@1%FPR unmeasurable (needs >= 100 non-members)" in text
-    assert "Compatibility: fail (no adapter)." in text
+    assert "Compatibility: FAIL (no adapter)." in text
     poison = {"kind": "poison", "verdict": "inconclusive", "efficacy": {"value": None, "ci": None},
               "power": {"powered": False}}
     assert summary_text(poison) == ("Verdict: INCONCLUSIVE. Poisoning efficacy n/a n/a (1 = as good as retraining); "

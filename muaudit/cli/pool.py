@@ -1,4 +1,4 @@
-"""``muaudit pool build|info|merge`` and ``muaudit train``."""
+"""``muaudit pool build|info|verify|evaluate|merge`` and ``muaudit train``."""
 
 from __future__ import annotations
 
@@ -62,6 +62,18 @@ def pool_info(pool_dir, as_json):
 
     summary = pool_summary(Pool(pool_dir))
     echo_json(summary) if as_json else click.echo(format_summary(summary))
+
+
+@pool.command("verify")
+@click.argument("pool_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def pool_verify(pool_dir, as_json):
+    """Check every committed row of every group against its sha256, and the keep matrix, seeds and
+    forget matrices against the stored seeds; print a one-line summary with the pool's digest."""
+    from muaudit.pool.verify import format_verify, verify_pool
+
+    result = verify_pool(pool_dir)
+    echo_json(result) if as_json else click.echo(format_verify(result))
 
 
 @pool.command("evaluate")

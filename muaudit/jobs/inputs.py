@@ -116,8 +116,10 @@ def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:
 
 
 def pool_digest(pool: Pool) -> str:
-    """sha256 of the pool's ``pool.h5`` (what ``results.json`` records as ``pool_digest``)."""
-    return file_sha256(pool.path)
+    """The pool's digest (recipe, fingerprint and every committed row's checksum; see
+    :meth:`muaudit.pool.Pool.digest`), what ``results.json`` records as ``pool_digest``: equal
+    digests mean equal pools, whatever their file layout, and ``muaudit pool info`` prints it."""
+    return pool.digest()
 
 
 def recipe_hash(pool: Pool) -> str:

@@ -14,6 +14,7 @@ import torch
 from muaudit.data import Dataset
 from muaudit.errors import PoolError
 from muaudit.pool.design import make_keep, model_seeds
+from muaudit.pool.fileio import removing_on_failure
 from muaudit.pool.spec import PoolSpec
 from muaudit.pool.store import POOL_FILE, Pool, commit, commit_rows, create_groups, create_pool_file, pool_lock
 from muaudit.pool.unlearned import ChunkUnlearner, ensure_groups, pending
@@ -169,7 +170,8 @@ def _save_weights(out: Path, m: int, model, spec: PoolSpec, ds: Dataset, rows: n
 
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=ds, train_idx=[],
                       seed=seed, recipe=spec.train, dataset_rows=[int(r) for r in rows], pool_model=m)
-    save_checkpoint(out / "weights" / f"m{m:05d}.pt", model, meta)  # copies the weights to CPU
+    with removing_on_failure(out / "weights" / f".m{m:05d}.pt.tmp"):  # a full disk leaves no temporary
+        save_checkpoint(out / "weights" / f"m{m:05d}.pt", model, meta)  # copies the weights to CPU
 
 
 def merge_pools(out, shards: list) -> Path:

@@ -25,7 +25,7 @@ def pool_summary(pool: Pool) -> dict:
                             "exactly_half": bool((per_example == M // 2).all()),
                             "train_size_per_model": [int(pool.keep.sum(1).min()), int(pool.keep.sum(1).max())]},
            "train_seconds_per_model": float(pool.seconds[pool.done].mean()) if pool.n_done else None,
-           "spec": pool.spec}
+           "digest": pool.digest(), "spec": pool.spec}
     if pool.n_done:
         done = np.flatnonzero(pool.done)
         correct = pool.logits(done)[:, :, 0].argmax(-1) == pool.labels[None]
@@ -53,7 +53,8 @@ def format_summary(s: dict) -> str:
              f"  models done   {s['n_done']}/{s['n_models']} ({s['engine']} engine)",
              f"  examples      {s['n_examples']} (each IN for {s['keep_balance']['min_in_per_example']}"
              f"-{s['keep_balance']['max_in_per_example']} models; exactly half: {s['keep_balance']['exactly_half']})",
-             f"  forget-aware  {s['forget_aware']}"]
+             f"  forget-aware  {s['forget_aware']}",
+             f"  digest        {s['digest']}"]
     if "accuracy" in s:
         a = s["accuracy"]
         lines.append(f"  shadow acc    train(IN) {a['in']:.3f}  held-out(OUT) {a['out']:.3f}  test {a['test']:.3f}")

@@ -1,245 +1,256 @@
-"""The HDF5 pool store (schema in docs/pool-format.md).
+"""The HDF5 pool store (schema version 2, docs/pool-format.md).
 
-Crash safety: ``pool.h5`` is never modified in place. Each commit copies it to a temporary file,
-writes the finished models' rows and sets ``done[m]``, flushes, fsyncs and atomically renames the
-copy over ``pool.h5``. A build killed at any moment leaves the previous valid ``pool.h5``.
-A lock file (``flock``) stops a second writer.
+A commit writes the finished rows in place (their logits, sha256 and seconds), flushes and
+fsyncs them, reads them back and checks their checksums, and only then writes and fsyncs their
+``done`` flags: its cost is proportional to the rows it writes, and a build killed at any moment
+leaves every committed row intact (a torn row is not marked done). Creating a file or adding
+model groups writes a new file and renames it over the old one (atomic). Any write failure
+(a full disk, an I/O error, a read-only file system) raises one :class:`PoolError` and publishes
+nothing. A lock file (``flock``) stops a second writer; readers never need write access.
+Version-1 pools (copy-on-commit) are read as they are and migrated by the first commit.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import json
 import os
-import shutil
+import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 import muaudit
 from muaudit.errors import PoolError
+from muaudit.pool.fileio import (WriteFailure, fsync_file, h5open, is_write_error, publish, real_path,
+                                 remove_quietly, run_isolated, write_failure)
+from muaudit.pool.layout import SCHEMA_VERSION, row_checksum, write_group, write_root
+from muaudit.pool.reader import GROUP_KINDS, POOL_FILE, Pool, ShadowGroup, resolve_pool_file
 
-SCHEMA_VERSION = 1
-POOL_FILE = "pool.h5"
-GROUP_KINDS = ("unlearned", "retrain")  # groups ``unlearned/<name>`` and ``retrain/<name>``
-
-
-def resolve_pool_file(path) -> Path:
-    """``DIR`` -> ``DIR/pool.h5``; a file path is returned unchanged."""
-    p = Path(path)
-    return p / POOL_FILE if p.is_dir() or p.suffix != ".h5" else p
+__all__ = ["GROUP_KINDS", "POOL_FILE", "SCHEMA_VERSION", "Pool", "ShadowGroup", "commit", "commit_rows",
+           "create_groups", "create_pool_file", "pool_lock", "resolve_pool_file"]
 
 
 @contextmanager
 def pool_lock(pool_file: Path):
-    """Exclusive writer lock next to the pool file; a second writer gets a PoolError."""
-    pool_file.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = pool_file.with_name(pool_file.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive writer lock next to the (symlink-resolved) pool file; a second writer gets a
+    PoolError. Where the lock cannot be created (a read-only location) the block runs unlocked:
+    it can only read, and any write it tries fails with a clear error. Write failures inside
+    the block (also of weight files) become one PoolError naming the pool's committed models."""
+    pool_file = Path(pool_file)
+    real = real_path(pool_file)
+    lock_path = real.with_name(real.name + ".lock")  # one lock per file, whichever link names it
+    fd = _open_lock(pool_file, lock_path)
     try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="ignore").strip() or "?"
+                raise PoolError(f"pool {pool_file} is locked by another build (pid {holder}); wait for it to finish") from None
+            _write_pid(fd)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="ignore").strip() or "?"
-            raise PoolError(f"pool {pool_file} is locked by another build (pid {holder}); wait for it to finish") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
+            yield
+        except PoolError:
+            raise
+        except (OSError, RuntimeError) as e:
+            where = _failed_path(e)
+            ours = where is not None and real_path(where).is_relative_to(real_path(pool_file).parent)
+            if not (is_write_error(e) or (isinstance(e, PermissionError) and ours)):
+                raise
+            raise write_failure(pool_file, e, what=where or pool_file) from None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
-def _atomic_rewrite(pool_file: Path, write) -> None:
-    """Copy ``pool_file`` (if any), let ``write(h5file)`` change the copy, then rename it over."""
-    tmp = pool_file.with_name(f".{pool_file.name}.tmp")
-    if pool_file.exists():
-        shutil.copyfile(pool_file, tmp)
-    with h5py.File(tmp, "a") as f:
-        write(f)
-        f.flush()
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, pool_file)
+def _open_lock(pool_file: Path, lock_path: Path) -> int | None:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_failure(pool_file, e, what=lock_path.parent) from None
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise write_failure(pool_file, e, what=lock_path) from None
+    try:
+        return os.open(lock_path, os.O_RDONLY)  # flock works on a read-only descriptor
+    except OSError:
+        return None
+
+
+def _write_pid(fd: int) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError:  # a read-only lock file: the lock is held all the same
+        pass
+
+
+def _failed_path(e: BaseException) -> Path | None:
+    name = getattr(e, "filename", None)
+    return Path(name) if isinstance(name, (str, os.PathLike)) else None
 
 
 def create_pool_file(pool_file: Path, *, spec_json: str, fingerprint: str, population: np.ndarray,
                      labels: np.ndarray, split: np.ndarray, keep: np.ndarray, seeds: np.ndarray,
                      n_views: int, n_classes: int, attrs: dict, forget: np.ndarray | None = None) -> None:
-    """Write a new, empty pool (no model done yet)."""
+    """Write a new, empty pool (no model done yet); its rows are allocated but take no space."""
     M, N = keep.shape
-
-    def write(f):
-        f.attrs.update({"schema_version": SCHEMA_VERSION, "spec": spec_json, "dataset_fingerprint": fingerprint,
-                        "muaudit_version": muaudit.__version__, **attrs})
-        f["population"], f["labels"], f["split"] = population, labels, split
-        f["keep"], f["seeds"] = keep, seeds
-        f["done"] = np.zeros(M, bool)
-        f["seconds"] = np.zeros(M, np.float64)
-        _logits_dataset(f, "logits", M, N, n_views, n_classes)
-        if forget is not None:
-            f["forget"] = forget
-
-    _atomic_rewrite(pool_file, write)
-
-
-def _logits_dataset(f, name: str, M: int, N: int, V: int, C: int) -> None:
-    f.create_dataset(name, shape=(M, N, V, C), dtype="f4", chunks=(1, N, V, C), compression="gzip",
-                     compression_opts=4, fillvalue=np.nan)
+    root_attrs = {"spec": spec_json, "dataset_fingerprint": fingerprint, "muaudit_version": muaudit.__version__, **attrs}
+    arrays = {"population": population, "labels": labels, "split": split, "keep": keep, "seeds": seeds, "forget": forget}
+    _write_new(Path(pool_file), lambda f: write_root(f, attrs=root_attrs, arrays=arrays, shape=(M, N, n_views, n_classes)))
 
 
 def create_groups(pool_file: Path, groups: dict[str, tuple[np.ndarray, dict]]) -> None:
-    """Add empty model groups ``{"unlearned/ga": (forget [M, N] bool, attrs)}`` (atomically)."""
+    """Add empty model groups ``{"unlearned/ga": (forget [M, N] bool, attrs)}`` (atomically:
+    a new file with the committed rows, checked against their checksums, renamed over the old)."""
+    _rewrite(Path(pool_file), groups)
+
+
+def _rewrite(pool_file: Path, new_groups: dict) -> None:
+    old = Pool(pool_file)
+    if old.schema_version != SCHEMA_VERSION:
+        warnings.warn(f"pool {pool_file} has schema version {old.schema_version}; migrating it to version "
+                      f"{SCHEMA_VERSION} (a one-time copy of its {old.n_done} done models)", stacklevel=4)
 
     def write(f):
-        M, N, V, C = f["logits"].shape
-        for path, (forget, attrs) in groups.items():
-            g = f.create_group(path)
-            g.attrs.update(attrs)
-            g["forget"] = np.asarray(forget, bool)
-            g["done"] = np.zeros(M, bool)
-            g["seconds"] = np.zeros(M, np.float64)
-            g["sample_gradients"] = np.zeros(M, np.int64)
-            _logits_dataset(g, "logits", M, N, V, C)
+        arrays = {k: getattr(old, k) for k in ("population", "labels", "split", "keep", "seeds", "forget")}
+        attrs = {k: val for k, val in old.attrs.items() if k != "schema_version"}
+        write_root(f, attrs=attrs, arrays=arrays, shape=old.logits_shape)
+        for path, g in old.groups.items():
+            write_group(f, path, g.forget, g.attrs, old.logits_shape)
+        for path, (forget, attrs) in new_groups.items():
+            write_group(f, path, forget, attrs, old.logits_shape)
+        for group in [None, *old.groups]:
+            _copy_rows(old, f, group)
 
-    _atomic_rewrite(pool_file, write)
+    _write_new(pool_file, write)
+
+
+def _copy_rows(old: Pool, f, group: str | None) -> None:
+    """Copy the committed rows of one group, one at a time (each checked on the way)."""
+    g = f[group] if group else f
+    extra = old.groups[group].sample_gradients if group else None
+    seconds = old.groups[group].seconds if group else old.seconds
+    for m in np.flatnonzero(old.done_of(group)):
+        row = old.logits([m], group=group)[0]
+        g["logits"][m] = row
+        g["checksums"][m] = row_checksum(row)
+        g["seconds"][m] = seconds[m]
+        if extra is not None:
+            g["sample_gradients"][m] = extra[m]
+    g["done"][...] = old.done_of(group)
+
+
+def _write_new(pool_file: Path, write) -> None:
+    """Write a whole file next to the (symlink-resolved) target, check it, and rename it over."""
+    target = real_path(pool_file)
+    tmp = target.with_name(f".{target.name}.tmp")
+
+    def write_file():
+        with h5open(tmp, "w") as f:
+            write(f)
+            f.flush()
+
+    try:
+        run_isolated(write_file, tmp)
+        _check_rows(Pool(tmp))
+        publish(tmp, target)
+    except BaseException as e:
+        remove_quietly(tmp)
+        if isinstance(e, OSError) or is_write_error(e):
+            raise write_failure(pool_file, e) from None
+        raise
+
+
+def _check_rows(pool: Pool) -> None:
+    from muaudit.pool.verify import bad_rows
+
+    bad = bad_rows(pool)
+    if bad:
+        raise WriteFailure(f"rows {bad} read back other bytes than were written to {pool.path}; the disk is "
+                           "failing; the pool is intact, rerun elsewhere")
 
 
 def commit(pool_file: Path, rows: dict[str, dict[int, tuple]]) -> None:
-    """Write finished rows of several groups at once, then mark them done (atomically).
+    """Write finished rows of several groups at once, then mark them done.
 
     ``rows[group][m] = (logits [N, V, C], seconds[, sample_gradients])``; group ``""`` is the base
-    shadows, ``"unlearned/<name>"`` / ``"retrain/<name>"`` the model groups.
+    shadows, ``"unlearned/<name>"`` / ``"retrain/<name>"`` the model groups. A row already done
+    is left as it is (a row is written once). Rows are checked (finite) before anything is
+    written; the write is in place and costs O(rows written), see the module docstring.
     """
+    pool_file = Path(pool_file)
+    rows = {g: {int(m): r for m, r in by.items()} for g, by in rows.items() if by}
     for group, by_model in rows.items():
         for m, row in by_model.items():
             if not np.isfinite(row[0]).all():
                 what = f"model {m}" + (f" of {group}" if group else "")
                 raise PoolError(f"{what} produced NaN/inf logits; lower the learning rate in the recipe")
+    if not rows:
+        return
+    _migrate_if_old(pool_file)
+    sums = {g: {m: row_checksum(r[0]) for m, r in by.items()} for g, by in rows.items()}
+    try:
+        with h5open(pool_file, "r+") as f:
+            todo = _write_rows(f, rows, sums)
+            f.flush()
+            fsync_file(pool_file)
+            _check_written(f, pool_file, todo, sums)
+            for group, ms in todo.items():
+                done = (f[group] if group else f)["done"]
+                flags = done[()]
+                flags[ms] = True
+                done[...] = flags
+            f.flush()
+        fsync_file(pool_file)
+    except OSError as e:
+        raise write_failure(pool_file, e) from None
 
-    def write(f):
-        for group, by_model in rows.items():
-            if not by_model:
+
+def _write_rows(f, rows: dict, sums: dict) -> dict[str, list[int]]:
+    todo = {}
+    for group, by_model in rows.items():
+        g = f[group] if group else f
+        done = g["done"][()]
+        shape = g["logits"].shape[1:]
+        for m, row in by_model.items():
+            if done[m]:
                 continue
-            g = f[group] if group else f
-            for m, row in by_model.items():
-                g["logits"][m] = row[0]
-                g["seconds"][m] = row[1]
-                if len(row) > 2:
-                    g["sample_gradients"][m] = row[2]
-            done = g["done"][()]
-            done[list(by_model)] = True
-            g["done"][...] = done
+            data = np.asarray(row[0], "<f4")
+            if data.shape != shape:
+                raise PoolError(f"model {m}{' of ' + group if group else ''} has logits of shape {data.shape}, "
+                                f"the pool stores {shape}")
+            g["logits"][m] = data
+            g["checksums"][m] = sums[group][m]
+            g["seconds"][m] = row[1]
+            if len(row) > 2:
+                g["sample_gradients"][m] = row[2]
+            todo.setdefault(group, []).append(m)
+    return todo
 
-    _atomic_rewrite(pool_file, write)
+
+def _check_written(f, pool_file: Path, todo: dict, sums: dict) -> None:
+    """Read every written row back: what the disk holds must be what was computed."""
+    for group, ms in todo.items():
+        g = f[group] if group else f
+        for m in ms:
+            if not np.array_equal(row_checksum(g["logits"][m]), sums[group][m]):
+                raise WriteFailure(f"model {m}{' of ' + group if group else ''} reads back other bytes than were "
+                                   f"written to {pool_file}; the disk is failing; the pool is intact, rerun elsewhere")
+
+
+def _migrate_if_old(pool_file: Path) -> None:
+    with h5open(pool_file) as f:
+        version = f.attrs.get("schema_version")
+    if version == SCHEMA_VERSION:
+        return
+    _rewrite(pool_file, {})  # validates the file (refuses unknown versions) and says so
 
 
 def commit_rows(pool_file: Path, rows: dict[int, tuple[np.ndarray, float]]) -> None:
-    """Write finished base models' logits ``[N, V, C]`` and seconds, then mark them done (atomically)."""
+    """Write finished base models' logits ``[N, V, C]`` and seconds, then mark them done."""
     commit(pool_file, {"": rows})
-
-
-@dataclass(frozen=True)
-class ShadowGroup:
-    """A group of per-shadow models derived from the base shadows (see docs/pool-format.md).
-
-    ``kind`` is ``"unlearned"`` or ``"retrain"``; ``forget`` bool ``[M, N]`` (``F_m``), ``done``,
-    ``seconds``, ``sample_gradients`` ``[M]``; ``attrs`` holds ``entry`` (the recipe entry, JSON),
-    ``method`` and ``config`` (the resolved method config, JSON).
-    """
-
-    path: str
-    kind: str
-    name: str
-    forget: np.ndarray
-    done: np.ndarray
-    seconds: np.ndarray
-    sample_gradients: np.ndarray
-    attrs: dict
-
-    @property
-    def entry(self) -> dict:
-        return json.loads(self.attrs.get("entry", "{}"))
-
-
-def _read_groups(f) -> dict[str, ShadowGroup]:
-    out = {}
-    for kind in GROUP_KINDS:
-        for name, g in (f[kind].items() if kind in f else []):
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in g.attrs.items()}
-            out[f"{kind}/{name}"] = ShadowGroup(f"{kind}/{name}", kind, name, g["forget"][()], g["done"][()],
-                                                g["seconds"][()], g["sample_gradients"][()], attrs)
-    return out
-
-
-class Pool:
-    """Read access to a pool file. Arrays are loaded lazily; ``logits`` only on request.
-
-    Attributes: ``spec`` (dict), ``fingerprint``, ``keep`` bool ``[M, N]``, ``seeds``, ``done``,
-    ``population`` (dataset rows ``[N]``), ``labels``, ``split``, ``forget`` (bool ``[N]`` or None),
-    ``attrs`` (all root attributes), ``groups`` (``{"unlearned/ga": ShadowGroup, ...}``).
-    """
-
-    def __init__(self, path):
-        self.path = resolve_pool_file(path)
-        if not self.path.is_file():
-            raise PoolError(f"no pool at {path}; build one with `muaudit pool build RECIPE --out {path}`")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-                version = self.attrs.get("schema_version")
-                if version != SCHEMA_VERSION:
-                    raise PoolError(f"pool {self.path} has schema version {version}, this muaudit reads "
-                                    f"{SCHEMA_VERSION}; rebuild it with `muaudit pool build`")
-                for name in ("keep", "seeds", "done", "population", "labels", "split", "seconds"):
-                    setattr(self, name, f[name][()])
-                self.forget = f["forget"][()] if "forget" in f else None
-                self.logits_shape = tuple(f["logits"].shape)
-                self.groups = _read_groups(f)
-        except (OSError, KeyError) as e:
-            raise PoolError(f"pool {self.path} is corrupt or not a muaudit pool ({e}); rebuild it") from None
-        self.spec = json.loads(self.attrs["spec"])
-        self.fingerprint = self.attrs["dataset_fingerprint"]
-
-    @property
-    def n_models(self) -> int:
-        return self.keep.shape[0]
-
-    @property
-    def n_done(self) -> int:
-        return int(self.done.sum())
-
-    def require_complete(self) -> "Pool":
-        if not self.done.all():
-            raise PoolError(f"pool {self.path} is unfinished ({self.n_done}/{self.n_models} models done); "
-                            f"resume with `muaudit pool build RECIPE --out {self.path.parent}`")
-        return self
-
-    def check_fingerprint(self, fingerprint: str) -> None:
-        if fingerprint != self.fingerprint:
-            raise PoolError(f"pool {self.path} was built on other data (fingerprint {self.fingerprint[:12]} "
-                            f"!= {fingerprint[:12]}); use a pool built on this dataset")
-
-    @property
-    def unlearned(self) -> dict[str, ShadowGroup]:
-        """``{name: group}`` of the unlearned-shadow groups."""
-        return {g.name: g for g in self.groups.values() if g.kind == "unlearned"}
-
-    @property
-    def retrained(self) -> dict[str, ShadowGroup]:
-        """``{name: group}`` of the exact-retrain groups."""
-        return {g.name: g for g in self.groups.values() if g.kind == "retrain"}
-
-    def logits(self, models=None, *, group: str | None = None) -> np.ndarray:
-        """float32 ``[M', N, V, C]`` for the given model indices (default: all done models) of the
-        base shadows, or of ``group`` (e.g. ``"unlearned/ga"``)."""
-        done = self.groups[group].done if group else self.done
-        idx = np.flatnonzero(done) if models is None else np.asarray(models)
-        with h5py.File(self.path, "r") as f:
-            ds = f[group]["logits"] if group else f["logits"]
-            out = np.stack([ds[int(m)] for m in idx]) if len(idx) else np.zeros((0,) + self.logits_shape[1:], np.float32)
-        if not np.isfinite(out).all():
-            raise PoolError(f"pool {self.path} holds NaN/inf logits{' in ' + group if group else ''}; rebuild it")
-        return out

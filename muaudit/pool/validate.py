@@ -1,0 +1,199 @@
+"""Validation of everything a pool file says before it is used (pool files are untrusted: they
+are shared between people). Every failure is a one-line :class:`PoolError` naming the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import h5py
+import numpy as np
+
+from muaudit.errors import PoolError
+from muaudit.pool.layout import CHECKSUM_BYTES, READABLE_VERSIONS, SCHEMA_VERSION
+
+REBUILD = "the file is damaged or was edited; rebuild it with `muaudit pool build`"
+_KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
+
+
+def damaged(path, what: str) -> PoolError:
+    return PoolError(f"pool {path}: {what}; {REBUILD}")
+
+
+def plain_attrs(obj) -> dict:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in obj.attrs.items()}
+
+
+def check_version(path, attrs: dict) -> int:
+    version = attrs.get("schema_version")
+    if version is None:
+        raise PoolError(f"pool {path} has no schema_version attribute: it is not a muaudit pool; "
+                        "rebuild it with `muaudit pool build`")
+    if not isinstance(version, (int, np.integer)) or isinstance(version, bool):
+        raise damaged(path, f"schema_version is {type(version).__name__} {version!r}, expected an integer")
+    if version not in READABLE_VERSIONS:
+        raise PoolError(f"pool {path} has schema version {version}, this muaudit reads versions "
+                        f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild it with `muaudit pool build`")
+    return int(version)
+
+
+def check_header(path, attrs: dict) -> tuple[dict, str]:
+    """The ``spec`` (a JSON object with a ``pool`` table holding an integer ``seed`` and
+    ``n_models``) and the ``dataset_fingerprint`` (64 hex digits)."""
+    raw = attrs.get("spec")
+    if raw is None:
+        raise damaged(path, "the `spec` attribute (its recipe) is missing")
+    try:
+        spec = json.loads(raw)
+    except (TypeError, ValueError):
+        raise damaged(path, "the `spec` attribute is not JSON") from None
+    pool = spec.get("pool") if isinstance(spec, dict) else None
+    if not isinstance(pool, dict) or not all(_is_int(pool.get(k)) for k in ("seed", "n_models")) or \
+            not isinstance(spec.get("model"), dict) or not isinstance(spec.get("dataset"), dict):
+        raise damaged(path, "the `spec` attribute is not a muaudit recipe")
+    fp = attrs.get("dataset_fingerprint")
+    if not isinstance(fp, str) or not re.fullmatch(r"[0-9a-f]{64}", fp):
+        raise damaged(path, "the `dataset_fingerprint` attribute is missing or not a sha256 hex digest")
+    return spec, fp
+
+
+def dataset(path, parent, name: str, kind: str, shape: tuple, *, prefix: str = ""):
+    """``parent[name]`` if it is a dataset of ``kind`` ("bool", "integer", "float", "float32",
+    "uint8") and ``shape`` (``None`` entries match any length); raises :class:`PoolError` otherwise."""
+    where = f"{prefix}{name}"
+    obj = _member(path, parent, name, where)
+    if obj is None:
+        raise damaged(path, f"`{where}` is missing")
+    if not isinstance(obj, h5py.Dataset):
+        raise damaged(path, f"`{where}` is a {type(obj).__name__.lower()}, expected a dataset")
+    if obj.is_virtual or obj.external:
+        raise damaged(path, f"`{where}` reads its data from other files")
+    dt = obj.dtype
+    got = "float32" if dt == np.float32 else "uint8" if dt == np.uint8 else _KINDS.get(dt.kind, str(dt))
+    ok = got == kind or (kind == "float" and dt.kind == "f") or (kind == "integer" and dt.kind in "iu")
+    if not ok or len(obj.shape) != len(shape) or any(s is not None and s != g for s, g in zip(shape, obj.shape)):
+        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+        raise damaged(path, f"`{where}` is {dt} {list(obj.shape)}, expected {kind} {want}")
+    return obj
+
+
+def group(path, parent, name: str):
+    """``parent[name]`` if it is a group (an empty dict when absent)."""
+    obj = _member(path, parent, name, name)
+    if obj is None:
+        return {}
+    if not isinstance(obj, h5py.Group):
+        raise damaged(path, f"`{name}` is a {type(obj).__name__.lower()}, expected a group")
+    return obj
+
+
+def _member(path, parent, name: str, where: str):
+    """``parent[name]`` or None; links to other files are refused."""
+    link = parent.get(name, getlink=True)
+    if link is None:
+        return None
+    if not isinstance(link, (h5py.HardLink, h5py.SoftLink)):
+        raise damaged(path, f"`{where}` links to another file")
+    try:
+        return parent[name]
+    except KeyError:  # a dangling soft link
+        return None
+
+
+def check_memory(path, shape: tuple, itemsize: int) -> None:
+    """Refuse arrays the machine could not hold (a header can claim any size)."""
+    need = int(np.prod(shape, dtype=np.float64) * itemsize)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return
+    if need > have:
+        raise damaged(path, f"it claims an array of shape {list(shape)} ({need / 2**30:.1f} GiB), more than this "
+                            f"machine's memory ({have / 2**30:.1f} GiB)")
+
+
+def root_arrays(path, f, version: int) -> tuple[dict, tuple]:
+    """The design arrays and the shape ``(M, N, V, C)`` of the rows, validated."""
+    keep = dataset(path, f, "keep", "bool", (None, None))
+    M, N = keep.shape
+    if M < 1 or N < 1:
+        raise damaged(path, f"`keep` is empty ({M} x {N})")
+    check_memory(path, keep.shape, 1)
+    logits = dataset(path, f, "logits", "float32", (M, N, None, None))
+    V, C = logits.shape[2:]
+    if V not in (1, 2) or C < 2:
+        raise damaged(path, f"`logits` has {V} views and {C} classes, expected 1 or 2 views and >= 2 classes")
+    out = {"keep": keep[()]}
+    for name, kind, shape in (("seeds", "integer", (M,)), ("done", "bool", (M,)), ("seconds", "float", (M,)),
+                              ("population", "integer", (N,)), ("labels", "integer", (N,)), ("split", "integer", (N,))):
+        out[name] = dataset(path, f, name, kind, shape)[()]
+    out["forget"] = dataset(path, f, "forget", "bool", (N,))[()] if "forget" in f else None
+    out["checksums"] = dataset(path, f, "checksums", "uint8", (M, CHECKSUM_BYTES))[()] if version >= SCHEMA_VERSION else None
+    if not np.isfinite(out["seconds"]).all() or (out["labels"] < 0).any() or (out["labels"] >= C).any():
+        raise damaged(path, "`seconds` or `labels` hold values out of range")
+    return out, (M, N, V, C)
+
+
+def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
+    """The arrays of one model group, validated against the root's row shape."""
+    M, N = shape[:2]
+    prefix = f"{where}/"
+    out = {"forget": dataset(path, g, "forget", "bool", (M, N), prefix=prefix)[()]}
+    for name, kind, s in (("done", "bool", (M,)), ("seconds", "float", (M,)), ("sample_gradients", "integer", (M,))):
+        out[name] = dataset(path, g, name, kind, s, prefix=prefix)[()]
+    dataset(path, g, "logits", "float32", shape, prefix=prefix)
+    out["checksums"] = (dataset(path, g, "checksums", "uint8", (M, CHECKSUM_BYTES), prefix=prefix)[()]
+                        if version >= SCHEMA_VERSION else None)
+    attrs = plain_attrs(g)
+    try:
+        entry = json.loads(attrs.get("entry", "{}"))
+    except (TypeError, ValueError):
+        entry = None
+    if not isinstance(entry, dict):
+        raise damaged(path, f"the `entry` attribute of `{where}` is not a JSON table")
+    return {**out, "attrs": attrs}
+
+
+def check_design(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dict) -> None:
+    """The keep matrix and seeds must be the ones the stored seed and design give
+    (:func:`~muaudit.pool.design.make_keep`, :func:`~muaudit.pool.design.model_seeds`)."""
+    from muaudit.pool.design import make_keep, model_seeds
+
+    M, N = keep.shape
+    seed, n_models = spec["pool"]["seed"], spec["pool"]["n_models"]
+    if n_models != M:
+        raise damaged(path, f"its recipe says {n_models} models but `keep` has {M} rows")
+    if not 0 <= seed < 2**63:
+        raise damaged(path, f"its recipe's seed {seed} is out of range")
+    if not np.array_equal(seeds, model_seeds(seed, M)):
+        raise damaged(path, f"`seeds` are not the per-model seeds of the recipe's seed {seed}")
+    expected = make_keep(M, N, seed, None if forget is None else np.flatnonzero(forget))
+    bad = np.flatnonzero((expected != keep).any(1))
+    if len(bad):
+        raise damaged(path, f"its keep matrix does not match its seed and design (models {_ids(bad)} differ)")
+
+
+def check_group_forgets(pool) -> None:
+    """Each group's ``F_m`` must be the one its entry, the keep matrix and the seeds give."""
+    from muaudit.pool.entries import UnlearnEntry, forget_matrix
+
+    for path, g in pool.groups.items():
+        try:
+            entry = UnlearnEntry(**g.entry)
+            expected = forget_matrix(entry, pool.keep, pool.seeds, pool.forget)
+        except Exception as e:  # noqa: BLE001 - an unusable entry is a damaged file, whatever it raises
+            raise damaged(pool.path, f"the `entry` of `{path}` is not a valid [[unlearn]] entry ({e})") from None
+        differ = np.flatnonzero((expected != g.forget).any(1))
+        if len(differ):
+            raise damaged(pool.path, f"the forget matrix of `{path}` does not match its entry and seeds "
+                                     f"(models {_ids(differ)} differ)")
+
+
+def _ids(ms, limit: int = 8) -> str:
+    ms = [int(m) for m in ms]
+    return ", ".join(map(str, ms[:limit])) + (f" and {len(ms) - limit} more" if len(ms) > limit else "")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
