@@ -36,7 +36,7 @@ def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
         ('lira', {'mode': 'online'})
         >>> resolve_preset("loss", AUDIT_PRESETS)
         Traceback (most recent call last):
-        muaudit.errors.ConfigError: Expected `attack` in ('online', 'offline', 'rmia'), got 'loss'
+        muaudit.errors.ConfigError: Expected `attack` in ('online', 'offline', 'rmia', 'qmia'), got 'loss'
     """
     if name not in allowed:
         raise ConfigError(f"Expected `attack` in {tuple(allowed)}, got {name!r}")
