@@ -1,13 +1,14 @@
 """Named attack presets: the words the CLI and the runners use for a configured shadow attack.
 
 ``online`` / ``offline`` are LiRA's two modes (Carlini et al. 2022), ``rmia`` is RMIA
-(Zarifzadeh et al. 2024) and ``loss`` the shadow-free LOSS baseline. One table, used by
+(Zarifzadeh et al. 2024), ``loss`` the shadow-free LOSS baseline and ``qmia`` the shadow-free
+quantile-regression MIA (Bertran et al. 2023; audits only: it fits on the target's non-members). One table, used by
 ``muaudit lira --attack``, ``muaudit pool evaluate --attack`` and every runner.
 
 Example:
     >>> from muaudit.attacks.presets import AUDIT_PRESETS, make_preset
     >>> AUDIT_PRESETS
-    ('online', 'offline', 'rmia')
+    ('online', 'offline', 'rmia', 'qmia')
     >>> make_preset("offline").config.mode
     'offline'
 """
@@ -21,9 +22,10 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "offline": ("lira", {"mode": "offline"}),
     "rmia": ("rmia", {}),
     "loss": ("loss", {}),
+    "qmia": ("qmia", {}),
 }
-AUDIT_PRESETS = ("online", "offline", "rmia")  # the presets that audit a target against a pool
-EVALUATE_PRESETS = tuple(PRESETS)  # every preset can be evaluated leave-one-out
+AUDIT_PRESETS = ("online", "offline", "rmia", "qmia")  # the presets that audit a target
+EVALUATE_PRESETS = ("online", "offline", "rmia", "loss")  # evaluated leave-one-out on a pool
 
 
 def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
@@ -34,7 +36,7 @@ def resolve_preset(name: str, allowed=EVALUATE_PRESETS) -> tuple[str, dict]:
         ('lira', {'mode': 'online'})
         >>> resolve_preset("loss", AUDIT_PRESETS)
         Traceback (most recent call last):
-        muaudit.errors.ConfigError: Expected `attack` in ('online', 'offline', 'rmia'), got 'loss'
+        muaudit.errors.ConfigError: Expected `attack` in ('online', 'offline', 'rmia', 'qmia'), got 'loss'
     """
     if name not in allowed:
         raise ConfigError(f"Expected `attack` in {tuple(allowed)}, got {name!r}")

@@ -26,12 +26,19 @@ from scipy.stats import ks_2samp
 
 from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
+from muaudit.audit.permutation import one_sided_p_values, permutation_p_value
+from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
+from muaudit.audit.strata import class_strata, draw_design
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
 from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
 
+__all__ = ["VERDICTS", "AuditResult", "assess_scores", "audit_target", "decide", "estimate_power",
+           "one_sided_p_values", "permutation_p_value"]
+
 Verdict = Literal["not unlearned", "consistent with retraining", "inconclusive"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+CLASS_MIX_ALPHA = 0.05  # chi-square level below which the forget test is stratified by class
 
 
 def decide(remembered: bool, reasons: list[str]) -> tuple[Verdict, list[str]]:
@@ -98,71 +105,6 @@ def _check_disjoint(**sets: np.ndarray) -> None:
                 raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
 
 
-def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "greater",
-                       n_permutations: int = 10_000, random_state: int = 0) -> np.ndarray:
-    """Permutation p-values of "the mean of each row of x exceeds (``"less"``: falls below) y's mean".
-
-    ``x`` is ``[B, k]`` (one test per row) or ``[k]``; ``y`` is ``[n]``. Under H0 the k + n scores
-    are exchangeable; the statistic is the sum of x's scores, compared with the sums of
-    ``n_permutations`` random k-subsets of the pooled scores: ``p = (1 + #{perm >= obs}) /
-    (1 + n_permutations)``. For LiRA scores (per-example log-likelihood ratios) the sum is the
-    log-likelihood ratio of "all of x are members", so the test uses the heavy upper tail that
-    carries memorisation, where a rank test (Mann-Whitney U) discards it: on digits it raised
-    the power to catch a remembered 10% forget set from 0.80 to 1.00 at alpha = 0.01 (see
-    docs/attacks.md). Exact level under exchangeability; never NaN.
-
-    Example:
-        >>> y = np.array([0.0, 1.0, 2.0, 0.5])
-        >>> one_sided_p_values(np.array([[3.0, 4.0], [0.0, 1.0]]), y, n_permutations=999).round(2).tolist()
-        [0.07, 0.8]
-    """
-    x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    y = np.asarray(y, dtype=np.float64)
-    B, k = x2.shape
-    pooled = np.concatenate([x2, np.broadcast_to(y, (B, y.size))], axis=1)
-    obs = x2.sum(1)
-    tol = 1e-9 * (np.abs(pooled).max(1) + 1.0) * k
-    sign = 1.0 if alternative == "greater" else -1.0
-    rng = np.random.default_rng(random_state)
-    count = np.zeros(B)
-    chunk = max(1, min(n_permutations, int(2e7 // max(B * k, 1))))
-    for start in range(0, n_permutations, chunk):
-        n = min(chunk, n_permutations - start)
-        idx = np.argpartition(rng.random((n, pooled.shape[1])), k - 1, axis=1)[:, :k]
-        sums = pooled[:, idx].sum(-1)  # [B, n]
-        count += (sign * (sums - obs[:, None]) >= -tol[:, None]).sum(1)
-    return (1.0 + count) / (1.0 + n_permutations)
-
-
-def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> float:
-    """The p-value of one test, see :func:`one_sided_p_values`.
-
-    Example:
-        >>> permutation_p_value([5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5], n_permutations=999)   # 1/21 exactly
-        0.041
-    """
-    return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])
-
-
-def estimate_power(member_scores, nonmember_scores, size: int, *, alpha: float, n_draws: int,
-                   rng: np.random.Generator) -> float:
-    """Fraction of ``n_draws`` random ``size``-subsets of members whose one-sided test rejects at ``alpha``.
-
-    It estimates the probability that the test would catch a forget set of ``size`` examples that
-    the target still remembers as well as its retained members.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> estimate_power(rng.normal(2, 1, 200), rng.normal(0, 1, 200), 20, alpha=0.05, n_draws=50, rng=rng)
-        1.0
-    """
-    size = min(size, len(member_scores))
-    draws = np.array([rng.choice(len(member_scores), size, replace=False) for _ in range(n_draws)])
-    p = one_sided_p_values(member_scores[draws], nonmember_scores, n_permutations=1_000,
-                           random_state=int(rng.integers(2**31)))
-    return float(np.mean(p < alpha))
-
-
 def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
                  max_offset_iqr: float = 1.0):
     """Offset of the target's non-members from the shadows' OUT median, and a KS shape comparison.
@@ -197,28 +139,68 @@ def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: b
     return info, notes
 
 
-def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options):
-    """Forget vs non-members: the summarize block and both one-sided p-values (notes over-unlearning)."""
-    labels = np.r_[np.ones(forget.size, bool), np.zeros(nonmembers.size, bool)]
-    block = summarize(np.r_[scores[forget], scores[nonmembers]], labels, **summary_options)
-    p_value = permutation_p_value(scores[forget], scores[nonmembers])
-    p_lower = permutation_p_value(scores[forget], scores[nonmembers], alternative="less")
+def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options, strata=None):
+    """Forget vs non-members: the summarize block and both one-sided p-values (notes over-unlearning).
+
+    With ``strata`` (forget labels, non-member labels) the tests run within classes and the ROC
+    block compares the forget set with the non-members of its own classes.
+    """
+    nm = nonmembers if strata is None else nonmembers[np.isin(strata[1], strata[0])]
+    labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
+    block = summarize(np.r_[scores[forget], scores[nm]], labels, **summary_options)
+    p_value = permutation_p_value(scores[forget], scores[nonmembers], strata=strata)
+    p_lower = permutation_p_value(scores[forget], scores[nonmembers], alternative="less", strata=strata)
     if p_lower < alpha:
         notes.append(f"the forget set scores LOWER than the non-members (p = {p_lower:.2g}): "
                      "over-unlearning is itself detectable and differs from retraining")
     return block, p_value, p_lower
 
 
-def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, summary_options):
-    """Retained members vs non-members: the summarize block, its p-value and the power for |F|."""
+def _control_sets(scores, forget, nonmembers, members, labels):
+    """Members and non-members of the power control and the design of its simulated forget sets.
+
+    Unstratified (``labels`` None): all of them, one stratum. Stratified: the forget set's class
+    counts when the retained members have enough of each class; else (e.g. class-wise forgetting
+    leaves no member of the forgotten class) an unmatched design, which :func:`_power_control`
+    replaces by the weakest single class; only classes that have non-members.
+    """
+    if labels is None:
+        return members, nonmembers, single_stratum(forget.size, members.size), None
+    usable = members[np.isin(labels[members], labels[nonmembers])]
+    if usable.size == 0:
+        return usable, nonmembers, None, labels
+    design = draw_design(labels[forget], labels[usable])
+    R = usable[np.isin(labels[usable], design.classes)]
+    NM = nonmembers[np.isin(labels[nonmembers], design.classes)]
+    return R, NM, design, labels
+
+
+def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, summary_options, labels=None,
+                   residual_options=None):
+    """Retained members vs non-members: summarize block, p-value, power for |F| and the minimum detectable residual."""
     if members.size == 0:
         return None
-    labels = np.r_[np.ones(members.size, bool), np.zeros(nonmembers.size, bool)]
-    block = summarize(np.r_[scores[members], scores[nonmembers]], labels, **summary_options)
-    power = estimate_power(scores[members], scores[nonmembers], forget.size, alpha=alpha,
-                           n_draws=n_draws, rng=rng)
-    return {**block, "p_value": permutation_p_value(scores[members], scores[nonmembers]),
-            "power": power, "power_draws": n_draws, "power_subset_size": int(min(forget.size, members.size))}
+    R, NM, design, lab = _control_sets(scores, forget, nonmembers, members, labels)
+    if R.size == 0:
+        return None
+    ml, nl = (None, None) if lab is None else (lab[R], lab[NM])
+    strata = None if lab is None else (ml, nl)
+    block = summarize(np.r_[scores[R], scores[NM]], np.r_[np.ones(R.size, bool), np.zeros(NM.size, bool)],
+                      **summary_options)
+    per_class = None
+    if design.matched:
+        power = estimate_power(scores[R], scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+                               member_labels=ml, nonmember_labels=nl)
+    else:  # the forget set's classes have no retained members: assume the weakest measurable class
+        design, power, per_class = weakest_class_power(scores[R], ml, scores[NM], nl, forget.size, alpha=alpha,
+                                                       n_draws=n_draws, rng=rng)
+    residual = min_detectable_residual(scores[R], scores[NM], design, alpha=alpha, member_labels=ml,
+                                       nonmember_labels=nl, random_state=int(rng.integers(2**31)),
+                                       **(residual_options or {}))
+    return {**block, "p_value": permutation_p_value(scores[R], scores[NM], strata=strata),
+            "power": power, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),
+            "stratified": lab is not None, "class_matched": bool(design.matched), "power_by_class": per_class,
+            "min_detectable_residual": residual["r"], "residual_simulation": residual}
 
 
 def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: float,
@@ -244,14 +226,19 @@ def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: flo
     return decide(False, reasons)
 
 
-def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, min_power: float = 0.95,
-                  n_power_draws: int = 200, level: float = 0.95, n_bootstrap: int = 1000,
-                  random_state: int = 0, notes: list | None = None) -> dict:
+def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: float = 0.05,
+                  min_power: float = 0.95, n_power_draws: int = 200, level: float = 0.95,
+                  n_bootstrap: int = 1000, random_state: int = 0, notes: list | None = None,
+                  residual_options: dict | None = None) -> dict:
     """Verdict, p-values, ROC block and power control for per-example ``scores`` (higher = member).
 
     Shared by every audit (shadow attacks here, population attacks in ``muaudit mia``): forget rows
     vs non-member rows, with retained ``members`` as the power control. ``notes`` collects
-    warnings (e.g. over-unlearning).
+    warnings (e.g. over-unlearning). With ``labels`` (class of every row) a chi-square test
+    compares the forget set's class mix with the non-members'; when it differs (p < 0.05) the
+    tests and the power control run within class strata (``class_mix`` in the results).
+    ``power_control.min_detectable_residual`` is the smallest fraction of the members' signal
+    the test catches with probability ``min_power`` (see :mod:`muaudit.audit.power`).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -266,14 +253,21 @@ def assess_scores(scores, forget, nonmembers, members, *, alpha: float = 0.05, m
     """
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
-    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, alpha=alpha, notes=notes, summary_options=opts)
+    mix, lab = class_strata(labels, forget, nonmembers, np.shape(scores)[0], alpha=CLASS_MIX_ALPHA)
+    strata = None if lab is None else (lab[forget], lab[nonmembers])
+    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, alpha=alpha, notes=notes,
+                                           summary_options=opts, strata=strata)
     control = _power_control(scores, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
-                             rng=np.random.default_rng(random_state), summary_options=opts)
+                             rng=np.random.default_rng(random_state), summary_options=opts, labels=lab,
+                             residual_options={"target_power": min_power, **(residual_options or {})})
     verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
+    test = "one-sided permutation test of the mean score, forget vs non-members"
     return {"verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
-            "test": "one-sided permutation test of the mean score, forget vs non-members",
+            "test": test + (", within class strata" if lab is not None else ""),
             "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
-            "min_power": min_power, "n_forget": int(np.size(forget)), "n_nonmembers": int(np.size(nonmembers))}
+            "class_mix": mix, "stratified": None if mix is None else mix["stratified"], "min_power": min_power, "n_forget": int(np.size(forget)),
+            "n_nonmembers": int(np.size(nonmembers)),
+            "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
 
 
 def _fitted_info(attack) -> dict:
@@ -309,7 +303,7 @@ def _check_inputs(target, shadows, keep, forget, nonmembers, members):
     return reference, t, F, NM, R
 
 
-def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, attack="lira",
+def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, labels=None, attack="lira",
                  attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.95,
                  n_power_draws: int = 200, recenter: bool = True, ks_alpha: float = 0.01,
                  level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0) -> AuditResult:
@@ -323,6 +317,9 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, att
         nonmembers: row indices of known non-members of the target (e.g. the test split).
         members: row indices of retained training examples, for the power control (optional,
             but without it a non-rejection is always ``inconclusive``).
+        labels: the class of each of the N examples (optional); a forget set whose class mix
+            differs from the non-members' is then tested within class strata (see
+            :func:`assess_scores`). None: one unstratified test.
         attack, attack_options: a registered shadow attack (``"lira"``, ``"rmia"``) and its options.
         alpha: significance level of the test.
         min_power: the power below which a non-rejection is ``inconclusive``.
@@ -337,7 +334,8 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, att
         (one-sided, F > non-members), ``p_value_lower`` (F < non-members: over-unlearning), the
         summarize block of F vs non-members (``auc``, ``auc_ci``, ``balanced_accuracy``(``_ci``),
         ``tpr_at_fpr``, ``epsilon_lower_bound``...), ``power_control`` (summarize block + ``p_value``,
-        ``power``; None without members), ``n_forget``, ``n_nonmembers``, ``n_members``, ``attack``,
+        ``power``, ``min_detectable_residual``; None without members), ``class_mix`` (None without
+        labels), ``n_forget``, ``n_nonmembers``, ``n_members``, ``attack``,
         ``attack_config``, ``calibration``, ``warnings``. ``arrays``: ``scores`` ``[N]`` (higher =
         member) and ``forget``, ``nonmembers``, ``members`` (the index arrays).
 
@@ -359,7 +357,7 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, att
     reference, t, F, NM, R = _check_inputs(target, shadows, keep, forget, nonmembers, members)
     scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM,
                                               recenter=recenter, ks_alpha=ks_alpha)
-    assessed = assess_scores(scores, F, NM, R, alpha=alpha, min_power=min_power, n_power_draws=n_power_draws,
+    assessed = assess_scores(scores, F, NM, R, labels=labels, alpha=alpha, min_power=min_power, n_power_draws=n_power_draws,
                              level=level, n_bootstrap=n_bootstrap, random_state=random_state, notes=notes)
     for note in notes:
         warnings.warn(note, StatisticsWarning, stacklevel=2)

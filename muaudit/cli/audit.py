@@ -19,7 +19,8 @@ TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ON
 @click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True)
+@click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True,
+              help="online/offline LiRA or rmia on the pool's shadows; qmia: quantile regression on half of the non-members, no shadows (the pool gives only the dataset).")
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
 @click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")

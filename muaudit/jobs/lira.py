@@ -38,16 +38,21 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
 def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_state):
     """LiRA / RMIA on the base shadows, or U-LiRA with the unlearned shadows of ``group``."""
     labels = data.pool.labels
+    if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
+        from muaudit.audit.qmia import audit_qmia
+
+        return audit_qmia(phi_t, data.dataset.X[data.pool.population], labels, forget=F, nonmembers=NM, members=R,
+                          n_classes=data.dataset.n_classes, alpha=alpha, random_state=random_state)
     phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
     if group is None:
         name, options = resolve_preset(attack, AUDIT_PRESETS)
-        return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, attack=name,
-                            attack_options=options, alpha=alpha, random_state=random_state)
+        return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
+                            attack=name, attack_options=options, alpha=alpha, random_state=random_state)
     from muaudit.audit.ulira import audit_unlearned_target
 
     unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
     res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
-                                 members=R, alpha=alpha, random_state=random_state)
+                                 members=R, labels=labels, alpha=alpha, random_state=random_state)
     res.results["method"] = group.name
     return res
 
@@ -115,5 +120,5 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     if not write:
         return results, None
     out_dir = write_audit_folder(out, kind="lira", results=results, scores=res.arrays["scores"], forget=F,
-                                 nonmembers=NM, members=R, arrays={**arrays, "population": data.pool.population})
+                                 nonmembers=res.arrays["nonmembers"], members=R, arrays={**arrays, "population": data.pool.population})
     return results, out_dir

@@ -100,7 +100,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)
     scores = -loss  # LOSS attack: lower loss = member
-    results = assess_scores(scores, F, NM, R, alpha=alpha, random_state=random_state)
+    results = assess_scores(scores, F, NM, R, labels=ds.y, alpha=alpha, random_state=random_state)
     block = _compatibility(tgt, logits, ds, data, F, NM, R)
     compat.apply_to_verdict(results, block)
     lr = logistic_regression_mia(loss[F], loss[NM])

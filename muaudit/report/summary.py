@@ -20,7 +20,7 @@ def _attack_part(r: dict) -> list[str]:
     ci = r.get("auc_ci")
     pos = f"{num(r['n_forget'])} forget" if "n_forget" in r else f"{num(r.get('n_pos'))} member"
     parts = [f"{r.get('attack', 'attack')} AUC {num(r['auc'])} {interval(ci)} on {pos} vs "
-             f"{num(r.get('n_nonmembers', r.get('n_neg')))} non-member examples;"]
+             f"{num(r.get('n_nonmembers_compared', r.get('n_nonmembers', r.get('n_neg'))))} non-member examples;"]
     tpr = _d(r, "tpr_at_fpr")
     parts.append(f"TPR@0.1%FPR {_tpr(tpr, '0.001')}, TPR@1%FPR {_tpr(tpr, '0.01')};")
     if r.get("epsilon_lower_bound") is not None:
@@ -35,8 +35,31 @@ def _control_part(r: dict) -> list[str]:
     if r.get("kind") == "ulira":
         return [f"Power control (original, never unlearned, vs the reference): AUC {num(control.get('auc'))} "
                 f"{interval(control.get('auc_ci'))}, caught in {pct(control.get('power'))} of single targets."]
+    mdr = control.get("min_detectable_residual")
     return [f"Power control (retained members vs non-members): AUC {num(control.get('auc'))}, "
-            f"power {pct(control.get('power'))} to catch a forget set of this size."]
+            f"power {pct(control.get('power'))} to catch a forget set of this size"
+            + (f"; minimum detectable residual {pct(mdr)}" if mdr is not None else "") + "."]
+
+
+def residual_text(r: dict) -> str | None:
+    """The sentence that qualifies ``consistent with retraining`` with the minimum detectable residual.
+
+    Example:
+        >>> residual_text({"verdict": "consistent with retraining", "power_control": {"min_detectable_residual": 0.25}})
+        "No residual memorisation detected; this audit would have caught 25% or more of the members' signal."
+    """
+    mdr = _d(r, "power_control").get("min_detectable_residual")
+    if r.get("verdict") != "consistent with retraining" or mdr is None:
+        return None
+    return f"No residual memorisation detected; this audit would have caught {100 * mdr:.0f}% or more of the members' signal."
+
+
+def _class_mix_part(r: dict) -> list[str]:
+    mix = _d(r, "class_mix")
+    if not mix.get("stratified"):
+        return []
+    return [f"The forget set's class mix differs from the non-members' (chi-square p = {num(mix.get('p_value'))}): "
+            "tested within class strata."]
 
 
 def _poison_part(r: dict) -> list[str]:
@@ -64,6 +87,8 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     if r.get("verdict"):
         p = f" (p = {num(r['p_value'])}, alpha = {num(r.get('alpha'))})" if r.get("p_value") is not None else ""
         parts.append(f"Verdict: {str(r['verdict']).upper()}{p}.")
+        parts += [residual_text(r)] if residual_text(r) else []
+    parts += _class_mix_part(r)
     if r.get("auc") is not None:
         parts += _attack_part(r)
     acc = _d(r, "ulira_accuracy")

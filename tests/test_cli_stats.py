@@ -1,0 +1,68 @@
+"""`muaudit lira --attack qmia` and the class-stratified audit through the CLI, on a tiny pool."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from muaudit.cli.main import cli
+from muaudit.models import save_checkpoint
+from muaudit.pool import build_pool, load_spec
+from muaudit.training.single import train_target
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, one_thread):
+    d = tmp_path_factory.mktemp("stats")
+    recipe = d / "tiny.toml"
+    recipe.write_text("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
+                      "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\nengine='sequential'\n")
+    spec = load_spec(recipe)
+    build_pool(spec, d / "pool")
+    ds = spec.load_dataset()
+    model, meta = train_target(spec, ds, seed=7)
+    save_checkpoint(d / "orig.pt", model, meta)
+    train_y = ds.y[ds.train_idx]
+    np.save(d / "forget.npy", np.arange(0, 1347, 20))
+    np.save(d / "class3.npy", np.flatnonzero(train_y == 3)[:60])
+    np.save(d / "nm_no3.npy", np.flatnonzero(train_y != 3)[-300:])
+    return d
+
+
+def test_qmia_audit_has_every_key_and_splits_the_non_members(setup):
+    d = setup
+    r = run("lira", "--target", d / "orig.pt", "--forget", d / "forget.npy", "--pool", d / "pool",
+            "--attack", "qmia", "--out", d / "q", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    for key in ("verdict", "auc", "p_value", "power_control", "class_mix", "calibration", "attack_config"):
+        assert key in res
+    assert res["attack"] == "qmia" and res["n_nonmembers"] == 225 and res["qmia_fit_nonmembers"] == 225
+    assert "min_detectable_residual" in res["power_control"]
+    z = np.load(d / "q" / "scores.npz")
+    assert len(np.intersect1d(z["nonmembers"], z["qmia_fit"])) == 0 and np.isfinite(z["scores"]).all()
+
+
+def test_class_wise_forget_set_is_stratified(setup):
+    d = setup
+    r = run("lira", "--target", d / "orig.pt", "--forget", d / "class3.npy", "--pool", d / "pool", "--out", d / "c",
+            "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["class_mix"]["stratified"] and "within class strata" in res["test"]
+
+
+def test_forget_class_without_non_members_is_an_error(setup):
+    d = setup
+    r = run("lira", "--target", d / "orig.pt", "--forget", d / "class3.npy", "--pool", d / "pool",
+            "--nonmembers", d / "nm_no3.npy", "--out", d / "e")
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines()[-1].startswith("Error: Expected non-members of every forget class")
+    assert not (d / "e" / "results.json").exists()
