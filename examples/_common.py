@@ -63,8 +63,9 @@ def write_recipe(args, name: str, extra: str = "") -> Path:
 def build(recipe: Path) -> Path:
     """Build the recipe's pool next to it (resumes or reuses a finished one); return its folder."""
     from muaudit.pool import build_pool, load_spec
+    from muaudit.pool.recipes import default_pool_dir
 
-    pool_dir = recipe.with_suffix("")
+    pool_dir = default_pool_dir(recipe)
     build_pool(load_spec(recipe), pool_dir)
     return pool_dir
 

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 def _default_pool() -> Path:
     """The default pool where `muaudit demo` keeps it (built once, a few minutes, then reused)."""
     recipe = ROOT / DEFAULT_RECIPE
-    out = recipe.with_suffix("")
+    out = ROOT / "shadow_models" / recipe.stem  # where `muaudit demo` run from the repository keeps it
     if not (out / "pool.h5").exists() or Pool(out).n_done < Pool(out).n_models:
         build_pool(load_spec(recipe), out)
     return out
