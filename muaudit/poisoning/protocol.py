@@ -118,7 +118,8 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
         method_options: ``{method: {key: value}}`` config overrides.
         keep_models: keep every trained and unlearned model in ``SeedRun.models``.
         progress: ``progress(done, total)`` in models (original, retrained, each method) of the
-            seeds: ``total = seeds x (2 + len(methods))``, advanced as each seed finishes.
+            seeds: ``total = seeds x (2 + len(methods))``, per model when the seeds run here, per seed
+            on a remote executor.
         executor: a :mod:`muaudit.execution` executor; each seed is one task (default: this process).
 
     Returns ``(attack, runs)`` in seed order; see :func:`summarize_method` for the read-out.
@@ -128,25 +129,26 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
     attack, seeds = check_inputs(attack, methods, method_options, budget, seeds)
     ds = spec.load_dataset()
     config = attack.make_config(ds.name, attack_options)
-    shared = (attack, spec, config, ds, methods, budget, method_options, device, keep_models, log)
-    per_seed = 2 + len(methods)
+    per_seed, ex = 2 + len(methods), executor or LocalExecutor()
     counter, runs = Counter(progress, len(seeds) * per_seed), {}
-    counter.step(0)
-    for i, run in (executor or LocalExecutor()).map(_seed_task, seeds, shared=shared):
+    tick = counter.step if isinstance(ex, LocalExecutor) else None  # a callback cannot cross to a worker
+    shared = (attack, spec, config, ds, methods, budget, method_options, device, keep_models, log, tick)
+    for i, run in ex.map(_seed_task, seeds, shared=shared):
         runs[i] = run
-        counter.step(per_seed)
+        if tick is None:
+            counter.step(per_seed)
     return attack, [runs[i] for i in range(len(seeds))]
 
 
 def _seed_task(shared, seed: int) -> SeedRun:
     """One seed as a pure task (see :mod:`muaudit.execution`)."""
-    attack, spec, config, ds, methods, budget, method_options, device, keep_models, log = shared
+    attack, spec, config, ds, methods, budget, method_options, device, keep_models, log, tick = shared
     dev = select_device(device)
     make = lambda s: spec.make_model(s, ds.input_shape, ds.n_classes)  # noqa: E731
     train = lambda d, pos, s: train_on_positions(make, d, pos, spec.train, s, dev)[0]  # noqa: E731
     poison = attack.poison(ds, config, seed, PoisonContext(train=train))
     run = run_seed(attack, poison, spec, make, methods, budget=budget, method_options=method_options,
-                   device=dev, log=log)
+                   device=dev, log=log, tick=tick)
     if not keep_models:
         run.models = {}
     return run
