@@ -21,7 +21,6 @@ from muaudit.targets.compat import apply_to_verdict
 from muaudit.training.device import select_device
 
 
-
 def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) -> tuple[np.ndarray, str]:
     """Retained training examples (population positions) for the power control, and their source."""
     if train_idx_file is not None:
@@ -35,15 +34,16 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 
-def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_state):
-    """LiRA / RMIA on the base shadows, or U-LiRA with the unlearned shadows of ``group``."""
+def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, alpha, random_state):
+    """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller), or U-LiRA
+    with the unlearned shadows of ``group``."""
     labels = data.pool.labels
     if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
         from muaudit.audit.qmia import audit_qmia
 
         return audit_qmia(phi_t, data.dataset.X[data.pool.population], labels, forget=F, nonmembers=NM, members=R,
                           n_classes=data.dataset.n_classes, alpha=alpha, random_state=random_state)
-    phi_s = logit_scaled_confidence(data.pool.logits(), labels[None])
+    phi_s = logit_scaled_confidence(shadow_logits, labels[None])
     if group is None:
         name, options = resolve_preset(attack, AUDIT_PRESETS)
         return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
@@ -55,6 +55,16 @@ def _audit(data: AuditData, phi_t, F, NM, R, *, attack, group, alpha, random_sta
                                  members=R, labels=labels, alpha=alpha, random_state=random_state)
     res.results["method"] = group.name
     return res
+
+
+def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, device) -> AuditTarget:
+    """An in-memory :class:`AuditTarget` as given (an unresolved model adapter takes the options'),
+    else the file loaded against the pool's dataset."""
+    if not isinstance(target, AuditTarget):
+        return load_audit_target(target, data, arch=arch, adapter=adapter, device=device)
+    if target.runner is not None and not target.adapter.resolved:
+        target.adapter = adapter
+    return target
 
 
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
@@ -91,12 +101,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
-    if isinstance(target, AuditTarget):
-        tgt = target
-        if tgt.runner is not None and not tgt.adapter.resolved:
-            tgt.adapter = adapter
-    else:
-        tgt = load_audit_target(target, data, arch=arch, adapter=adapter, device=device)
+    tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device)
     forget_train = read_indices(forget, data.n_train, what="forget")
     F = data.positions(forget_train, f"forget file {forget}" if isinstance(forget, (str, Path)) else "forget")
     NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
@@ -104,11 +109,13 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     R = np.setdiff1d(R, NM)
     z = target_logits(tgt, data)
     phi_t = logit_scaled_confidence(z, data.pool.labels)
+    shadow_logits = data.pool.logits()  # read and checksummed once: the attack and the compatibility block
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
-        res = _audit(data, phi_t, F, NM, R, attack=attack, group=group, alpha=alpha, random_state=random_state)
+        res = _audit(data, phi_t, shadow_logits, F, NM, R, attack=attack, group=group, alpha=alpha,
+                     random_state=random_state)
     compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
-                                 calibration=res.results.get("calibration"))
+                                 calibration=res.results.get("calibration"), shadow_logits=shadow_logits)
     apply_to_verdict(res.results, compat)
     name = tgt.path.name
     title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"
