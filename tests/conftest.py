@@ -49,3 +49,36 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+TINY_AUDIT_RECIPE = ("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
+                     "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\n"
+                     "engine='sequential'\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_audit_base(tmp_path_factory):
+    """Built once per session: ``tiny.toml`` (4 digits MLP shadows), its ``pool/``, ``orig.pt`` (a
+    checkpoint of the recipe, seed 7, on the whole training split) and ``forget.npy`` (every 20th
+    training position). Modules copy it with ``tests.helpers_audit.tiny_audit_kit``;
+    never write into it."""
+    import torch
+
+    from muaudit.models import save_checkpoint
+    from muaudit.pool import build_pool, load_spec
+    from muaudit.training.single import train_target
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        d = tmp_path_factory.mktemp("tiny-audit-base")
+        (d / "tiny.toml").write_text(TINY_AUDIT_RECIPE)
+        spec = load_spec(d / "tiny.toml")
+        build_pool(spec, d / "pool")
+        model, meta = train_target(spec, spec.load_dataset(), seed=7)
+        save_checkpoint(d / "orig.pt", model, meta)
+        np.save(d / "forget.npy", np.arange(0, 1347, 20))
+    finally:
+        torch.set_num_threads(before)
+    return d
+

@@ -8,9 +8,8 @@ import torch
 from click.testing import CliRunner
 
 from muaudit.cli.main import cli
-from muaudit.models import save_checkpoint
+from tests.helpers_audit import tiny_audit_kit
 from muaudit.pool import build_pool, load_spec
-from muaudit.training.single import train_target
 
 
 def run(*args, env=None):
@@ -23,18 +22,10 @@ def error_line(result):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_audit_base):
     d = tmp_path_factory.mktemp("audit")
-    recipe = d / "tiny.toml"
-    recipe.write_text("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
-                      "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\nengine='sequential'\n")
-    spec = load_spec(recipe)
-    build_pool(spec, d / "pool")
-    ds = spec.load_dataset()
-    model, meta = train_target(spec, ds, seed=7)
-    save_checkpoint(d / "orig.pt", model, meta)
+    spec, _, model = tiny_audit_kit(tiny_audit_base, d)
     torch.save(model.state_dict(), d / "raw.pt")
-    np.save(d / "forget.npy", np.arange(0, 1347, 20))
     return d, spec, model
 
 

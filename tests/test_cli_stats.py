@@ -7,9 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from muaudit.cli.main import cli
-from muaudit.models import save_checkpoint
-from muaudit.pool import build_pool, load_spec
-from muaudit.training.single import train_target
+from tests.helpers_audit import tiny_audit_kit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -19,18 +17,10 @@ def run(*args):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, one_thread):
+def setup(tmp_path_factory, tiny_audit_base, one_thread):
     d = tmp_path_factory.mktemp("stats")
-    recipe = d / "tiny.toml"
-    recipe.write_text("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
-                      "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\nengine='sequential'\n")
-    spec = load_spec(recipe)
-    build_pool(spec, d / "pool")
-    ds = spec.load_dataset()
-    model, meta = train_target(spec, ds, seed=7)
-    save_checkpoint(d / "orig.pt", model, meta)
+    _, ds, _ = tiny_audit_kit(tiny_audit_base, d)
     train_y = ds.y[ds.train_idx]
-    np.save(d / "forget.npy", np.arange(0, 1347, 20))
     np.save(d / "class3.npy", np.flatnonzero(train_y == 3)[:60])
     np.save(d / "nm_no3.npy", np.flatnonzero(train_y != 3)[-300:])
     return d

@@ -10,10 +10,9 @@ from click.testing import CliRunner
 from torch import nn
 
 from muaudit.cli.main import cli
+from tests.helpers_audit import tiny_audit_kit
 from muaudit.models import build_model, save_checkpoint
-from muaudit.pool import build_pool, load_spec
 from muaudit.training import predict_logits
-from muaudit.training.single import train_target
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MEAN, STD = 0.3, 0.05  # the normalisation the "normalised" target expects (far from digits' own scaling)
@@ -52,17 +51,9 @@ class Raises(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_audit_base):
     d = tmp_path_factory.mktemp("targets")
-    recipe = d / "tiny.toml"
-    recipe.write_text("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
-                      "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\nengine='sequential'\n")
-    spec = load_spec(recipe)
-    build_pool(spec, d / "pool")
-    ds = spec.load_dataset()
-    model, meta = train_target(spec, ds, seed=7)
-    save_checkpoint(d / "orig.pt", model, meta)
-    np.save(d / "forget.npy", np.arange(0, 1347, 20))
+    _, ds, model = tiny_audit_kit(tiny_audit_base, d)
     np.save(d / "train.npy", np.arange(1347))
     _third_party(d, model, ds)
     return d, model, ds
