@@ -23,7 +23,7 @@ from scipy.special import expit
 from scipy.stats import mannwhitneyu
 
 from muaudit.checks import check_positive_int
-from muaudit.audit.verdict import AuditResult, decide, _calibration, _check_inputs, assess_scores
+from muaudit.audit.verdict import AuditResult, _check_inputs, assess_scores, check_calibration, decide
 from muaudit.attacks.population import logistic_mia_possible, logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
@@ -290,7 +290,7 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
     reference, t, F, NM, R = _check_inputs(target, base, keep, forget, nonmembers, members)
     unlearned = _as_3d("unlearned", unlearned)
     forget_m = _mask("forget_m", forget_m, reference.keep.shape)
-    calib, notes = _calibration(t, reference, NM, recenter=recenter, ks_alpha=ks_alpha)
+    calib, notes = check_calibration(t, reference, NM, recenter=recenter, ks_alpha=ks_alpha)
     cols = np.zeros(reference.n_samples, bool)
     cols[F] = True
     signals = UnlearningSignals(np.concatenate([unlearned, reference.signals]),

@@ -105,7 +105,7 @@ def _check_disjoint(**sets: np.ndarray) -> None:
                 raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
 
 
-def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
+def check_calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
                  max_offset_iqr: float = 1.0):
     """Offset of the target's non-members from the shadows' OUT median, and a KS shape comparison.
 
@@ -113,6 +113,18 @@ def _calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: b
     and only warned about when it exceeds ``max_offset_iqr`` interquartile ranges of the OUT phi
     (or when it is not removed). The KS test compares the *recentred* non-member phi with the
     pooled OUT phi, so it warns when the shapes differ: the pool does not model this target.
+    Shared by every audit that scores a target against shadows (LiRA, U-LiRA, ``muaudit mia``'s
+    compatibility block). Returns ``(info, notes)``: ``offset``, ``recentered``, ``ks_statistic``,
+    ``ks_p_value``, ``out_iqr``, and the warnings.
+
+    Example:
+        >>> from muaudit.attacks.synthetic import synthetic_pool
+        >>> pool = synthetic_pool(n_models=16, n_samples=300)
+        >>> target = pool.draw(np.arange(300) < 150) + 5.0              # a target shifted by +5
+        >>> info, notes = check_calibration(target, ReferenceSignals(pool.phi, pool.keep), np.arange(150, 300),
+        ...                                 recenter=True, ks_alpha=0.01)
+        >>> round(info["offset"]), len(notes)                           # the shift is measured and reported
+        (5, 1)
     """
     out = side_stats(reference.signals[:, nonmembers], ~reference.keep[:, nonmembers], "median")
     has = out.count > 0
@@ -278,7 +290,7 @@ def _fitted_info(attack) -> dict:
 
 def _score_all(target, reference, attack, attack_options, nonmembers, *, recenter, ks_alpha):
     """Fit the attack on the shadows and score every example; returns scores, attack, info, notes."""
-    calib, notes = _calibration(target, reference, nonmembers, recenter=recenter, ks_alpha=ks_alpha)
+    calib, notes = check_calibration(target, reference, nonmembers, recenter=recenter, ks_alpha=ks_alpha)
     shifted = target - calib["offset"] if recenter else target
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticsWarning)

@@ -14,7 +14,7 @@ import numpy as np
 from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, logit_scaled_confidence, svc_mia
 from muaudit.attacks.base import ReferenceSignals
 from muaudit.audit import assess_scores
-from muaudit.audit.verdict import _calibration
+from muaudit.audit.verdict import check_calibration
 from muaudit.checks import check_unit_interval
 from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
 from muaudit.data import load_dataset, load_index_file, split_forget
@@ -64,7 +64,7 @@ def _compatibility(tgt, logits, ds, data, F, NM, R) -> dict:
     labels = data.pool.labels[None]
     shadow = data.pool.logits()
     z = logits[data.pool.population][:, None]
-    calib, _ = _calibration(logit_scaled_confidence(z, labels[0]), ReferenceSignals(logit_scaled_confidence(shadow, labels),
+    calib, _ = check_calibration(logit_scaled_confidence(z, labels[0]), ReferenceSignals(logit_scaled_confidence(shadow, labels),
                             data.pool.keep), pos(NM), recenter=True, ks_alpha=compat.KS_ALPHA)
     return audit_compatibility(tgt, z, data, forget=pos(F), nonmembers=pos(NM), members=pos(R), calibration=calib,
                                shadow_logits=shadow)

@@ -10,7 +10,7 @@ line of ``advice``:
   on non-members it is ``fail`` when the accuracy also lost more than :data:`FAIL_SHARE` of the
   shadows' accuracy above chance or the error rate is over :data:`ERROR_RATIO` times theirs
   (almost always an input-convention mismatch: layout or normalisation);
-- calibration: the KS check of :func:`muaudit.audit.verdict._calibration` (``warn``);
+- calibration: the KS check of :func:`muaudit.audit.verdict.check_calibration` (``warn``);
 - recipe: the architecture and training recipe a muaudit checkpoint carries against the pool's
   (``warn`` per difference); for other formats, the kinds of layers (a conv net against an MLP
   pool, ``warn``);
