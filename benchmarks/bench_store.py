@@ -36,9 +36,11 @@ from muaudit.pool.design import make_keep, model_seeds
 from muaudit.pool.layout import row_checksum
 from muaudit.pool.store import commit_rows, create_pool_file
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import replace_block  # noqa: E402
+
 SHAPES = {"cifar10": (60_000, 2, 10), "cifar100": (60_000, 2, 100)}
 OLD_MAX = {"cifar10": 256, "cifar100": 64}
-MARK = ("<!-- bench-store:start -->", "<!-- bench-store:end -->")
 
 
 # -- the copy-on-commit store (schema version 1), as it was -----------------------------------
@@ -167,17 +169,6 @@ def table(results: list[dict], sizes, disk: str, before: str, after: str, wall: 
     return "\n".join(lines)
 
 
-def write_block(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else ""
-    block = f"{MARK[0]}\n{text}\n{MARK[1]}"
-    if MARK[0] in doc:
-        head, rest = doc.split(MARK[0], 1)
-        doc = head + block + rest.split(MARK[1], 1)[1]
-    else:
-        doc = doc.rstrip() + "\n\n## Pool store: commit cost\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", default="/work/tmp" if Path("/work").is_dir() else None,
@@ -209,7 +200,7 @@ def main(argv=None) -> None:
     text = table(results, sizes, " ".join(disk.split()), before, after, time.perf_counter() - t_start)
     print(text)
     if not args.no_write and not args.quick:
-        write_block(Path(args.out), text)
+        replace_block(Path(args.out), "bench-store", "## Pool store: commit cost", text)
 
 
 if __name__ == "__main__":

@@ -10,25 +10,21 @@ the ``benchmark-spaces`` markers.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 import os
 import platform
-import re
 import time
 from pathlib import Path
 
 from muaudit.benchmark.space import space_table
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import replace_block  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_block(path: Path, marker: str, body: str) -> None:
-    text = path.read_text()
-    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{path} has no <!-- {marker}:start/end --> markers")
-    path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
 
 
 def describe(results: dict) -> str:
@@ -54,8 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     results = json.loads((Path(args.folder) / "results.json").read_text())
     out = Path(args.out)
-    write_block(out, "benchmark-table", describe(results) + "\n\n" + results["benchmark"]["markdown"])
-    write_block(out, "benchmark-spaces", space_table())
+    replace_block(out, "benchmark-table", None, describe(results) + "\n\n" + results["benchmark"]["markdown"])
+    replace_block(out, "benchmark-spaces", None, space_table())
 
 
 if __name__ == "__main__":

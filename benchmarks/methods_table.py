@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -31,6 +30,9 @@ import torch
 from muaudit.pool.spec import PoolSpec, load_spec
 from muaudit.training.single import train_target
 from muaudit.unlearning import UnlearnData, accuracy, get_method, method_names, run_unlearning
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["original", "retrain", "ft", "ga", "srl", "ng+", "msg", "ct", "fcs", "cfw", "prmq", "kde", "rni", "bt",
@@ -127,14 +129,6 @@ def defaults_table(names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_block(path: Path, marker: str, body: str) -> None:
-    text = path.read_text()
-    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{path} has no <!-- {marker}:start/end --> markers")
-    path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default=str(ROOT / "shadow_models" / "digits-mlp.toml"))
@@ -147,7 +141,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     names = ordered(args.methods.split(",") if args.methods else method_names())
     out = Path(args.out)
-    write_block(out, "methods-defaults", defaults_table(ordered(method_names())))
+    replace_block(out, "methods-defaults", None, defaults_table(ordered(method_names())))
     if args.defaults_only:
         return
     torch.set_num_threads(args.threads)
@@ -158,7 +152,7 @@ def main(argv=None) -> None:
     results = [run_seed(spec, ds, s, args.forget_fraction, names) for s in range(args.seeds)]
     body = table(results, names, spec.train.epochs * len(ds.train_idx))
     body = describe_run(spec, ds, args, time.perf_counter() - t0) + "\n\n" + body
-    write_block(out, "methods-table", body)
+    replace_block(out, "methods-table", None, body)
     print(body)
 
 

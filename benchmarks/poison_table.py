@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,9 @@ import torch
 from muaudit.pool.spec import load_spec
 from muaudit.poisoning import get_poison, run_protocol, summarize_method
 from muaudit.poisoning.report import power_block
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["gd", "ngd", "ga", "ng+", "scrub", "ssd", "eu-k", "cf-k", "msg", "ct"]
@@ -143,14 +145,6 @@ def power_sweep(spec, args) -> str:
             f"(Gaussian: -mean GUS). {machine(args, time.perf_counter() - t0)}\n\n" + "\n".join(lines))
 
 
-def write_block(path: Path, marker: str, body: str) -> None:
-    text = path.read_text()
-    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{path} has no <!-- {marker}:start/end --> markers")
-    path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default=str(ROOT / "shadow_models" / "digits-mlp.toml"))
@@ -166,9 +160,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     spec = load_spec(args.recipe)
     if args.power:
-        write_block(Path(args.out), "poison-power", power_sweep(spec, args))
+        replace_block(Path(args.out), "poison-power", None, power_sweep(spec, args))
     else:
-        write_block(Path(args.out), "poison-table", efficacy_tables(spec, args))
+        replace_block(Path(args.out), "poison-table", None, efficacy_tables(spec, args))
 
 
 if __name__ == "__main__":

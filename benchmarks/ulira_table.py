@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import re
 import sys
 import time
 import warnings
@@ -39,6 +38,9 @@ from muaudit.attacks.signals import correctness
 from muaudit.jobs.ulira import run_ulira
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.pool.entries import UnlearnEntry
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["ft", "ga", "ng+", "srl", "msg", "ct", "scrub", "salun"]
@@ -127,18 +129,6 @@ def table(pool: Pool, results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_block(path: Path, marker: str, body: str, heading: str) -> None:
-    """Replace the text between the markers; append heading + markers if the file lacks them."""
-    text = path.read_text() if path.exists() else ""
-    block = f"<!-- {marker}:start -->\n{body}\n<!-- {marker}:end -->"
-    pattern = re.compile(rf"<!-- {marker}:start -->\n.*?<!-- {marker}:end -->", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + f"{heading}\n\n{block}\n"
-    path.write_text(text)
-
-
 def machine_line(threads: int, wall: float) -> str:
     try:
         load = f", load average {os.getloadavg()[0]:.1f} at the end"
@@ -199,9 +189,9 @@ def main(argv=None) -> None:
     cost = cost_block(pool, walls, spec, machine)
     print(body + "\n\n" + cost)
     if not args.no_write:
-        write_block(ROOT / "docs" / "ulira.md", "ulira-table", body, "## Table: methods on digits")
-        write_block(ROOT / "docs" / "benchmarks.md", "ulira-cost", cost,
-                    "## U-LiRA pool build cost (base + unlearned + retrain models per minute)")
+        replace_block(ROOT / "docs" / "ulira.md", "ulira-table", "## Table: methods on digits", body)
+        replace_block(ROOT / "docs" / "benchmarks.md", "ulira-cost",
+                      "## U-LiRA pool build cost (base + unlearned + retrain models per minute)", cost)
 
 
 if __name__ == "__main__":
