@@ -61,6 +61,42 @@ def class_strata(labels, forget, nonmembers, n: int, *, alpha: float = 0.05):
     return mix, lab
 
 
+def forgotten_classes(labels, forget, members) -> np.ndarray:
+    """Classes of the forget set with no retained member: forgotten as a whole (class-wise forgetting).
+
+    Empty without labels or without known members (then nothing can be said).
+
+    Example:
+        >>> forgotten_classes(np.array([0, 0, 1, 1, 2]), forget=[0, 1, 2], members=[3, 4]).tolist()
+        [0]
+    """
+    if labels is None or members is None or np.size(members) == 0:
+        return np.zeros(0, np.int64)
+    lab = np.asarray(labels)
+    return np.setdiff1d(lab[np.asarray(forget, np.int64)], lab[np.asarray(members, np.int64)])
+
+
+def known_class_nonmembers(labels, forget, nonmembers, members) -> tuple[np.ndarray, np.ndarray]:
+    """``(non-members, excluded classes)``: the non-members of classes the target still knows.
+
+    A model that forgot a whole class (and its exact retrain) is *expected* to fail on that
+    class's non-members too, so checks of how well the pool models the target (calibration,
+    accuracy on non-members) leave those classes out. All non-members when no class is forgotten
+    as a whole, or when every non-member is of a forgotten class.
+
+    Example:
+        >>> nm, gone = known_class_nonmembers(np.array([0, 0, 1, 1, 0, 1]), [0], [4, 5], [2, 3])
+        >>> nm.tolist(), gone.tolist()
+        ([5], [0])
+    """
+    nm = np.asarray(nonmembers, np.int64)
+    gone = forgotten_classes(labels, forget, members)
+    if not gone.size:
+        return nm, gone
+    kept = nm[~np.isin(np.asarray(labels)[nm], gone)]
+    return (kept, gone) if kept.size else (nm, np.zeros(0, np.int64))
+
+
 @dataclass(frozen=True)
 class Design:
     """How to draw a simulated forget set: ``counts[i]`` examples of class ``classes[i]``.

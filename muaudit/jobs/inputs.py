@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muaudit.audit.strata import known_class_nonmembers
 from muaudit.data import TEST, Dataset, load_index_file
 from muaudit.errors import CheckpointError, DataError, PoolError
 from muaudit.pool import Pool, PoolSpec
@@ -160,9 +161,12 @@ def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, 
 
     labels, keep = data.pool.labels, data.pool.keep
     shadow = data.pool.logits() if shadow_logits is None else shadow_logits
+    # a class forgotten as a whole is expected wrong (a retrain never saw it): left out of the accuracy checks
+    known, gone = known_class_nonmembers(labels, forget, nonmembers, members)
     acc, found = compat.accuracy_findings(z[:, 0].argmax(-1) == labels, shadow[:, :, 0].argmax(-1) == labels[None],
-                                          keep, forget=forget, nonmembers=nonmembers, members=members,
-                                          n_classes=data.dataset.n_classes)
+                                          keep, forget=forget, nonmembers=known, members=members,
+                                          n_classes=data.dataset.n_classes, whole_classes=bool(gone.size))
+    acc["nonmembers"]["excluded_classes"] = gone.tolist()
     recipe, found_recipe = compat.recipe_findings(target.meta, data.spec)
     pool_model = data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes)
     n_pool, kinds = n_parameters(pool_model), layer_kinds(pool_model)
