@@ -235,7 +235,18 @@ def unlearned_runs(spec, out: Path, executor, chosen: dict) -> dict[tuple, list]
 
 def score(unlearned: list[dict], retrained: list[dict], settings: CompetitionSettings) -> dict:
     """The row entry of one (method, forget setting): F with its bootstrap interval, the final
-    score, the median epsilon, K, and the accuracy ratios; ``forget_quality`` None when a run diverged."""
+    score, the median epsilon, K, and the accuracy ratios; ``forget_quality`` None when a run diverged.
+
+    ``unlearned`` are :func:`unlearn_task` results, ``retrained`` :func:`model_outputs` dicts.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> out = lambda k: {"statistic": rng.normal(size=20).tolist(), "acc_retain": 1.0, "acc_test": 0.9,
+        ...                  "acc_forget": 0.9, "status": "ok", "task": {"run": k}}
+        >>> c = score([out(k) for k in range(8)], [out(k) for k in range(8)], CompetitionSettings(models=8))
+        >>> c["n_models"], c["forget_quality"] > 0, c["final_score"] == c["forget_quality"]
+        (8, True, True)
+    """
     from muaudit.benchmark.competition import bootstrap_interval, bucket_points, example_epsilons
 
     bad = sum(r["status"] != "ok" for r in unlearned)
@@ -309,7 +320,14 @@ def section_lines(rows: list[dict]) -> dict:
 
 
 def summary_sentence(rows: list[dict]) -> str:
-    """One sentence per forget setting: the best final score and the retrain-vs-retrain ceiling."""
+    """One sentence per forget setting: the best final score and the retrain-vs-retrain ceiling.
+
+    Example:
+        >>> c = {"forget_quality": 0.1, "final_score": 0.09}
+        >>> summary_sentence([{"forget": "r10", "method": "retrain", "competition": {**c, "forget_quality": 0.18}},
+        ...                   {"forget": "r10", "method": "ft", "competition": c}])
+        'Competition score, forget r10: best ft (final score 0.090, F 0.100), retrain-vs-retrain ceiling F 0.180.'
+    """
     parts = []
     ceil = ceilings(rows)
     for setting in dict.fromkeys(r["forget"] for r in rows):
