@@ -3,9 +3,11 @@
 Usage:
     OMP_NUM_THREADS=1 muaudit benchmark benchmarks/specs/digits-deepunlearn.toml --out results/du
     python benchmarks/benchmark_table.py results/du [--out docs/benchmark.md]
+    python benchmarks/benchmark_table.py results/comp --competition-only
 
 The markdown goes between the ``benchmark-table`` marker comments; the search-space table between
-the ``benchmark-spaces`` markers.
+the ``benchmark-spaces`` markers; a run with the competition phase writes its table between the
+``competition-table`` markers (with ``--competition-only``, that table alone).
 """
 
 from __future__ import annotations
@@ -47,9 +49,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("folder")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmark.md"))
+    ap.add_argument("--competition-only", action="store_true", help="write only the competition table")
     args = ap.parse_args()
     results = json.loads((Path(args.folder) / "results.json").read_text())
     out = Path(args.out)
+    competition = results["benchmark"].get("competition")
+    if competition:
+        replace_block(out, "competition-table", None, competition["markdown"])
+    if args.competition_only:
+        return
     replace_block(out, "benchmark-table", None, describe(results) + "\n\n" + results["benchmark"]["markdown"])
     replace_block(out, "benchmark-spaces", None, space_table())
 

@@ -45,22 +45,34 @@ def _rates_single(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndar
     return fpr, fnr
 
 
-def _rates_interval(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(FPR, FNR) of the rules ``l <= c <= r`` with the peakier sample as the positive side."""
+def _interval_rates(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (FPR, FNR) of the rules ``l <= c <= r`` with the peakier sample as the positive side.
+
+    The grid has ``R x O`` rules (~400 x 400) with right ends ``r_i`` and left ends ``l_ij``; a
+    rule's rates are ``#(l_ij <= s <= r_i) / n`` per sample, so only the distinct count pairs
+    matter. Row i's left ends do not decrease with j, so with ``k_im = #(l_ij <= s_m)`` (one batched
+    ``searchsorted`` of the samples into the rows), ``s_m < l_ij`` exactly when ``j >= k_im``: the
+    counts of row i change only at ``j`` in ``{0} + {k_im}``, and evaluating them there gives every
+    pair the full grid gives, from the same float comparisons (so epsilon is identical).
+    """
+    import torch
+
     if np.ptp(pos) >= np.ptp(neg):
         pos, neg = neg, pos
     width = float(np.ptp(pos))
     lo, hi = pos.min() + width - BUFFER, pos.max() + BUFFER
     right = np.linspace(lo, hi, max(int(math.ceil((hi - lo) * PER_UNIT)), 1))
     offsets = np.linspace(-BUFFER, BUFFER, int(math.ceil(2 * BUFFER * PER_UNIT)))
-    left = (right[:, None] - width + offsets[None, :]).ravel()
-    right = np.repeat(right, len(offsets))
+    left = torch.from_numpy(right[:, None] - width + offsets[None, :])  # [R, O], rows non-decreasing
     ps, ns = np.sort(pos), np.sort(neg)
-
-    def inside(s):
-        return (np.searchsorted(s, right, side="right") - np.searchsorted(s, left, side="left")).clip(0) / len(s)
-
-    return inside(ns), 1 - inside(ps)
+    rows = len(right)
+    k = [torch.searchsorted(left, torch.from_numpy(s).expand(rows, len(s)).contiguous(), right=True) for s in (ns, ps)]
+    at = torch.cat([torch.zeros(rows, 1, dtype=torch.int64), *k], dim=1)
+    at = torch.where(at < len(offsets), at, 0)  # a break at j = O is off the grid: row i's pair at j = 0 instead
+    inside = [np.maximum(np.searchsorted(s, right, side="right")[:, None]
+                         - torch.searchsorted(ks, at, right=True).numpy(), 0) for s, ks in zip((ns, ps), k)]
+    code = np.flatnonzero(np.bincount((inside[0] * (len(ps) + 1) + inside[1]).ravel()))
+    return (code // (len(ps) + 1)) / len(ns), 1 - (code % (len(ps) + 1)) / len(ps)
 
 
 def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: float = DELTA) -> float:
@@ -72,7 +84,7 @@ def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: floa
         return 0.0 if pos[0] == neg[0] else EPSILON_CAP
     if small / large < 0.01:
         return EPSILON_CAP
-    fpr, fnr = (np.concatenate(p) for p in zip(_rates_single(pos, neg), _rates_interval(pos, neg)))
+    fpr, fnr = (np.concatenate(p) for p in zip(_rates_single(pos, neg), _interval_rates(pos, neg)))
     if ((fpr == 0) & (fnr == 0)).any():
         return EPSILON_CAP
     keep = (fpr > 0) & (fnr > 0)
@@ -92,6 +104,53 @@ def bucket_points(eps: np.ndarray, n_models: int) -> np.ndarray:
     return np.where(k < n_buckets, 0.5 ** k, 0.0)
 
 
+def competition_statistic(logits, labels) -> np.ndarray:
+    """The competition's statistic: the logit-scaled confidence ``log(p_y + 1e-45) - log(1 - p_y + 1e-45)``
+    of the true class, from float64 softmax probabilities (``metric.compute_logit_scaled_confidence``
+    of the evaluation code). The ``1e-45`` bounds it to about +-103.6 where one side underflows.
+
+    Example:
+        >>> competition_statistic(np.array([[2.0, 0.0], [0.0, 1e4]]), np.array([0, 0])).round(3).tolist()
+        [2.0, -103.616]
+    """
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(len(z))
+    right = p[rows, labels].copy()
+    p[rows, labels] = 0.0
+    return np.log(right + 1e-45) - np.log(p.sum(axis=1) + 1e-45)
+
+
+def example_epsilons(unlearned, retrained) -> np.ndarray:
+    """``eps(x)`` of every example from statistics ``[n_models, n_examples]`` of each side.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> example_epsilons(rng.normal(size=(8, 2)), rng.normal(10, 1, size=(8, 2))).tolist()
+        [50.0, 50.0]
+    """
+    u, r = np.asarray(unlearned, np.float64), np.asarray(retrained, np.float64)
+    return np.array([example_epsilon(u[:, i], r[:, i]) for i in range(u.shape[1])])
+
+
+def bootstrap_interval(points, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``points`` (one per forget example) over ``resamples``
+    seeded resamples of the examples: how much F depends on which examples were forgotten (not
+    on the finite number of models, which biases F downward; see docs/benchmark.md).
+
+    Example:
+        >>> bootstrap_interval(np.r_[np.ones(50), np.zeros(50)], seed=0)
+        (0.4, 0.6)
+    """
+    p = np.asarray(points, np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(p), size=(resamples, len(p)))
+    means = p[idx].mean(axis=1)
+    q = (1 - level) / 2
+    return float(np.quantile(means, q)), float(np.quantile(means, 1 - q))
+
+
 def competition_score(unlearned, retrained, *, retain_ratio: float = 1.0, test_ratio: float = 1.0) -> dict:
     """Forgetting quality F and the final score from statistics ``[n_models, n_examples]`` of the
     unlearned and the retrained models (same forget set, same number of models >= 3).
@@ -105,7 +164,7 @@ def competition_score(unlearned, retrained, *, retain_ratio: float = 1.0, test_r
                         f"got {u.shape} and {r.shape}")
     if not (np.isfinite(u).all() and np.isfinite(r).all()):
         raise DataError("Expected finite statistics (a diverged model cannot be scored)")
-    eps = np.array([example_epsilon(u[:, i], r[:, i]) for i in range(u.shape[1])])
+    eps = example_epsilons(u, r)
     f = float(bucket_points(eps, u.shape[0]).mean())
     return {"forget_quality": f, "final_score": f * retain_ratio * test_ratio,
             "epsilon_median": float(np.median(eps)), "n_models": int(u.shape[0]), "n_examples": int(u.shape[1])}

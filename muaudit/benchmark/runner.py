@@ -7,6 +7,9 @@
 3. **Final runs**: the chosen configuration (the best trial's, else the fixed settings over the
    method's defaults) on every seed; each result is cached in ``runs/METHOD/FORGET/sSEED.json``
    with its configuration, so a resumed run skips it unless the chosen configuration changed.
+4. **Competition** (``"competition"`` in the spec's metrics): K runs per method and K retrains per
+   forget setting, scored as the NeurIPS-2023 competition did
+   (:mod:`muaudit.benchmark.competition_phase`).
 """
 
 from __future__ import annotations
@@ -122,6 +125,12 @@ def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> li
             row["searched"] = sorted(plan.space)
             row["chosen"] = c["chosen"]
             rows.append(row)
+    if spec.competition is not None:  # phase 4 (muaudit.benchmark.competition_phase)
+        from muaudit.benchmark.competition_phase import run_competition
+
+        scores = run_competition(spec, out, executor, chosen)
+        for row in rows:
+            row["competition"] = scores[(row["method"], row["forget"])]
     return rank(rows)
 
 

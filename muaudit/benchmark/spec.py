@@ -44,11 +44,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method")
+TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method", "competition")
 SEARCH_KEYS = ("trials", "seeds", "sampler_seed")
 FORGET_KEYS = ("name", "kind", "fraction", "classes")
 METHOD_KEYS = ("fixed", "space")
 METRICS = ("accuracy", "mia", "rte")
+OPTIONAL_METRICS = ("competition",)  # not in the default list: costs K models per side
 FORGET_KINDS = ("random", "class")
 PSEUDO_METHODS = ("original", "retrain")
 
@@ -95,12 +96,16 @@ class BenchmarkSpec:
     trials: int = 10
     search_seeds: int = 1
     sampler_seed: int = 0
+    competition: object = None  # CompetitionSettings when "competition" is in metrics
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
-                "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
-                "sampler_seed": self.sampler_seed, "forget": [f.to_dict() for f in self.forget],
-                "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods]}
+        d = {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
+             "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
+             "sampler_seed": self.sampler_seed, "forget": [f.to_dict() for f in self.forget],
+             "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods]}
+        if self.competition is not None:
+            d["competition"] = self.competition.to_dict()
+        return d
 
     def with_trials(self, trials: int) -> "BenchmarkSpec":
         from dataclasses import replace
@@ -226,8 +231,8 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
         raise ConfigError(f"Expected `seeds` a non-empty list of distinct integers >= 0, got {seeds!r}")
     metrics = d.get("metrics", list(METRICS))
     if not isinstance(metrics, list) or not metrics:
-        raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS}, got {metrics!r}")
-    _unknown(metrics, METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
+        raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS + OPTIONAL_METRICS}, got {metrics!r}")
+    _unknown(metrics, METRICS + OPTIONAL_METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
     search = d.get("search", {})
     if not isinstance(search, dict):
         raise ConfigError("[search] must be a table")
@@ -237,10 +242,13 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if n_search > len(seeds):
         raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
     sampler_seed = _positive("[search] sampler_seed", search.get("sampler_seed", 0), 0)
+    from muaudit.benchmark.competition_phase import parse_competition
+
+    competition = parse_competition(d.get("competition"), metrics)
     return BenchmarkSpec(name=str(d.get("name", name)), recipe=recipe,
                          methods=parse_methods(d["methods"], d.get("method")), seeds=tuple(seeds),
                          forget=parse_forget(d["forget"]), metrics=tuple(dict.fromkeys(metrics)),
-                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed)
+                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed, competition=competition)
 
 
 def load_benchmark_spec(path) -> BenchmarkSpec:

@@ -74,10 +74,12 @@ def rank(rows: list[dict]) -> list[dict]:
     return out
 
 
-def write_csv(rows: list[dict], path: Path) -> Path:
-    """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns."""
+def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
+    """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns,
+    then ``extra_columns`` (``(name, row -> value or None)`` pairs, e.g. the competition phase's)."""
     head = ["forget", "rank", "tied", "rank_forgetting", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
-    cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")] + ["config"]
+    cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")]
+    cols += [name for name, _ in extra_columns] + ["config"]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -86,6 +88,7 @@ def write_csv(rows: list[dict], path: Path) -> Path:
             for k in METRIC_KEYS:
                 iv = r.get(k)
                 vals += ["", "", ""] if not iv else [f"{iv['mean']:.6g}", f"{iv['low']:.6g}", f"{iv['high']:.6g}"]
+            vals += ["" if (v := get(r)) is None else f"{v:.6g}" for _, get in extra_columns]
             vals.append(";".join(f"{k}={v}" for k, v in sorted(r["config"].items())))
             w.writerow(vals)
     return path

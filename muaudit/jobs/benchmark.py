@@ -1,7 +1,8 @@
 """``muaudit benchmark``: run a benchmark spec into a results folder.
 
 The folder holds ``spec.json`` (the resolved spec), ``models/`` (originals and reference retrains),
-``studies.db`` (the Optuna searches), ``runs/`` (final per-seed results), and at the end
+``studies.db`` (the Optuna searches), ``runs/`` (final per-seed results), with the competition phase
+``models/competition-FORGET/`` (its K retrains) and ``competition/`` (its K runs per method), and at the end
 ``results.json`` (``kind: "benchmark"``, with a ``benchmark`` section), ``table.csv`` and
 ``benchmark.png``. ``--resume`` continues a folder with the same spec (``--trials`` may raise the
 budget of a finished search); without it an existing folder is refused, so nothing is overwritten.
@@ -13,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from muaudit.benchmark import competition_phase
 from muaudit.benchmark import executor as executors
 from muaudit.benchmark.runner import run_study
 from muaudit.benchmark.spec import check_classes, load_benchmark_spec
@@ -59,18 +61,34 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
             ex.close()
     wall = time.perf_counter() - t0
     sessions = _record_session(folder, wall)
-    write_csv(rows, folder / "table.csv")
+    write_csv(rows, folder / "table.csv", extra_columns=competition_phase.csv_columns(rows))
     plot(rows, folder / "benchmark.png")
+    sections = {"ranking": _ranking_lines(rows)}
+    if spec.competition is not None:
+        sections["competition"] = competition_phase.section_lines(rows)
     results = {"kind": "benchmark", "title": f"benchmark {spec.name}", "spec": spec.to_dict(),
                "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
                              "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
                              "executor": executor, "workers": workers,
-                             "summary": _summary(rows)},
-               "sections": {"ranking": _ranking_lines(rows)}}
+                             "summary": " ".join(filter(None, (_summary(rows),
+                                                               competition_phase.summary_sentence(rows)))),
+                             **_competition(spec, rows)},
+               "sections": sections}
     write_results(folder, results, {})
     return {**results, "out": str(folder)}
+
+
+def _competition(spec, rows: list[dict]) -> dict:
+    """The ``competition`` entry of ``results["benchmark"]`` (empty when the phase did not run)."""
+    if spec.competition is None:
+        return {}
+    return {"competition": {**spec.competition.to_dict(), "ceiling": competition_phase.ceilings(rows),
+                            "markdown": competition_phase.markdown(rows),
+                            "protocol": "K unlearned runs (seeds 0..K-1) from the first seed's original vs K "
+                                        "retrains, on the first seed's forget set; statistic: logit-scaled "
+                                        "confidence; delta 1e-5; F interval: bootstrap over forget examples"}}
 
 
 def _record_session(folder: Path, wall: float) -> list[float]:
