@@ -57,7 +57,7 @@ class Progress:
 def search_all(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> dict[tuple, dict]:
     """Run (or resume) every search; returns ``{(method, forget): {"config", "trials", "failed"}}``."""
     jobs = [SearchJob(str(out), str(spec.recipe), plan, f, spec.seeds[:spec.search_seeds], spec.trials,
-                      spec.sampler_seed, "mia" in spec.metrics)
+                      spec.sampler_seed, "mia" in spec.metrics, spec.population)
             for f in spec.forget for plan in spec.methods if plan.space]
     progress = Progress(len(jobs) * spec.trials)
     chosen = {}

@@ -11,6 +11,7 @@ metrics = ["accuracy", "mia", "rte"]
 trials = 2                       # Optuna trials per (method, forget setting)
 seeds = 1                        # the first N seeds are searched; the chosen config runs on all
 sampler_seed = 0
+population = 4                   # NSGA-III generation size (default max(4, trials // 4))
 
 [[forget]]                       # repeatable
 name = "random10"
@@ -45,7 +46,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method")
-SEARCH_KEYS = ("trials", "seeds", "sampler_seed")
+SEARCH_KEYS = ("trials", "seeds", "sampler_seed", "population")
 FORGET_KEYS = ("name", "kind", "fraction", "classes")
 METHOD_KEYS = ("fixed", "space")
 METRICS = ("accuracy", "mia", "rte")
@@ -84,6 +85,7 @@ class BenchmarkSpec:
         recipe: path of the pool recipe of the originals (its ``[train]`` recipe trains every
             original and every reference retrain).
         search_seeds: the first ``search_seeds`` seeds are used in the search's objective.
+        population: NSGA-III's generation size (trials per generation; see :func:`default_population`).
     """
 
     name: str
@@ -95,17 +97,31 @@ class BenchmarkSpec:
     trials: int = 10
     search_seeds: int = 1
     sampler_seed: int = 0
+    population: int = 4
 
     def to_dict(self) -> dict:
         return {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
                 "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
-                "sampler_seed": self.sampler_seed, "forget": [f.to_dict() for f in self.forget],
+                "sampler_seed": self.sampler_seed, "population": self.population, "forget": [f.to_dict() for f in self.forget],
                 "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods]}
 
     def with_trials(self, trials: int) -> "BenchmarkSpec":
+        """The same spec with another budget; the population stays (a resumed search keeps its
+        generations)."""
         from dataclasses import replace
 
         return replace(self, trials=_positive("--trials", trials))
+
+
+def default_population(trials: int) -> int:
+    """NSGA-III's default generation size: ``max(4, trials // 4)``, so that the budget covers
+    about four generations (Optuna's own default, 50, leaves a budget below 50 a random search).
+
+    Example:
+        >>> default_population(30), default_population(100), default_population(2)
+        (7, 25, 4)
+    """
+    return max(4, trials // 4)
 
 
 def _unknown(got, valid, where: str) -> None:
@@ -237,10 +253,12 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if n_search > len(seeds):
         raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
     sampler_seed = _positive("[search] sampler_seed", search.get("sampler_seed", 0), 0)
+    population = _positive("[search] population", search.get("population", default_population(trials)), 2)
     return BenchmarkSpec(name=str(d.get("name", name)), recipe=recipe,
                          methods=parse_methods(d["methods"], d.get("method")), seeds=tuple(seeds),
                          forget=parse_forget(d["forget"]), metrics=tuple(dict.fromkeys(metrics)),
-                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed)
+                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed,
+                         population=population)
 
 
 def load_benchmark_spec(path) -> BenchmarkSpec:
