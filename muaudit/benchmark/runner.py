@@ -7,6 +7,8 @@
 3. **Final runs**: the chosen configuration (the best trial's, else the fixed settings over the
    method's defaults) on every seed; each result is cached in ``runs/METHOD/FORGET/sSEED.json``
    with its configuration, so a resumed run skips it unless the chosen configuration changed.
+4. **U-LiRA** (with a ``[ulira]`` table): the chosen configurations as ``[[unlearn]]`` entries of a
+   shadow pool, built or extended, and evaluated per method (:mod:`muaudit.benchmark.ulira_phase`).
 """
 
 from __future__ import annotations
@@ -107,8 +109,9 @@ def final_runs(spec: BenchmarkSpec, out: Path, executor, chosen: dict) -> dict[t
     return results
 
 
-def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> list[dict]:
-    """All three phases; returns the ranked table rows (see :mod:`muaudit.benchmark.summary`)."""
+def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1, extra: dict | None = None) -> list[dict]:
+    """All phases; returns the ranked table rows (see :mod:`muaudit.benchmark.summary`). Phase
+    blocks for ``results.json`` (``ulira``) go into ``extra`` when given."""
     train_references(spec, out, executor)
     chosen = search_all(spec, out, executor, batch=batch)
     runs = final_runs(spec, out, executor, chosen)
@@ -122,7 +125,14 @@ def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> li
             row["searched"] = sorted(plan.space)
             row["chosen"] = c["chosen"]
             rows.append(row)
-    return rank(rows)
+    rows = rank(rows)
+    if spec.ulira is not None:
+        from muaudit.benchmark.ulira_phase import run_ulira_phase
+
+        block = run_ulira_phase(spec, out, executor, chosen, rows)
+        if extra is not None:
+            extra["ulira"] = block
+    return rows
 
 
 def trial_counts(out: Path, spec: BenchmarkSpec) -> dict[str, int]:

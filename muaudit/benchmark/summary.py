@@ -76,16 +76,21 @@ def rank(rows: list[dict]) -> list[dict]:
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns."""
+    from muaudit.benchmark import ulira_phase
+
     head = ["forget", "rank", "tied", "rank_forgetting", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
-    cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")] + ["config"]
+    keys = METRIC_KEYS + (ulira_phase.INTERVALS if ulira_phase.has_ulira(rows) else ())
+    text = ulira_phase.TEXT if ulira_phase.has_ulira(rows) else ()
+    cols = head + [f"{k}{s}" for k in keys for s in ("", "_low", "_high")] + list(text) + ["config"]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in rows:
             vals = [r[h] for h in head]
-            for k in METRIC_KEYS:
+            for k in keys:
                 iv = r.get(k)
                 vals += ["", "", ""] if not iv else [f"{iv['mean']:.6g}", f"{iv['low']:.6g}", f"{iv['high']:.6g}"]
+            vals += [r.get(k, "") for k in text]
             vals.append(";".join(f"{k}={v}" for k, v in sorted(r["config"].items())))
             w.writerow(vals)
     return path

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from muaudit.benchmark import executor as executors
+from muaudit.benchmark import ulira_phase
 from muaudit.benchmark.runner import run_study
 from muaudit.benchmark.spec import check_classes, load_benchmark_spec
 from muaudit.benchmark.summary import markdown, plot, write_csv
@@ -52,8 +53,9 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     ex = executors.get_executor(executor, workers=workers)
     folder = _prepare_folder(spec, out, resume)
     t0 = time.perf_counter()
+    extra: dict = {}
     try:
-        rows = run_study(spec, folder, ex, batch=workers)
+        rows = run_study(spec, folder, ex, batch=workers, extra=extra)
     finally:
         if hasattr(ex, "close"):
             ex.close()
@@ -61,14 +63,18 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     sessions = _record_session(folder, wall)
     write_csv(rows, folder / "table.csv")
     plot(rows, folder / "benchmark.png")
+    table = markdown(rows) + ("\n\n" + ulira_phase.markdown(rows) if ulira_phase.has_ulira(rows) else "")
+    sections = {"ranking": _ranking_lines(rows)}
+    if ulira_phase.has_ulira(rows):
+        sections["U-LiRA (per method, not per seed)"] = ulira_phase.section(rows)
     results = {"kind": "benchmark", "title": f"benchmark {spec.name}", "spec": spec.to_dict(),
-               "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
+               "benchmark": {"rows": rows, "markdown": table, "figure": "benchmark.png", **extra,
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
                              "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
                              "executor": executor, "workers": workers,
-                             "summary": _summary(rows)},
-               "sections": {"ranking": _ranking_lines(rows)}}
+                             "summary": " ".join(filter(None, [_summary(rows), ulira_phase.summary(rows)]))},
+               "sections": sections}
     write_results(folder, results, {})
     return {**results, "out": str(folder)}
 
