@@ -118,6 +118,43 @@ def test_resume_does_not_rebuild_the_pool(bench):
     assert [r["ulira_auc"] for r in again["benchmark"]["rows"]] == [r["ulira_auc"] for r in res["benchmark"]["rows"]]
 
 
+def test_changed_config_is_a_new_entry_of_the_same_pool(bench, tmp_path):
+    """``--resume --trials 3`` moves GA to another configuration (measured: its best of 3 trials):
+    a new entry is added to the built pool, reusing the base shadows' weights (not retrained) and
+    the stored retrains; the unchanged entries keep their evaluations."""
+    import shutil
+
+    from muaudit.pool.reader import Pool
+
+    d, res = bench
+    out = tmp_path / "out"
+    shutil.copytree(d / "out", out)
+    weights = {p.name: p.stat().st_mtime_ns for p in (out / "ulira" / "pool" / "weights").iterdir()}
+    again = run_benchmark(d / "spec.toml", out, resume=True, trials=3)
+    old, new = rows(res), rows(again)
+    assert new["ga"]["ulira_entry"] != old["ga"]["ulira_entry"]
+    assert new["retrain"]["ulira_auc"] == old["retrain"]["ulira_auc"]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "ulira" / "pool" / "weights").iterdir()} == weights
+    pool = Pool(out / "ulira" / "pool" / "pool.h5")
+    assert {old["ga"]["ulira_entry"], new["ga"]["ulira_entry"]} <= set(pool.unlearned)
+    assert pool.unlearned[new["ga"]["ulira_entry"]].done.all()
+
+
+def test_a_built_pool_folder_is_used_in_place(bench, tmp_path):
+    """``pool = DIR``: the benchmark's entries go into that pool; built ones are not rebuilt."""
+    import shutil
+
+    d, res = bench
+    shutil.copytree(d / "out" / "models", tmp_path / "out" / "models")  # the same originals and retrains
+    pool = d / "out" / "ulira" / "pool" / "pool.h5"
+    before = pool.stat().st_mtime_ns
+    (tmp_path / "tiny.toml").write_text(RECIPE)
+    (tmp_path / "spec.toml").write_text(SPEC.format(ulira=f'[ulira]\npool = "{pool.parent}"'))
+    got = run_benchmark(tmp_path / "spec.toml", tmp_path / "out")
+    assert pool.stat().st_mtime_ns == before and got["benchmark"]["ulira"]["pool"] == str(pool.parent)
+    assert [r["ulira_auc"] for r in got["benchmark"]["rows"]] == [r["ulira_auc"] for r in res["benchmark"]["rows"]]
+
+
 def test_report_shows_the_column(bench, tmp_path):
     d, _ = bench
     result = CliRunner().invoke(cli, ["report", str(d / "out"), "--html", "--out", str(tmp_path / "r.html")])
