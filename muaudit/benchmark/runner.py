@@ -22,6 +22,7 @@ from muaudit.benchmark.spec import BenchmarkSpec
 from muaudit.benchmark.summary import rank, summarise
 from muaudit.benchmark.task import make_task, run_task
 from muaudit.benchmark.world import train_reference
+from muaudit.errors import ConfigError
 
 
 def reference_task(args: dict) -> str:
@@ -109,9 +110,11 @@ def final_runs(spec: BenchmarkSpec, out: Path, executor, chosen: dict) -> dict[t
     return results
 
 
-def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1, extra: dict | None = None) -> list[dict]:
+def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1, extra: dict | None = None,
+              ulira_evaluator=None) -> list[dict]:
     """All phases; returns the ranked table rows (see :mod:`muaudit.benchmark.summary`). Phase
-    blocks for ``results.json`` (``ulira``) go into ``extra`` when given."""
+    blocks for ``results.json`` (``ulira``) go into ``extra`` when given; a spec with ``[ulira]``
+    needs ``ulira_evaluator`` (see :func:`muaudit.benchmark.ulira_phase.run_ulira_phase`)."""
     train_references(spec, out, executor)
     chosen = search_all(spec, out, executor, batch=batch)
     runs = final_runs(spec, out, executor, chosen)
@@ -129,7 +132,9 @@ def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1, extra
     if spec.ulira is not None:
         from muaudit.benchmark.ulira_phase import run_ulira_phase
 
-        block = run_ulira_phase(spec, out, executor, chosen, rows)
+        if ulira_evaluator is None:
+            raise ConfigError("a spec with [ulira] needs an `ulira_evaluator` (muaudit.jobs.ulira.ulira_summary)")
+        block = run_ulira_phase(spec, out, executor, chosen, rows, ulira_evaluator)
         if extra is not None:
             extra["ulira"] = block
     return rows

@@ -246,10 +246,10 @@ def build(spec, out: Path, executor, chosen: dict) -> tuple[Path, dict]:
     return folder, names, recipe_path(out, pool_spec)
 
 
-def evaluate(spec, out: Path, folder: Path, entry: str) -> dict:
-    """U-LiRA of one entry (cached in ``OUT/ulira/eval/ENTRY/``: reused while the protocol and
-    the pool's shadow count are unchanged)."""
-    from muaudit.jobs.ulira import run_ulira
+def evaluate(spec, out: Path, folder: Path, entry: str, evaluator) -> dict:
+    """U-LiRA of one entry by ``evaluator`` (see :func:`run_ulira_phase`), cached in
+    ``OUT/ulira/eval/ENTRY/summary.json``: reused while the protocol and the pool's shadow count
+    are unchanged."""
     from muaudit.pool.reader import POOL_FILE, Pool
 
     plan = spec.ulira
@@ -260,37 +260,10 @@ def evaluate(spec, out: Path, folder: Path, entry: str) -> dict:
         got = json.loads(cached.read_text())
         if got.get("key") == key:
             return got
-    res, _ = run_ulira(pool=folder, method=entry, reference=plan.reference, statistic=plan.statistic,
-                       variance=plan.variance, n_targets=plan.targets, out=where)
-    summary = {"key": key, "entry": entry, "auc": res["auc"], "auc_ci": res["auc_ci"],
-               "accuracy": res["ulira_accuracy"]["accuracy"], "accuracy_ci": res["ulira_accuracy"]["ci"],
-               "verdict": res["verdict"], "n_targets": len(res["targets"]), "n_shadows": res["n_shadows"],
-               "variance": resolved_variance(folder, entry, plan)}
+    summary = {"key": key, "entry": entry, **evaluator(folder, entry, reference=plan.reference, statistic=plan.statistic,
+                                                         variance=plan.variance, n_targets=plan.targets, out=where)}
     cached.write_text(json.dumps(summary, default=float))
     return summary
-
-
-def resolved_variance(folder: Path, entry: str, plan: ULiRAPlan) -> str:
-    """What ``variance`` means on this pool: ``auto`` resolved by one fit on every shadow."""
-    import warnings
-
-    import numpy as np
-
-    from muaudit.attacks.ulira import ULiRA, ULiRAConfig
-    from muaudit.jobs.inputs import AuditData
-    from muaudit.jobs.ulira import shadow_families, unlearned_group
-
-    if plan.variance != "auto":
-        return plan.variance
-    cfg = ULiRAConfig(reference=plan.reference, statistic=plan.statistic, variance="auto")
-    data = AuditData.load(folder)
-    fam, _, _ = shadow_families(data.pool, unlearned_group(data.pool, entry), plan.reference, plan.statistic)
-    with warnings.catch_warnings():  # the evaluation itself reports them
-        warnings.simplefilter("ignore")
-        fit = ULiRA(config=cfg).fit(fam.signals(plan.reference, np.ones(fam.n_models, bool)))
-    n_in, n_out = (int(np.median(n[n > 0])) if (n > 0).any() else 0 for n in (fit.n_in_, fit.n_out_))
-    return (f"{fit.variance_} (auto: median {n_in} unlearned / {n_out} {plan.reference} shadows per example, "
-            f"{'<' if fit.variance_ == 'fixed' else '>='} {cfg.fixed_below})")
 
 
 def protocol(plan: ULiRAPlan, summary: dict, fraction: float) -> str:
@@ -301,10 +274,14 @@ def protocol(plan: ULiRAPlan, summary: dict, fraction: float) -> str:
             f"per method, not per seed (pool entry {summary['entry']})")
 
 
-def run_ulira_phase(spec, out: Path, executor, chosen: dict, rows: list[dict]) -> dict:
+def run_ulira_phase(spec, out: Path, executor, chosen: dict, rows: list[dict], evaluator) -> dict:
     """Build the pool, evaluate every entry, and set the U-LiRA keys of ``rows`` (in place).
 
-    Returns the ``ulira`` block of ``results.json`` (pool, recipe, entries)."""
+    ``evaluator(pool_folder, entry, *, reference, statistic, variance, n_targets, out)`` returns
+    ``{"auc", "auc_ci", "accuracy", "accuracy_ci", "verdict", "n_targets", "n_shadows",
+    "variance"}`` (:func:`muaudit.jobs.ulira.ulira_summary`, passed in by the runner's caller: the
+    file-level U-LiRA lives in :mod:`muaudit.jobs`, above this package). Returns the ``ulira``
+    block of ``results.json`` (pool, recipe, entries)."""
     folder, names, recipe = build(spec, out, executor, chosen)
     by_setting = {f.name: f for f in spec.forget}
     summaries: dict[str, dict] = {}
@@ -314,7 +291,7 @@ def run_ulira_phase(spec, out: Path, executor, chosen: dict, rows: list[dict]) -
             r.update({"ulira_auc": None, "ulira_accuracy": None, "ulira_verdict": "n/a", "ulira_protocol": CLASSWISE})
             continue
         entry = names[(r["method"], r["forget"])]
-        s = summaries.get(entry) or summaries.setdefault(entry, evaluate(spec, out, folder, entry))
+        s = summaries.get(entry) or summaries.setdefault(entry, evaluate(spec, out, folder, entry, evaluator))
         n = s["n_targets"]
         r.update({"ulira_auc": {"mean": s["auc"], "low": s["auc_ci"][0], "high": s["auc_ci"][1], "n": n},
                   "ulira_accuracy": {"mean": s["accuracy"], "low": s["accuracy_ci"][0], "high": s["accuracy_ci"][1],

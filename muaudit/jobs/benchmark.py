@@ -20,6 +20,7 @@ from muaudit.benchmark.spec import check_classes, load_benchmark_spec
 from muaudit.benchmark.summary import markdown, plot, write_csv
 from muaudit.benchmark.world import load_recipe
 from muaudit.errors import ConfigError
+from muaudit.jobs.ulira import ulira_summary
 from muaudit.report.results import new_results_dir, write_results
 
 
@@ -55,7 +56,7 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     t0 = time.perf_counter()
     extra: dict = {}
     try:
-        rows = run_study(spec, folder, ex, batch=workers, extra=extra)
+        rows = run_study(spec, folder, ex, batch=workers, extra=extra, ulira_evaluator=ulira_summary)
     finally:
         if hasattr(ex, "close"):
             ex.close()
