@@ -14,20 +14,22 @@ variance = "auto"            # auto | fixed | per-example
 targets = 16                 # held-out shadows scored (default: every shadow)
 ```
 
-After the search, the phase writes ``OUT/ulira/NAME.toml`` (NAME: the pool recipe's): the pool's base recipe (which must
-be the benchmark's recipe: same dataset, model and training) with one ``[[unlearn]]`` entry per
-(method, random forget setting), the method's chosen configuration and the setting's forget
-fraction, each with ``retrain = true`` (one exact retrain per shadow and forget fraction, trained
-once and shared by every entry). An entry is named ``METHOD-HASH`` (8 hex digits of its settings),
-so a configuration that changes (``--resume --trials``) becomes a new entry of the same pool: the
-pool store adds it and reuses the base shadows' saved weights and the stored retrains; unchanged
-entries are never rebuilt. The pool is built through the benchmark's executor where it is a
-:mod:`muaudit.execution` one (``--executor ray``), else in this process.
+After the search, the phase writes ``OUT/ulira/NAME.toml`` (NAME: the pool recipe's): the pool's
+base recipe (which must be the benchmark's recipe: same dataset, model and training) with one
+``[[unlearn]]`` entry per (method, random forget setting), the method's chosen configuration and
+the setting's forget fraction, each with ``retrain = true`` (one exact retrain per shadow and
+forget fraction, trained once and shared by every entry). An entry is named ``METHOD-HASH`` (8
+hex digits of its settings), so a configuration that changes (``--resume --trials``) becomes a
+new entry of the same pool: the pool store adds it and reuses the base shadows' saved weights and
+the stored retrains; unchanged entries are never rebuilt. A class-wise forget setting gets its own
+forget-aware pool (``OUT/ulira/class-NAME/``: the class's training examples are IN for half of
+the shadows, which forget all of them; entries with ``forget = "pool"``). Pools are built through
+the benchmark's executor where it is a :mod:`muaudit.execution` one (``--executor ray``), else in
+this process.
 
 U-LiRA is **per method, not per seed**: its unit is a held-out shadow of the pool, not one of
 the benchmark's seeds, and the row's interval is U-LiRA's own (bootstrap over examples for the AUC,
-Clopper-Pearson for the held-out accuracy). Class-wise forget settings get ``n/a: class-wise``
-(pool entries forget random fractions of each shadow's training set). ``retrain`` (a second
+Clopper-Pearson for the held-out accuracy). ``retrain`` (a second
 retrain from another seed, AUC ~0.5) and ``original`` (no unlearning: U-LiRA's power) are
 entries like any other method.
 """
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from muaudit.errors import ConfigError
@@ -44,7 +46,6 @@ from muaudit.errors import ConfigError
 KEYS = ("pool", "models", "forget_fraction", "reference", "statistic", "variance", "targets")
 INTERVALS = ("ulira_auc", "ulira_accuracy")
 TEXT = ("ulira_verdict", "ulira_protocol")
-CLASSWISE = "n/a: class-wise forget setting (pool entries forget random fractions)"
 
 
 @dataclass(frozen=True)
@@ -143,22 +144,35 @@ def _check_same_recipe(pool_spec, recipe: Path, name: str) -> None:
                           f"{', '.join(f'[{k}]' for k in diff)}; U-LiRA needs the shadows of the benchmark's own recipe")
 
 
-# -- the derived recipe --------------------------------------------------------------------------
+# -- the derived recipes -------------------------------------------------------------------------
 
-def entry_for(method: str, config: dict, fraction: float):
+@dataclass
+class PoolJob:
+    """One pool of the phase: ``key`` ``"random"`` (every random setting) or ``"class-NAME"`` (a
+    forget-aware pool of one class-wise setting, ``forget``: its training-split positions)."""
+
+    key: str
+    spec: object
+    folder: Path
+    recipe: Path
+    forget: object = None
+    names: dict = field(default_factory=dict)
+
+
+def entry_for(method: str, config: dict, fraction: float = 0.1, forget: str = "random"):
     """The ``[[unlearn]]`` entry of a method's chosen configuration, named ``METHOD-HASH``.
 
     Example:
         >>> e = entry_for("ft", {"lr": 0.01, "epochs": 3}, 0.1)
         >>> e.name == entry_for("ft", {"epochs": 3, "lr": 0.01}, 0.1).name != entry_for("ft", {"lr": 0.02}, 0.1).name
         True
-        >>> e.name.startswith("ft-"), e.retrain
-        (True, True)
+        >>> e.name.startswith("ft-"), e.retrain, entry_for("ft", {}, forget="pool").forget
+        (True, True, 'pool')
     """
     from muaudit.pool.entries import UnlearnEntry
 
-    settings = {"method": method, "config": config, "forget_fraction": float(fraction), "forget_seed": 0,
-                "retrain": True}
+    settings = {"method": method, "config": config, "forget": forget, "forget_fraction": float(fraction),
+                "forget_seed": 0, "retrain": True}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=float).encode()).hexdigest()[:8]
     return UnlearnEntry(name=f"{method}-{digest}", **settings)
 
@@ -167,28 +181,46 @@ def fraction_of(plan: ULiRAPlan, setting) -> float:
     return plan.forget_fraction if plan.forget_fraction is not None else setting.fraction
 
 
-def derived_spec(spec, chosen: dict):
-    """The pool recipe (a :class:`~muaudit.pool.spec.PoolSpec`) and ``{(method, forget): entry name}``."""
-    from muaudit.pool.entries import parse_entries
+def base_spec(plan: ULiRAPlan):
+    """The pool's base recipe (no entries): the recipe's (``models`` applied) or the built pool's."""
     from muaudit.pool.reader import POOL_FILE, Pool
     from muaudit.pool.spec import PoolSpec, load_spec
 
-    plan = spec.ulira
     if plan.kind == "dir":
-        base = PoolSpec.from_dict(Pool(Path(plan.pool) / POOL_FILE).spec)
-    else:
-        base = load_spec(plan.pool)
-        base = _with_models(base, plan.models) if plan.models else base
-    names, entries = {}, {}
+        return PoolSpec.from_dict(Pool(Path(plan.pool) / POOL_FILE).spec)
+    base = load_spec(plan.pool)
+    return replace(_with_models(base, plan.models) if plan.models else base, unlearn=())
+
+
+def pool_jobs(spec, out: Path, chosen: dict) -> list[PoolJob]:
+    """The pools the phase needs, each with its derived recipe and ``{(method, forget): entry}``:
+    one for the random settings (the ``[ulira]`` pool: built in ``OUT/ulira/pool``, or the given
+    folder), and one forget-aware pool per class-wise setting in ``OUT/ulira/class-NAME/pool``
+    (its forget set, every training example of the classes, is IN for half of the shadows)."""
+    from muaudit.benchmark.world import forget_positions, load_recipe
+    from muaudit.pool.entries import parse_entries
+
+    plan, base, root = spec.ulira, base_spec(spec.ulira), Path(out) / "ulira"
+    random_folder = Path(plan.pool) if plan.kind == "dir" else root / "pool"
+    jobs = {}
     for f in spec.forget:
-        if f.kind != "random":
-            continue
+        if f.kind == "random":
+            job = jobs.setdefault("random", PoolJob("random", base, random_folder, root / f"{base.name}.toml"))
+        else:
+            key = f"class-{f.name}"
+            _, ds = load_recipe(str(spec.recipe))
+            job = jobs.setdefault(key, PoolJob(key, base, root / key / "pool", root / key / f"{base.name}.toml",
+                                               forget_positions(ds, f, 0)))
         for m in spec.methods:
-            e = entry_for(m.name, chosen[(m.name, f.name)]["config"], fraction_of(plan, f))
-            names[(m.name, f.name)] = e.name
-            entries.setdefault(e.name, e)
-    raw = [json.loads(e.to_json()) for e in entries.values()]
-    return replace(base, unlearn=parse_entries(raw, recipe=base.train)), names
+            config = chosen[(m.name, f.name)]["config"]
+            e = entry_for(m.name, config, fraction_of(plan, f)) if f.kind == "random" else \
+                entry_for(m.name, config, forget="pool")
+            job.names[(m.name, f.name)] = e
+    for job in jobs.values():
+        entries = {e.name: json.loads(e.to_json()) for e in job.names.values()}
+        job.spec = replace(base, unlearn=parse_entries(list(entries.values()), recipe=base.train))
+        job.names = {k: e.name for k, e in job.names.items()}
+    return list(jobs.values())
 
 
 def recipe_toml(pool_spec) -> str:
@@ -220,85 +252,84 @@ def _value(v) -> str:
 
 # -- build, evaluate, attach ---------------------------------------------------------------------
 
-def recipe_path(out: Path, pool_spec) -> Path:
-    """``OUT/ulira/NAME.toml``: the file keeps the recipe's name (a pool checks it on resume), so
-    ``muaudit pool build OUT/ulira/NAME.toml --out POOL`` resumes the same pool."""
-    return Path(out) / "ulira" / f"{pool_spec.name}.toml"
+def build(job: PoolJob, executor) -> None:
+    """Write the job's recipe (``NAME.toml``; a class pool's forget set beside it as
+    ``forget.npy``) and build or extend its pool. The file keeps the recipe's name (a pool checks
+    it), so ``muaudit pool build NAME.toml --out POOL [--forget forget.npy]`` resumes the same
+    pool. Entries already built are not touched."""
+    import numpy as np
 
-
-def pool_dir(spec, out: Path) -> Path:
-    return Path(spec.ulira.pool) if spec.ulira.kind == "dir" else Path(out) / "ulira" / "pool"
-
-
-def build(spec, out: Path, executor, chosen: dict) -> tuple[Path, dict]:
-    """Write the derived recipe and build (or extend) its pool; returns the pool folder, the
-    entry names and the recipe file. Entries already built are not touched."""
     from muaudit.benchmark.executor import SharedExecutor
     from muaudit.pool.build import build_pool
 
-    pool_spec, names = derived_spec(spec, chosen)
-    folder = pool_dir(spec, out)
-    (Path(out) / "ulira").mkdir(parents=True, exist_ok=True)
-    recipe_path(out, pool_spec).write_text(recipe_toml(pool_spec))
-    if pool_spec.unlearn:
-        inner = executor.inner if isinstance(executor, SharedExecutor) else None
-        build_pool(pool_spec, folder, executor=inner)
-    return folder, names, recipe_path(out, pool_spec)
+    job.recipe.parent.mkdir(parents=True, exist_ok=True)
+    job.recipe.write_text(recipe_toml(job.spec))
+    if job.forget is not None:
+        np.save(job.recipe.parent / "forget.npy", np.asarray(job.forget, np.int64))
+    inner = executor.inner if isinstance(executor, SharedExecutor) else None
+    build_pool(job.spec, job.folder, forget=job.forget, executor=inner)
 
 
-def evaluate(spec, out: Path, folder: Path, entry: str, evaluator) -> dict:
+def evaluate(spec, out: Path, job: PoolJob, entry: str, evaluator) -> dict:
     """U-LiRA of one entry by ``evaluator`` (see :func:`run_ulira_phase`), cached in
-    ``OUT/ulira/eval/ENTRY/summary.json``: reused while the protocol and the pool's shadow count
-    are unchanged."""
+    ``OUT/ulira/eval/KEY/ENTRY/summary.json``: reused while the protocol and the pool's shadow
+    count are unchanged."""
     from muaudit.pool.reader import POOL_FILE, Pool
 
     plan = spec.ulira
-    where = Path(out) / "ulira" / "eval" / entry
-    key = {**plan.protocol_key, "pool": str(folder.resolve()), "n_models": Pool(folder / POOL_FILE).n_models}
+    where = Path(out) / "ulira" / "eval" / job.key / entry
+    key = {**plan.protocol_key, "pool": str(job.folder.resolve()), "n_models": Pool(job.folder / POOL_FILE).n_models}
     cached = where / "summary.json"
     if cached.is_file():
         got = json.loads(cached.read_text())
         if got.get("key") == key:
             return got
-    summary = {"key": key, "entry": entry, **evaluator(folder, entry, reference=plan.reference, statistic=plan.statistic,
-                                                         variance=plan.variance, n_targets=plan.targets, out=where)}
+    summary = {"key": key, "entry": entry, **evaluator(job.folder, entry, reference=plan.reference,
+                                                         statistic=plan.statistic, variance=plan.variance,
+                                                         n_targets=plan.targets, out=where)}
     cached.write_text(json.dumps(summary, default=float))
     return summary
 
 
-def protocol(plan: ULiRAPlan, summary: dict, fraction: float) -> str:
+def protocol(plan: ULiRAPlan, summary: dict, setting) -> str:
     """The row's ``ulira_protocol``: what was measured, how, on how many shadows."""
+    if setting.kind == "random":
+        what = f"each forgetting a random {fraction_of(plan, setting):.0%} of its training set"
+    else:
+        what = (f"those that trained on classes {list(setting.classes)} (half: a forget-aware pool) each forgetting "
+                "all their training examples")
     return (f"U-LiRA (Hayes et al. 2024): reference={plan.reference}, statistic={plan.statistic}, "
             f"variance={summary['variance']}, leave-one-out over {summary['n_targets']} held-out targets of "
-            f"{summary['n_shadows']} shadows, each forgetting a random {fraction:.0%} of its training set; "
-            f"per method, not per seed (pool entry {summary['entry']})")
+            f"{summary['n_shadows']} shadows, {what}; per method, not per seed (pool entry {summary['entry']})")
 
 
 def run_ulira_phase(spec, out: Path, executor, chosen: dict, rows: list[dict], evaluator) -> dict:
-    """Build the pool, evaluate every entry, and set the U-LiRA keys of ``rows`` (in place).
+    """Build the pools, evaluate every entry, and set the U-LiRA keys of ``rows`` (in place).
 
     ``evaluator(pool_folder, entry, *, reference, statistic, variance, n_targets, out)`` returns
     ``{"auc", "auc_ci", "accuracy", "accuracy_ci", "verdict", "n_targets", "n_shadows",
     "variance"}`` (:func:`muaudit.jobs.ulira.ulira_summary`, passed in by the runner's caller: the
     file-level U-LiRA lives in :mod:`muaudit.jobs`, above this package). Returns the ``ulira``
-    block of ``results.json`` (pool, recipe, entries)."""
-    folder, names, recipe = build(spec, out, executor, chosen)
+    block of ``results.json``: ``{"pools": [{"key", "pool", "recipe", "entries"}], "per": ...}``."""
+    jobs = pool_jobs(spec, out, chosen)
+    for job in jobs:
+        build(job, executor)
     by_setting = {f.name: f for f in spec.forget}
-    summaries: dict[str, dict] = {}
+    summaries: dict[tuple, dict] = {}
     for r in rows:
         setting = by_setting[r["forget"]]
-        if setting.kind != "random":
-            r.update({"ulira_auc": None, "ulira_accuracy": None, "ulira_verdict": "n/a", "ulira_protocol": CLASSWISE})
-            continue
-        entry = names[(r["method"], r["forget"])]
-        s = summaries.get(entry) or summaries.setdefault(entry, evaluate(spec, out, folder, entry, evaluator))
+        job = next(j for j in jobs if (r["method"], r["forget"]) in j.names)
+        entry = job.names[(r["method"], r["forget"])]
+        s = summaries.get((job.key, entry)) or summaries.setdefault((job.key, entry),
+                                                                    evaluate(spec, out, job, entry, evaluator))
         n = s["n_targets"]
         r.update({"ulira_auc": {"mean": s["auc"], "low": s["auc_ci"][0], "high": s["auc_ci"][1], "n": n},
                   "ulira_accuracy": {"mean": s["accuracy"], "low": s["accuracy_ci"][0], "high": s["accuracy_ci"][1],
                                      "n": n},
-                  "ulira_verdict": s["verdict"], "ulira_protocol": protocol(spec.ulira, s, fraction_of(spec.ulira, setting)),
+                  "ulira_verdict": s["verdict"], "ulira_protocol": protocol(spec.ulira, s, setting),
                   "ulira_entry": entry})
-    return {"pool": str(folder), "recipe": str(recipe), "entries": sorted(summaries),
+    return {"pools": [{"key": j.key, "pool": str(j.folder), "recipe": str(j.recipe),
+                       "entries": sorted(set(j.names.values()))} for j in jobs],
             "per": "method (held-out shadows of the pool), not seed"}
 
 
