@@ -41,7 +41,7 @@ def describe(results: dict) -> str:
             f"{spec['seeds']} (the search on the first {spec['search_seeds']}), forget settings {forget}, "
             f"{spec['trials']} NSGA-III trials per method and setting"
             + (f" (population {spec['population']})" if "population" in spec else "")
-            + (f", U-LiRA on {ulira_models(b)} shadows of `{Path(b['ulira']['recipe']).stem}`" if b.get("ulira") else "")
+            + (f", U-LiRA on {ulira_models(b)} shadows of `{Path(b['ulira']['pools'][0]['recipe']).stem}`" if b.get("ulira") else "")
             + ". Mean [95% t-interval over seeds]. "
             f"Wall time {b.get('total_wall_seconds', b['wall_seconds']) / 60:.0f} min over {b.get('sessions', 1)} "
             f"session(s) with {b['workers']} local worker(s); table written "
