@@ -267,7 +267,22 @@ def build(job: PoolJob, executor) -> None:
     if job.forget is not None:
         np.save(job.recipe.parent / "forget.npy", np.asarray(job.forget, np.int64))
     inner = executor.inner if isinstance(executor, SharedExecutor) else None
-    build_pool(job.spec, job.folder, forget=job.forget, executor=inner)
+    build_pool(job.spec, job.folder, forget=job.forget, executor=inner, progress=_progress(job.key))
+
+
+def _progress(key: str, stream=None):
+    """``[benchmark] U-LiRA pool KEY: shadows done/total`` on stderr when it is a terminal."""
+    import sys
+
+    stream = stream or sys.stderr
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+
+    def show(done: int, total: int) -> None:
+        stream.write(f"\r[benchmark] U-LiRA pool {key}: shadows {done}/{total}   " + ("\n" if done == total else ""))
+        stream.flush()
+
+    return show
 
 
 def evaluate(spec, out: Path, job: PoolJob, entry: str, evaluator) -> dict:
