@@ -7,7 +7,9 @@
 3. **Final runs**: the chosen configuration (the best trial's, else the fixed settings over the
    method's defaults) on every seed; each result is cached in ``runs/METHOD/FORGET/sSEED.json``
    with its configuration, so a resumed run skips it unless the chosen configuration changed.
-4. **Competition** (``"competition"`` in the spec's metrics): K runs per method and K retrains per
+4. **U-LiRA** (with a ``[ulira]`` table): the chosen configurations as ``[[unlearn]]`` entries of a
+   shadow pool, built or extended, and evaluated per method (:mod:`muaudit.benchmark.ulira_phase`).
+5. **Competition** (``"competition"`` in the spec's metrics): K runs per method and K retrains per
    forget setting, scored as the NeurIPS-2023 competition did
    (:mod:`muaudit.benchmark.competition_phase`).
 """
@@ -23,6 +25,7 @@ from muaudit.benchmark.spec import BenchmarkSpec
 from muaudit.benchmark.summary import rank, summarise
 from muaudit.benchmark.task import make_task, run_task
 from muaudit.benchmark.world import train_reference
+from muaudit.errors import ConfigError
 
 
 def reference_task(args: dict) -> str:
@@ -60,7 +63,7 @@ class Progress:
 def search_all(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> dict[tuple, dict]:
     """Run (or resume) every search; returns ``{(method, forget): {"config", "trials", "failed"}}``."""
     jobs = [SearchJob(str(out), str(spec.recipe), plan, f, spec.seeds[:spec.search_seeds], spec.trials,
-                      spec.sampler_seed, "mia" in spec.metrics)
+                      spec.sampler_seed, "mia" in spec.metrics, spec.population)
             for f in spec.forget for plan in spec.methods if plan.space]
     progress = Progress(len(jobs) * spec.trials)
     chosen = {}
@@ -110,8 +113,11 @@ def final_runs(spec: BenchmarkSpec, out: Path, executor, chosen: dict) -> dict[t
     return results
 
 
-def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> list[dict]:
-    """All three phases; returns the ranked table rows (see :mod:`muaudit.benchmark.summary`)."""
+def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1, extra: dict | None = None,
+              ulira_evaluator=None) -> list[dict]:
+    """All phases; returns the ranked table rows (see :mod:`muaudit.benchmark.summary`). Phase
+    blocks for ``results.json`` (``ulira``) go into ``extra`` when given; a spec with ``[ulira]``
+    needs ``ulira_evaluator`` (see :func:`muaudit.benchmark.ulira_phase.run_ulira_phase`)."""
     train_references(spec, out, executor)
     chosen = search_all(spec, out, executor, batch=batch)
     runs = final_runs(spec, out, executor, chosen)
@@ -125,13 +131,22 @@ def run_study(spec: BenchmarkSpec, out: Path, executor, *, batch: int = 1) -> li
             row["searched"] = sorted(plan.space)
             row["chosen"] = c["chosen"]
             rows.append(row)
-    if spec.competition is not None:  # phase 4 (muaudit.benchmark.competition_phase)
+    if spec.competition is not None:  # phase 5 (muaudit.benchmark.competition_phase)
         from muaudit.benchmark.competition_phase import run_competition
 
         scores = run_competition(spec, out, executor, chosen)
         for row in rows:
             row["competition"] = scores[(row["method"], row["forget"])]
-    return rank(rows)
+    rows = rank(rows)
+    if spec.ulira is not None:
+        from muaudit.benchmark.ulira_phase import run_ulira_phase
+
+        if ulira_evaluator is None:
+            raise ConfigError("a spec with [ulira] needs an `ulira_evaluator` (muaudit.jobs.ulira.ulira_summary)")
+        block = run_ulira_phase(spec, out, executor, chosen, rows, ulira_evaluator)
+        if extra is not None:
+            extra["ulira"] = block
+    return rows
 
 
 def trial_counts(out: Path, spec: BenchmarkSpec) -> dict[str, int]:

@@ -39,8 +39,13 @@ def storage_url(out) -> str:
     return f"sqlite:///{out}/studies.db"
 
 
-def open_study(out, name: str, sampler_seed: int):
-    """Create or load the study ``name``; stale RUNNING trials are failed and re-enqueued."""
+def open_study(out, name: str, sampler_seed: int, population: int = 50):
+    """Create or load the study ``name``; stale RUNNING trials are failed and re-enqueued.
+
+    The NSGA-III sampler (``population`` trials per generation) is created afresh per session;
+    it reads each trial's generation from the storage (system attribute
+    ``NSGAIIISampler:generation``), so a resumed search continues the generation it was in, as
+    long as the population is the same (the spec check of ``--resume`` makes sure of that)."""
     optuna = _optuna()
     storage = optuna.storages.RDBStorage(storage_url(out), engine_kwargs={"connect_args": {"timeout": 60}})
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
@@ -53,7 +58,8 @@ def open_study(out, name: str, sampler_seed: int):
     # a fresh sampler seed per session: a resumed search does not redraw the first session's points
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.sampler = optuna.samplers.NSGAIIISampler(seed=sampler_seed + len(study.trials))
+        study.sampler = optuna.samplers.NSGAIIISampler(seed=sampler_seed + len(study.trials),
+                                                       population_size=population)
     return study
 
 
@@ -85,6 +91,7 @@ class SearchJob:
     trials: int
     sampler_seed: int
     mia: bool = True
+    population: int = 50
 
     @property
     def name(self) -> str:
@@ -96,7 +103,7 @@ def run_search(job: SearchJob, executor, *, batch: int = 1, progress=None):
     from muaudit.unlearning import get_method
 
     optuna = _optuna()
-    study = open_study(job.out, job.name, job.sampler_seed)
+    study = open_study(job.out, job.name, job.sampler_seed, job.population)
     method = get_method(job.plan.name)
     while len(counted_trials(study)) < job.trials:
         k = min(batch, job.trials - len(counted_trials(study)))

@@ -11,6 +11,10 @@ metrics = ["accuracy", "mia", "rte"]
 trials = 2                       # Optuna trials per (method, forget setting)
 seeds = 1                        # the first N seeds are searched; the chosen config runs on all
 sampler_seed = 0
+population = 4                   # NSGA-III generation size (default max(4, trials // 4))
+
+[ulira]                          # optional, with "ulira" in metrics: see muaudit.benchmark.ulira_phase
+pool = "digits-mlp"
 
 [[forget]]                       # repeatable
 name = "random10"
@@ -44,12 +48,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method", "competition")
-SEARCH_KEYS = ("trials", "seeds", "sampler_seed")
+TOP_KEYS = ("name", "recipe", "methods", "seeds", "metrics", "search", "forget", "method", "ulira", "competition")
+SEARCH_KEYS = ("trials", "seeds", "sampler_seed", "population")
 FORGET_KEYS = ("name", "kind", "fraction", "classes")
 METHOD_KEYS = ("fixed", "space")
-METRICS = ("accuracy", "mia", "rte")
-OPTIONAL_METRICS = ("competition",)  # not in the default list: costs K models per side
+METRICS = ("accuracy", "mia", "rte", "ulira", "competition")
+DEFAULT_METRICS = ("accuracy", "mia", "rte")  # + "ulira" when there is a [ulira] table; "competition" costs K models per side
 FORGET_KINDS = ("random", "class")
 PSEUDO_METHODS = ("original", "retrain")
 
@@ -85,6 +89,7 @@ class BenchmarkSpec:
         recipe: path of the pool recipe of the originals (its ``[train]`` recipe trains every
             original and every reference retrain).
         search_seeds: the first ``search_seeds`` seeds are used in the search's objective.
+        population: NSGA-III's generation size (trials per generation; see :func:`default_population`).
     """
 
     name: str
@@ -92,25 +97,39 @@ class BenchmarkSpec:
     methods: tuple[MethodPlan, ...]
     seeds: tuple[int, ...]
     forget: tuple[ForgetSetting, ...]
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     trials: int = 10
     search_seeds: int = 1
     sampler_seed: int = 0
+    population: int = 4
+    ulira: object = None  # a muaudit.benchmark.ulira_phase.ULiRAPlan, or None
     competition: object = None  # CompetitionSettings when "competition" is in metrics
 
     def to_dict(self) -> dict:
-        d = {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
-             "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
-             "sampler_seed": self.sampler_seed, "forget": [f.to_dict() for f in self.forget],
-             "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods]}
-        if self.competition is not None:
-            d["competition"] = self.competition.to_dict()
-        return d
+        return {"name": self.name, "recipe": str(self.recipe), "seeds": list(self.seeds),
+                "metrics": list(self.metrics), "trials": self.trials, "search_seeds": self.search_seeds,
+                "sampler_seed": self.sampler_seed, "population": self.population, "forget": [f.to_dict() for f in self.forget],
+                "methods": [{"name": m.name, "fixed": m.fixed, "space": m.space} for m in self.methods],
+                **({"ulira": self.ulira.to_dict()} if self.ulira is not None else {}),
+                **({"competition": self.competition.to_dict()} if self.competition is not None else {})}
 
     def with_trials(self, trials: int) -> "BenchmarkSpec":
+        """The same spec with another budget; the population stays (a resumed search keeps its
+        generations)."""
         from dataclasses import replace
 
         return replace(self, trials=_positive("--trials", trials))
+
+
+def default_population(trials: int) -> int:
+    """NSGA-III's default generation size: ``max(4, trials // 4)``, so that the budget covers
+    about four generations (Optuna's own default, 50, leaves a budget below 50 a random search).
+
+    Example:
+        >>> default_population(30), default_population(100), default_population(2)
+        (7, 25, 4)
+    """
+    return max(4, trials // 4)
 
 
 def _unknown(got, valid, where: str) -> None:
@@ -229,10 +248,11 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) \
             or len(set(seeds)) != len(seeds):
         raise ConfigError(f"Expected `seeds` a non-empty list of distinct integers >= 0, got {seeds!r}")
-    metrics = d.get("metrics", list(METRICS))
+    metrics = d.get("metrics", list(DEFAULT_METRICS) + (["ulira"] if "ulira" in d else []))
     if not isinstance(metrics, list) or not metrics:
-        raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS + OPTIONAL_METRICS}, got {metrics!r}")
-    _unknown(metrics, METRICS + OPTIONAL_METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
+        raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS}, got {metrics!r}")
+    _unknown(metrics, METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
+    ulira = _parse_ulira(d, metrics, recipe, base)
     search = d.get("search", {})
     if not isinstance(search, dict):
         raise ConfigError("[search] must be a table")
@@ -242,13 +262,28 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if n_search > len(seeds):
         raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
     sampler_seed = _positive("[search] sampler_seed", search.get("sampler_seed", 0), 0)
+    population = _positive("[search] population", search.get("population", default_population(trials)), 2)
     from muaudit.benchmark.competition_phase import parse_competition
 
     competition = parse_competition(d.get("competition"), metrics)
     return BenchmarkSpec(name=str(d.get("name", name)), recipe=recipe,
                          methods=parse_methods(d["methods"], d.get("method")), seeds=tuple(seeds),
                          forget=parse_forget(d["forget"]), metrics=tuple(dict.fromkeys(metrics)),
-                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed, competition=competition)
+                         trials=trials, search_seeds=n_search, sampler_seed=sampler_seed,
+                         population=population, ulira=ulira, competition=competition)
+
+
+def _parse_ulira(d: dict, metrics: list, recipe: Path, base: Path):
+    """The ``[ulira]`` table (:mod:`muaudit.benchmark.ulira_phase`); it and the metric go together."""
+    if "ulira" in metrics and "ulira" not in d:
+        raise ConfigError("metric `ulira` needs a [ulira] table with `pool` (a pool recipe or a built pool folder)")
+    if "ulira" not in d:
+        return None
+    if "ulira" not in metrics:
+        raise ConfigError("the spec has a [ulira] table but `metrics` lacks \"ulira\"; add it (or drop the table)")
+    from muaudit.benchmark.ulira_phase import parse_ulira
+
+    return parse_ulira(d["ulira"], base, recipe)
 
 
 def load_benchmark_spec(path) -> BenchmarkSpec:

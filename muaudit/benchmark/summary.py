@@ -75,19 +75,25 @@ def rank(rows: list[dict]) -> list[dict]:
 
 
 def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
-    """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns,
-    then ``extra_columns`` (``(name, row -> value or None)`` pairs, e.g. the competition phase's)."""
+    """``table.csv``: one row per method x forget setting; ``KEY``, ``KEY_low``, ``KEY_high`` columns
+    (the U-LiRA phase's too when it ran), then ``extra_columns`` (``(name, row -> value or None)``
+    pairs, e.g. the competition phase's)."""
+    from muaudit.benchmark import ulira_phase
+
     head = ["forget", "rank", "tied", "rank_forgetting", "method", "n_seeds", "trials", "failed_trials", "diverged_seeds"]
-    cols = head + [f"{k}{s}" for k in METRIC_KEYS for s in ("", "_low", "_high")]
+    keys = METRIC_KEYS + (ulira_phase.INTERVALS if ulira_phase.has_ulira(rows) else ())
+    text = ulira_phase.TEXT if ulira_phase.has_ulira(rows) else ()
+    cols = head + [f"{k}{s}" for k in keys for s in ("", "_low", "_high")] + list(text)
     cols += [name for name, _ in extra_columns] + ["config"]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in rows:
             vals = [r[h] for h in head]
-            for k in METRIC_KEYS:
+            for k in keys:
                 iv = r.get(k)
                 vals += ["", "", ""] if not iv else [f"{iv['mean']:.6g}", f"{iv['low']:.6g}", f"{iv['high']:.6g}"]
+            vals += [r.get(k, "") for k in text]
             vals += ["" if (v := get(r)) is None else f"{v:.6g}" for _, get in extra_columns]
             vals.append(";".join(f"{k}={v}" for k, v in sorted(r["config"].items())))
             w.writerow(vals)

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from muaudit.benchmark import competition_phase
 from muaudit.benchmark import executor as executors
+from muaudit.benchmark import ulira_phase
 from muaudit.benchmark.runner import run_study
 from muaudit.benchmark.spec import check_classes, load_benchmark_spec
 from muaudit.benchmark.summary import markdown, plot, write_csv
 from muaudit.benchmark.world import load_recipe
 from muaudit.errors import ConfigError
+from muaudit.jobs.ulira import ulira_summary
 from muaudit.report.results import new_results_dir, write_results
 
 
@@ -54,8 +56,9 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     ex = executors.get_executor(executor, workers=workers)
     folder = _prepare_folder(spec, out, resume)
     t0 = time.perf_counter()
+    extra: dict = {}
     try:
-        rows = run_study(spec, folder, ex, batch=workers)
+        rows = run_study(spec, folder, ex, batch=workers, extra=extra, ulira_evaluator=ulira_summary)
     finally:
         if hasattr(ex, "close"):
             ex.close()
@@ -63,16 +66,19 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     sessions = _record_session(folder, wall)
     write_csv(rows, folder / "table.csv", extra_columns=competition_phase.csv_columns(rows))
     plot(rows, folder / "benchmark.png")
+    table = markdown(rows) + ("\n\n" + ulira_phase.markdown(rows) if ulira_phase.has_ulira(rows) else "")
     sections = {"ranking": _ranking_lines(rows)}
+    if ulira_phase.has_ulira(rows):
+        sections["U-LiRA (per method, not per seed)"] = ulira_phase.section(rows)
     if spec.competition is not None:
         sections["competition"] = competition_phase.section_lines(rows)
     results = {"kind": "benchmark", "title": f"benchmark {spec.name}", "spec": spec.to_dict(),
-               "benchmark": {"rows": rows, "markdown": markdown(rows), "figure": "benchmark.png",
+               "benchmark": {"rows": rows, "markdown": table, "figure": "benchmark.png", **extra,
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
                              "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
                              "executor": executor, "workers": workers,
-                             "summary": " ".join(filter(None, (_summary(rows),
+                             "summary": " ".join(filter(None, (_summary(rows), ulira_phase.summary(rows),
                                                                competition_phase.summary_sentence(rows)))),
                              **_competition(spec, rows)},
                "sections": sections}

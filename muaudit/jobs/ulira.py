@@ -139,3 +139,42 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
               "original (control)": cs[arrays["control_labels"]]}
     save_audit_figures(out_dir, curves, groups)
     return results, out_dir
+
+
+def ulira_summary(pool, entry: str, *, reference: str = "retrain", statistic: str = "phi", variance: str = "auto",
+                  n_targets: int | None = None, out=None) -> dict:
+    """:func:`run_ulira` of one pool entry (its results folder in ``out``), summarised for the
+    benchmark's U-LiRA column: ``{"auc", "auc_ci", "accuracy", "accuracy_ci", "verdict",
+    "n_targets", "n_shadows", "variance"}``; ``variance`` says what ``auto`` resolved to.
+
+    Example:
+        >>> s = ulira_summary(pool_dir, "ft", out=tmp / "ulira-summary")
+        >>> s["verdict"] in ("not unlearned", "consistent with retraining", "inconclusive"), s["variance"][:5]
+        (True, 'fixed')
+    """
+    res, _ = run_ulira(pool=pool, method=entry, reference=reference, statistic=statistic, variance=variance,
+                       n_targets=n_targets, out=out)
+    acc = res["ulira_accuracy"]
+    return {"auc": res["auc"], "auc_ci": res["auc_ci"], "accuracy": acc["accuracy"], "accuracy_ci": acc["ci"],
+            "verdict": res["verdict"], "n_targets": len(res["targets"]), "n_shadows": res["n_shadows"],
+            "variance": resolved_variance(pool, entry, ULiRAConfig(reference=reference, statistic=statistic,
+                                                                   variance=variance))}
+
+
+def resolved_variance(pool, entry: str, config: ULiRAConfig) -> str:
+    """What ``config.variance`` means on this pool: ``auto`` resolved by one fit on every shadow,
+    with the median number of shadows per side it was resolved from."""
+    import warnings
+
+    from muaudit.attacks.ulira import ULiRA
+
+    if config.variance != "auto":
+        return config.variance
+    data = AuditData.load(pool)
+    fam, _, _ = shadow_families(data.pool, unlearned_group(data.pool, entry), config.reference, config.statistic)
+    with warnings.catch_warnings():  # the evaluation itself reports them
+        warnings.simplefilter("ignore")
+        fit = ULiRA(config=config).fit(fam.signals(config.reference, np.ones(fam.n_models, bool)))
+    n_in, n_out = (int(np.median(n[n > 0])) if (n > 0).any() else 0 for n in (fit.n_in_, fit.n_out_))
+    return (f"{fit.variance_} (auto: median {n_in} unlearned / {n_out} {config.reference} shadows per example, "
+            f"{'<' if fit.variance_ == 'fixed' else '>='} {config.fixed_below})")
