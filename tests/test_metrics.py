@@ -171,3 +171,35 @@ def test_bad_input_errors(call, error, message):
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
+
+
+def _clustered_null(r):
+    """80 examples, each scored 8 times (2 positive, 6 negative cases) with an example-level bias
+    per side drawn from one law: AUC 0.5 in expectation, cases of one example correlated."""
+    rng = np.random.default_rng(r)
+    ex = np.repeat(np.arange(80), 8)
+    y = np.tile(np.r_[np.ones(2, bool), np.zeros(6, bool)], 80)
+    u, v = rng.normal(0, 1, 80), rng.normal(0, 1, 80)
+    return np.where(y, u[ex], v[ex]) + rng.normal(0, 0.5, ex.size), y, ex
+
+
+def test_cluster_bootstrap_keeps_its_coverage_when_cases_share_an_example():
+    # measured over these 100 draws: the case bootstrap misses 0.5 in 25 (nominal 5), the cluster one in 2
+    miss_cases = miss_clusters = 0
+    for r in range(100):
+        s, y, ex = _clustered_null(r)
+        lo, hi = bootstrap_auc_ci(s, y, n_bootstrap=200, random_state=r)
+        miss_cases += not lo <= 0.5 <= hi
+        lo, hi = bootstrap_auc_ci(s, y, n_bootstrap=200, random_state=r, groups=ex)
+        miss_clusters += not lo <= 0.5 <= hi
+    assert miss_cases >= 12 and miss_clusters <= 8
+
+
+def test_cluster_bootstrap_with_singleton_groups_is_the_case_bootstrap():
+    rng = np.random.default_rng(0)
+    s, y = np.r_[rng.normal(1, 1, 200), rng.normal(0, 1, 200)], np.arange(400) < 200
+    a = bootstrap_auc_ci(s, y, n_bootstrap=2000)
+    b = bootstrap_auc_ci(s, y, n_bootstrap=2000, groups=np.arange(400))
+    assert abs(a[0] - b[0]) < 0.01 and abs(a[1] - b[1]) < 0.01  # measured 0.002 / 0.001 apart
+    with pytest.raises(DataError):
+        bootstrap_auc_ci(s, y, groups=np.arange(3))

@@ -51,7 +51,7 @@ def balanced_accuracy_ci(value: float, n_pos: int, n_neg: int, *, level: float =
 
 
 def summarize(scores, labels, *, alphas=DEFAULT_FPRS, level: float = 0.95, delta: float = 1e-5,
-              n_bootstrap: int = 1000, random_state: int = 0) -> dict:
+              n_bootstrap: int = 1000, random_state: int = 0, groups=None) -> dict:
     """The standard metric block of an attack: JSON-ready, no NaN.
 
     Args:
@@ -61,6 +61,8 @@ def summarize(scores, labels, *, alphas=DEFAULT_FPRS, level: float = 0.95, delta
         level: confidence level of every interval.
         delta: delta of the epsilon lower bound.
         n_bootstrap, random_state: the seeded AUC bootstrap (and the epsilon split).
+        groups: one cluster id per score: the AUC interval resamples whole clusters (cases that
+            share an example are not independent; see :func:`bootstrap_auc_ci`).
 
     Returns:
         ``{"auc", "auc_ci", "balanced_accuracy", "balanced_accuracy_ci", "tpr_at_fpr",
@@ -79,7 +81,8 @@ def summarize(scores, labels, *, alphas=DEFAULT_FPRS, level: float = 0.95, delta
     bacc = balanced_accuracy(s, y)
     return {
         "auc": auc(s, y),
-        "auc_ci": list(bootstrap_auc_ci(s, y, level=level, n_bootstrap=n_bootstrap, random_state=random_state)),
+        "auc_ci": list(bootstrap_auc_ci(s, y, level=level, n_bootstrap=n_bootstrap, random_state=random_state,
+                                        groups=groups)),
         "balanced_accuracy": bacc,
         "balanced_accuracy_ci": balanced_accuracy_ci(bacc, n_pos, n_neg, level=level),
         "tpr_at_fpr": tpr_at_fpr_block(s, y, alphas, level=level),
