@@ -1,7 +1,8 @@
 """The batched-ensemble engine: K independent models trained as one stacked computation.
 
-MLPs use hand-written ``torch.baddbmm`` layers (about 2x the sequential loop on CPU, see
-docs/benchmarks.md); other models without BatchNorm/Dropout use ``torch.func.vmap``. Each model
+MLPs use hand-written ``torch.baddbmm`` layers with a hand-written backward pass into buffers
+allocated once (about 2x the sequential loop on CPU, see docs/benchmarks.md); other models
+without BatchNorm/Dropout use ``torch.func.vmap`` and autograd. Each model
 keeps its own data order, learning-rate schedule and optimiser state, so the result equals the
 sequential engine's for the same seed (to float rounding).
 """
