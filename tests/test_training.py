@@ -14,6 +14,7 @@ from muaudit.models import build_model
 from muaudit.training import TrainRecipe, choose_engine, predict_logits, supports_ensemble, train_models
 from muaudit.training.batches import augment_images, batch_plan
 from muaudit.training.optim import FunctionalOptimizer
+from muaudit.training.sequential import train_sequential
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
@@ -82,6 +83,18 @@ def test_model_with_no_rows_is_left_at_init(digits):
     ens, init = train_all("mlp", X, y, rows, [1, 2], recipe, "ensemble")
     assert torch.equal(logits(ens[1:], X[:8]), logits(init[1:], X[:8]))
     assert not torch.equal(logits(ens[:1], X[:8]), logits(init[:1], X[:8]))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_sequential_rows_equal_a_copy_of_the_rows(digits, arch):
+    # pool builds pass the whole population and the model's rows (no copy of half a dataset)
+    ds, X, y = digits
+    rows = np.sort(np.random.default_rng(0).choice(len(y), 150, replace=False))
+    recipe = TrainRecipe(epochs=2, batch_size=32, augment=True)
+    name, kw = ARCHS[arch]
+    a = train_sequential(build_model(name, (1, 8, 8), 10, seed=4, **kw), X, y, recipe, 4, rows=rows)
+    b = train_sequential(build_model(name, (1, 8, 8), 10, seed=4, **kw), X[rows], y[rows], recipe, 4)
+    assert torch.equal(logits([a], X[:64]), logits([b], X[:64]))
 
 
 def test_sequential_is_deterministic(digits):

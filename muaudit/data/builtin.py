@@ -56,7 +56,11 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     d = int(np.prod(dims))
     means = rng.normal(0.0, class_sep, size=(n_classes, d))
     y = rng.integers(0, n_classes, size=n_samples)
-    X = (means[y] + rng.normal(size=(n_samples, d))).reshape((n_samples,) + dims)
+    X = np.empty((n_samples, d), np.float32)
+    step = max(1, 2**22 // d)  # rows per chunk (~32 MB of float64 noise): the draws, in order, as one call
+    for s in range(0, n_samples, step):  # would make them, without float64 copies of the whole dataset
+        X[s:s + step] = means[y[s:s + step]] + rng.normal(size=(min(step, n_samples - s), d))
+    X = X.reshape((n_samples,) + dims)
     split = np.zeros(n_samples, np.int8)
     split[n_samples - int(round(test_fraction * n_samples)):] = TEST
     opts = dict(n_samples=n_samples, n_classes=n_classes, n_features=n_features, shape=shape,

@@ -81,7 +81,7 @@ class Dataset:
         h = hashlib.sha256()
         for a in (self.X, self.y, self.split):
             h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
+            h.update(a.data)  # the array's bytes (C-contiguous, see __post_init__), without a copy
         return h.hexdigest()
 
     def describe(self) -> dict:

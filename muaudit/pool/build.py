@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -59,32 +60,56 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
     the same commit as its base model; entries added to a built pool reuse its base models.
     """
     ds = spec.load_dataset()
+    fingerprint = ds.fingerprint  # a pass over the whole dataset: once
     out = Path(out)
     path = shard_file(out, shard)
     pop = population_rows(spec, ds)
     ex = executor or LocalExecutor(threads=threads)
     with pool_lock(path):
         if not path.exists():
-            _create(path, spec, ds, pop, forget, ex, device)
-        pool = ensure_groups(path, _open_matching(path, spec, ds, forget), spec)
+            _create(path, spec, ds, pop, forget, ex, device, fingerprint)
+        pool = ensure_groups(path, _open_matching(path, spec, ds, forget, fingerprint), spec)
         ids = [m for m in range(pool.n_models) if (not pool.done[m] or any(pending_rows(pool, spec, m)))
                and (shard is None or m % shard[1] == shard[0])]
         step = spec.ensemble_size if pool.attrs["engine"] == "ensemble" else 1
         plans = [_plan(pool, spec, out, ids[s:s + step]) for s in range(0, len(ids), step)]
-        ctx = BuildContext(spec=spec, X=np.ascontiguousarray(ds.X[pop]), y=ds.y[pop], split=ds.split[pop],
+        ctx = BuildContext(spec=spec, X=_population_X(ds, pop), y=ds.y[pop], split=ds.split[pop],
                            keep=pool.keep, seeds=pool.seeds, forgets={n: g.forget for n, g in pool.groups.items()},
                            engine=pool.attrs["engine"], input_shape=tuple(ds.input_shape), n_classes=ds.n_classes,
                            device=None if device is None else str(device))
-        done = 0
         if progress:
             progress(0, len(ids))
-        for i, res in ex.map(run_chunk, [task for task, _ in plans], shared=ctx):
-            _store(path, out, plans[i], res, ctx, ds, pop)
+        done = [0]
+
+        def store(i: int, res: ChunkResult, models: dict) -> None:  # in the writer thread, one chunk at a time
+            _store(path, out, plans[i], res, models, ctx, ds, pop)
             for _ in plans[i][0].models:
-                done += 1
+                done[0] += 1
                 if progress:
-                    progress(done, len(ids))
+                    progress(done[0], len(ids))
+
+        # One writer thread: chunk i is committed while chunk i + 1 computes (a commit mostly waits
+        # for the disk). At most one commit is in flight; each is waited for (its error raised
+        # here) before the next is submitted, and the last before the lock is released.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
+            pending = None
+            for i, res in ex.map(run_chunk, [task for task, _ in plans], shared=ctx):
+                for msg in res.warnings:
+                    warnings.warn(msg, stacklevel=3)
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(store, i, res, _weight_models(ctx, res))
+            if pending is not None:
+                pending.result()
     return path
+
+
+def _population_X(ds: Dataset, pop: np.ndarray) -> np.ndarray:
+    """The population's inputs: the dataset's own array when the population is every row in order
+    (no copy of a CIFAR-sized dataset), else a contiguous copy of its rows."""
+    if len(pop) == ds.n_samples and np.array_equal(pop, np.arange(ds.n_samples)):
+        return ds.X
+    return np.ascontiguousarray(ds.X[pop])
 
 
 def _plan(pool: Pool, spec: PoolSpec, out: Path, ids: list[int]) -> tuple[ChunkTask, dict]:
@@ -113,14 +138,22 @@ def _plan(pool: Pool, spec: PoolSpec, out: Path, ids: list[int]) -> tuple[ChunkT
     return task, copies
 
 
-def _store(path: Path, out: Path, plan: tuple[ChunkTask, dict], res: ChunkResult, ctx: BuildContext, ds, pop) -> None:
-    """Save the chunk's weights, then commit its rows (one writer: this process)."""
-    task, copies = plan
-    for msg in res.warnings:
-        warnings.warn(msg, stacklevel=4)
+def _weight_models(ctx: BuildContext, res: ChunkResult) -> dict:
+    """The chunk's returned weights as models, made here in the main thread: a model factory seeds
+    torch's global generator, which the next chunk's training uses at the same time."""
+    models = {}
     for m, state in res.weights.items():
-        model = ctx.make(ctx.seeds[m])
-        model.load_state_dict(state)
+        models[m] = ctx.make(ctx.seeds[m])
+        models[m].load_state_dict(state)
+    return models
+
+
+def _store(path: Path, out: Path, plan: tuple[ChunkTask, dict], res: ChunkResult, models: dict, ctx: BuildContext,
+           ds, pop) -> None:
+    """Save the chunk's weights (``models``, see :func:`_weight_models`), then commit its rows (one
+    writer: this process's commit thread). Touches no global state (no random generators)."""
+    task, copies = plan
+    for m, model in models.items():
         _save_weights(out, m, model, ctx.spec, ds, pop[np.flatnonzero(ctx.keep[m])], int(ctx.seeds[m]))
     rows = {g: dict(r) for g, r in res.rows.items()}
     for g, r in copies.items():
@@ -140,10 +173,10 @@ def _choose(shared, _task) -> tuple[str, dict, str]:
     return engine, info, str(dev)
 
 
-def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
+def _create(path, spec, ds, pop, forget, ex: Executor, device, fingerprint: str) -> None:
     engine, info, dev = spec.engine, {}, str(select_device(device))
     if engine == "auto":
-        shared = (spec, np.ascontiguousarray(ds.X[pop]), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
+        shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
                   None if device is None else str(device))
         engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]
     forget_pop = None
@@ -151,15 +184,15 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
         forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
     keep = make_keep(spec.n_models, len(pop), spec.seed, forget_pop)
     forget_mask = None if forget_pop is None else np.isin(np.arange(len(pop)), forget_pop)
-    create_pool_file(path, spec_json=spec.to_json(), fingerprint=ds.fingerprint, population=pop,
+    create_pool_file(path, spec_json=spec.to_json(), fingerprint=fingerprint, population=pop,
                      labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
                      n_views=spec.views, n_classes=ds.n_classes, forget=forget_mask,
                      attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev})
 
 
-def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:
+def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget, fingerprint: str) -> Pool:
     pool = Pool(path)
-    pool.check_fingerprint(ds.fingerprint)
+    pool.check_fingerprint(fingerprint)
     if pool.spec != json.loads(spec.to_json()):
         raise PoolError(f"pool {path} was built from a different recipe; build into another --out, "
                         "or delete it to rebuild")

@@ -40,8 +40,7 @@ def train_models(make_model: ModelFactory, X: torch.Tensor, y: torch.Tensor, row
         if engine == "ensemble":
             train_ensemble(models, X, y, [rows[i] for i in ids], recipe, [seeds[i] for i in ids])
         else:
-            idx = torch.as_tensor(rows[ids[0]], device=X.device)
-            train_sequential(models[0], X[idx], y[idx], recipe, seeds[ids[0]])
+            train_sequential(models[0], X, y, recipe, seeds[ids[0]], rows=np.asarray(rows[ids[0]]))
         yield list(zip(ids, models))
 
 

@@ -15,25 +15,28 @@ from muaudit.training.recipe import TrainRecipe
 
 
 def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, seed: int,
-                     progress: Progress | None = None) -> nn.Module:
-    """Train ``model`` in place on all rows of ``X``/``y`` (already on the model's device).
+                     progress: Progress | None = None, rows: np.ndarray | None = None) -> nn.Module:
+    """Train ``model`` in place on the rows ``rows`` of ``X``/``y`` (default: all rows; tensors
+    already on the model's device). ``rows`` gives the same model as passing ``X[rows]``,
+    ``y[rows]``, without copying them: each batch is gathered from ``X`` directly.
 
     Returns the model in eval mode. The data order and augmentation come from ``seed``
     (see :mod:`muaudit.training.batches`). ``progress(epoch, epochs)`` is called after each epoch.
     """
     channels_last = is_conv(model) and X.device.type == "cpu" and X.dim() == 4
-    if channels_last:  # batches gathered from a channels_last X are channels_last already
+    if channels_last:
         model.to(memory_format=torch.channels_last)
-        X = X.contiguous(memory_format=torch.channels_last)
+        if rows is None:  # batches gathered from a channels_last X are channels_last already
+            X = X.contiguous(memory_format=torch.channels_last)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = FunctionalOptimizer(params, recipe)
-    n, bs = len(y), recipe.batch_size
+    n, bs = len(y) if rows is None else len(rows), recipe.batch_size
     per_epoch = steps_per_epoch(n, bs)
     total = recipe.epochs * per_epoch
     arng = augment_rng(seed)
     for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
-        idx = torch.as_tensor(pos, device=X.device)
+        idx = torch.as_tensor(pos if rows is None else rows[pos], device=X.device)
         xb, yb = X[idx], y[idx]
         if recipe.augment and xb.dim() == 4:
             xb = augment_images(xb, arng)
