@@ -8,6 +8,7 @@ original index).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -75,9 +76,12 @@ class Dataset:
         """Dataset rows of the test split, in canonical order (int64 ``[n_test]``)."""
         return np.flatnonzero(self.split == TEST)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """sha256 over X, y and split (dtype, shape and bytes), as a hex string."""
+        """sha256 over X, y and split (dtype, shape and bytes), as a hex string.
+
+        Computed once per Dataset (a CIFAR-sized X is 737 MB; every saved shadow's metadata
+        records it): a Dataset's arrays are not modified after loading."""
         h = hashlib.sha256()
         for a in (self.X, self.y, self.split):
             h.update(f"{a.dtype.str}{a.shape}".encode())
