@@ -88,7 +88,8 @@ def test_bad_targets(setup, tmp_path):
     sd["1.weight"] = torch.zeros(3, 3)
     bad_shape = tmp_path / "shape.pt"
     torch.save(sd, bad_shape)
-    assert error_line(run(*base, bad_shape)) == f"Error: {bad_shape} does not fit the architecture (mis-shaped keys: 1.weight (3, 3) != (16, 64))"
+    assert error_line(run(*base, bad_shape)) == (f"Error: {bad_shape} does not fit the architecture (mis-shaped keys: 1.weight (3, 3) != (16, 64)); it was "
+                                                 "built as the pool's architecture 'mlp': pass --arch with the target's own")
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     sd["1.weight"][0, 0] = float("nan")
     torch.save(sd, tmp_path / "nan.pt")

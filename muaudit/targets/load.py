@@ -94,16 +94,14 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         return AuditTarget("onnx", path, runner=runner, adapter=adapter, n_params=runner.n_params,
                            layer_kinds=runner.layer_kinds, device=runner.provider)
     if fmt == "safetensors":
-        arch, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
-        model = load_state(_build(arch, kwargs, input_shape, n_classes, path), read_safetensors(path), path)
+        model = _state_model(path, read_safetensors(path), arch, default_arch, default_kwargs, input_shape, n_classes)
         return _torch_target("safetensors", path, model, {}, adapter, dev)
     if _is_torchscript(path):
         t = load_target(path)
         return _torch_target("torchscript", path, t.model, {}, adapter, dev)
     state, meta = read_checkpoint(path)
     if not meta:
-        arch, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
-        model = load_state(_build(arch, kwargs, input_shape, n_classes, path), state, path)
+        model = _state_model(path, state, arch, default_arch, default_kwargs, input_shape, n_classes)
         return _torch_target("state_dict", path, model, {}, adapter, dev)
     kwargs = default_kwargs if arch is not None and arch == default_arch and arch != meta.get("arch") else None
     t = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=input_shape, n_classes=n_classes)
@@ -120,6 +118,19 @@ def adapter_from_meta(adapter: InputAdapter, meta: dict, path) -> InputAdapter:
         return InputAdapter.from_options(saved.get("layout", "auto"), saved.get("mean"), saved.get("std"))
     except ConfigError as e:
         raise CheckpointError(f"{path}: meta 'input_adapter' is not valid ({e})") from None
+
+
+def _state_model(path, state, arch, default_arch, default_kwargs, input_shape, n_classes):
+    """A raw state_dict loaded into ``arch`` (default: the pool's); a misfit of the pool's
+    architecture says to pass the target's own with --arch."""
+    name, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
+    try:
+        return load_state(_build(name, kwargs, input_shape, n_classes, path), state, path)
+    except CheckpointError as e:
+        if arch is not None or "does not fit the architecture" not in str(e):
+            raise
+        raise CheckpointError(f"{e}; it was built as the pool's architecture {name!r}: pass --arch with the "
+                              "target's own") from None
 
 
 def _arch_for_state(path, arch, default_arch, default_kwargs) -> tuple[str, dict]:
