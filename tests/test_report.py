@@ -10,7 +10,6 @@ import shutil
 import struct
 from html.parser import HTMLParser
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -19,7 +18,8 @@ from muaudit.cli.main import cli
 from muaudit.errors import MuauditError
 from muaudit.metrics import roc
 from muaudit.report import overview, read_results, render_html, write_audit_folder, write_csv
-from muaudit.report.figures import LEGEND_PT, plot_histogram, plot_roc
+from muaudit.report.canvas import linear_ticks, log_ticks
+from muaudit.report.figures import LEGEND_PT, histogram_plot, roc_plot
 from muaudit.report.labels import format_value, pct
 from muaudit.report.view import CSV_COLUMNS, NEUTRAL_CLASS, VERDICT_CLASSES
 
@@ -171,20 +171,42 @@ def test_csv_neutralises_formula_cells(tmp_path):
 def test_figures_use_metrics_roc_readable_legends_and_clipped_histograms():
     rng = np.random.default_rng(0)
     s, y = rng.normal(size=200), np.r_[np.ones(100), np.zeros(100)]
-    ax = plot_roc({"a": (s, y)})
+    plot = roc_plot({"a": (s, y)})
     fpr, tpr, _ = roc(s, y)
-    assert np.array_equal(ax.lines[0].get_xdata(), fpr) and np.array_equal(ax.lines[0].get_ydata(), tpr)
-    assert all(t.get_fontsize() >= 10 for t in ax.get_legend().get_texts()) and LEGEND_PT >= 10
-    plt.close("all")
+    assert np.array_equal(plot.series[0].x, fpr) and np.array_equal(plot.series[0].y, tpr) and plot.series[0].steps
+    assert plot.fonts["legend"] >= 10 and LEGEND_PT >= 10 and plot.size == (600, 500)
+    assert roc_plot({"a": (s, y)}, log=True).xlim == (1 / 100, 1.0)  # the smallest measurable FPR
     forget, nonmembers = np.r_[rng.normal(size=200), 1e6], rng.normal(size=200)
-    ax = plot_histogram({"forget": forget, "non-members": nonmembers})
-    lo, hi = ax.get_xlim()
+    plot = histogram_plot({"forget": forget, "non-members": nonmembers})
+    lo, hi = plot.xlim
     assert (lo, hi) == tuple(np.percentile(np.r_[forget, nonmembers], [1, 99]))
     assert -5 < lo < 0 < hi < 5  # the outlier at 1e6 does not stretch the axis
     below, above = (forget < lo).sum(), (forget > hi).sum()
-    assert above >= 1 and ax.get_legend().get_texts()[0].get_text() == \
-        f"forget (n=201; {below} below, {above} above the range)"
-    plt.close("all")
+    assert above >= 1 and plot.series[0].label == f"forget (n=201; {below} below, {above} above the range)"
+    inside = forget[(forget >= lo) & (forget <= hi)]
+    density = np.histogram(inside, bins=np.linspace(lo, hi, 41), density=True)[0]
+    assert np.array_equal(plot.series[0].y[1:-1:2], density) and plot.ylim == (0.0, 1.05 * max(
+        density.max(), np.histogram(nonmembers[(nonmembers >= lo) & (nonmembers <= hi)], bins=np.linspace(lo, hi, 41),
+                                    density=True)[0].max()))
+
+
+def test_axis_ticks_are_round_and_log_axes_are_labelled_by_decade():
+    assert linear_ticks(0.0, 1.0)[1] == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    ticks, labels = linear_ticks(-3.04, 4.6)  # the digits histogram's range: matplotlib draws -3 ... 4
+    assert ticks.tolist() == [-3, -2, -1, 0, 1, 2, 3, 4] and labels[0] == "\u22123"
+    major, labels, minor = log_ticks(1 / 450, 1.0)
+    assert major.tolist() == [0.01, 0.1, 1.0] and labels == ["10\u207b\u00b2", "10\u207b\u00b9", "10\u2070"]
+    assert minor.min() >= 1 / 450 and minor.max() == pytest.approx(0.9) and len(minor) == 7 + 8 + 8  # 0.003 .. 0.9
+
+
+def test_figures_are_pngs_of_the_documented_size(tmp_path):
+    from PIL import Image
+
+    folder = audit_folder(tmp_path / "a")
+    for name, size in (("roc.png", (600, 500)), ("roc_loglog.png", (600, 500)), ("scores_hist.png", (600, 560))):
+        with Image.open(folder / name) as img:
+            assert img.format == "PNG" and img.size == size
+            assert len(img.convert("RGB").getcolors(1 << 16)) > 50  # anti-aliased lines and text, not a blank page
 
 
 HOSTILE = ['"><script>alert(1)</script>', "x'><img src=x onerror=alert(2)>", "<svg onload=alert(3)>",

@@ -1,12 +1,12 @@
-"""Matplotlib figures of an audit: ROC (linear and log-log) and score histograms.
+"""The figures of an audit: ROC (linear and log-log) and score histograms, as PNG files.
 
-Figures are drawn at 600 x 500 px (6 x 5 in at 100 dpi) with 10-11 pt text, so that they read at
-100% zoom in the HTML report, where ROC and log-log ROC sit side by side. ROC curves come from
-:func:`muaudit.metrics.roc`, the same function as every reported number.
-Matplotlib is imported when a figure is drawn (not with this module). Figures are drawn on
-``matplotlib.figure.Figure`` with an Agg canvas, without pyplot, and log axes are labelled in
-plain text (``10⁻²``) rather than mathtext, whose parser takes longer to build than drawing all
-three figures (see "Latency of one audit" in docs/benchmarks.md).
+Figures are 600 x 500 px with 10-12 pt text, so that they read at 100% zoom in the HTML report,
+where ROC and log-log ROC sit side by side. ROC curves come from :func:`muaudit.metrics.roc`, the
+same function as every reported number. :func:`roc_plot` and :func:`histogram_plot` say what to
+draw (a :class:`~muaudit.report.canvas.Plot`); :mod:`muaudit.report.canvas` draws it with Pillow,
+without matplotlib, whose import and layout cost an audit as much as its statistics (see "Latency
+of one audit" in docs/benchmarks.md). Other commands' matplotlib figures share ``FIGSIZE``,
+``DPI`` and ``STYLE``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.metrics import roc
+from muaudit.report.canvas import COLORS, Plot, Series, render
 
 FIGSIZE = (6.0, 5.0)
 DPI = 100
@@ -23,97 +24,40 @@ STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fo
          "xtick.labelsize": 10, "ytick.labelsize": 10}
 CLIP = (1.0, 99.0)
 LEGEND_PT = 10
+SIZE = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
 
 
-def new_axes(figsize: tuple[float, float] = FIGSIZE):
-    """A figure of ``figsize`` inches on an Agg canvas (no pyplot) and its one axes.
+def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, title: str = "") -> Plot:
+    """Overlaid ROC curves ``{label: (scores, labels)}`` (higher score = member, label 1 = positive).
 
-    Matplotlib is imported here, on first use: an audit's import stays light.
-
-    Example:
-        >>> ax = new_axes()
-        >>> [round(v) for v in ax.figure.get_size_inches() * DPI]
-        [600, 500]
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig.add_subplot()
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
-
-
-def plain_log_label(label: str) -> str:
-    """A log-axis tick label of matplotlib's mathtext form (``$\\mathdefault{10^{-2}}$``) in plain
-    Unicode text (``10⁻²``), which the text renderer draws without building the mathtext parser.
+    ``log=True`` draws both axes on a log scale clipped at ``1 / n_negatives`` (below that an FPR
+    cannot be measured). The dashed diagonal is the chance line.
 
     Example:
-        >>> plain_log_label(r"$\\mathdefault{10^{-2}}$"), plain_log_label(r"$\\mathdefault{2\\times10^{-3}}$")
-        ('10⁻²', '2×10⁻³')
-        >>> plain_log_label(r"$\\mathdefault{1}$"), plain_log_label("")
-        ('1', '')
+        >>> s, y = np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])
+        >>> p = roc_plot({"a": (s, y)}, log=True)
+        >>> p.series[0].x.tolist(), p.xlim, [s.label for s in p.series]
+        ([0.0, 0.0, 0.5, 0.5, 1.0], (0.5, 1.0), ['a', 'chance'])
     """
-    import re
-
-    inner = re.fullmatch(r"\$\\mathdefault\{(.*)\}\$", label)
-    if inner is None:
-        return label
-    text = inner.group(1).replace(r"\times", "\u00d7")
-    return re.sub(r"\^\{(-?\d+)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
-
-
-def _plain_log_axis(axis) -> None:
-    """Keep the log axis's tick formatters (they choose which ticks get labels) but write their labels
-    as plain text."""
-    from matplotlib.ticker import Formatter
-
-    class PlainLog(Formatter):
-        def __init__(self, inner):
-            self.inner = inner
-
-        def set_locs(self, locs):
-            self.inner.set_locs(locs)
-
-        def __call__(self, x, pos=None):
-            return plain_log_label(self.inner(x, pos))
-
-    axis.set_major_formatter(PlainLog(axis.get_major_formatter()))
-    axis.set_minor_formatter(PlainLog(axis.get_minor_formatter()))
-
-
-def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
-    """Overlay ROC curves ``{label: (scores, labels)}`` (higher score = member, label 1 = positive).
-
-    ``log=True`` draws both axes on a log scale with the x-axis clipped at ``1 / n_negatives``
-    (below that an FPR cannot be measured). The diagonal is the chance line.
-    """
-    if ax is None:
-        ax = new_axes()
-    lo = 1.0
-    for name, (scores, y) in curves.items():
+    lo, series = 1.0, []
+    for i, (name, (scores, y)) in enumerate(curves.items()):
         y = np.asarray(y).astype(bool)
         fpr, tpr, _ = roc(scores, y)
         lo = min(lo, 1.0 / max(int((~y).sum()), 1))
-        ax.plot(fpr, tpr, label=name, lw=1.8, drawstyle="steps-post")
-    ax.plot([lo, 1], [lo, 1], "k--", lw=0.9, label="chance")
-    if log:
-        ax.set_xscale("log"), ax.set_yscale("log")
-        _plain_log_axis(ax.xaxis), _plain_log_axis(ax.yaxis)
-        ax.set_xlim(lo, 1), ax.set_ylim(lo, 1)
-    else:
-        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
-    ax.set_xlabel("false positive rate"), ax.set_ylabel("true positive rate")
-    ax.set_title(title or ("ROC (log-log)" if log else "ROC"))
-    ax.legend(loc="lower right", fontsize=LEGEND_PT)
-    ax.grid(alpha=0.3)
-    return ax
+        series.append(Series(fpr, tpr, COLORS[i % len(COLORS)], name, width=1.8, steps=True))
+    series.append(Series(np.array([lo, 1.0]), np.array([lo, 1.0]), "#000000", "chance", width=0.9, dashed=True))
+    lim = (lo, 1.0) if log else (0.0, 1.0)
+    return Plot(SIZE, lim, lim, log=log, series=series, title=title or ("ROC (log-log)" if log else "ROC"),
+                xlabel="false positive rate", ylabel="true positive rate", legend="lower right")
 
 
 def clip_range(groups: dict[str, np.ndarray], percentiles: tuple[float, float] = CLIP) -> tuple[float, float]:
-    """The ``percentiles`` of all finite values of ``groups`` (a non-empty range)."""
+    """The ``percentiles`` of all finite values of ``groups`` (a non-empty range).
+
+    Example:
+        >>> clip_range({"a": np.arange(101.0)}, (10, 90))
+        (10.0, 90.0)
+    """
     values = np.concatenate([np.asarray(g, float).ravel() for g in groups.values()] or [np.zeros(0)])
     values = values[np.isfinite(values)]
     if not values.size:
@@ -122,14 +66,19 @@ def clip_range(groups: dict[str, np.ndarray], percentiles: tuple[float, float] =
     return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(hi) + 0.5)
 
 
-def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "attack scores",
-                   percentiles: tuple[float, float] = CLIP):
-    """Overlaid normalised histograms of score groups (e.g. forget vs non-members) on the
-    ``percentiles`` range of all scores; the legend says how many of each group fall outside."""
-    if ax is None:
-        ax = new_axes()
+def histogram_plot(groups: dict[str, np.ndarray], *, title: str = "attack scores",
+                   percentiles: tuple[float, float] = CLIP) -> Plot:
+    """Overlaid normalised histograms (40 bins) of score groups (e.g. forget vs non-members) on the
+    ``percentiles`` range of all scores; the legend says how many of each group fall outside.
+
+    Example:
+        >>> p = histogram_plot({"forget": np.r_[np.linspace(0, 1, 99), 50.0]})
+        >>> p.series[0].label
+        'forget (n=100; 1 below, 1 above the range)'
+    """
     lo, hi = clip_range(groups, percentiles)
     bins = np.linspace(lo, hi, 41)
+    series, top = [], 0.0
     for i, (name, g) in enumerate(groups.items()):
         g = np.asarray(g, float)
         g = g[np.isfinite(g)]
@@ -138,15 +87,13 @@ def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "atta
         inside = g[(g >= lo) & (g <= hi)]
         below, above = int((g < lo).sum()), int((g > hi).sum())
         clipped = f"; {below} below, {above} above the range" if below or above else ""
-        ax.hist(inside, bins=bins, density=True, histtype="stepfilled", alpha=0.25, color=f"C{i}")
-        ax.hist(inside, bins=bins, density=True, histtype="step", lw=1.6, color=f"C{i}",
-                label=f"{name} (n={g.size}{clipped})")
-    ax.set_xlim(lo, hi)
-    ax.set_xlabel(f"score (higher = member), {_ordinal(percentiles[0])} to {_ordinal(percentiles[1])} percentile")
-    ax.set_ylabel("density")
-    ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=LEGEND_PT)
-    return ax
+        density = np.histogram(inside, bins=bins, density=True)[0] if inside.size else np.zeros(bins.size - 1)
+        top = max(top, float(density.max()))
+        x, y = np.repeat(bins, 2), np.r_[0.0, np.repeat(density, 2), 0.0]  # the step outline, down to 0 at both ends
+        series.append(Series(x, y, COLORS[i % len(COLORS)], f"{name} (n={g.size}{clipped})", width=1.6, fill=0.25))
+    return Plot((SIZE[0], SIZE[1] + round(0.2 * DPI * len(groups))), (lo, hi), (0.0, 1.05 * top or 1.0),
+                series=series, title=title, ylabel="density", legend="below", grid=False,
+                xlabel=f"score (higher = member), {_ordinal(percentiles[0])} to {_ordinal(percentiles[1])} percentile")
 
 
 def _ordinal(p: float) -> str:
@@ -156,18 +103,17 @@ def _ordinal(p: float) -> str:
 
 
 def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "") -> list[str]:
-    """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
-    import matplotlib
+    """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``; their names.
 
+    Example:
+        >>> import tempfile
+        >>> s, y = np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])
+        >>> save_audit_figures(tempfile.mkdtemp(), {"a": (s, y)}, {"a": s})
+        ['roc.png', 'roc_loglog.png', 'scores_hist.png']
+    """
     out_dir = Path(out_dir)
-    names = []
-    with matplotlib.rc_context(STYLE):
-        for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
-                           (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
-                           (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
-            ax = new_axes(FIGSIZE if "hist" not in name else (FIGSIZE[0], FIGSIZE[1] + 0.2 * len(groups)))
-            draw(ax)
-            ax.figure.tight_layout()
-            ax.figure.savefig(out_dir / name, dpi=DPI)
-            names.append(name)
-    return names
+    plots = {f"{prefix}roc.png": roc_plot(curves), f"{prefix}roc_loglog.png": roc_plot(curves, log=True),
+             f"{prefix}scores_hist.png": histogram_plot(groups)}
+    for name, plot in plots.items():
+        render(plot, out_dir / name)
+    return list(plots)
