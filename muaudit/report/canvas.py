@@ -287,4 +287,4 @@ def render(plot: Plot, path) -> None:
     _text(img, (pad + label_font.size * 0.6, (top + bottom) / 2), plot.ylabel, label_font, rotate=True)
     _text(img, ((left + right) / 2, top - 6 * PT * SS), plot.title, _font(plot.fonts["title"]), anchor="md")
     _legend(img, plot, box)
-    img.reduce(SS).save(path, optimize=False)
+    img.reduce(SS).save(path, compress_level=1)  # fast zlib: ~10% more bytes, still fewer than matplotlib wrote
