@@ -87,10 +87,9 @@ def _exceedances(x, y, *, n_permutations: int, random_state: int, strata) -> tup
         n = min(chunk, n_permutations - start)
         sums = np.zeros((B, n))
         for (xs, _), p in zip(groups, pooled):
-            keys = rng.random((n, p.shape[1]))
-            for r in range(0, n, max(1, _BLOCK // p.shape[1])):
-                block = keys[r:r + max(1, _BLOCK // p.shape[1])]
-                sums[:, r:r + block.shape[0]] += p @ _smallest(block, xs.size).T
+            keys, rows = rng.random((n, p.shape[1])), max(1, _BLOCK // p.shape[1])
+            for r in range(0, n, rows):
+                sums[:, r:r + rows] += p @ _smallest(keys[r:r + rows], xs.size).T
         greater += (sums - obs[:, None] >= -tol).sum(1)
         less += (obs[:, None] - sums >= -tol).sum(1)
     return greater, less
