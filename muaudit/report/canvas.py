@@ -10,7 +10,7 @@ reduced, which anti-aliases them. A :class:`Plot` describes one figure; :func:`r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import numpy as np
@@ -104,6 +104,14 @@ def log_ticks(lo: float, hi: float) -> tuple[np.ndarray, list[str], np.ndarray]:
                       for m in range(2, 10)])
     minor = minor[(minor >= lo * (1 - 1e-9)) & (minor <= hi * (1 + 1e-9))]
     return 10.0 ** k, ["10" + str(int(d)).translate(_SUPERSCRIPT) for d in k], minor
+
+
+def _widened(lim: tuple[float, float], log: bool) -> tuple[float, float]:
+    """``lim``, or around it when empty (a ROC with one non-member clips its log axes at 1)."""
+    lo, hi = lim
+    if hi > lo:
+        return lo, hi
+    return (lo / 10, hi * 10) if log else (lo - 0.5, hi + 0.5)
 
 
 class _Frame:
@@ -252,6 +260,7 @@ def render(plot: Plot, path) -> None:
     """
     from PIL import Image, ImageDraw
 
+    plot = replace(plot, xlim=_widened(plot.xlim, plot.log), ylim=_widened(plot.ylim, plot.log))
     img = Image.new("RGB", (plot.size[0] * SS, plot.size[1] * SS), "white")
     xt, yt = _ticks(plot, plot.xlim), _ticks(plot, plot.ylim)
     box = left, top, right, bottom = _box(plot, xt, yt)
