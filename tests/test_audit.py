@@ -188,3 +188,55 @@ def test_permutation_p_value_matches_enumeration_and_is_uniform_under_the_null()
     p = np.array([one_sided_p_values(h[:20], h[20:], n_permutations=500, random_state=i)[0] for i, h in enumerate(heavy)])
     # measured 0.1045 and 0.053 (binomial SE 0.007 and 0.005): exact level under exchangeability
     assert abs((p < 0.1).mean() - 0.1) < 0.02 and abs((p < 0.05).mean() - 0.05) < 0.015
+
+
+def _reference_p_values(x, y, alternative, n_permutations, random_state, strata=None):
+    """The permutation test as first written (argpartition of the keys, gather, sum): the fast
+    implementation must draw the same permutations, so its p-values equal these exactly."""
+    from muaudit.audit.permutation import _strata_columns
+
+    x2 = np.atleast_2d(x)
+    B, k = x2.shape
+    y2 = np.broadcast_to(y, (B, np.shape(y)[-1]))
+    groups = _strata_columns(*(strata or (None, None)), k, y2.shape[1])
+    pooled = [np.concatenate([x2[:, xs], y2[:, ys]], axis=1) for xs, ys in groups]
+    obs, sign = x2.sum(1), 1.0 if alternative == "greater" else -1.0
+    tol = 1e-9 * (max(np.abs(p).max() for p in pooled) + 1.0) * k
+    rng, count = np.random.default_rng(random_state), np.zeros(B)
+    chunk = max(1, min(n_permutations, int(2e7 // max(B * k, sum(p.shape[1] for p in pooled)))))
+    for start in range(0, n_permutations, chunk):
+        n, sums = min(chunk, n_permutations - start), 0.0
+        for (xs, _), p in zip(groups, pooled):
+            sums = sums + p[:, np.argpartition(rng.random((n, p.shape[1])), xs.size - 1, axis=1)[:, :xs.size]].sum(-1)
+        count += (sign * (sums - obs[:, None]) >= -tol).sum(1)
+    return (1.0 + count) / (1.0 + n_permutations)
+
+
+@pytest.mark.parametrize("B, k, n, stratified, perms", [(1, 40, 450, False, 10_000), (1, 1307, 450, False, 3_000),
+                                                        (30, 12, 80, False, 999), (25, 12, 80, True, 999),
+                                                        (4000, 5, 20, True, 1_500)])  # the last: several chunks
+def test_permutation_test_draws_the_same_permutations_as_the_first_implementation(B, k, n, stratified, perms):
+    from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides
+
+    rng = np.random.default_rng(B + k)
+    x, y = rng.normal(0.2, 1, (B, k)), rng.normal(0, 1, n)
+    strata = (rng.integers(0, 3, k), np.r_[0, 1, 2, rng.integers(0, 3, n - 3)]) if stratified else None
+    for alternative in ("greater", "less"):
+        ref = _reference_p_values(x, y, alternative, perms, 7, strata)
+        assert np.array_equal(one_sided_p_values(x, y, alternative=alternative, n_permutations=perms, random_state=7,
+                                                 strata=strata), ref)
+    if B == 1:
+        assert p_values_both_sides(x[0], y, n_permutations=perms, random_state=7, strata=strata) == (
+            float(_reference_p_values(x, y, "greater", perms, 7, strata)[0]),
+            float(_reference_p_values(x, y, "less", perms, 7, strata)[0]))
+
+
+def test_the_k_smallest_keys_are_argpartitions_set_also_with_ties():
+    from muaudit.audit.permutation import _smallest
+
+    rng = np.random.default_rng(0)
+    for keys in (rng.random((300, 50)), rng.integers(0, 6, (300, 50)).astype(float)):  # the second ties often
+        for k in (1, 7, 49, 50):
+            expected = np.zeros(keys.shape, bool)
+            np.put_along_axis(expected, np.argpartition(keys, k - 1, axis=1)[:, :k], True, axis=1)
+            assert np.array_equal(_smallest(keys, k), expected)

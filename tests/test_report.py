@@ -273,3 +273,16 @@ def test_report_outputs_into_a_missing_directory_are_created(tmp_path):
         assert target.is_file() and target.stat().st_size > 0
 
 
+
+
+def test_figures_of_degenerate_inputs_are_drawn_without_warnings(tmp_path):
+    import warnings
+
+    from muaudit.report.figures import save_audit_figures
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a division by an empty log axis (one non-member clips it at 1)
+        for i, (s, y) in enumerate(((np.array([0.9, 0.1]), np.array([1, 0])), (np.full(3, 0.5), np.array([1, 0, 1])))):
+            (tmp_path / str(i)).mkdir()
+            assert save_audit_figures(tmp_path / str(i), {"a": (s, y)}, {"a": s, "empty": np.array([np.nan])}) == [
+                "roc.png", "roc_loglog.png", "scores_hist.png"]

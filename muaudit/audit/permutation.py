@@ -53,6 +53,22 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
         >>> one_sided_p_values(np.array([[3.0, 4.0], [0.0, 1.0]]), y, n_permutations=999).round(2).tolist()
         [0.07, 0.8]
     """
+    greater, less = _exceedances(x, y, n_permutations=n_permutations, random_state=random_state, strata=strata)
+    count = greater if alternative == "greater" else less
+    return (1.0 + count) / (1.0 + n_permutations)
+
+
+def _exceedances(x, y, *, n_permutations: int, random_state: int, strata) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of x: how many permutation sums reach the observed sum from above and from below.
+
+    Both counts come from the same permutations (so the two one-sided p-values of one seed cost one
+    pass). A permutation draws ``rng.random((rows, width))`` per stratum and takes, per row, the
+    pooled scores of the k smallest keys; the keys of ``n_permutations`` rows are drawn in chunks
+    of a fixed size (stratum after stratum within a chunk), which fixes the random stream: a
+    p-value depends on ``random_state`` only. The k smallest keys are found with a partition and a
+    comparison with the k-th (rows where keys tie fall back to ``argpartition``) and summed with a
+    matrix product, block by block so that the working memory stays small.
+    """
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
     B, k = x2.shape
     y2 = np.broadcast_to(np.asarray(y, dtype=np.float64), (B, np.shape(y)[-1]))
@@ -60,19 +76,39 @@ def one_sided_p_values(x: np.ndarray, y: np.ndarray, *, alternative: str = "grea
     pooled = [np.concatenate([x2[:, xs], y2[:, ys]], axis=1) for xs, ys in groups]
     obs = x2.sum(1)
     tol = 1e-9 * (max(np.abs(p).max() for p in pooled) + 1.0) * k
-    sign = 1.0 if alternative == "greater" else -1.0
     rng = np.random.default_rng(random_state)
-    count = np.zeros(B)
+    greater, less = np.zeros(B), np.zeros(B)
     width = sum(p.shape[1] for p in pooled)
+    # the chunk of the random stream; with one stratum the keys are one sequence, so any chunking draws the same
     chunk = max(1, min(n_permutations, int(2e7 // max(B * max(k, 1), width, 1))))
+    if len(pooled) == 1:
+        chunk = max(1, min(n_permutations, _BLOCK // max(width, 1)))
     for start in range(0, n_permutations, chunk):
         n = min(chunk, n_permutations - start)
         sums = np.zeros((B, n))
         for (xs, _), p in zip(groups, pooled):
-            idx = np.argpartition(rng.random((n, p.shape[1])), xs.size - 1, axis=1)[:, :xs.size]
-            sums += p[:, idx].sum(-1)  # [B, n]
-        count += (sign * (sums - obs[:, None]) >= -tol).sum(1)
-    return (1.0 + count) / (1.0 + n_permutations)
+            keys, rows = rng.random((n, p.shape[1])), max(1, _BLOCK // p.shape[1])
+            for r in range(0, n, rows):
+                sums[:, r:r + rows] += p @ _smallest(keys[r:r + rows], xs.size).T
+        greater += (sums - obs[:, None] >= -tol).sum(1)
+        less += (obs[:, None] - sums >= -tol).sum(1)
+    return greater, less
+
+
+_BLOCK = 1 << 18  # random keys per block of rows (2 MiB of float64)
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    """Float 0/1 mask of the k smallest keys of every row (the set ``argpartition(keys, k - 1)[:, :k]`` picks)."""
+    if k == 0:
+        return np.zeros(keys.shape)
+    mask = keys <= np.partition(keys, k - 1, axis=1)[:, k - 1:k]
+    tied = np.flatnonzero(np.count_nonzero(mask, axis=1) != k)
+    if tied.size:  # equal keys at the k-th place: the exact set argpartition takes
+        exact = np.zeros((tied.size, keys.shape[1]), bool)
+        np.put_along_axis(exact, np.argpartition(keys[tied], k - 1, axis=1)[:, :k], True, axis=1)
+        mask[tied] = exact
+    return mask.astype(np.float64)
 
 
 def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> float:
@@ -83,3 +119,18 @@ def permutation_p_value(x, y, *, alternative: str = "greater", **options) -> flo
         0.041
     """
     return float(one_sided_p_values(x, y, alternative=alternative, **options)[0])
+
+
+def p_values_both_sides(x, y, *, n_permutations: int = 10_000, random_state: int = 0,
+                        strata: tuple | None = None) -> tuple[float, float]:
+    """The ``"greater"`` and the ``"less"`` p-value of one test, from the same permutations.
+
+    Equal to two calls of :func:`permutation_p_value` with the same options (same seed, same
+    permutations), at the cost of one.
+
+    Example:
+        >>> p_values_both_sides([5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5], n_permutations=999)
+        (0.041, 1.0)
+    """
+    greater, less = _exceedances(x, y, n_permutations=n_permutations, random_state=random_state, strata=strata)
+    return float((1.0 + greater[0]) / (1.0 + n_permutations)), float((1.0 + less[0]) / (1.0 + n_permutations))

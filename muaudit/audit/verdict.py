@@ -26,7 +26,7 @@ from scipy.stats import ks_2samp
 
 from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
-from muaudit.audit.permutation import one_sided_p_values, permutation_p_value
+from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides, permutation_p_value
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
 from muaudit.audit.strata import class_strata, draw_design, known_class_nonmembers
 from muaudit.errors import DataError
@@ -160,8 +160,7 @@ def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options, s
     nm = nonmembers if strata is None else nonmembers[np.isin(strata[1], strata[0])]
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
     block = summarize(np.r_[scores[forget], scores[nm]], labels, **summary_options)
-    p_value = permutation_p_value(scores[forget], scores[nonmembers], strata=strata)
-    p_lower = permutation_p_value(scores[forget], scores[nonmembers], alternative="less", strata=strata)
+    p_value, p_lower = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
     if p_lower < alpha:
         notes.append(f"the forget set scores LOWER than the non-members (p = {p_lower:.2g}): "
                      "over-unlearning is itself detectable and differs from retraining")

@@ -37,10 +37,13 @@ def _grouped(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
     return inverse[labels], inverse[~labels], uniq.size
 
 
-def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> float:
-    """AUC from per-unique-score counts of members and non-members (ties count one half)."""
-    below = np.cumsum(neg_counts) - neg_counts
-    return float((pos_counts * (below + 0.5 * neg_counts)).sum() / (pos_counts.sum() * neg_counts.sum()))
+def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> np.ndarray:
+    """AUC per row of per-unique-score counts ``[B, k]`` of members and non-members (ties count one half).
+
+    Every term is a multiple of one half far below 2**53, so the sums are exact in any order.
+    """
+    below = np.cumsum(neg_counts, axis=-1) - neg_counts
+    return (pos_counts * (below + 0.5 * neg_counts)).sum(-1) / (pos_counts.sum(-1) * neg_counts.sum(-1))
 
 
 def _cluster_replicates(s: np.ndarray, y: np.ndarray, groups, n_bootstrap: int, rng) -> np.ndarray:
@@ -68,8 +71,9 @@ def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 
                      random_state: int = 0, groups=None) -> tuple[float, float]:
     """Percentile bootstrap interval for the AUC, resampling members and non-members separately.
 
-    Scores are sorted once; each replicate only recounts (O(n)), so 1,000 replicates of 10^4
-    scores take a fraction of a second. Seeded: the same inputs give the same interval.
+    Scores are sorted once; each replicate only recounts (O(n)), and blocks of replicates are
+    counted at once, so 1,000 replicates of 10^4 scores take a fraction of a second. Seeded: the
+    same inputs give the same interval.
 
     ``groups`` (one id per score, e.g. the example a case scores): a cluster bootstrap that
     resamples whole groups, for cases that are not independent (U-LiRA scores the same example
@@ -91,10 +95,15 @@ def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 
     else:
         pos_group, neg_group, k = _grouped(s, y)
         aucs = np.empty(n_bootstrap)
-        for b in range(n_bootstrap):
-            pos = np.bincount(pos_group[rng.integers(0, pos_group.size, pos_group.size)], minlength=k)
-            neg = np.bincount(neg_group[rng.integers(0, neg_group.size, neg_group.size)], minlength=k)
-            aucs[b] = _auc_from_counts(pos, neg)
+        block = max(1, (1 << 21) // max(k, 1))  # replicates counted at once (bounded memory)
+        for start in range(0, n_bootstrap, block):
+            n = min(block, n_bootstrap - start)
+            draws = [(rng.integers(0, pos_group.size, pos_group.size), rng.integers(0, neg_group.size, neg_group.size))
+                     for _ in range(n)]  # one replicate after the other: the random stream of the seed
+            rows = np.arange(n)[:, None] * k
+            pos = np.bincount((rows + pos_group[np.array([p for p, _ in draws])]).ravel(), minlength=n * k).reshape(n, k)
+            neg = np.bincount((rows + neg_group[np.array([q for _, q in draws])]).ravel(), minlength=n * k).reshape(n, k)
+            aucs[start:start + n] = _auc_from_counts(pos, neg)
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(aucs, [tail, 1.0 - tail])
     return float(lo), float(hi)

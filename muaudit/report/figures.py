@@ -3,7 +3,10 @@
 Figures are drawn at 600 x 500 px (6 x 5 in at 100 dpi) with 10-11 pt text, so that they read at
 100% zoom in the HTML report, where ROC and log-log ROC sit side by side. ROC curves come from
 :func:`muaudit.metrics.roc`, the same function as every reported number.
-Matplotlib is imported when a figure is drawn (not with this module), with the Agg backend.
+Matplotlib is imported when a figure is drawn (not with this module). Figures are drawn on
+``matplotlib.figure.Figure`` with an Agg canvas, without pyplot, and log axes are labelled in
+plain text (``10⁻²``) rather than mathtext, whose parser takes longer to build than drawing all
+three figures (see "Latency of one audit" in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,14 +25,63 @@ CLIP = (1.0, 99.0)
 LEGEND_PT = 10
 
 
-def _pyplot():
-    """matplotlib.pyplot on the Agg backend, imported on first use (an audit's import stays light)."""
-    import matplotlib
+def new_axes(figsize: tuple[float, float] = FIGSIZE):
+    """A figure of ``figsize`` inches on an Agg canvas (no pyplot) and its one axes.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Matplotlib is imported here, on first use: an audit's import stays light.
 
-    return plt
+    Example:
+        >>> ax = new_axes()
+        >>> [round(v) for v in ax.figure.get_size_inches() * DPI]
+        [600, 500]
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig.add_subplot()
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def plain_log_label(label: str) -> str:
+    """A log-axis tick label of matplotlib's mathtext form (``$\\mathdefault{10^{-2}}$``) in plain
+    Unicode text (``10⁻²``), which the text renderer draws without building the mathtext parser.
+
+    Example:
+        >>> plain_log_label(r"$\\mathdefault{10^{-2}}$"), plain_log_label(r"$\\mathdefault{2\\times10^{-3}}$")
+        ('10⁻²', '2×10⁻³')
+        >>> plain_log_label(r"$\\mathdefault{1}$"), plain_log_label("")
+        ('1', '')
+    """
+    import re
+
+    inner = re.fullmatch(r"\$\\mathdefault\{(.*)\}\$", label)
+    if inner is None:
+        return label
+    text = inner.group(1).replace(r"\times", "\u00d7")
+    return re.sub(r"\^\{(-?\d+)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+
+
+def _plain_log_axis(axis) -> None:
+    """Keep the log axis's tick formatters (they choose which ticks get labels) but write their labels
+    as plain text."""
+    from matplotlib.ticker import Formatter
+
+    class PlainLog(Formatter):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def set_locs(self, locs):
+            self.inner.set_locs(locs)
+
+        def __call__(self, x, pos=None):
+            return plain_log_label(self.inner(x, pos))
+
+    axis.set_major_formatter(PlainLog(axis.get_major_formatter()))
+    axis.set_minor_formatter(PlainLog(axis.get_minor_formatter()))
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = False, ax=None, title: str = ""):
@@ -39,16 +91,18 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
     (below that an FPR cannot be measured). The diagonal is the chance line.
     """
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=FIGSIZE)
+        ax = new_axes()
     lo = 1.0
     for name, (scores, y) in curves.items():
         y = np.asarray(y).astype(bool)
         fpr, tpr, _ = roc(scores, y)
         lo = min(lo, 1.0 / max(int((~y).sum()), 1))
         ax.plot(fpr, tpr, label=name, lw=1.8, drawstyle="steps-post")
+    lo = min(lo, 0.1)  # one non-member would clip the log axis to the point [1, 1]
     ax.plot([lo, 1], [lo, 1], "k--", lw=0.9, label="chance")
     if log:
         ax.set_xscale("log"), ax.set_yscale("log")
+        _plain_log_axis(ax.xaxis), _plain_log_axis(ax.yaxis)
         ax.set_xlim(lo, 1), ax.set_ylim(lo, 1)
     else:
         ax.set_xlim(0, 1), ax.set_ylim(0, 1)
@@ -74,7 +128,7 @@ def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "atta
     """Overlaid normalised histograms of score groups (e.g. forget vs non-members) on the
     ``percentiles`` range of all scores; the legend says how many of each group fall outside."""
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=FIGSIZE)
+        ax = new_axes()
     lo, hi = clip_range(groups, percentiles)
     bins = np.linspace(lo, hi, 41)
     for i, (name, g) in enumerate(groups.items()):
@@ -85,9 +139,12 @@ def plot_histogram(groups: dict[str, np.ndarray], *, ax=None, title: str = "atta
         inside = g[(g >= lo) & (g <= hi)]
         below, above = int((g < lo).sum()), int((g > hi).sum())
         clipped = f"; {below} below, {above} above the range" if below or above else ""
+        label = f"{name} (n={g.size}{clipped})"
+        if not inside.size:  # every value clipped: a legend entry, no (0/0) density
+            ax.plot([], [], lw=1.6, color=f"C{i}", label=label)
+            continue
         ax.hist(inside, bins=bins, density=True, histtype="stepfilled", alpha=0.25, color=f"C{i}")
-        ax.hist(inside, bins=bins, density=True, histtype="step", lw=1.6, color=f"C{i}",
-                label=f"{name} (n={g.size}{clipped})")
+        ax.hist(inside, bins=bins, density=True, histtype="step", lw=1.6, color=f"C{i}", label=label)
     ax.set_xlim(lo, hi)
     ax.set_xlabel(f"score (higher = member), {_ordinal(percentiles[0])} to {_ordinal(percentiles[1])} percentile")
     ax.set_ylabel("density")
@@ -104,17 +161,17 @@ def _ordinal(p: float) -> str:
 
 def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "") -> list[str]:
     """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
+    import matplotlib
+
     out_dir = Path(out_dir)
     names = []
-    plt = _pyplot()
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
                            (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
                            (f"{prefix}scores_hist.png", lambda ax: plot_histogram(groups, ax=ax))):
-            fig, ax = plt.subplots(figsize=FIGSIZE if "hist" not in name else (FIGSIZE[0], FIGSIZE[1] + 0.2 * len(groups)))
+            ax = new_axes(FIGSIZE if "hist" not in name else (FIGSIZE[0], FIGSIZE[1] + 0.2 * len(groups)))
             draw(ax)
-            fig.tight_layout()
-            fig.savefig(out_dir / name, dpi=DPI)
-            plt.close(fig)
+            ax.figure.tight_layout()
+            ax.figure.savefig(out_dir / name, dpi=DPI)
             names.append(name)
     return names
