@@ -127,7 +127,7 @@ figures with matplotlib's import {b[2]:.2f}. Most of the statistics is fixed by 
 the control's 10,000 permutations of 1,757 scores draw 17.6 million random keys and partition them
 (~0.25 s), the two AUC bootstraps draw 1,000 replicates each, one call after the other (~0.1 s);
 changing those streams would change every reported p-value and interval. The figures stay on
-matplotlib: a hand-written Pillow renderer drew the same three PNGs in ~0.1 s instead of ~0.6-0.9 s
+matplotlib: a hand-written Pillow renderer drew the same three PNGs in ~0.1 s instead of ~1 s
 and brought the ratio to 1.2-1.4x on this loaded machine, but a second plotting library in the
 code base is not worth half a second (docs/benchmarks.md)."""
 
