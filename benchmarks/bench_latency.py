@@ -129,7 +129,7 @@ the control's 10,000 permutations of 1,757 scores draw 17.6 million random keys 
 changing those streams would change every reported p-value and interval. The figures stay on
 matplotlib: a hand-written Pillow renderer drew the same three PNGs in ~0.1 s instead of ~1 s
 and brought the ratio to 1.2-1.4x on this loaded machine, but a second plotting library in the
-code base is not worth half a second (docs/benchmarks.md)."""
+code base is not worth about a second per audit (docs/benchmarks.md)."""
 
 
 def main(argv=None) -> None:
