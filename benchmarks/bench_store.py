@@ -3,7 +3,7 @@ the in-place store (schema 2), in one run, on CIFAR-sized rows.
 
 Usage:
     python benchmarks/bench_store.py [--dir /work/tmp] [--repeats 3] [--quick] [--out docs/benchmarks.md | --no-write]
-    python benchmarks/bench_store.py --build [--models 32] [--dir /work/tmp] [--out docs/benchmarks.md | --no-write]
+    python benchmarks/bench_store.py --build [--models 32] [--executor local|ray] [--dir /work/tmp] [--out docs/benchmarks.md | --no-write]
 
 For CIFAR-10-sized rows (60,000 examples x 2 views x 10 classes, 4.8 MB) and CIFAR-100-sized
 rows (x 100 classes, 48 MB) and pools of M = 8, 64 and 256 models, the pool file is first filled
@@ -18,7 +18,11 @@ gzip to prefill) is skipped: the old store is measured to 64 models there.
 (synthetic 60,000 x 3x32x32, 100 classes, an MLP [8], 1 epoch, sequential engine, 2 views) in a
 fresh process with one torch thread: its wall time against its training time (the seconds the
 pool records per model), where the rest goes (dataset, prediction, commits, imports), and its
-peak RSS against the dataset's float32 size.
+peak RSS against the dataset's float32 size. ``--build --executor ray`` runs the same build as
+``muaudit pool build --executor ray`` (a local Ray instance with one 1-thread worker per core;
+models are trained and predicted in the workers, committed by the driver) and reports its wall
+time against the same training seconds; per-stage times and peak RSS are not taken there (the
+work is spread over several processes).
 """
 
 from __future__ import annotations
@@ -256,6 +260,33 @@ def build_run(models: int, workdir: Path) -> dict:
             "peak_bytes": peak, "dataset_bytes": 4 * n, "file_mb": (out / "pool.h5").stat().st_size / 1e6}
 
 
+def build_run_ray(models: int, workdir: Path) -> dict:
+    """The same build through ``muaudit pool build --executor ray`` (one 1-thread worker per core)."""
+    from muaudit.pool.store import Pool
+
+    recipe, out = workdir / "cifar100-mlp.toml", workdir / f"build-ray-{models}"
+    recipe.write_text(BUILD_RECIPE.format(models=models))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "muaudit", "pool", "build", str(recipe), "--out", str(out),
+                           "--executor", "ray"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"the build failed:\n{proc.stderr[-2000:]}")
+    pool = Pool(out / "pool.h5")
+    return {"models": models, "wall": wall, "training": float(pool.seconds.sum()), "workers": os.cpu_count()}
+
+
+def build_text_ray(r: dict, before: str, after: str) -> str:
+    return "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python benchmarks/bench_store.py --build "
+        f"--executor ray --models {r['models']}`: the same build through `muaudit pool build --executor ray` "
+        f"({r['workers']} one-thread workers on a local Ray instance, started and stopped by the command). "
+        f"Machine: {before}. Load at the end: {after}.", "",
+        f"- Wall {r['wall']:.1f} s (Ray's start and stop, the dataset in the driver, training, prediction and "
+        f"commits) for {r['training']:.1f} s of training: **{r['wall'] / r['training']:.2f}x** (target <= 1.5x)."])
+
+
 def build_text(r: dict, before: str, after: str) -> str:
     st, wall, train = r["stages"], r["wall"], r["training"]
     serial = {k: v for k, v in st.items() if k != "commits"}  # commits run in the writer thread
@@ -290,6 +321,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--build", action="store_true", help="measure a CIFAR-100-shaped pool build instead (see above)")
     ap.add_argument("--models", type=int, default=32, help="models of the --build pool")
+    ap.add_argument("--executor", choices=("local", "ray"), default="local", help="how the --build pool is built")
     args = ap.parse_args(argv)
     if args.build:
         return build_main(args)
@@ -323,15 +355,17 @@ def build_main(args) -> None:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-build-", dir=args.dir))
     before = machine()
+    ray = args.executor == "ray"
     try:
-        r = build_run(args.models, workdir)
+        r = build_run_ray(args.models, workdir) if ray else build_run(args.models, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
-    text = build_text(r, before, after)
+    text = build_text_ray(r, before, after) if ray else build_text(r, before, after)
     print(text)
     if not args.no_write:
-        replace_block(Path(args.out), "bench-build", "## A CIFAR-100-shaped pool build: wall time and memory", text)
+        replace_block(Path(args.out), "bench-build-ray" if ray else "bench-build",
+                      "## A CIFAR-100-shaped pool build: wall time and memory", text)
 
 
 if __name__ == "__main__":
