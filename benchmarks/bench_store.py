@@ -229,7 +229,7 @@ def timed(name, fn):
     return run
 
 PoolSpec.load_dataset = timed("dataset", PoolSpec.load_dataset)
-Dataset.fingerprint = property(timed("dataset", Dataset.fingerprint.fget))
+Dataset.fingerprint = property(timed("dataset", Dataset.fingerprint.func))  # computed once per Dataset
 t.predict_logits = timed("prediction", t.predict_logits)
 b.commit = timed("commits", b.commit)
 torch.set_num_threads(1)
@@ -268,7 +268,7 @@ def build_run_ray(models: int, workdir: Path) -> dict:
     recipe.write_text(BUILD_RECIPE.format(models=models))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "muaudit", "pool", "build", str(recipe), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "muaudit.cli.main", "pool", "build", str(recipe), "--out", str(out),
                            "--executor", "ray"], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
