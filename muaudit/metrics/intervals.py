@@ -47,22 +47,25 @@ def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> np.ndarr
 
 
 def _cluster_replicates(s: np.ndarray, y: np.ndarray, groups, n_bootstrap: int, rng) -> np.ndarray:
-    """AUC replicates of a cluster bootstrap: each draws as many groups as there are, with
-    replacement, and counts every case of a drawn group once per draw."""
+    """AUC replicates of a cluster bootstrap. ``groups`` ``[n]`` (one grouping) or ``[k, n]`` (k
+    crossed groupings, e.g. example and model): each replicate draws every grouping's clusters with
+    replacement, and a case counts the product of its clusters' draw counts (the pigeonhole
+    bootstrap of Owen 2007 for crossed random effects)."""
     g = np.asarray(groups)
-    if g.shape != s.shape:
-        raise DataError(f"Expected `groups` of shape {s.shape}, got {g.shape}")
+    g = g[None] if g.ndim == 1 else g
+    if g.ndim != 2 or g.shape[1:] != s.shape:
+        raise DataError(f"Expected `groups` of shape {s.shape} or (k, {s.size}), got {np.asarray(groups).shape}")
     uniq, inverse = np.unique(s, return_inverse=True)
-    ids, gi = np.unique(g, return_inverse=True)
-    k, m = uniq.size, ids.size
-    # per-group counts of members / non-members at each unique score, as sparse (group, score) pairs
-    pos_keys, pos_n = np.unique(gi[y] * k + inverse[y], return_counts=True)
-    neg_keys, neg_n = np.unique(gi[~y] * k + inverse[~y], return_counts=True)
+    k = uniq.size
+    codes = [np.unique(row, return_inverse=True)[1] for row in g]
+    sizes = [int(c.max()) + 1 if c.size else 0 for c in codes]
     aucs = np.empty(n_bootstrap)
     for b in range(n_bootstrap):
-        w = np.bincount(rng.integers(0, m, m), minlength=m)
-        pos = np.bincount(pos_keys % k, w[pos_keys // k] * pos_n, minlength=k)
-        neg = np.bincount(neg_keys % k, w[neg_keys // k] * neg_n, minlength=k)
+        w = np.ones(s.size)
+        for c, m in zip(codes, sizes):
+            w *= np.bincount(rng.integers(0, m, m), minlength=m)[c]
+        pos = np.bincount(inverse[y], w[y], minlength=k)
+        neg = np.bincount(inverse[~y], w[~y], minlength=k)
         aucs[b] = _auc_from_counts(pos, neg) if pos.sum() and neg.sum() else 0.5
     return aucs
 
@@ -75,9 +78,10 @@ def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 
     counted at once, so 1,000 replicates of 10^4 scores take a fraction of a second. Seeded: the
     same inputs give the same interval.
 
-    ``groups`` (one id per score, e.g. the example a case scores): a cluster bootstrap that
-    resamples whole groups, for cases that are not independent (U-LiRA scores the same example
-    under many held-out models; resampling cases then gives too narrow an interval).
+    ``groups`` (one id per score, e.g. the example a case scores; or ``[k, n]``, k crossed
+    groupings such as example and model): a cluster bootstrap that resamples whole groups, for
+    cases that are not independent (U-LiRA scores the same example under many held-out models and
+    many examples under one model; resampling cases then gives too narrow an interval).
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -61,8 +61,9 @@ def summarize(scores, labels, *, alphas=DEFAULT_FPRS, level: float = 0.95, delta
         level: confidence level of every interval.
         delta: delta of the epsilon lower bound.
         n_bootstrap, random_state: the seeded AUC bootstrap (and the epsilon split).
-        groups: one cluster id per score: the AUC interval resamples whole clusters (cases that
-            share an example are not independent; see :func:`bootstrap_auc_ci`).
+        groups: cluster ids ``[n]`` (or ``[k, n]`` for k crossed groupings): the AUC interval
+            resamples whole clusters (cases that share an example or a model are not
+            independent; see :func:`bootstrap_auc_ci`).
 
     Returns:
         ``{"auc", "auc_ci", "balanced_accuracy", "balanced_accuracy_ci", "tpr_at_fpr",
