@@ -211,7 +211,7 @@ population = "all"
 # Run in the child: the build as `muaudit pool build` runs it, with the stages it goes through timed
 # by wrapping (not changing) the functions that do them.
 BUILD_DRIVER = """
-import json, sys, time
+import functools, json, sys, time
 t0 = time.perf_counter()
 import torch
 from muaudit.pool import build as b, tasks as t
@@ -229,7 +229,8 @@ def timed(name, fn):
     return run
 
 PoolSpec.load_dataset = timed("dataset", PoolSpec.load_dataset)
-Dataset.fingerprint = property(timed("dataset", Dataset.fingerprint.func))  # computed once per Dataset
+Dataset.fingerprint = functools.cached_property(timed("dataset", Dataset.fingerprint.func))  # still once per Dataset
+Dataset.fingerprint.__set_name__(Dataset, "fingerprint")
 t.predict_logits = timed("prediction", t.predict_logits)
 b.commit = timed("commits", b.commit)
 torch.set_num_threads(1)

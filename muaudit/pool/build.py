@@ -60,15 +60,14 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
     the same commit as its base model; entries added to a built pool reuse its base models.
     """
     ds = spec.load_dataset()
-    fingerprint = ds.fingerprint  # a pass over the whole dataset: once
     out = Path(out)
     path = shard_file(out, shard)
     pop = population_rows(spec, ds)
     ex = executor or LocalExecutor(threads=threads)
     with pool_lock(path):
         if not path.exists():
-            _create(path, spec, ds, pop, forget, ex, device, fingerprint)
-        pool = ensure_groups(path, _open_matching(path, spec, ds, forget, fingerprint), spec)
+            _create(path, spec, ds, pop, forget, ex, device)
+        pool = ensure_groups(path, _open_matching(path, spec, ds, forget), spec)
         ids = [m for m in range(pool.n_models) if (not pool.done[m] or any(pending_rows(pool, spec, m)))
                and (shard is None or m % shard[1] == shard[0])]
         step = spec.ensemble_size if pool.attrs["engine"] == "ensemble" else 1
@@ -173,7 +172,7 @@ def _choose(shared, _task) -> tuple[str, dict, str]:
     return engine, info, str(dev)
 
 
-def _create(path, spec, ds, pop, forget, ex: Executor, device, fingerprint: str) -> None:
+def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
     engine, info, dev = spec.engine, {}, str(select_device(device))
     if engine == "auto":
         shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
@@ -184,15 +183,15 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device, fingerprint: str)
         forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
     keep = make_keep(spec.n_models, len(pop), spec.seed, forget_pop)
     forget_mask = None if forget_pop is None else np.isin(np.arange(len(pop)), forget_pop)
-    create_pool_file(path, spec_json=spec.to_json(), fingerprint=fingerprint, population=pop,
+    create_pool_file(path, spec_json=spec.to_json(), fingerprint=ds.fingerprint, population=pop,
                      labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
                      n_views=spec.views, n_classes=ds.n_classes, forget=forget_mask,
                      attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev})
 
 
-def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget, fingerprint: str) -> Pool:
+def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:
     pool = Pool(path)
-    pool.check_fingerprint(fingerprint)
+    pool.check_fingerprint(ds.fingerprint)  # computed once per Dataset (cached)
     if pool.spec != json.loads(spec.to_json()):
         raise PoolError(f"pool {path} was built from a different recipe; build into another --out, "
                         "or delete it to rebuild")
