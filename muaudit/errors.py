@@ -16,6 +16,14 @@ class CheckpointError(MuauditError):
     """A checkpoint, state_dict, TorchScript archive or logits file cannot be used."""
 
 
+class ArchitectureMismatch(CheckpointError):
+    """A state_dict's keys or shapes do not fit the architecture it is loaded into."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (disk full, no permission, ...)."""
+
+
 class ConfigError(MuauditError):
     """A recipe or configuration has unknown keys, wrong types or unknown names."""
 

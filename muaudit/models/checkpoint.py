@@ -22,7 +22,7 @@ from torch import nn
 
 from muaudit.data.dataset import MAX_CLASSES
 from muaudit.data.npy import read_npy
-from muaudit.errors import CheckpointError, reason
+from muaudit.errors import ArchitectureMismatch, CheckpointError, CheckpointWriteError, reason
 from muaudit.paths import existing_file
 from muaudit.models.factory import allowed_arch, build_model
 
@@ -47,7 +47,7 @@ def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
     except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write {path} ({reason(e)})") from None
+        raise CheckpointWriteError(f"cannot write {path} ({reason(e)})") from None
     return path
 
 
@@ -112,7 +112,7 @@ def load_state(model: nn.Module, state_dict: dict, source) -> nn.Module:
                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
                                      ("mis-shaped keys", shaped)) if items]
     if problems:
-        raise CheckpointError(f"{source} does not fit the architecture ({'; '.join(problems)})")
+        raise ArchitectureMismatch(f"{source} does not fit the architecture ({'; '.join(problems)})")
     check_finite(state_dict, source)
     model.load_state_dict(state_dict)
     return model.eval()

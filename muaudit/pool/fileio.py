@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 
-from muaudit.errors import CheckpointError, PoolError
+from muaudit.errors import CheckpointWriteError, PoolError
 
 # errno -> (what happened, what to do)
 _REASONS = {
@@ -121,7 +121,7 @@ def removing_on_failure(tmp: Path):
         yield
     except BaseException as e:
         remove_quietly(tmp)
-        if isinstance(e, RuntimeError) or (isinstance(e, CheckpointError) and str(e).startswith("cannot write")):
+        if isinstance(e, (RuntimeError, CheckpointWriteError)):
             code = errno_of(e, tmp.parent) or errno.EIO  # torch's write error, or save_checkpoint's word for one
             raise OSError(code, f"cannot write {tmp} ({first_line(e)})", str(tmp)) from None
         raise

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from muaudit.errors import CheckpointError, ConfigError
+from muaudit.errors import ArchitectureMismatch, CheckpointError, ConfigError
 from muaudit.models import build_model, load_state, load_target, read_checkpoint
 from muaudit.models.checkpoint import _is_torchscript
 from muaudit.targets.adapter import InputAdapter
@@ -126,10 +126,10 @@ def _state_model(path, state, arch, default_arch, default_kwargs, input_shape, n
     name, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
     try:
         return load_state(_build(name, kwargs, input_shape, n_classes, path), state, path)
-    except CheckpointError as e:
-        if arch is not None or "does not fit the architecture" not in str(e):
+    except ArchitectureMismatch as e:
+        if arch is not None:
             raise
-        raise CheckpointError(f"{e}; it was built as the pool's architecture {name!r}: pass --arch with the "
+        raise ArchitectureMismatch(f"{e}; it was built as the pool's architecture {name!r}: pass --arch with the "
                               "target's own") from None
 
 
