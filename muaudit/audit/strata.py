@@ -38,6 +38,19 @@ def class_mix_test(forget_labels, nonmember_labels, *, alpha: float = 0.05) -> d
             "decision": "stratified by class" if p < alpha else "not stratified (class mix consistent)"}
 
 
+def check_labels(labels, n: int) -> np.ndarray:
+    """``labels`` as an array of one class per example of the ``n``, else a clear error.
+
+    Example:
+        >>> check_labels([0, 1, 1], 3).tolist()
+        [0, 1, 1]
+    """
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise DataError(f"Expected `labels` of shape ({n},), got {lab.shape}")
+    return lab
+
+
 def class_strata(labels, forget, nonmembers, n: int, *, alpha: float = 0.05):
     """The class-mix block and the labels to stratify by (None: unstratified, also without labels).
 
@@ -48,9 +61,7 @@ def class_strata(labels, forget, nonmembers, n: int, *, alpha: float = 0.05):
     """
     if labels is None:
         return None, None
-    lab = np.asarray(labels)
-    if lab.shape != (n,):
-        raise DataError(f"Expected `labels` of shape ({n},), got {lab.shape}")
+    lab = check_labels(labels, n)
     mix = class_mix_test(lab[forget], lab[nonmembers], alpha=alpha)
     if not mix["stratified"]:
         return mix, None

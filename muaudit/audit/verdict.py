@@ -28,7 +28,7 @@ from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides, permutation_p_value
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
-from muaudit.audit.strata import class_strata, draw_design, known_class_nonmembers
+from muaudit.audit.strata import check_labels, class_strata, draw_design, known_class_nonmembers
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
 from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
@@ -366,8 +366,7 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
     alpha, min_power = check_unit_interval("alpha", alpha), check_unit_interval("min_power", min_power)
     n_power_draws = check_positive_int("n_power_draws", n_power_draws)
     reference, t, F, NM, R = _check_inputs(target, shadows, keep, forget, nonmembers, members)
-    if labels is not None and np.shape(labels) != (t.shape[0],):
-        raise DataError(f"Expected `labels` of shape ({t.shape[0]},), got {np.shape(labels)}")
+    labels = None if labels is None else check_labels(labels, t.shape[0])
     NM_known, gone = known_class_nonmembers(labels, F, NM, R)  # a forgotten class is expected to score low
     scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM_known,
                                               recenter=recenter, ks_alpha=ks_alpha)
