@@ -124,6 +124,7 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
     res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state,
                                  progress=progress)
     results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
+               "variance_resolved": resolved_variance(fam, config),
                "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
                "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,
                           "random_state": random_state, "pool": str(data.pool.path)},
@@ -157,21 +158,18 @@ def ulira_summary(pool, entry: str, *, reference: str = "retrain", statistic: st
     acc = res["ulira_accuracy"]
     return {"auc": res["auc"], "auc_ci": res["auc_ci"], "accuracy": acc["accuracy"], "accuracy_ci": acc["ci"],
             "verdict": res["verdict"], "n_targets": len(res["targets"]), "n_shadows": res["n_shadows"],
-            "variance": resolved_variance(pool, entry, ULiRAConfig(reference=reference, statistic=statistic,
-                                                                   variance=variance))}
+            "variance": res["variance_resolved"]}
 
 
-def resolved_variance(pool, entry: str, config: ULiRAConfig) -> str:
-    """What ``config.variance`` means on this pool: ``auto`` resolved by one fit on every shadow,
-    with the median number of shadows per side it was resolved from."""
+def resolved_variance(fam, config: ULiRAConfig) -> str:
+    """What ``config.variance`` means on these shadow families: ``auto`` resolved by one fit on
+    every shadow, with the median number of shadows per side it was resolved from."""
     import warnings
 
     from muaudit.attacks.ulira import ULiRA
 
     if config.variance != "auto":
         return config.variance
-    data = AuditData.load(pool)
-    fam, _, _ = shadow_families(data.pool, unlearned_group(data.pool, entry), config.reference, config.statistic)
     with warnings.catch_warnings():  # the evaluation itself reports them
         warnings.simplefilter("ignore")
         fit = ULiRA(config=config).fit(fam.signals(config.reference, np.ones(fam.n_models, bool)))
