@@ -205,7 +205,7 @@ def halves(n_models: int, population: np.ndarray, seed: int) -> list:
 
 def workloads(quick: bool) -> list:
     digits = load_dataset("digits")
-    mlp_recipe = TrainRecipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=1 if quick else 3, batch_size=128)
+    mlp_recipe = TrainRecipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=1 if quick else 20, batch_size=128)
     syn = load_dataset("synthetic", n_samples=256 if quick else 512, shape=[3, 32, 32], seed=0)
     cnn_recipe = TrainRecipe(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, epochs=1, batch_size=128)
     return [

@@ -328,3 +328,15 @@ def test_index_file_larger_than_memory_is_an_error(tmp_path, monkeypatch):
     (tmp_path / "claim.npy").write_bytes(p.read_bytes()[:200])  # header claims 1000 entries, data cut
     with pytest.raises(DataError, match=r"claim.npy is truncated: its header claims \(1000,\) int64"):
         load_index_file(tmp_path / "claim.npy", 2000)
+
+
+def test_synthetic_chunked_draws_equal_one_call():
+    """The generator draws its noise in chunks, in a second thread: the data are still
+    ``means[y] + rng.normal(size=(n, d))`` from one stream, as one call would draw them."""
+    ds = load_dataset("synthetic", n_samples=3000, n_classes=7, shape=[3, 32, 32], class_sep=2.0, seed=5)
+    rng = np.random.default_rng(5)
+    means = rng.normal(0.0, 2.0, size=(7, 3072))
+    y = rng.integers(0, 7, size=3000)
+    X = (means[y] + rng.normal(size=(3000, 3072))).astype(np.float32)  # 3 chunks of ~1365 rows in the loader
+    np.testing.assert_array_equal(ds.y, y)
+    np.testing.assert_array_equal(ds.X.reshape(3000, -1), X)

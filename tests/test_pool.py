@@ -141,6 +141,29 @@ def test_build_killed_at_random_moments_resumes_to_identical_arrays(tiny_recipe,
     np.testing.assert_array_equal(pool.logits(), ref)
 
 
+def test_failed_prediction_commits_nothing_after_it_and_resumes(tiny_recipe, tmp_path, monkeypatch):
+    """The in-process pipeline predicts chunk i in a thread while chunk i + 1 trains: an error there
+    stops the build with the chunks before it committed and none after it."""
+    import muaudit.pool.build as build_module
+
+    spec = load_spec(tiny_recipe(n_models=6, engine="sequential"))
+    ref = Pool(build_pool(spec, tmp_path / "ref")).logits()
+    real, calls = build_module.finish_chunk, {"n": 0}
+
+    def fail_second(ctx, res):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(ctx, res)
+
+    monkeypatch.setattr(build_module, "finish_chunk", fail_second)
+    with pytest.raises(KeyboardInterrupt):
+        build_pool(spec, tmp_path / "p")
+    monkeypatch.setattr(build_module, "finish_chunk", real)
+    assert Pool(tmp_path / "p").done.tolist() == [True] + [False] * 5
+    np.testing.assert_array_equal(Pool(build_pool(spec, tmp_path / "p")).logits(), ref)
+
+
 def test_recipe_errors_list_valid_names(tmp_path):
     p = tmp_path / "r.toml"
     for body, msg in [

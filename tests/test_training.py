@@ -204,6 +204,24 @@ def test_predict_logits_restores_mode_on_error():
     assert model.training
 
 
+def test_predict_many_gives_each_model_its_own_logits_exactly(monkeypatch):
+    import muaudit.training.predict as predict_mod
+
+    monkeypatch.setattr(predict_mod, "CPU_BATCH_BYTES", 3 * 3 * 8 * 8 * 4)  # 3 rows a batch: several batches
+    X = torch.randn(10, 3, 8, 8)
+    models = [build_model("mlp", (3, 8, 8), 5, seed=s, hidden=[16]) for s in range(4)]
+    models[2].eval()
+    alone = [predict_logits(m, X, n_views=2) for m in models]
+    for chunk in ([0, 1, 2, 3], [3, 1], [2]):  # any chunk of models: the same logits, bit for bit
+        together = predict_mod.predict_many([models[i] for i in chunk], X, n_views=2)
+        for i, z in zip(chunk, together):
+            np.testing.assert_array_equal(z, alone[i])
+    assert [m.training for m in models] == [True, True, False, True]  # each model's own mode back
+    with torch.no_grad():
+        np.testing.assert_allclose(alone[1][:, 1], models[1].eval()(torch.flip(X, dims=[3])).numpy(), atol=1e-6)
+    assert predict_mod.batch_rows(X, 2048, "cpu") == 3 and predict_mod.batch_rows(X, 2, "cpu") == 2
+
+
 def test_predict_logits_flip_needs_images():
     with pytest.raises(ConfigError, match="n_views=2 .* image inputs"):
         predict_logits(nn.Linear(4, 2), torch.zeros(3, 4), n_views=2)

@@ -56,16 +56,35 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     d = int(np.prod(dims))
     means = rng.normal(0.0, class_sep, size=(n_classes, d))
     y = rng.integers(0, n_classes, size=n_samples)
-    X = np.empty((n_samples, d), np.float32)
-    step = max(1, 2**22 // d)  # rows per chunk (~32 MB of float64 noise): the draws, in order, as one call
-    for s in range(0, n_samples, step):  # would make them, without float64 copies of the whole dataset
-        X[s:s + step] = means[y[s:s + step]] + rng.normal(size=(min(step, n_samples - s), d))
-    X = X.reshape((n_samples,) + dims)
+    X = _class_clusters(rng, means, y).reshape((n_samples,) + dims)
     split = np.zeros(n_samples, np.int8)
     split[n_samples - int(round(test_fraction * n_samples)):] = TEST
     opts = dict(n_samples=n_samples, n_classes=n_classes, n_features=n_features, shape=shape,
                 class_sep=class_sep, test_fraction=test_fraction, seed=seed)
     return Dataset("synthetic", X, y, split, opts)
+
+
+def _class_clusters(rng: np.random.Generator, means: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """float32 ``means[y] + N(0, I)``: the draws of ``rng.normal(size=(len(y), d))`` in order, taken in
+    ~32 MB chunks (no float64 copy of the whole dataset), each chunk's noise drawn in a second thread
+    while the previous one is added to its class means (numpy draws without holding the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, d = len(y), means.shape[1]
+    X = np.empty((n, d), np.float32)
+    step = max(1, 2**22 // d)
+    bufs, gathered = [np.empty((step, d)), np.empty((step, d))], np.empty((step, d))
+    draw = lambda b, k: rng.standard_normal(out=b[:k])  # noqa: E731
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        nxt = pool.submit(draw, bufs[0], min(step, n))
+        for j, s in enumerate(range(0, n, step)):
+            k = min(step, n - s)
+            noise = nxt.result()
+            if s + step < n:
+                nxt = pool.submit(draw, bufs[(j + 1) % 2], min(step, n - s - step))
+            np.take(means, y[s:s + k], axis=0, out=gathered[:k])
+            np.add(gathered[:k], noise, out=X[s:s + k], casting="same_kind")
+    return X
 
 
 def _check_synthetic(n_samples, n_classes, n_features, shape, class_sep, test_fraction, seed) -> tuple[int, ...]:

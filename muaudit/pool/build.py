@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -18,7 +20,7 @@ from muaudit.pool.fileio import removing_on_failure
 from muaudit.pool.spec import PoolSpec
 from muaudit.pool.store import POOL_FILE, Pool, commit, commit_rows, create_groups, create_pool_file, pool_lock
 from muaudit.execution import Executor, LocalExecutor
-from muaudit.pool.tasks import BuildContext, ChunkResult, ChunkTask, run_chunk
+from muaudit.pool.tasks import BuildContext, ChunkResult, ChunkTask, finish_chunk, run_chunk
 from muaudit.pool.unlearned import ensure_groups, pending_rows, stored_retrains
 from muaudit.training import choose_engine, select_device
 
@@ -87,20 +89,35 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
                 if progress:
                     progress(done[0], len(ids))
 
-        # One writer thread: chunk i is committed while chunk i + 1 computes (a commit mostly waits
-        # for the disk). At most one commit is in flight; each is waited for (its error raised
-        # here) before the next is submitted, and the last before the lock is released.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
-            pending = None
-            for i, res in ex.map(run_chunk, [task for task, _ in plans], shared=ctx):
+        # A pipeline: chunk i + 1 trains here while chunk i is predicted (in-process builds defer
+        # it to the predictor thread) and chunk i - 1 is committed (the writer thread; a commit
+        # mostly waits for the disk). At most two chunks are in flight behind the training; each
+        # is waited for (its error raised here) in order, and the last before the lock is released.
+        local = isinstance(ex, LocalExecutor)
+        fn = functools.partial(run_chunk, defer_prediction=True) if local else run_chunk
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-predict") as predictor, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
+            in_flight: deque = deque()
+            last = None
+            for i, res in ex.map(fn, [task for task, _ in plans], shared=ctx):
                 for msg in res.warnings:
                     warnings.warn(msg, stacklevel=3)
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(store, i, res, _weight_models(ctx, res))
-            if pending is not None:
-                pending.result()
+                while len(in_flight) > 1:
+                    in_flight.popleft().result()
+                predicted = predictor.submit(finish_chunk, ctx, res)
+                last = writer.submit(_after, last, store, i, predicted, _weight_models(ctx, res))
+                in_flight.append(last)
+            while in_flight:
+                in_flight.popleft().result()
     return path
+
+
+def _after(previous, store, i: int, predicted, models) -> None:
+    """Commit chunk ``i`` once it is predicted, unless the commit before it failed (its error again:
+    nothing is committed after a failed commit)."""
+    if previous is not None:
+        previous.result()
+    store(i, predicted.result(), models)
 
 
 def _population_X(ds: Dataset, pop: np.ndarray) -> np.ndarray:

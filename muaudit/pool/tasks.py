@@ -19,6 +19,7 @@ import torch
 
 from muaudit.pool.spec import PoolSpec
 from muaudit.training import predict_logits, select_device, train_models
+from muaudit.training.predict import predict_many
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,22 @@ class ChunkTask:
 @dataclass
 class ChunkResult:
     """``rows``: ``{"": {m: (logits, seconds)}, group: {m: (logits, seconds, sample_gradients)}}``;
-    ``weights``: CPU state dicts of trained base shadows (when asked); ``warnings``: messages."""
+    ``weights``: CPU state dicts of trained base shadows (when asked); ``warnings``: messages;
+    ``deferred``: ``{m: (model, seconds)}``, new base shadows whose logits :func:`finish_chunk`
+    still has to compute (only from ``run_chunk(..., defer_prediction=True)``)."""
 
     rows: dict
     weights: dict
     warnings: list
+    deferred: dict = field(default_factory=dict)
 
 
-def run_chunk(ctx: BuildContext, task: ChunkTask) -> ChunkResult:
-    """Train, unlearn and retrain one chunk; return its rows (a pure function of its inputs)."""
+def run_chunk(ctx: BuildContext, task: ChunkTask, *, defer_prediction: bool = False) -> ChunkResult:
+    """Train, unlearn and retrain one chunk; return its rows (a pure function of its inputs).
+
+    ``defer_prediction`` (in-process builds): the logits of a chunk without ``[[unlearn]]`` work
+    are left to :func:`finish_chunk`, which the build runs in another thread while the next chunk
+    trains (prediction draws no random numbers, so the rows are the same)."""
     from muaudit.pool.unlearned import ChunkUnlearner
 
     dev = select_device(ctx.device)
@@ -84,15 +92,26 @@ def run_chunk(ctx: BuildContext, task: ChunkTask) -> ChunkResult:
         warnings.simplefilter("ignore", UserWarning)  # Ray's object store hands out read-only arrays
         X, y = torch.as_tensor(ctx.X).to(dev), torch.as_tensor(ctx.y).to(dev)
     notes: list[str] = []
-    models, base_rows, weights = _base_models(ctx, task, X, y, notes)
+    defer = defer_prediction and not (task.unlearn or task.retrain)
+    models, base_rows, weights, deferred = _base_models(ctx, task, X, y, notes, defer=defer)
     rows = {"": base_rows}
     if task.unlearn or task.retrain:
         rows.update(ChunkUnlearner(ctx, X, y).rows(models, task.unlearn, task.retrain))
-    return ChunkResult(rows, weights, notes)
+    return ChunkResult(rows, weights, notes, deferred)
 
 
-def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str]):
-    models, rows, weights = {}, {}, {}
+def finish_chunk(ctx: BuildContext, res: ChunkResult) -> ChunkResult:
+    """``res`` with the logits of its deferred shadows computed (in one pass over the data)."""
+    if res.deferred:
+        ms = sorted(res.deferred)
+        logits = predict_many([res.deferred[m][0] for m in ms], ctx.X, n_views=ctx.spec.views)
+        res.rows[""].update({m: (lg, res.deferred[m][1]) for m, lg in zip(ms, logits)})
+        res.deferred = {}
+    return res
+
+
+def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, defer: bool = False):
+    models, rows, weights, deferred = {}, {}, {}, {}
     train = list(task.train)
     for m, ckpt in task.stored.items():
         model = _load_weights(ctx, ckpt, X.device)
@@ -105,24 +124,26 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str]):
         else:
             models[m] = model
     if not train:
-        return models, rows, weights
+        return models, rows, weights, deferred
     keep_rows = [np.flatnonzero(ctx.keep[m]) for m in train]
     t0 = time.perf_counter()
     for chunk in train_models(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
                               engine=ctx.engine, ensemble_size=ctx.spec.ensemble_size):
         seconds = (time.perf_counter() - t0) / len(chunk)
-        for i, model in chunk:
-            m = train[i]
-            models[m] = model
-            logits = predict_logits(model, X, n_views=ctx.spec.views)
-            if m in task.new:
-                rows[m] = (logits, seconds)
-            else:
-                _check_rebuilt(m, task.check[m], logits, notes)
-            if task.return_weights:
-                weights[m] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        ms = [train[i] for i, _ in chunk]
+        models.update((train[i], model) for i, model in chunk)
+        if task.return_weights:
+            weights.update((m, {k: v.detach().cpu().clone() for k, v in models[m].state_dict().items()}) for m in ms)
+        if defer and all(m in task.new for m in ms):
+            deferred.update((m, (models[m], seconds)) for m in ms)
+        else:
+            for m, logits in zip(ms, predict_many([models[m] for m in ms], X, n_views=ctx.spec.views)):
+                if m in task.new:
+                    rows[m] = (logits, seconds)
+                else:
+                    _check_rebuilt(m, task.check[m], logits, notes)
         t0 = time.perf_counter()
-    return models, rows, weights
+    return models, rows, weights, deferred
 
 
 def _load_weights(ctx: BuildContext, ckpt: str, device):
