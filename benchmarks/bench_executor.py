@@ -95,7 +95,7 @@ def block(res: dict, a, load0, load1) -> str:
 a digits MLP pool ([512] hidden, Adam, {a.epochs} epochs), {a.models} shadows in {tasks} tasks of {a.ensemble_size}
 (ensemble engine), each way in a fresh process with one torch thread per worker; medians of {a.rounds}
 interleaved rounds. Load average {load0[0]:.1f} at the start and {load1[0]:.1f} at the end on this 2-core
-machine, which other work shared: absolute rates are low and the second worker competes with that work too.
+machine ({"quiet: nothing else ran" if max(load0[0], load1[0]) < 2 else "which other work shared: absolute rates are low and the second worker competes with that work too"}).
 
 | way | start s | build s | sample-gradients/s | throughput vs local | stop s |
 |---|---:|---:|---:|---:|---:|
