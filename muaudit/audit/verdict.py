@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from typing import Callable, Literal, get_args
 
 import numpy as np
 from scipy.stats import ks_2samp
@@ -317,7 +317,8 @@ def _check_inputs(target, shadows, keep, forget, nonmembers, members):
 def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, labels=None, attack="lira",
                  attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.95,
                  n_power_draws: int = 200, recenter: bool = True, ks_alpha: float = 0.01,
-                 level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0) -> AuditResult:
+                 level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
+                 on_scores: Callable[[np.ndarray], None] | None = None) -> AuditResult:
     """Audit one target against a shadow pool: verdict, ROC block, p-value and power control.
 
     Args:
@@ -339,6 +340,8 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
             OUT median before scoring (makes the verdict invariant to a global shift of the target).
         ks_alpha: level of the KS calibration check that adds a warning.
         level, n_bootstrap, random_state: intervals, AUC bootstrap, seeds (power draws too).
+        on_scores: called with the scores ``[N]`` as soon as they exist, before the statistics
+            (``muaudit lira`` starts drawing its figures there).
 
     Returns:
         :class:`AuditResult`. ``results`` keys: ``verdict``, ``inconclusive_reasons``, ``p_value``
@@ -371,6 +374,8 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
     scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM_known,
                                               recenter=recenter, ks_alpha=ks_alpha)
     calib["excluded_classes"] = gone.tolist()
+    if on_scores is not None:
+        on_scores(scores)
     assessed = assess_scores(scores, F, NM, R, labels=labels, alpha=alpha, min_power=min_power, n_power_draws=n_power_draws,
                              level=level, n_bootstrap=n_bootstrap, random_state=random_state, notes=notes)
     for note in notes:

@@ -8,6 +8,7 @@ from muaudit.attacks.presets import AUDIT_PRESETS
 from muaudit.cli.common import ALPHA, SEED, echo_json, progress_factory
 from muaudit.cli.target_options import device_option, input_options
 from muaudit.paths import prepare_output_file
+from muaudit.report.figure_worker import start_figure_worker
 
 TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX or logits .npy."
 
@@ -30,6 +31,7 @@ TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ON
 def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json, input_layout,
          input_mean, input_std, device):
     """Audit whether TARGET still treats the FORGET examples as training members."""
+    start_figure_worker()  # before the heavy imports: matplotlib loads beside them
     from muaudit.jobs import run_lira
     from muaudit.report import summary_text
 
@@ -58,6 +60,7 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, input_layout, input_mean, input_std,
         device):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
+    start_figure_worker()
     from muaudit.jobs.mia import run_mia
     from muaudit.report import summary_text
 

@@ -15,6 +15,8 @@ from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
 from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
+from muaudit.report.figure_worker import draw_figures
+from muaudit.report.results import audit_curves
 from muaudit.targets import InputAdapter
 from muaudit.targets.load import AuditTarget
 from muaudit.targets.compat import apply_to_verdict
@@ -34,9 +36,9 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 
-def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, alpha, random_state):
-    """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller), or U-LiRA
-    with the unlearned shadows of ``group``."""
+def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, alpha, random_state, on_scores=None):
+    """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller; ``on_scores``
+    as in :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``."""
     labels = data.pool.labels
     if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
         from muaudit.audit.qmia import audit_qmia
@@ -47,7 +49,8 @@ def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, al
     if group is None:
         name, options = resolve_preset(attack, AUDIT_PRESETS)
         return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
-                            attack=name, attack_options=options, alpha=alpha, random_state=random_state)
+                            attack=name, attack_options=options, alpha=alpha, random_state=random_state,
+                            on_scores=on_scores)
     from muaudit.audit.ulira import audit_unlearned_target
 
     unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
@@ -110,10 +113,16 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     z = target_logits(tgt, data)
     phi_t = logit_scaled_confidence(z, data.pool.labels)
     shadow_logits = data.pool.logits()  # read and checksummed once: the attack and the compatibility block
+    figures = {}  # drawn (by the figure worker, if any) while the statistics run
+
+    def on_scores(scores):
+        if write:
+            figures["pending"] = draw_figures(*audit_curves(scores, F, NM, R))
+
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
         res = _audit(data, phi_t, shadow_logits, F, NM, R, attack=attack, group=group, alpha=alpha,
-                     random_state=random_state)
+                     random_state=random_state, on_scores=on_scores)
     compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
                                  calibration=res.results.get("calibration"), shadow_logits=shadow_logits)
     apply_to_verdict(res.results, compat)
@@ -127,5 +136,6 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     if not write:
         return results, None
     out_dir = write_audit_folder(out, kind="lira", results=results, scores=res.arrays["scores"], forget=F,
-                                 nonmembers=res.arrays["nonmembers"], members=R, arrays={**arrays, "population": data.pool.population})
+                                 nonmembers=res.arrays["nonmembers"], members=R, arrays={**arrays, "population": data.pool.population},
+                                 figures=figures.get("pending"))
     return results, out_dir

@@ -159,12 +159,29 @@ def _ordinal(p: float) -> str:
     return n + suffix
 
 
-def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "") -> list[str]:
-    """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
+def warm_up() -> None:
+    """Draw one small figure into memory: matplotlib's imports, fonts and caches, so the next
+    figures cost only their drawing (the figure worker does this while the audit runs)."""
+    import io
+
     import matplotlib
 
-    out_dir = Path(out_dir)
-    names = []
+    rng = np.random.default_rng(0)
+    s, y = rng.normal(size=64), np.r_[np.ones(32), np.zeros(32)]
+    with matplotlib.rc_context(STYLE):
+        ax = new_axes()
+        plot_roc({"warm-up": (s, y)}, log=True, ax=ax)
+        ax.figure.tight_layout()
+        ax.figure.savefig(io.BytesIO(), dpi=DPI, format="png")
+
+
+def render_audit_figures(curves: dict, groups: dict, *, prefix: str = "") -> dict[str, bytes]:
+    """The PNG bytes of ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png``, by file name."""
+    import io
+
+    import matplotlib
+
+    pngs = {}
     with matplotlib.rc_context(STYLE):
         for name, draw in ((f"{prefix}roc.png", lambda ax: plot_roc(curves, ax=ax)),
                            (f"{prefix}roc_loglog.png", lambda ax: plot_roc(curves, log=True, ax=ax)),
@@ -172,6 +189,19 @@ def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "")
             ax = new_axes(FIGSIZE if "hist" not in name else (FIGSIZE[0], FIGSIZE[1] + 0.2 * len(groups)))
             draw(ax)
             ax.figure.tight_layout()
-            ax.figure.savefig(out_dir / name, dpi=DPI)
-            names.append(name)
-    return names
+            buf = io.BytesIO()
+            ax.figure.savefig(buf, dpi=DPI, format="png")
+            pngs[name] = buf.getvalue()
+    return pngs
+
+
+def write_figures(out_dir, pngs: dict[str, bytes]) -> list[str]:
+    """Write rendered figures (see :func:`render_audit_figures`) into ``out_dir``; their names."""
+    for name, data in pngs.items():
+        (Path(out_dir) / name).write_bytes(data)
+    return list(pngs)
+
+
+def save_audit_figures(out_dir, curves: dict, groups: dict, *, prefix: str = "") -> list[str]:
+    """Write ``roc.png``, ``roc_loglog.png`` and ``scores_hist.png`` into ``out_dir``."""
+    return write_figures(out_dir, render_audit_figures(curves, groups, prefix=prefix))

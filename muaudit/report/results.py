@@ -127,20 +127,30 @@ def _float(text) -> bool:
         return False
 
 
-def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, forget: np.ndarray,
-                       nonmembers: np.ndarray, members: np.ndarray, arrays: dict | None = None,
-                       label: str = "forget vs non-members") -> Path:
-    """The standard audit folder: results.json, scores.npz (scores + index arrays) and figures
-    (ROC of forget vs non-members and of the power control, score histograms)."""
-    from muaudit.report.figures import save_audit_figures
-
-    out_dir = new_results_dir(out, kind=kind)
+def audit_curves(scores, forget, nonmembers, members, label: str = "forget vs non-members") -> tuple[dict, dict]:
+    """The audit figures' data: ROC curves (forget vs non-members, and the power control's retained
+    members vs non-members) and score groups for the histogram."""
     s, F, NM, R = np.asarray(scores), forget, nonmembers, members
-    write_results(out_dir, results, {"scores": s, "forget": F, "nonmembers": NM, "members": R, **(arrays or {})})
     curves = {label: (np.r_[s[F], s[NM]], np.r_[np.ones(len(F)), np.zeros(len(NM))])}
     groups = {"forget": s[F], "non-members": s[NM]}
     if len(R):
         curves["power control: retained vs non-members"] = (np.r_[s[R], s[NM]], np.r_[np.ones(len(R)), np.zeros(len(NM))])
         groups["retained members"] = s[R]
-    save_audit_figures(out_dir, curves, groups)
+    return curves, groups
+
+
+def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, forget: np.ndarray,
+                       nonmembers: np.ndarray, members: np.ndarray, arrays: dict | None = None,
+                       label: str = "forget vs non-members", figures=None) -> Path:
+    """The standard audit folder: results.json, scores.npz (scores + index arrays) and figures
+    (see :func:`audit_curves`). ``figures``: a :class:`~muaudit.report.figure_worker.PendingFigures`
+    of the same curves, started as soon as the scores existed; else they are started here."""
+    from muaudit.report.figure_worker import draw_figures
+
+    if figures is None:
+        figures = draw_figures(*audit_curves(scores, forget, nonmembers, members, label))
+    out_dir = new_results_dir(out, kind=kind)
+    write_results(out_dir, results, {"scores": np.asarray(scores), "forget": forget, "nonmembers": nonmembers,
+                                     "members": members, **(arrays or {})})
+    figures.write(out_dir)
     return out_dir
