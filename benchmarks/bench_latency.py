@@ -30,6 +30,7 @@ from _doc import load, replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = [sys.executable, "-c", "import torch, h5py, numpy, scipy.stats"]
+FLOOR_FROZEN = [sys.executable, "-c", "import torch, h5py, numpy, scipy.stats, gc; gc.freeze()"]  # muaudit's exit
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float]:
@@ -88,48 +89,62 @@ def measure(pool: Path, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         audit = prepare(pool, Path(d), env)
         timed(FLOOR, env)  # warm the file cache for both
-        rows = {"floor": [], "audit": []}
+        rows = {"floor": [], "floor_frozen": [], "audit": [], "audit_inline": []}
         for r in range(repeats):
             rows["floor"].append(timed(FLOOR, env))
+            rows["floor_frozen"].append(timed(FLOOR_FROZEN, env))
             rows["audit"].append(timed(audit[:-1] + [f"{audit[-1]}{r}"], env))
+            rows["audit_inline"].append(timed(audit[:-1] + [f"{audit[-1]}i{r}"], {**env, "MUAUDIT_FIGURES": "inline"}))
     res = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
     return {**res, "breakdown": breakdown(env)}
 
 
 def block(res: dict, repeats: int, load0, load1) -> str:
-    (fw, fc), (aw, ac), b = res["floor"], res["audit"], res["breakdown"]
+    (fw, fc), (zw, zc), (aw, ac), (iw, ic), b = (res["floor"], res["floor_frozen"], res["audit"], res["audit_inline"],
+                                                 res["breakdown"])
+    quiet = max(load0[0], load1[0]) < 2
     return f"""Run with `python benchmarks/bench_latency.py` (median of {repeats} interleaved rounds; a fresh
 process each; `OMP_NUM_THREADS=1`). Load average {load0[0]:.1f} when it started and {load1[0]:.1f} when it
-ended on this 2-core machine, which other work shared: wall seconds are inflated by the queue for the
-cores, CPU seconds (user + sys of the process) much less.
+ended on this 2-core machine{" (quiet)" if quiet else ", which other work shared: wall seconds are inflated by the queue for the cores"}.
+CPU seconds are user + sys of the process and its children (the figure worker).
 
-| | wall s | CPU s |
-|---|---:|---:|
-| floor: `import torch, h5py, numpy, scipy.stats` | {fw:.2f} | {fc:.2f} |
-| `muaudit lira` on the digits pool (64 shadows, 40 forget examples) | {aw:.2f} | {ac:.2f} |
-| ratio audit / floor | **{aw / fw:.2f}x** | **{ac / fc:.2f}x** |
+| | wall s | CPU s | wall / floor |
+|---|---:|---:|---:|
+| floor: `import torch, h5py, numpy, scipy.stats` | {fw:.2f} | {fc:.2f} | 1.00x |
+| floor with muaudit's exit (`gc.freeze()` last) | {zw:.2f} | {zc:.2f} | {zw / fw:.2f}x |
+| `muaudit lira` on the digits pool (64 shadows, 40 forget examples) | {aw:.2f} | {ac:.2f} | **{aw / fw:.2f}x** |
+| the same, figures drawn in the process (`MUAUDIT_FIGURES=inline`) | {iw:.2f} | {ic:.2f} | {iw / fw:.2f}x |
 
-What an audit imports beyond the floor: click, muaudit and matplotlib (its figures, drawn on a
-`matplotlib.figure.Figure` with an Agg canvas: no pyplot, log-axis labels in plain text, no mathtext
-parser). It imports no Jinja2 (loaded when a report page is rendered) and no scikit-learn,
-statsmodels or pandas. The statistics give the same numbers as before, bit for bit
-(tests/test_audit.py compares the permutation test with its first implementation): the
-permutation test draws the same random keys but finds each permutation's subset with a partition
-and a 0/1 matrix product in 2 MiB blocks instead of `argpartition` index arrays (the
-10,000-permutation control test of 1,757 scores touched ~0.4 GB of fresh memory), the forget
-test's two one-sided p-values come from one pass, and the AUC bootstrap counts blocks of
-replicates at once.
+Against the floor with the same exit, the audit is **{aw / zw:.2f}x** (wall).
 
-Where the rest goes (CPU seconds in one process, digits-sized scores): importing the audit's modules
-(torch, scipy.stats and muaudit; mostly the floor) {b[0]:.2f}, the statistics (10,000-permutation
-tests, power control, bootstrap intervals; `muaudit.audit.verdict`) {b[1]:.2f}, drawing the three
-figures with matplotlib's import {b[2]:.2f}. Most of the statistics is fixed by the seeds' random streams:
-the control's 10,000 permutations of 1,757 scores draw 17.6 million random keys and partition them
-(~0.25 s), the two AUC bootstraps draw 1,000 replicates each, one call after the other (~0.1 s);
-changing those streams would change every reported p-value and interval. The figures stay on
-matplotlib: a hand-written Pillow renderer drew the same three PNGs in ~0.1 s instead of ~1 s
-and brought the ratio to 1.2-1.4x on this loaded machine, but a second plotting library in the
-code base is not worth about a second per audit (docs/benchmarks.md)."""
+How an audit stays near the floor:
+
+- **Imports**: click, muaudit and what the audit uses; no Jinja2 (loaded when a report page is
+  rendered), no scikit-learn, statsmodels or pandas.
+- **Figures in a forked worker** (`muaudit/report/figure_worker.py`): the command forks a child
+  before it imports torch; the child imports matplotlib and draws a throw-away figure while the
+  parent imports torch and runs the attack, then draws the three figures (PNG bytes) while the
+  parent runs the statistics. The parent writes them with the folder (an audit that fails writes
+  nothing); the files are byte-identical to figures drawn in the process (tests/test_figure_worker.py).
+  Linux only, and only in a fresh command (a library caller or test runner that has imported torch
+  draws in its own process); a worker that dies is replaced by drawing in the process.
+- **Exit**: Python's last garbage collection walks every object torch created (about 0.5 s in any
+  process that imports torch: the floor's own exit); `muaudit` freezes them with `gc.freeze()` when
+  the command is done (files, atexit handlers and module teardown run as before). The second row
+  is the floor with that exit, so the audit's own cost is the ratio against it.
+- **Statistics**: the same numbers as before, bit for bit (tests/test_audit.py compares the
+  permutation test with its first implementation): the permutation test draws the same random keys
+  but finds each permutation's subset with a partition and a 0/1 matrix product in 2 MiB blocks
+  instead of `argpartition` index arrays, the forget test's two one-sided p-values come from one
+  pass, and the AUC bootstrap counts blocks of replicates at once.
+
+Where the CPU goes (one process, digits-sized scores): importing the audit's modules (torch,
+scipy.stats and muaudit; mostly the floor) {b[0]:.2f} s, the statistics (10,000-permutation tests,
+power control, bootstrap intervals; `muaudit.audit.verdict`) {b[1]:.2f} s, drawing the three figures
+with matplotlib's import {b[2]:.2f} s (in the worker, beside the rest). Most of the statistics is fixed by
+the seeds' random streams: the control's 10,000 permutations of 1,757 scores draw 17.6 million
+random keys and partition them, the two AUC bootstraps draw 1,000 replicates each; changing those
+streams would change every reported p-value and interval."""
 
 
 def main(argv=None) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 
@@ -33,5 +34,17 @@ def _register() -> None:
 
 _register()
 
+
+def main() -> None:
+    """The ``muaudit`` console script: the command group, then an exit without Python's last
+    garbage collection, which would walk every object torch created (~0.5 s of a 3 s audit, the
+    same in any process that imports torch; docs/benchmarks.md). ``gc.freeze`` leaves those objects
+    to the end of the process; files, atexit handlers and module teardown run as before."""
+    try:
+        cli()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":  # python -m muaudit.cli.main
-    cli()
+    main()
