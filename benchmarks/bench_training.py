@@ -282,8 +282,13 @@ def write_doc(path: Path, md: str, ws: list, sgemm: dict, seconds: float, load: 
     gemm = "; ".join(f"{t} thread{'s' * (t > 1)}: **{max(v):.0f} GFLOP/s** "
                      f"(rounds: {', '.join(f'{g:.0f}' for g in v)})" for t, v in sgemm.items())
     rounds = min(len(v) for v in sgemm.values())
-    block = DOC.format(table=md, details=details, rounds=rounds, seconds=seconds, gemm=gemm,
-                       load0=load[0], load1=load[1], **machine()).strip()
+    where = (f"load average {load[0]:.1f} when it started, {load[1]:.1f} when it ended")
+    noise = (f"The machine was quiet during this run ({where}); these 2-core machines are shared, and a busier "
+             "one gives lower and noisier figures." if max(load) < 2 else
+             f"These 2-core machines are shared: other work ran on the same cores during this run ({where}), "
+             "so every way got only part of the machine.")
+    block = DOC.format(table=md, details=details, rounds=rounds, seconds=seconds, gemm=gemm, noise=noise,
+                       **machine()).strip()
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if START in text and END in text:
         before, rest = text.split(START, 1)
@@ -314,10 +319,8 @@ a core of its own, whatever else ran on the machine.
 
 {details}
 
-**Noise: read before quoting a number.** These 2-core machines are shared: other engineers' tests
-and pool builds ran on the same cores during this run (load average {load0:.1f} when it started,
-{load1:.1f} when it ended), so every way got only part of the machine and the figures are medians
-of interleaved rounds, not peak rates; the spread is in brackets. With OpenMP's default
+**Noise: read before quoting a number.** {noise} The figures are medians of interleaved rounds,
+not peak rates; the spread is in brackets. With OpenMP's default
 spin-waiting, a 2-thread run whose partner thread is descheduled slows down 10x or more (the plain
 MLP loop, with the smallest ops, suffers most), which would flatter muaudit's ratios; the run
 therefore used `OMP_WAIT_POLICY=PASSIVE`, which lets waiting threads sleep. The 1-thread rows only
