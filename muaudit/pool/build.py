@@ -89,27 +89,31 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
                 if progress:
                     progress(done[0], len(ids))
 
-        # A pipeline: chunk i + 1 trains here while chunk i is predicted (in-process builds defer
-        # it to the predictor thread) and chunk i - 1 is committed (the writer thread; a commit
-        # mostly waits for the disk). At most two chunks are in flight behind the training; each
-        # is waited for (its error raised here) in order, and the last before the lock is released.
-        local = isinstance(ex, LocalExecutor)
-        fn = functools.partial(run_chunk, defer_prediction=True) if local else run_chunk
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-predict") as predictor, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
-            in_flight: deque = deque()
-            last = None
-            for i, res in ex.map(fn, [task for task, _ in plans], shared=ctx):
-                for msg in res.warnings:
-                    warnings.warn(msg, stacklevel=3)
-                while len(in_flight) > 1:
-                    in_flight.popleft().result()
-                predicted = predictor.submit(finish_chunk, ctx, res)
-                last = writer.submit(_after, last, store, i, predicted, _weight_models(ctx, res))
-                in_flight.append(last)
-            while in_flight:
-                in_flight.popleft().result()
+        _pipeline(ex, [task for task, _ in plans], ctx, store)  # before the lock is released
     return path
+
+
+def _pipeline(ex: Executor, tasks: list[ChunkTask], ctx: BuildContext, store: Callable) -> None:
+    """Run the chunks on ``ex`` and ``store(i, result, models)`` each, as a pipeline: chunk i + 1
+    trains while chunk i is predicted (in-process builds defer it to the predictor thread; Ray
+    workers predict themselves) and chunk i - 1 is committed (the writer thread; a commit mostly
+    waits for the disk). At most two chunks wait behind the training; each is waited for in
+    order, its error raised here, and nothing is committed after a failed chunk. Returns when the
+    last commit is done."""
+    fn = functools.partial(run_chunk, defer_prediction=True) if isinstance(ex, LocalExecutor) else run_chunk
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-predict") as predictor, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
+        in_flight: deque = deque()
+        for i, res in ex.map(fn, tasks, shared=ctx):
+            for msg in res.warnings:
+                warnings.warn(msg, stacklevel=4)
+            while len(in_flight) > 1:
+                in_flight.popleft().result()
+            predicted = predictor.submit(finish_chunk, ctx, res)
+            previous = in_flight[-1] if in_flight else None
+            in_flight.append(writer.submit(_after, previous, store, i, predicted, _weight_models(ctx, res)))
+        while in_flight:
+            in_flight.popleft().result()
 
 
 def _after(previous, store, i: int, predicted, models) -> None:
