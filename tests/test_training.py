@@ -220,6 +220,8 @@ def test_predict_many_gives_each_model_its_own_logits_exactly(monkeypatch):
     with torch.no_grad():
         np.testing.assert_allclose(alone[1][:, 1], models[1].eval()(torch.flip(X, dims=[3])).numpy(), atol=1e-6)
     assert predict_mod.batch_rows(X, 2048, "cpu") == 3 and predict_mod.batch_rows(X, 2, "cpu") == 2
+    buf = torch.empty_like(X)  # the reused flip buffer gives torch.flip's values
+    assert predict_mod.view(X, 1, buf) is buf and torch.equal(buf, torch.flip(X, dims=[-1]))
 
 
 def test_predict_logits_flip_needs_images():
