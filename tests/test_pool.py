@@ -164,53 +164,6 @@ def test_failed_prediction_commits_nothing_after_it_and_resumes(tiny_recipe, tmp
     np.testing.assert_array_equal(Pool(build_pool(spec, tmp_path / "p")).logits(), ref)
 
 
-def test_slow_prediction_is_shared_with_the_training_thread(tiny_recipe, tmp_path, monkeypatch):
-    """When the predictor falls behind, the build's own thread predicts the newest chunk: the same
-    rows, committed in order."""
-    import muaudit.pool.build as build_module
-
-    spec = load_spec(tiny_recipe(n_models=8, engine="sequential"))
-    ref = Pool(build_pool(spec, tmp_path / "ref")).logits()
-    real, by = build_module.finish_chunk, []
-
-    def slow(ctx, res):
-        by.append(threading.current_thread().name)
-        time.sleep(0.3)
-        return real(ctx, res)
-
-    monkeypatch.setattr(build_module, "finish_chunk", slow)
-    done = []
-    path = build_pool(spec, tmp_path / "p", progress=lambda d, n: done.append(d))
-    np.testing.assert_array_equal(Pool(path).logits(), ref)
-    assert done == list(range(9)) and len(by) == 8
-    assert "MainThread" in by and any(n.startswith("muaudit-predict") for n in by)
-
-
-def test_once_runs_one_call_for_every_thread():
-    from muaudit.pool.build import _Once
-
-    calls = []
-    once = _Once(lambda x: calls.append(x) or x * 2, 21)
-    once.run_if_idle()
-    assert once() == 42 and once() == 42 and calls == [21]
-    failing = _Once(lambda: 1 / 0)
-    failing.run_if_idle()  # the error is kept for the callers
-    for _ in range(2):
-        with pytest.raises(ZeroDivisionError):
-            failing()
-    gate, slow = threading.Event(), _Once(lambda: gate.wait(5) and "late")
-    t = threading.Thread(target=slow)
-    t.start()
-    time.sleep(0.1)
-    idle = threading.Thread(target=slow.run_if_idle)  # another thread is making the call: returns
-    idle.start()                                      # without waiting for it (the gate is shut)
-    idle.join(4)
-    assert not idle.is_alive() and not gate.is_set()
-    gate.set()
-    t.join()
-    assert slow() == "late"
-
-
 def test_recipe_errors_list_valid_names(tmp_path):
     p = tmp_path / "r.toml"
     for body, msg in [

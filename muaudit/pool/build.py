@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -98,68 +97,31 @@ def _pipeline(ex: Executor, tasks: list[ChunkTask], ctx: BuildContext, store: Ca
     """Run the chunks on ``ex`` and ``store(i, result, models)`` each, as a pipeline: chunk i + 1
     trains while chunk i is predicted (in-process builds defer it to the predictor thread; Ray
     workers predict themselves) and chunk i - 1 is committed (the writer thread; a commit mostly
-    waits for the disk). At most two chunks wait behind the training; when this thread would have
-    to wait for the oldest, it predicts the newest itself (if nobody has started it), so a slow
-    prediction is shared by both cores instead of stalling the training. Each
-    chunk is waited for in order, its error raised here, and nothing is committed after a failed
-    chunk. Returns when the last commit is done."""
+    waits for the disk). At most two chunks wait behind the training; each is waited for in
+    order, its error raised here, and nothing is committed after a failed chunk. Returns when the
+    last commit is done."""
     fn = functools.partial(run_chunk, defer_prediction=True) if isinstance(ex, LocalExecutor) else run_chunk
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-predict") as predictor, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
-        pending: deque = deque()  # (prediction, commit) per chunk, oldest first
+        in_flight: deque = deque()
         for i, res in ex.map(fn, tasks, shared=ctx):
             for msg in res.warnings:
                 warnings.warn(msg, stacklevel=4)
-            prediction = _Once(finish_chunk, ctx, res)
-            predictor.submit(prediction)
-            previous = pending[-1][1] if pending else None
-            pending.append((prediction, writer.submit(_after, previous, store, i, prediction, _weight_models(ctx, res))))
-            while len(pending) > 2:
-                if not pending[0][1].done():  # about to wait: predict the newest chunk here instead,
-                    pending[-1][0].run_if_idle()  # unless the predictor has it already
-                pending.popleft()[1].result()
-        while pending:
-            pending.popleft()[1].result()
+            while len(in_flight) > 1:
+                in_flight.popleft().result()
+            predicted = predictor.submit(finish_chunk, ctx, res)
+            previous = in_flight[-1] if in_flight else None
+            in_flight.append(writer.submit(_after, previous, store, i, predicted, _weight_models(ctx, res)))
+        while in_flight:
+            in_flight.popleft().result()
 
 
-class _Once:
-    """A call made once, by whichever thread asks first; the others wait for its result (or error)."""
-
-    def __init__(self, fn: Callable, *args):
-        self._call, self._lock, self._outcome = functools.partial(fn, *args), threading.Lock(), None
-
-    def __call__(self):
-        with self._lock:
-            self._run()
-        ok, value = self._outcome
-        if not ok:
-            raise value
-        return value
-
-    def run_if_idle(self) -> None:
-        """Make the call here unless it is made or being made (then return at once); errors are
-        kept for :meth:`__call__`."""
-        if self._lock.acquire(blocking=False):
-            try:
-                self._run()
-            finally:
-                self._lock.release()
-
-    def _run(self) -> None:
-        if self._outcome is None:
-            try:
-                self._outcome = (True, self._call())
-            except BaseException as e:  # noqa: BLE001 - raised to every caller
-                self._outcome = (False, e)
-            self._call = None  # the chunk's models are not needed once predicted
-
-
-def _after(previous, store, i: int, prediction: _Once, models) -> None:
+def _after(previous, store, i: int, predicted, models) -> None:
     """Commit chunk ``i`` once it is predicted, unless the commit before it failed (its error again:
     nothing is committed after a failed commit)."""
     if previous is not None:
         previous.result()
-    store(i, prediction(), models)
+    store(i, predicted.result(), models)
 
 
 def _population_X(ds: Dataset, pop: np.ndarray) -> np.ndarray:
