@@ -135,8 +135,10 @@ def test_spec_without_the_metric_has_no_competition(tmp_path):
 
 @pytest.mark.parametrize("metrics, table, message", [
     ('["accuracy"]', "[competition]\nmodels = 8", '[competition] is set but `metrics` does not list "competition"'),
-    ('["accuracy", "competition"]', "[competition]\nmodels = 2", "Expected [competition] `models` an integer in [3, 9999], got 2"),
+    ('["accuracy", "competition"]', "[competition]\nmodels = 2", "Expected `[competition] models` an integer in [3, 9999], got 2"),
     ('["accuracy", "competition"]', "[competition]\nmodel = 8", "unknown [competition] key 'model'; valid: models, seed, bootstrap"),
+    ('["accuracy", "competition"]', "[competition]\nseed = 1180591620717411303424",
+     "Expected `[competition] seed` an integer in [0, 4294967295], got 1180591620717411303424"),
     ('["accuracy", "competition"]', "", "[competition] must be a table"),
 ])
 def test_bad_competition_input_is_one_error_line(tmp_path, metrics, table, message):

@@ -73,6 +73,7 @@ def test_default_spaces_build_valid_configs(name):
 @pytest.mark.parametrize("kwargs, message", [
     ({"methods": '["ft", "nope"]'}, "Error: unknown unlearning method 'nope'; valid: "),
     ({"trials": 0}, "Error: Expected `[search] trials` an integer >= 1, got 0"),
+    ({"trials": "2\nsampler_seed = -1"}, "Error: Expected `[search] sampler_seed` an integer in [0, 4294967295], got -1"),
     ({"extra": "[method.ft]\nspace = {}"}, "Error: [method.ft] has an empty search space; give at least one "
                                            "parameter range, or remove `space` to use the default one"),
     ({"extra": "[method.ft]\nspace = {lr = {low = 0.1, high = 0.01}}"},

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muaudit.checks import check_int_range, check_seed
 from muaudit.errors import ConfigError
 
 DEFAULT_MODELS = 32
@@ -66,13 +67,6 @@ class CompetitionSettings:
         return [RETRAIN_SEED_BASE * (1 + self.seed) + k for k in range(self.models)]
 
 
-def _int_at_least(name: str, v, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum or (maximum is not None and v > maximum):
-        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-        raise ConfigError(f"Expected [competition] `{name}` an integer {bound}, got {v!r}")
-    return v
-
-
 def parse_competition(raw, metrics) -> CompetitionSettings | None:
     """The settings when ``"competition"`` is among ``metrics`` (None otherwise).
 
@@ -92,9 +86,9 @@ def parse_competition(raw, metrics) -> CompetitionSettings | None:
     bad = sorted(set(raw) - set(KEYS))
     if bad:
         raise ConfigError(f"unknown [competition] key {bad[0]!r}; valid: {', '.join(KEYS)}")
-    return CompetitionSettings(models=_int_at_least("models", raw.get("models", DEFAULT_MODELS), 3, MAX_MODELS),
-                               seed=_int_at_least("seed", raw.get("seed", 0), 0),
-                               bootstrap=_int_at_least("bootstrap", raw.get("bootstrap", 1000), 1))
+    return CompetitionSettings(models=check_int_range("[competition] models", raw.get("models", DEFAULT_MODELS), 3, MAX_MODELS),
+                               seed=check_seed("[competition] seed", raw.get("seed", 0)),
+                               bootstrap=check_int_range("[competition] bootstrap", raw.get("bootstrap", 1000), 1))
 
 
 # ------------------------------------------------------------------------------------------ tasks

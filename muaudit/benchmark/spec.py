@@ -41,6 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from muaudit.checks import check_int_range, check_seed
 from muaudit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -118,7 +119,7 @@ class BenchmarkSpec:
         generations)."""
         from dataclasses import replace
 
-        return replace(self, trials=_positive("--trials", trials))
+        return replace(self, trials=check_int_range("--trials", trials, 1))
 
 
 def default_population(trials: int) -> int:
@@ -136,12 +137,6 @@ def _unknown(got, valid, where: str) -> None:
     bad = sorted(set(got) - set(valid))
     if bad:
         raise ConfigError(f"unknown {where} key {bad[0]!r}; valid: {', '.join(valid)}")
-
-
-def _positive(name: str, v, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"Expected `{name}` an integer >= {minimum}, got {v!r}")
-    return v
 
 
 def resolve_recipe(value, base: Path) -> Path:
@@ -257,12 +252,12 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if not isinstance(search, dict):
         raise ConfigError("[search] must be a table")
     _unknown(search, SEARCH_KEYS, "[search]")
-    trials = _positive("[search] trials", search.get("trials", 10))
-    n_search = _positive("[search] seeds", search.get("seeds", 1))
+    trials = check_int_range("[search] trials", search.get("trials", 10), 1)
+    n_search = check_int_range("[search] seeds", search.get("seeds", 1), 1)
     if n_search > len(seeds):
         raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
-    sampler_seed = _positive("[search] sampler_seed", search.get("sampler_seed", 0), 0)
-    population = _positive("[search] population", search.get("population", default_population(trials)), 2)
+    sampler_seed = check_seed("[search] sampler_seed", search.get("sampler_seed", 0))
+    population = check_int_range("[search] population", search.get("population", default_population(trials)), 2)
     from muaudit.benchmark.competition_phase import parse_competition
 
     competition = parse_competition(d.get("competition"), metrics)

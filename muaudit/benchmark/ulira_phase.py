@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from muaudit.checks import check_int_range
 from muaudit.errors import ConfigError
 
 KEYS = ("pool", "models", "forget_fraction", "reference", "statistic", "variance", "targets")
@@ -84,7 +85,7 @@ def parse_ulira(raw, base: Path, recipe: Path) -> ULiRAPlan:
         muaudit.errors.ConfigError: [ulira] pool digits-cnn: its base recipe differs from the benchmark's recipe in [model], [train]; U-LiRA needs the shadows of the benchmark's own recipe
     """
     from muaudit.attacks.ulira import ULiRAConfig
-    from muaudit.benchmark.spec import _positive, _unknown
+    from muaudit.benchmark.spec import _unknown
 
     if not isinstance(raw, dict):
         raise ConfigError("[ulira] must be a table")
@@ -94,8 +95,8 @@ def parse_ulira(raw, base: Path, recipe: Path) -> ULiRAPlan:
     frac = raw.get("forget_fraction")
     if frac is not None and (isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1):
         raise ConfigError(f"Expected [ulira] `forget_fraction` in (0, 1), got {frac!r}")
-    models = None if raw.get("models") is None else _positive("[ulira] models", raw["models"], 2)
-    targets = None if raw.get("targets") is None else _positive("[ulira] targets", raw["targets"])
+    models = None if raw.get("models") is None else check_int_range("[ulira] models", raw["models"], 2)
+    targets = None if raw.get("targets") is None else check_int_range("[ulira] targets", raw["targets"], 1)
     opts = {k: raw[k] for k in ("reference", "statistic", "variance") if k in raw}
     ULiRAConfig(**opts)  # bad choices fail now, listing the valid ones
     kind, base_spec, path = _resolve_pool(raw["pool"], base)
