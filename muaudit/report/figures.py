@@ -160,19 +160,11 @@ def _ordinal(p: float) -> str:
 
 
 def warm_up() -> None:
-    """Draw one small figure into memory: matplotlib's imports, fonts and caches, so the next
-    figures cost only their drawing (the figure worker does this while the audit runs)."""
-    import io
-
-    import matplotlib
-
-    rng = np.random.default_rng(0)
-    s, y = rng.normal(size=64), np.r_[np.ones(32), np.zeros(32)]
-    with matplotlib.rc_context(STYLE):
-        ax = new_axes()
-        plot_roc({"warm-up": (s, y)}, log=True, ax=ax)
-        ax.figure.tight_layout()
-        ax.figure.savefig(io.BytesIO(), dpi=DPI, format="png")
+    """Render the audit figures of a few random scores into memory: matplotlib's imports, fonts and
+    caches, so the next figures cost only their drawing (the figure worker does this while the
+    audit runs)."""
+    s = np.random.default_rng(0).normal(size=64)
+    render_audit_figures({"warm-up": (s, np.r_[np.ones(32), np.zeros(32)])}, {"members": s[:32], "others": s[32:]})
 
 
 def render_audit_figures(curves: dict, groups: dict, *, prefix: str = "") -> dict[str, bytes]:
