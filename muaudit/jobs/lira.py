@@ -36,6 +36,16 @@ def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) 
     return (data.positions(retained, "train-idx") if len(retained) else np.zeros(0, np.int64)), source
 
 
+def _audit_rows(data: AuditData, tgt, forget, nonmembers, train_idx):
+    """Population positions of the forget set, the non-members and the retained members (minus
+    non-members), and where the members came from."""
+    forget_train = read_indices(forget, data.n_train, what="forget")
+    F = data.positions(forget_train, f"forget file {forget}" if isinstance(forget, (str, Path)) else "forget")
+    NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
+    R, member_source = _members(data, tgt, train_idx, forget_train)
+    return F, NM, np.setdiff1d(R, NM), member_source
+
+
 def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, alpha, random_state, on_scores=None):
     """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller; ``on_scores``
     as in :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``."""
@@ -105,20 +115,12 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
 
         group = unlearned_group(data.pool, method)
     tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device)
-    forget_train = read_indices(forget, data.n_train, what="forget")
-    F = data.positions(forget_train, f"forget file {forget}" if isinstance(forget, (str, Path)) else "forget")
-    NM = data.load_positions(nonmembers, "nonmembers") if nonmembers else data.test_positions()
-    R, member_source = _members(data, tgt, train_idx, forget_train)
-    R = np.setdiff1d(R, NM)
+    F, NM, R, member_source = _audit_rows(data, tgt, forget, nonmembers, train_idx)
     z = target_logits(tgt, data)
     phi_t = logit_scaled_confidence(z, data.pool.labels)
     shadow_logits = data.pool.logits()  # read and checksummed once: the attack and the compatibility block
-    figures = {}  # drawn (by the figure worker, if any) while the statistics run
-
-    def on_scores(scores):
-        if write:
-            figures["pending"] = draw_figures(*audit_curves(scores, F, NM, R))
-
+    figures = []  # started (in the figure worker, if any) as soon as the scores exist, beside the statistics
+    on_scores = (lambda scores: figures.append(draw_figures(*audit_curves(scores, F, NM, R)))) if write else None
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
         res = _audit(data, phi_t, shadow_logits, F, NM, R, attack=attack, group=group, alpha=alpha,
@@ -137,5 +139,5 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         return results, None
     out_dir = write_audit_folder(out, kind="lira", results=results, scores=res.arrays["scores"], forget=F,
                                  nonmembers=res.arrays["nonmembers"], members=R, arrays={**arrays, "population": data.pool.population},
-                                 figures=figures.get("pending"))
+                                 figures=figures[0] if figures else None)
     return results, out_dir
