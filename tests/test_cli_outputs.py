@@ -13,7 +13,7 @@ from muaudit.cli.main import cli
 from muaudit.jobs.train import run_train
 from muaudit.jobs.unlearn import unlearn_checkpoint
 from muaudit.pool import load_spec
-from muaudit.pool import recipes
+from muaudit import packaged
 from muaudit.pool.recipes import default_pool_dir, packaged_recipes, resolve_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,10 +86,13 @@ def test_packaged_recipes_resolve_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert packaged_recipes() == ["digits-cnn", "digits-mlp", "digits-mlp-ulira"]
     path = resolve_recipe("digits-mlp")
-    assert path.parent == recipes.RECIPES_DIR and resolve_recipe("digits-mlp.toml") == path
+    assert path.parent == packaged.RECIPES_DIR and resolve_recipe("digits-mlp.toml") == path
     assert load_spec(path).n_models == 64 and default_pool_dir(path).as_posix() == "shadow_models/digits-mlp"
     (tmp_path / "mine.toml").write_text("")
     assert resolve_recipe("mine.toml").as_posix() == "mine.toml" and default_pool_dir(tmp_path / "mine.toml") == tmp_path / "mine"
+    r = run("pool", "build", "shadow_models/digits-mlp.toml")  # the checkout's path, from an empty folder
+    assert r.exit_code == 2 and r.output.strip() == ("Error: recipe shadow_models/digits-mlp.toml does not exist: not a "
+                                                     "file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira)")
     r = run("pool", "build", "nope")
     assert r.exit_code == 2 and r.output.strip() == \
         "Error: recipe nope does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira)"
@@ -101,7 +104,7 @@ def test_demo_and_pool_build_by_name_from_another_directory(tiny_recipe, tmp_pat
     package = tmp_path / "package"
     package.mkdir()
     (package / "digits-mlp.toml").write_text(tiny_recipe(n_models=4).read_text())
-    monkeypatch.setattr(recipes, "RECIPES_DIR", package)
+    monkeypatch.setattr(packaged, "RECIPES_DIR", package)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -52,7 +52,7 @@ def test_bad_recipes(tmp_path, body, error):
 
 
 def test_missing_recipe_and_pool(tmp_path):
-    assert error_line(run("pool", "build", tmp_path / "nope.toml")) == f"Error: recipe {tmp_path / 'nope.toml'} does not exist"
+    assert error_line(run("pool", "build", tmp_path / "nope.toml")).startswith(f"Error: recipe {tmp_path / 'nope.toml'} does not exist: not a file, and not a packaged recipe (digits-cnn, ")
     assert error_line(run("pool", "info", tmp_path / "nope")).startswith(f"Error: no pool at {tmp_path / 'nope'}; build one")
 
 

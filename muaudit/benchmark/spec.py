@@ -43,6 +43,7 @@ from pathlib import Path
 
 from muaudit.checks import check_int_range, check_seed
 from muaudit.errors import ConfigError
+from muaudit.paths import safe_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -140,16 +141,13 @@ def _unknown(got, valid, where: str) -> None:
 
 
 def resolve_recipe(value, base: Path) -> Path:
-    """A recipe path (relative to the spec's folder or the working folder) or a packaged name."""
+    """A recipe path (relative to the spec's folder or the working folder) or a packaged name
+    (:func:`muaudit.packaged.resolve`, the resolver of every RECIPE argument)."""
+    from muaudit import packaged
+
     if not isinstance(value, str) or not value:
         raise ConfigError(f"Expected `recipe` a recipe path or name, got {value!r}")
-    root = Path(__file__).resolve().parents[2] / "shadow_models"
-    name = value if value.endswith(".toml") else f"{value}.toml"
-    for cand in (base / value, Path(value), Path("shadow_models") / name, root / name):
-        if cand.is_file():
-            return cand
-    found = sorted(p.stem for p in root.glob("*.toml")) if root.is_dir() else []
-    raise ConfigError(f"recipe {value!r} not found (a path, or one of: {', '.join(found) or 'none'})")
+    return packaged.resolve("recipe", value, base)
 
 
 def parse_forget(raw, n_classes: int | None = None) -> tuple[ForgetSetting, ...]:
@@ -174,6 +172,7 @@ def parse_forget(raw, n_classes: int | None = None) -> tuple[ForgetSetting, ...]
                 raise ConfigError(f"Expected [[forget]] `classes` a non-empty list of class labels, got {classes!r}")
             setting = ForgetSetting(t.get("name", "class" + "-".join(map(str, classes))), kind, 0.0,
                                     tuple(sorted(set(classes))))
+        safe_name(setting.name, f"[[forget]] entry {i} `name`")  # a path component: models/, runs/
         out.append(setting)
     names = [s.name for s in out]
     if len(set(names)) != len(names):
@@ -282,10 +281,10 @@ def _parse_ulira(d: dict, metrics: list, recipe: Path, base: Path):
 
 
 def load_benchmark_spec(path) -> BenchmarkSpec:
-    """Read and validate a benchmark spec TOML file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"benchmark spec {p} does not exist")
+    """Read and validate a benchmark spec: a TOML file, or the name of a packaged spec."""
+    from muaudit import packaged
+
+    p = packaged.resolve("spec", path)  # a file, or a packaged spec's name (``digits-small``)
     try:
         raw = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

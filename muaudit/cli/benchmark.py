@@ -14,7 +14,8 @@ import click
 @click.option("--trials", type=int, help="Search budget per (method, forget setting); overrides the spec's.")
 @click.option("--resume", is_flag=True, help="Continue the benchmark in --out (finished trials are kept).")
 def benchmark(spec, out, executor, workers, trials, resume):
-    """Run the benchmark SPEC (TOML): methods x seeds x forget settings, searched and measured."""
+    """Run the benchmark SPEC (a TOML file, or a packaged spec: digits-small, digits-deepunlearn, ...):
+    methods x seeds x forget settings, searched and measured."""
     from muaudit.jobs.benchmark import run_benchmark
 
     res = run_benchmark(spec, out, executor=executor, trials=trials, resume=resume, workers=workers)

@@ -16,36 +16,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from muaudit.errors import ConfigError
+from muaudit import packaged
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES_DIR = packaged.RECIPES_DIR  # kept for callers; the resolver reads ``packaged.RECIPES_DIR``
 
 
 def packaged_recipes() -> list[str]:
     """Names of the packaged recipes."""
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+    return packaged.names("recipe")
 
 
 def resolve_recipe(recipe) -> Path:
-    """``recipe`` as a path: an existing file as given, else the packaged recipe of that name.
-
-    A bare name (no directory part) that is neither a file nor a packaged recipe is an error that
-    lists the packaged ones; any other path is returned as given (loading it says it is missing).
-    """
-    path = Path(recipe)
-    if path.is_file() or len(path.parts) != 1:
-        return path
-    name = path.name[:-5] if path.name.endswith(".toml") else path.name
-    if name in packaged_recipes():
-        return RECIPES_DIR / f"{name}.toml"
-    if path.suffix:
-        return path
-    raise ConfigError(f"recipe {recipe} does not exist: not a file, and not a packaged recipe "
-                      f"({', '.join(packaged_recipes())})")
+    """``recipe`` as a path: an existing file as given, else the packaged recipe of that name
+    (:func:`muaudit.packaged.resolve`); anything else is an error that lists the packaged ones."""
+    return packaged.resolve("recipe", recipe)
 
 
 def is_packaged(recipe: Path) -> bool:
-    return Path(recipe).resolve().parent == RECIPES_DIR
+    return packaged.is_packaged("recipe", recipe)
 
 
 def default_pool_dir(recipe: Path) -> Path:
