@@ -8,7 +8,7 @@ U-LiRA is fitted on the other shadows. The pooled scores give the summarize bloc
 low FPR, ...), the **U-LiRA accuracy** (balanced accuracy at a threshold chosen on the other half
 of the targets, so 0.5 = indistinguishable from the reference) and the per-example likelihood
 ratios. The **power control** runs the same machinery with the base shadows as the "unlearned"
-ones (the ``original`` method, no unlearning); the verdict (:func:`ulira_verdict`) is
+ones (the ``original`` method, no unlearning); the verdict (:func:`auc_evidence`, then the one rule :func:`~muaudit.audit.decision.decide`) is
 ``consistent with retraining`` only when that control is caught.
 """
 
@@ -20,10 +20,11 @@ from dataclasses import asdict
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, norm
 
 from muaudit.checks import check_positive_int
-from muaudit.audit.verdict import AuditResult, _check_inputs, assess_scores, check_calibration, decide
+from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER, Evidence, apply_decision
+from muaudit.audit.verdict import AuditResult, _check_inputs, assess_scores, check_calibration
 from muaudit.attacks.population import logistic_mia_possible, logistic_regression_mia
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
 from muaudit.errors import DataError
@@ -147,33 +148,45 @@ def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
             "per_target_auc": aucs, "power": power}
 
 
-def ulira_verdict(block: dict, control: dict) -> tuple[str, list[str]]:
-    """``not unlearned`` when the AUC interval is above 0.5; ``consistent with retraining`` when
-    it contains 0.5 and the control (original) is caught; else ``inconclusive`` with reasons.
+def auc_evidence(block: dict, control: dict, *, alpha: float, max_residual: float = DEFAULT_MAX_RESIDUAL,
+                 min_power: float = DEFAULT_MIN_POWER) -> Evidence:
+    """The decision's evidence from an AUC with a (cluster-bootstrap) interval and its control.
+
+    The AUC's standard error is read off its interval (normal approximation), so both one-sided
+    p-values respect the interval's resampling (examples x targets). A mixture in which a fraction
+    r of the cases behave like the control (never unlearned) has AUC ``0.5 + r (AUC_c - 0.5)``:
+    the minimum detectable residual is ``(z_{1-alpha} + z_{min_power}) se / (AUC_c - 0.5)`` (None
+    when that exceeds 1), the power against a full residual ``Phi((AUC_c - 0.5) / se - z_{1-alpha})``.
 
     Example:
-        >>> ulira_verdict({"auc_ci": [0.6, 0.7]}, control={"auc_ci": [0.8, 0.9]})
-        ('not unlearned', [])
-        >>> ulira_verdict({"auc_ci": [0.45, 0.55]}, control={"auc_ci": [0.8, 0.9]})
-        ('consistent with retraining', [])
-        >>> ulira_verdict({"auc_ci": [0.45, 0.55]}, control={"auc_ci": [0.45, 0.6]})[0]
-        'inconclusive'
+        >>> e = auc_evidence({"auc": 0.5, "auc_ci": [0.45, 0.55], "level": 0.95},
+        ...                  {"auc": 0.9, "auc_ci": [0.85, 0.95]}, alpha=0.01)
+        >>> round(e.p_value, 2), round(e.residual, 2)
+        (0.5, 0.25)
     """
+    zl = norm.ppf(0.5 + float(block.get("level", 0.95)) / 2)
     lo, hi = block["auc_ci"]
+    se = max((hi - lo) / (2 * zl), 1e-12)
+    z = (block["auc"] - 0.5) / se
+    gap = float(control["auc"]) - 0.5
+    residual = power = None
+    if gap > 0:
+        r = (norm.ppf(1 - alpha) + norm.ppf(min_power)) * se / gap
+        residual = float(r) if r <= 1 else None
+        power = float(norm.cdf(gap / se - norm.ppf(1 - alpha)))
+    blockers = []
     c_lo, c_hi = control["auc_ci"]
-    reasons = []
-    if hi < 0.5:
-        reasons.append(f"the unlearned models score lower than the reference (AUC interval [{lo:.3f}, "
-                       f"{hi:.3f}]): they differ from it, but not the way the unlearned shadows predict")
-    elif c_lo <= 0.5:
-        reasons.append(f"the power control does not catch the original (never unlearned) models "
-                       f"(AUC interval [{c_lo:.3f}, {c_hi:.3f}] contains 0.5): this pool cannot tell")
-    return decide(lo > 0.5, reasons)
+    if c_lo <= 0.5:
+        blockers.append(f"the power control does not catch the original (never unlearned) models "
+                        f"(AUC interval [{c_lo:.3f}, {c_hi:.3f}] contains 0.5): this pool cannot tell")
+    return Evidence(p_value=float(norm.sf(z)), p_value_lower=float(norm.cdf(z)), alpha=alpha, residual=residual,
+                    power=power, power_lower=power, blockers=tuple(blockers), max_residual=max_residual,
+                    min_power=min_power)
 
 
 def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_targets: int | None = None,
-                   alpha: float = 0.05, level: float = 0.95, n_bootstrap: int = 1000,
-                   random_state: int = 0, progress=None) -> tuple[dict, dict]:
+                   alpha: float = DEFAULT_ALPHA, max_residual: float = DEFAULT_MAX_RESIDUAL, level: float = 0.95,
+                   n_bootstrap: int = 1000, random_state: int = 0, progress=None) -> tuple[dict, dict]:
     """Evaluate a method with leave-one-out U-LiRA; return ``(results, arrays)``.
 
     ``progress(done, total)`` is called after each held-out target of the method and of the
@@ -209,13 +222,15 @@ def evaluate_ulira(fam: ShadowFamilies, *, config: ULiRAConfig | None = None, n_
         tick = Counter(progress, 2 * len(targets)).step
         s, c = loo_scores(fam, config, targets, tick), loo_scores(fam.original(), config, targets, tick)
     block, control = _block(s, **opts), _block(c, **opts)
-    verdict, reasons = ulira_verdict(block, control)
     notes = collapse_warnings(caught)
-    results = {**block, "verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
-               "test": "leave-one-out U-LiRA; verdict from the AUC interval, p_value one-sided Mann-Whitney U",
+    results = {**block, "alpha": alpha, "mann_whitney_p_value": block["p_value"],
+               "test": "leave-one-out U-LiRA; p-values from the AUC and its two-way cluster-bootstrap interval",
                "per_example": per_example(s), "power_control": control, "n_forget": block["n_pos"],
                "n_nonmembers": block["n_neg"], "targets": targets.tolist(), "attack": "ulira",
                "attack_config": asdict(config), "warnings": notes}
+    evidence = auc_evidence({**block, "level": level}, control, alpha=alpha, max_residual=max_residual)
+    results.update(p_value=evidence.p_value, p_value_lower=evidence.p_value_lower)
+    apply_decision(results, evidence)
     arrays = {**s, **{f"control_{k}": v for k, v in c.items()}}
     return results, arrays
 

@@ -8,10 +8,11 @@ by a shadow attack (LiRA or RMIA), then:
 (c) p-value of H0 "the target treats F like non-members": one-sided permutation test of the mean of the
     per-example *calibrated* scores of F against those of the non-members (a global shift between
     target and shadows affects both alike);
-(d) verdict: ``not unlearned`` if p < alpha; else ``inconclusive`` if F scores significantly
-    *lower* than the non-members (over-unlearning is not retraining either), or unless the attack
-    demonstrably would have caught a non-unlearned F of this size (power control); else
-    ``consistent with retraining``;
+(d) verdict, by the one rule :func:`muaudit.audit.decision.decide`: ``not unlearned`` if p < alpha;
+    ``over-unlearned`` if F scores significantly *lower* than the non-members; ``consistent with
+    retraining`` only when the audit could have caught a forget set of which a fraction
+    ``max_residual`` is still remembered (minimum detectable residual) and the controls hold;
+    else ``inconclusive`` with the reasons;
 (e) a calibration warning when the target's non-members do not look like the shadows' OUT.
 """
 
@@ -19,47 +20,26 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal, get_args
+from typing import Callable
 
 import numpy as np
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, norm
 
 from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides, permutation_p_value
+from muaudit.audit.decision import (DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER, VERDICTS, Evidence,
+                                    Verdict, apply_decision, check_max_residual)
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
 from muaudit.audit.strata import check_labels, class_strata, draw_design, known_class_nonmembers
 from muaudit.errors import DataError
 from muaudit.metrics import summarize
 from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
 
-__all__ = ["VERDICTS", "AuditResult", "assess_scores", "audit_target", "decide", "estimate_power",
-           "one_sided_p_values", "permutation_p_value"]
+__all__ = ["VERDICTS", "AuditResult", "Verdict", "assess_scores", "audit_target", "estimate_power",
+           "evidence_of", "one_sided_p_values", "permutation_p_value"]
 
-Verdict = Literal["not unlearned", "consistent with retraining", "inconclusive"]
-VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 CLASS_MIX_ALPHA = 0.05  # chi-square level below which the forget test is stratified by class
-
-
-def decide(remembered: bool, reasons: list[str]) -> tuple[Verdict, list[str]]:
-    """The verdict rule every audit shares (membership, U-LiRA and poisoning audits).
-
-    ``not unlearned`` when the test finds the forget set remembered; otherwise ``inconclusive``
-    when any reason says the test could not have seen it (no power, a failed control, scores
-    that point the other way); only with no such reason ``consistent with retraining``.
-    An audit without power never passes.
-
-    Example:
-        >>> decide(False, ["estimated power 0.40 < 0.95"])
-        ('inconclusive', ['estimated power 0.40 < 0.95'])
-        >>> decide(False, [])
-        ('consistent with retraining', [])
-    """
-    if remembered:
-        return "not unlearned", []
-    if reasons:
-        return "inconclusive", list(reasons)
-    return "consistent with retraining", []
 
 
 @dataclass(frozen=True)
@@ -151,8 +131,8 @@ def check_calibration(target, reference: ReferenceSignals, nonmembers, *, recent
     return info, notes
 
 
-def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options, strata=None):
-    """Forget vs non-members: the summarize block and both one-sided p-values (notes over-unlearning).
+def _forget_test(scores, forget, nonmembers, *, summary_options, strata=None):
+    """Forget vs non-members: the summarize block and both one-sided p-values.
 
     With ``strata`` (forget labels, non-member labels) the tests run within classes and the ROC
     block compares the forget set with the non-members of its own classes.
@@ -161,9 +141,6 @@ def _forget_test(scores, forget, nonmembers, *, alpha, notes, summary_options, s
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
     block = summarize(np.r_[scores[forget], scores[nm]], labels, **summary_options)
     p_value, p_lower = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
-    if p_lower < alpha:
-        notes.append(f"the forget set scores LOWER than the non-members (p = {p_lower:.2g}): "
-                     "over-unlearning is itself detectable and differs from retraining")
     return block, p_value, p_lower
 
 
@@ -208,48 +185,101 @@ def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, 
     residual = min_detectable_residual(scores[R], scores[NM], design, alpha=alpha, member_labels=ml,
                                        nonmember_labels=nl, random_state=int(rng.integers(2**31)),
                                        **(residual_options or {}))
+    # the lower side's own power: a forget set scoring as far BELOW the non-members' median as the
+    # members score above it (their mirror image), tested with the lower one-sided test
+    mirror = 2.0 * np.median(scores[NM]) - scores[R]
+    power_lower = estimate_power(-mirror, -scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+                                 member_labels=ml, nonmember_labels=nl)
     return {**block, "p_value": permutation_p_value(scores[R], scores[NM], strata=strata),
-            "power": power, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),
+            "power": power, "power_lower": power_lower, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),
             "stratified": lab is not None, "class_matched": bool(design.matched), "power_by_class": per_class,
             "min_detectable_residual": residual["r"], "residual_simulation": residual}
 
 
-def _verdict(p_value: float, p_lower: float, control: dict | None, *, alpha: float,
-             min_power: float) -> tuple[str, list[str]]:
-    """The verdict and, when ``inconclusive``, the reasons (see the module docstring)."""
-    if p_value < alpha:
-        return decide(True, [])
-    if p_lower < alpha:
-        return decide(False, [f"the forget set scores lower than the non-members (p = {p_lower:.2g}): "
-                              "it is not remembered, but it is not treated like unseen data either"])
-    if control is None:
-        return decide(False, ["no retained members were given, so the power control cannot be run"])
+def evidence_of(results: dict, *, blockers=(), max_residual: float = DEFAULT_MAX_RESIDUAL,
+                min_power: float = DEFAULT_MIN_POWER) -> Evidence:
+    """The :class:`~muaudit.audit.decision.Evidence` of :func:`assess_scores`' statistics, with the
+    power control's failures and the caller's ``blockers`` (e.g. a compatibility ``fail``).
+
+    Example:
+        >>> evidence_of({"p_value": 0.5, "p_value_lower": 0.5, "alpha": 0.01, "power_control": None}).blockers
+        ('no retained members were given, so the power control cannot be run',)
+    """
+    control, alpha = results.get("power_control"), results["alpha"]
     reasons = []
-    if control["p_value"] >= alpha:
-        reasons.append(f"the attack does not separate retained members from non-members "
-                       f"(p = {control['p_value']:.3g} >= alpha = {alpha:g})")
-    lo, hi = control["auc_ci"]
-    if lo <= 0.5 <= hi:
-        reasons.append(f"the power control's AUC interval [{lo:.3f}, {hi:.3f}] contains 0.5")
-    if control["power"] < min_power:
-        reasons.append(f"estimated power {control['power']:.2f} < {min_power:g} to detect a forget set of "
-                       f"{control['power_subset_size']} remembered examples")
-    return decide(False, reasons)
+    if control is None:
+        reasons.append("no retained members were given, so the power control cannot be run")
+    else:
+        if control["p_value"] >= alpha:
+            reasons.append(f"the attack does not separate retained members from non-members "
+                           f"(p = {control['p_value']:.3g} >= alpha = {alpha:g})")
+        lo, hi = control["auc_ci"]
+        if lo <= 0.5 <= hi:
+            reasons.append(f"the power control's AUC interval [{lo:.3f}, {hi:.3f}] contains 0.5")
+    c = control or {}
+    return Evidence(p_value=results["p_value"], p_value_lower=results.get("p_value_lower"), alpha=alpha,
+                    residual=c.get("min_detectable_residual"), power=c.get("power"),
+                    power_lower=c.get("power_lower"), blockers=tuple(reasons) + tuple(blockers),
+                    max_residual=max_residual, min_power=min_power)
 
 
-def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: float = 0.05,
-                  min_power: float = 0.95, n_power_draws: int = 200, level: float = 0.95,
-                  n_bootstrap: int = 1000, random_state: int = 0, notes: list | None = None,
-                  residual_options: dict | None = None) -> dict:
+def agreement_note(results: dict) -> str | None:
+    """One line when the test and the AUC interval shown beside it disagree (or None).
+
+    The test compares mean calibrated scores (sensitive to a few strongly remembered examples);
+    AUC counts how often a forget example outranks a non-member (every example weighs the same).
+
+    Example:
+        >>> agreement_note({"p_value": 0.0004, "alpha": 0.01, "auc_ci": [0.49, 0.60]})[:46]
+        'The test rejects while the AUC interval covers'
+    """
+    ci, p, alpha = results.get("auc_ci"), results.get("p_value"), results.get("alpha")
+    if not ci or p is None or alpha is None or ci[0] is None:
+        return None
+    covers = ci[0] <= 0.5 <= ci[1]
+    if p < alpha and covers:
+        return ("The test rejects while the AUC interval covers 0.5: the test uses the mean per-example score, "
+                "which a minority of strongly remembered examples moves; AUC weighs every example equally.")
+    if p >= alpha and ci[0] > 0.5:
+        return ("The AUC interval is above 0.5 while the mean-score test does not reject: many examples are "
+                "slightly above the non-members but the mean score is not (the test is the one that decides).")
+    return None
+
+
+def effect_size(scores, forget, nonmembers, *, level: float = 0.95) -> dict:
+    """The statistic the test uses: mean score of the forget set minus that of the non-members,
+    with a normal-approximation (Welch) interval at ``level``.
+
+    Example:
+        >>> e = effect_size(np.r_[np.ones(10), np.zeros(10)], np.arange(10), np.arange(10, 20))
+        >>> e["value"], e["ci"]
+        (1.0, [1.0, 1.0])
+    """
+    f, n = np.asarray(scores, np.float64)[forget], np.asarray(scores, np.float64)[nonmembers]
+    d = float(f.mean() - n.mean())
+    se = float(np.sqrt(f.var(ddof=1) / f.size + n.var(ddof=1) / n.size)) if min(f.size, n.size) > 1 else 0.0
+    z = float(norm.ppf(0.5 + level / 2))
+    return {"statistic": "mean score difference (forget - non-members)", "value": d,
+            "ci": [d - z * se, d + z * se], "level": level}
+
+
+def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: float = DEFAULT_ALPHA,
+                  min_power: float = DEFAULT_MIN_POWER, max_residual: float = DEFAULT_MAX_RESIDUAL,
+                  n_power_draws: int = 200, level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
+                  notes: list | None = None, residual_options: dict | None = None, blockers=(),
+                  decide: bool = True) -> dict:
     """Verdict, p-values, ROC block and power control for per-example ``scores`` (higher = member).
 
     Shared by every audit (shadow attacks here, population attacks in ``muaudit mia``): forget rows
     vs non-member rows, with retained ``members`` as the power control. ``notes`` collects
-    warnings (e.g. over-unlearning). With ``labels`` (class of every row) a chi-square test
-    compares the forget set's class mix with the non-members'; when it differs (p < 0.05) the
-    tests and the power control run within class strata (``class_mix`` in the results).
+    warnings. With ``labels`` (class of every row) a chi-square test compares the forget set's
+    class mix with the non-members'; when it differs (p < 0.05) the tests and the power control
+    run within class strata (``class_mix`` in the results).
     ``power_control.min_detectable_residual`` is the smallest fraction of the members' signal
-    the test catches with probability ``min_power`` (see :mod:`muaudit.audit.power`).
+    the test catches with probability ``min_power`` (see :mod:`muaudit.audit.power`); a pass needs
+    it at most ``max_residual`` (:mod:`muaudit.audit.decision`). With ``decide=False`` the results
+    carry no verdict yet: the caller adds its ``blockers`` and decides once with
+    :func:`evidence_of` and :func:`~muaudit.audit.decision.apply_decision`.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -261,24 +291,30 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
         >>> res = assess_scores(forgotten, F, NM, R, n_power_draws=50)
         >>> res["verdict"], res["power_control"]["power"]
         ('consistent with retraining', 1.0)
+        >>> over = np.r_[rng.normal(-2, 1, 50), rng.normal(0, 1, 200), rng.normal(2, 1, 200)]
+        >>> assess_scores(over, F, NM, R, n_power_draws=50)["verdict"]
+        'over-unlearned'
     """
+    alpha, max_residual = check_unit_interval("alpha", alpha), check_max_residual(max_residual)
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     mix, lab = class_strata(labels, forget, nonmembers, np.shape(scores)[0], alpha=CLASS_MIX_ALPHA)
     strata = None if lab is None else (lab[forget], lab[nonmembers])
-    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, alpha=alpha, notes=notes,
-                                           summary_options=opts, strata=strata)
+    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, summary_options=opts, strata=strata)
     control = _power_control(scores, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
                              rng=np.random.default_rng(random_state), summary_options=opts, labels=lab,
                              residual_options={"target_power": min_power, **(residual_options or {})})
-    verdict, reasons = _verdict(p_value, p_lower, control, alpha=alpha, min_power=min_power)
-    test = "one-sided permutation test of the mean score, forget vs non-members"
-    return {"verdict": verdict, "inconclusive_reasons": reasons, "alpha": alpha,
-            "test": test + (", within class strata" if lab is not None else ""),
-            "p_value": p_value, "p_value_lower": p_lower, **block, "power_control": control,
-            "class_mix": mix, "stratified": None if mix is None else mix["stratified"], "min_power": min_power, "n_forget": int(np.size(forget)),
-            "n_nonmembers": int(np.size(nonmembers)),
-            "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
+    test = "one-sided permutation test of the mean score, forget vs non-members (both sides at alpha)"
+    results = {"alpha": alpha, "test": test + (", within class strata" if lab is not None else ""),
+               "p_value": p_value, "p_value_lower": p_lower, **block,
+               "effect": effect_size(scores, forget, nonmembers, level=level), "power_control": control,
+               "class_mix": mix, "stratified": None if mix is None else mix["stratified"], "min_power": min_power,
+               "max_residual": max_residual, "n_forget": int(np.size(forget)), "n_nonmembers": int(np.size(nonmembers)),
+               "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
+    results["agreement"] = agreement_note(results)
+    if decide:
+        apply_decision(results, evidence_of(results, blockers=blockers, max_residual=max_residual, min_power=min_power))
+    return results
 
 
 def _fitted_info(attack) -> dict:
@@ -315,10 +351,11 @@ def _check_inputs(target, shadows, keep, forget, nonmembers, members):
 
 
 def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, labels=None, attack="lira",
-                 attack_options: dict | None = None, alpha: float = 0.05, min_power: float = 0.95,
+                 attack_options: dict | None = None, alpha: float = DEFAULT_ALPHA,
+                 min_power: float = DEFAULT_MIN_POWER, max_residual: float = DEFAULT_MAX_RESIDUAL,
                  n_power_draws: int = 200, recenter: bool = True, ks_alpha: float = 0.01,
                  level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
-                 on_scores: Callable[[np.ndarray], None] | None = None) -> AuditResult:
+                 on_scores: Callable[[np.ndarray], None] | None = None, decide: bool = True) -> AuditResult:
     """Audit one target against a shadow pool: verdict, ROC block, p-value and power control.
 
     Args:
@@ -333,7 +370,11 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
             differs from the non-members' is then tested within class strata (see
             :func:`assess_scores`). None: one unstratified test.
         attack, attack_options: a registered shadow attack (``"lira"``, ``"rmia"``) and its options.
-        alpha: significance level of the test.
+        alpha: significance level of the test (each side).
+        max_residual: the largest minimum detectable residual a pass allows
+            (:mod:`muaudit.audit.decision`).
+        decide: False leaves the verdict to the caller, who adds its blockers (e.g. the
+            compatibility block of a third-party target) and decides once.
         min_power: the power below which a non-rejection is ``inconclusive``.
         n_power_draws: subsets of |F| retained members drawn to estimate the power.
         recenter: subtract the median offset between the target's non-member phi and the shadows'
@@ -376,8 +417,9 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
     calib["excluded_classes"] = gone.tolist()
     if on_scores is not None:
         on_scores(scores)
-    assessed = assess_scores(scores, F, NM, R, labels=labels, alpha=alpha, min_power=min_power, n_power_draws=n_power_draws,
-                             level=level, n_bootstrap=n_bootstrap, random_state=random_state, notes=notes)
+    assessed = assess_scores(scores, F, NM, R, labels=labels, alpha=alpha, min_power=min_power,
+                             max_residual=max_residual, n_power_draws=n_power_draws, level=level,
+                             n_bootstrap=n_bootstrap, random_state=random_state, notes=notes, decide=decide)
     for note in notes:
         warnings.warn(note, StatisticsWarning, stacklevel=2)
     results = {

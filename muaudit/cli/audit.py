@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import ALPHA, SEED, echo_json, progress_factory
+from muaudit.cli.common import SEED, echo_json, progress_factory, verdict_options
 from muaudit.cli.target_options import device_option, input_options
 from muaudit.paths import prepare_output_file
 from muaudit.report.figure_worker import start_figure_worker
@@ -23,12 +23,12 @@ TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ON
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True,
               help="online/offline LiRA or rmia on the pool's shadows; qmia: quantile regression on half of the non-members, no shadows (the pool gives only the dataset).")
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
-@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
+@verdict_options
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
 @device_option
-def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, out, as_json, input_layout,
+def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, max_residual, out, as_json, input_layout,
          input_mean, input_std, device):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     start_figure_worker()  # before the heavy imports: matplotlib loads beside them
@@ -36,7 +36,8 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
     from muaudit.report import summary_text
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                                train_idx=train_idx, attack=attack, alpha=alpha, out=out, method=method,
+                                train_idx=train_idx, attack=attack, alpha=alpha, max_residual=max_residual, out=out,
+                                method=method,
                                 input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
@@ -52,12 +53,12 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 @click.option("--arch", help="Architecture of a raw state_dict (default: the pool's, if built-in); a factory pkg.mod:fn is imported only when named here.")
 @click.option("--nonmembers", type=click.Path(), help="Known non-members (.npy, training-split positions); default: the test split.")
 @click.option("--train-idx", type=click.Path(), help="The target's training positions (.npy), for the power control.")
-@click.option("--alpha", type=ALPHA, default=0.01, show_default=True, help="Significance level of the verdict, in (0, 1).")
+@verdict_options
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
 @device_option
-def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, input_layout, input_mean, input_std,
+def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, max_residual, out, as_json, input_layout, input_mean, input_std,
         device):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
     start_figure_worker()
@@ -65,7 +66,8 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, 
     from muaudit.report import summary_text
 
     results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
-                               train_idx=train_idx, alpha=alpha, out=out, input_layout=input_layout,
+                               train_idx=train_idx, alpha=alpha, max_residual=max_residual, out=out,
+                               input_layout=input_layout,
                                input_mean=input_mean, input_std=input_std, device=device)
     if as_json:
         echo_json(results)
@@ -86,7 +88,10 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, out, as_json, 
 def report(folders, as_html, out, csv_out, as_json):
     """Summarise one or more results folders; --html renders them into one page, --csv a table."""
     from muaudit.report import overview, read_results, render_html, summary_text, write_csv
+    from muaudit.report.members import check_report_outputs
 
+    html_out = out or (f"{folders[0]}/report.html" if as_html else None)
+    check_report_outputs(folders, {"--out": html_out, "--csv": csv_out})  # never over a file it reads
     for path in (out, csv_out):
         if path is not None:
             prepare_output_file(path)

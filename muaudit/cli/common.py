@@ -38,6 +38,21 @@ class Group(click.Group):
             sys.exit(130)
 
 
+def _max_residual(value):
+    from muaudit.audit.decision import check_max_residual
+
+    return check_max_residual(value)
+
+
+def verdict_options(f):
+    """``--alpha`` and ``--max-residual``: the pass rule's two thresholds, the same in every command that decides."""
+    f = click.option("--max-residual", type=RESIDUAL, default=0.5, show_default=True,
+                     help="A pass needs the audit to catch a forget set of which only this fraction is still "
+                          "remembered (minimum detectable residual), in (0, 1]; see docs/power.md.")(f)
+    return click.option("--alpha", type=ALPHA, default=0.01, show_default=True,
+                        help="Significance level of each one-sided test, in (0, 1).")(f)
+
+
 class Checked(click.ParamType):
     """An option value parsed by click (int or float), then range-checked by the library's own
     check, so the CLI and a Python call refuse a value with the same message
@@ -60,6 +75,7 @@ def _device(name, value):
 
 # Every command checks the same option the same way (docs/cli.md, "Option values").
 ALPHA = Checked(click.FLOAT, check_unit_interval, "float in (0, 1)")  # --alpha, --fraction
+RESIDUAL = Checked(click.FLOAT, lambda name, v: _max_residual(v), "float in (0, 1]")  # --max-residual
 SEED = Checked(click.INT, check_seed, "integer in [0, 2**32)")
 COUNT = Checked(click.INT, check_positive_int, "integer >= 1")  # --threads, --targets, --seeds
 MODELS = Checked(click.INT, lambda name, v: check_positive_int(name, v, minimum=2), "integer >= 2")

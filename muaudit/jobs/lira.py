@@ -10,6 +10,9 @@ import numpy as np
 from muaudit.attacks import logit_scaled_confidence
 from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
 from muaudit.audit import audit_target
+from muaudit.audit.slices import audit_slices
+from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
+from muaudit.audit.verdict import evidence_of
 from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance, target_logits
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
@@ -19,7 +22,7 @@ from muaudit.report.figure_worker import draw_figures
 from muaudit.report.results import audit_curves
 from muaudit.targets import InputAdapter
 from muaudit.targets.load import AuditTarget
-from muaudit.targets.compat import apply_to_verdict
+from muaudit.targets.compat import compat_blockers
 from muaudit.training.device import select_device
 
 
@@ -46,26 +49,27 @@ def _audit_rows(data: AuditData, tgt, forget, nonmembers, train_idx):
     return F, NM, np.setdiff1d(R, NM), member_source
 
 
-def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, alpha, random_state, on_scores=None):
+def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, on_scores=None, **opts):
     """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller; ``on_scores``
-    as in :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``."""
+    as in :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``.
+    ``opts``: ``alpha``, ``max_residual``, ``random_state``; the verdict is left to the caller."""
     labels = data.pool.labels
+    opts["decide"] = False
     if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
         from muaudit.audit.qmia import audit_qmia
 
         return audit_qmia(phi_t, data.dataset.X[data.pool.population], labels, forget=F, nonmembers=NM, members=R,
-                          n_classes=data.dataset.n_classes, alpha=alpha, random_state=random_state)
+                          n_classes=data.dataset.n_classes, **opts)
     phi_s = logit_scaled_confidence(shadow_logits, labels[None])
     if group is None:
         name, options = resolve_preset(attack, AUDIT_PRESETS)
         return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
-                            attack=name, attack_options=options, alpha=alpha, random_state=random_state,
-                            on_scores=on_scores)
+                            attack=name, attack_options=options, on_scores=on_scores, **opts)
     from muaudit.audit.ulira import audit_unlearned_target
 
     unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
     res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
-                                 members=R, labels=labels, alpha=alpha, random_state=random_state)
+                                 members=R, labels=labels, **opts)
     res.results["method"] = group.name
     return res
 
@@ -81,7 +85,7 @@ def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, dev
 
 
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
-             alpha=0.01, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
+             alpha=DEFAULT_ALPHA, max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
              input_std=None, device=None, write=True) -> tuple[dict, Path | None]:
     """Audit ``target`` on ``forget``; return ``(results, results_dir)`` (``None`` without ``write``).
 
@@ -104,6 +108,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         ('lira', True, True)
     """
     resolve_preset(attack, AUDIT_PRESETS)
+    alpha, max_residual = check_alpha(alpha), check_max_residual(max_residual)
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
     select_device(device)
@@ -124,14 +129,17 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
         res = _audit(data, phi_t, shadow_logits, F, NM, R, attack=attack, group=group, alpha=alpha,
-                     random_state=random_state, on_scores=on_scores)
+                     max_residual=max_residual, random_state=random_state, on_scores=on_scores)
     compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
                                  calibration=res.results.get("calibration"), shadow_logits=shadow_logits)
-    apply_to_verdict(res.results, compat)
+    apply_decision(res.results, evidence_of(res.results, blockers=compat_blockers(compat), max_residual=max_residual))
+    res.results["slices"] = audit_slices(res.arrays["scores"], F, res.arrays["nonmembers"], labels=data.pool.labels,
+                                         target_logits=z, shadow_logits=shadow_logits, keep=data.pool.keep,
+                                         alpha=alpha, random_state=random_state)  # where the leak is (docs/reports.md)
     name = tgt.path.name
     title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"
     results = {**res.results, "kind": "lira", "title": title, "compatibility": compat,
-               "config": {"attack": attack, "alpha": alpha, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
+               "config": {"attack": attack, "alpha": alpha, "max_residual": max_residual, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
                           "members_from": member_source, "random_state": random_state, "method": method},
                "inputs": provenance(target, tgt, forget, data.dataset, data.pool)}
     arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}

@@ -14,8 +14,8 @@ import numpy as np
 from muaudit.attacks import confidence, cross_entropy_loss, logistic_regression_mia, logit_scaled_confidence, svc_mia
 from muaudit.attacks.base import ReferenceSignals
 from muaudit.audit import assess_scores
-from muaudit.audit.verdict import check_calibration
-from muaudit.checks import check_unit_interval
+from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
+from muaudit.audit.verdict import check_calibration, evidence_of
 from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
 from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError
@@ -70,8 +70,8 @@ def _compatibility(tgt, logits, ds, data, F, NM, R) -> dict:
                                shadow_logits=shadow)
 
 
-def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=0.01, out=None,
-            random_state=0, input_layout="auto", input_mean=None, input_std=None, device=None) -> tuple[dict, Path]:
+def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=DEFAULT_ALPHA,
+            max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, input_layout="auto", input_mean=None, input_std=None, device=None) -> tuple[dict, Path]:
     """Population attacks on ``target``'s forget set; return ``(results, results_dir)``.
 
     ``input_*`` and ``device`` as in :func:`muaudit.jobs.lira.run_lira`.
@@ -83,7 +83,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
         >>> results["attack"], 0 <= results["population_mia"]["indiscernibility"] <= 1
         ('loss', True)
     """
-    check_unit_interval("alpha", alpha)
+    alpha, max_residual = check_alpha(alpha), check_max_residual(max_residual)
     select_device(device)
     ds, tgt, data = _dataset_and_target(target, pool, arch, (input_layout, input_mean, input_std), device)
     n_train = len(ds.train_idx)
@@ -100,9 +100,10 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     logits = _logits(tgt, ds)
     loss, conf = cross_entropy_loss(logits, ds.y), confidence(logits, ds.y)
     scores = -loss  # LOSS attack: lower loss = member
-    results = assess_scores(scores, F, NM, R, labels=ds.y, alpha=alpha, random_state=random_state)
+    results = assess_scores(scores, F, NM, R, labels=ds.y, alpha=alpha, max_residual=max_residual,
+                            random_state=random_state, decide=False)
     block = _compatibility(tgt, logits, ds, data, F, NM, R)
-    compat.apply_to_verdict(results, block)
+    apply_decision(results, evidence_of(results, blockers=compat.compat_blockers(block), max_residual=max_residual))
     lr = logistic_regression_mia(loss[F], loss[NM])
     population = {"logistic_regression_accuracy": lr.accuracy, "indiscernibility": lr.indiscernibility,
                   "logistic_regression_n_per_class": lr.n_per_class}
@@ -113,7 +114,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     population.update(forget_accuracy=acc(F), retain_accuracy=acc(R), test_accuracy=acc(ds.test_idx))
     results.update({"kind": "mia", "attack": "loss", "title": f"Population MIAs on {Path(target).name}",
                     "population_mia": population, "sections": {"Population MIAs": population},
-                    "config": {"alpha": alpha, "random_state": random_state, "nonmembers": str(nonmembers or "test split")},
+                    "config": {"alpha": alpha, "max_residual": max_residual, "random_state": random_state, "nonmembers": str(nonmembers or "test split")},
                     "compatibility": block, "inputs": provenance(target, tgt, forget, ds, data and data.pool),
                     "warnings": []})
     out_dir = write_audit_folder(out, kind="mia", results=results, scores=scores, forget=F, nonmembers=NM, members=R,

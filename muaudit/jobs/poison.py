@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from muaudit.audit.decision import check_max_residual
 from muaudit.checks import check_positive_int, check_unit_interval
 from muaudit.training.device import select_device
 from muaudit.poisoning.base import PoisonError, get_poison
@@ -29,7 +30,7 @@ def attack_overrides(attack, *, fraction: float | None = None, eps: float | None
 
 def run_poison(attack: str, recipe, method: str, *, budget: float | None = None, seeds: int = 3,
                fraction: float | None = None, eps: float | None = None, attack_options: dict | None = None,
-               method_options: dict | None = None, alpha: float = 0.05, out=None, device=None,
+               method_options: dict | None = None, alpha: float = 0.05, max_residual: float = 0.5, out=None, device=None,
                threads: int | None = None, log: Callable[[str], None] | None = None,
                progress: Callable[[int, int], None] | None = None, arch: str | None = None,
                executor=None) -> tuple[dict, Path]:
@@ -51,7 +52,9 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     """
     from muaudit.pool.spec import load_spec
     from muaudit.pool.recipes import resolve_recipe
-    from muaudit.report import new_results_dir, render_html
+    from muaudit.atomic import staged_dir
+    from muaudit.report import render_html
+    from muaudit.report.results import results_dir_name
 
     attack = get_poison(attack)
     spec = load_spec(resolve_recipe(recipe), arch=arch)
@@ -59,6 +62,7 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
     config = attack.make_config(spec.dataset.get("name"), overrides)
     check_inputs(attack, [method], {method: method_options or {}}, budget, check_positive_int("seeds", seeds))
     check_unit_interval("alpha", alpha)
+    check_max_residual(max_residual)
     if threads is not None:
         check_positive_int("threads", threads)
     select_device(device)
@@ -67,17 +71,19 @@ def run_poison(attack: str, recipe, method: str, *, budget: float | None = None,
         _, runs = run_protocol(attack, spec, methods=[method], attack_options=overrides, seeds=seeds, budget=budget,
                                method_options={method: method_options or {}}, device=device, log=log,
                                executor=executor, progress=progress)
-    summary = summarize_method(attack, runs, method, alpha=alpha)
+    summary = summarize_method(attack, runs, method, alpha=alpha, max_residual=max_residual)
     if spec.train.augment and attack.name == "gaussian":
         summary["warnings"].append("the recipe augments images (random crop + flip), which moves the canary "
                                    "noise between epochs and weakens the attack")
     info = {"config": {"attack": config.to_dict(), "recipe": spec.to_dict(), "method": method,
-                       "method_options": method_options or {}, "budget": budget, "seeds": seeds, "alpha": alpha},
+                       "method_options": method_options or {}, "budget": budget, "seeds": seeds, "alpha": alpha,
+                       "max_residual": max_residual},
             "inputs": {"recipe": str(recipe), "dataset": runs[0].poison.clean.describe()},
             "seconds": round(time.perf_counter() - t0, 2)}
-    out_dir = new_results_dir(out, kind="poison")
-    write_poison_results(out_dir, attack, runs, summary, info)
-    render_html([out_dir])
+    out_dir = results_dir_name(out, kind="poison")
+    with staged_dir(out_dir, inputs={"recipe": recipe}) as tmp:  # moved into place only when complete
+        write_poison_results(tmp, attack, runs, summary, info)
+    render_html([out_dir])  # after the move: the page names the final folder (written atomically too)
     from muaudit.report import read_results
 
     return read_results(out_dir)[0], out_dir

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, check_alpha, check_max_residual
 from muaudit.attacks.signals import cross_entropy_loss
 from muaudit.checks import check_positive_int
 from muaudit.attacks.ulira import ShadowFamilies, ULiRAConfig, ulira_statistic
@@ -15,7 +16,9 @@ from muaudit.jobs.inputs import AuditData
 from muaudit.data import TEST
 from muaudit.errors import PoolError
 from muaudit.pool.store import Pool, ShadowGroup
-from muaudit.report import new_results_dir, save_audit_figures, write_results
+from muaudit.atomic import staged_dir
+from muaudit.report import save_audit_figures, write_results
+from muaudit.report.results import results_dir_name
 
 POPULATION_MODELS = 3
 
@@ -98,7 +101,8 @@ def _sections(r: dict) -> dict:
 
 
 def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: str = "phi", variance: str = "auto",
-              n_targets: int | None = None, out=None, random_state: int = 0,
+              n_targets: int | None = None, out=None, random_state: int = 0, alpha: float = DEFAULT_ALPHA,
+              max_residual: float = DEFAULT_MAX_RESIDUAL,
               population_models: int = POPULATION_MODELS, progress=None) -> tuple[dict, Path]:
     """Evaluate ``method`` on the pool's unlearned shadows; write a results folder.
 
@@ -122,23 +126,26 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
     group = unlearned_group(data.pool, method)
     fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
     res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state,
+                                 alpha=check_alpha(alpha), max_residual=check_max_residual(max_residual),
                                  progress=progress)
     results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
                "variance_resolved": resolved_variance(fam, config),
                "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
                "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,
+                          "alpha": alpha, "max_residual": max_residual,
                           "random_state": random_state, "pool": str(data.pool.path)},
                "inputs": {"pool": str(data.pool.path), "unlearned_group": group.path, "entry": group.entry,
                           "method_config": group.attrs.get("config"), "retrain_group": retrain and retrain.path,
                           "dataset": data.spec.dataset, "dataset_fingerprint": data.dataset.fingerprint}}
     results["sections"] = _sections(results)
-    out_dir = new_results_dir(out, kind="ulira")
-    write_results(out_dir, results, {**arrays, "population": data.pool.population})
     y, s, cs = arrays["labels"], arrays["scores"], arrays["control_scores"]
     curves = {f"{group.name} vs {reference}": (s, y), f"control: original vs {reference}": (cs, arrays["control_labels"])}
     groups = {f"{group.name} (x forgotten)": s[y], f"{reference} (never saw x)": s[~y],
               "original (control)": cs[arrays["control_labels"]]}
-    save_audit_figures(out_dir, curves, groups)
+    out_dir = results_dir_name(out, kind="ulira")
+    with staged_dir(out_dir, inputs={"pool": data.pool.path}) as tmp:  # moved into place only when complete
+        write_results(tmp, results, {**arrays, "population": data.pool.population})
+        save_audit_figures(tmp, curves, groups)
     return results, out_dir
 
 

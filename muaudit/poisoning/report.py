@@ -8,7 +8,8 @@ import numpy as np
 
 from muaudit.poisoning.base import PoisonAttack, Scores, save_record
 from muaudit.poisoning.protocol import SeedRun, item_values
-from muaudit.poisoning.stats import efficacy_summary, paired_test, power, verdict
+from muaudit.audit.decision import decide
+from muaudit.poisoning.stats import efficacy_summary, evidence, paired_test, power
 
 
 def power_block(attack: PoisonAttack, runs: list[SeedRun], *, alpha: float) -> dict:
@@ -22,8 +23,8 @@ def power_block(attack: PoisonAttack, runs: list[SeedRun], *, alpha: float) -> d
             "alpha": alpha}
 
 
-def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, alpha: float = 0.05,
-                     level: float = 0.95, n_bootstrap: int = 1000) -> dict:
+def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, alpha: float = 0.01,
+                     max_residual: float = 0.5, level: float = 0.95, n_bootstrap: int = 1000) -> dict:
     """Efficacy (pooled, bootstrap interval, per seed, mean and std over seeds), power, the paired
     test of the unlearned against the retrained model, verdict, MIA and accuracy of ``method``."""
     pw = power_block(attack, runs, alpha=alpha)
@@ -32,11 +33,10 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     unl, retrained = (np.concatenate(item_values(runs, m)) for m in (method, "retrained"))
     residual = paired_test(unl, retrained)
     over = paired_test(unl, retrained, alternative="less")
-    label, reasons = verdict(pw["powered"], pw["reasons"], residual, alpha=alpha)
+    block = decide(evidence(pw["powered"], pw["reasons"], residual, over, pw["original_vs_retrained"], unl - retrained,
+                            alpha=alpha, max_residual=max_residual))
+    label, reasons = block["verdict"], block["reasons"]
     notes = []
-    if over["p_value"] < alpha:
-        notes.append(f"the unlearned model scores significantly below the retrained one (p = {over['p_value']:.3g}): "
-                     "the method overshoots rather than matching retraining")
     utility = paired_test(*(np.concatenate([r.test_correct[m][attack.utility_items(r.poison)] for r in runs])
                             for m in ("retrained", method)))
     utility["significant"] = attack.family != "indiscriminate" and utility["p_value"] < alpha  # there it is T
@@ -50,7 +50,7 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     models = {m: attack.pooled_readout([r.scores[m] for r in runs], config) for m in ("original", method, "retrained")}
     for m, block in models.items():
         block["per_seed"] = [r.scores[m].metric for r in runs]
-    return {"method": method, "verdict": label, "inconclusive_reasons": reasons, "alpha": alpha,
+    return {"method": method, "verdict": label, "inconclusive_reasons": reasons, "decision": block, "alpha": alpha,
             "p_value": residual["p_value"], "efficacy": eff, "power": pw, "unlearned_vs_retrained": residual,
             "utility_loss": utility,
             "models": models, "mia": _by_model(runs, method, "mia"), "accuracy": _by_model(runs, method, "accuracy"),

@@ -95,10 +95,25 @@ def power(gap: dict, null: dict | None, *, alpha: float) -> tuple[bool, list[str
     return not reasons, reasons
 
 
-def verdict(powered: bool, power_reasons: list[str], residual: dict, *, alpha: float) -> tuple[str, list[str]]:
-    """``not unlearned`` when the unlearned model keeps significantly more of the attack than the
-    retrained one; ``consistent with retraining`` when not, and only if the test had power;
-    otherwise ``inconclusive`` (never a pass on an underpowered test)."""
-    from muaudit.audit.verdict import decide
+def evidence(powered: bool, power_reasons: list[str], residual: dict, over: dict, gap: dict, d, *, alpha: float,
+             max_residual: float = 0.5, min_power: float = 0.95):
+    """The decision's evidence of a poisoning audit (the one rule decides: :mod:`muaudit.audit.decision`).
 
-    return decide(residual["p_value"] < alpha, [] if powered else list(power_reasons))
+    ``residual`` / ``over``: paired tests of the unlearned against the retrained model (attack
+    stronger / weaker); ``gap``: the original against the retrained (``T_init - T_retrain``);
+    ``d``: the per-item differences unlearned - retrained. An unlearned model that keeps a fraction
+    r of the gap has ``mean(d) = r * gap``; the minimum detectable residual is
+    ``(z_{1-alpha} + z_{min_power}) se(d) / gap`` (None when it exceeds 1 or the gap is not positive).
+    ``over-unlearned`` here means the method overshoots: the attack is significantly weaker on the
+    unlearned model than on the retrained one.
+    """
+    from muaudit.audit.decision import Evidence
+
+    d = np.asarray(d, np.float64)
+    g = float(gap["difference"])
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else np.inf
+    r = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(min_power)) * se / g if g > 0 else np.inf
+    return Evidence(p_value=residual["p_value"], p_value_lower=over["p_value"], alpha=alpha,
+                    residual=float(r) if r <= 1 else None,
+                    power=float(stats.norm.cdf(g / se - stats.norm.ppf(1 - alpha))) if g > 0 and se > 0 else (1.0 if g > 0 else 0.0),
+                    blockers=tuple([] if powered else power_reasons), max_residual=max_residual, min_power=min_power)

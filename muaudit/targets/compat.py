@@ -19,7 +19,7 @@ line of ``advice``:
 - size: the parameter count against the pool's architecture, beyond a factor :data:`SIZE_FACTOR`
   (``warn``).
 
-``fail`` never yields ``consistent with retraining`` (:func:`apply_to_verdict`). The thresholds
+``fail`` never yields ``consistent with retraining`` (:func:`compat_blockers`). The thresholds
 and the false-warning rate on targets of the pool's own recipe are in docs/third-party.md.
 """
 
@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from muaudit.audit.verdict import decide
 
 FAIL_SHARE = 0.25
 ERROR_RATIO = 2.5
@@ -209,11 +208,14 @@ def summarize_findings(findings: list, **parts) -> dict:
             "advice": order[0][2] if order else "none needed", **parts}
 
 
-def apply_to_verdict(results: dict, block: dict) -> None:
-    """A ``fail`` turns ``consistent with retraining`` into ``inconclusive`` (shared rule :func:`decide`)."""
+def compat_blockers(block: dict) -> list[str]:
+    """A ``fail`` is a reason that forbids ``consistent with retraining`` (the one rule,
+    :func:`muaudit.audit.decision.decide`, reads it); ``ok`` and ``warn`` block nothing.
+
+    Example:
+        >>> compat_blockers({"status": "ok", "reasons": [], "advice": "none needed"})
+        []
+    """
     if block["status"] != "fail":
-        return
-    reason = f"the target failed the compatibility check ({block['reasons'][0][len('fail: '):]}); {block['advice']}"
-    reasons = list(results.get("inconclusive_reasons") or []) + [reason]
-    verdict, reasons = decide(results["verdict"] == "not unlearned", reasons)
-    results["verdict"], results["inconclusive_reasons"] = verdict, reasons
+        return []
+    return [f"the target failed the compatibility check ({block['reasons'][0][len('fail: '):]}); {block['advice']}"]
