@@ -7,6 +7,7 @@ value: file names and strings from ``results.json`` are text, never markup.
 from __future__ import annotations
 
 import csv
+import math
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import muaudit
 from muaudit.errors import MuauditError
 from muaudit.report.results import read_results
 from muaudit.report.view import CSV_COLUMNS, glossary, overview_cells, overview_row, section
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # and full-width = + - @
 
 
 @cache
@@ -57,37 +60,41 @@ def render_html(folders: list, out=None) -> Path:
 
 def write_csv(folders: list, out) -> Path:
     """Write the overview as CSV, one row per folder; empty cells for missing values."""
+    import io
+
     rows = overview(folders)
     out = Path(out)
-    with _open(out) as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row[k]) for k in CSV_COLUMNS})
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row[k]) for k in CSV_COLUMNS})
+    _write(out, buf.getvalue())
     return out
 
 
 def _cell(v) -> str:
-    """A CSV cell: empty for missing, ``true``/``false``, numbers as Python writes them; a text cell
-    that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) gets a leading ``'``."""
-    if v is None:
+    """A CSV cell: empty for missing (None, NaN), ``true``/``false``, numbers as Python writes them;
+    a text cell that a spreadsheet could run as a formula gets a leading ``'``: one that starts,
+    after any whitespace (spaces, tabs, non-breaking spaces), with ``= + - @`` or their full-width
+    forms ``＝ ＋ － ＠``, or with a tab or carriage return."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(v, str) and (v[:1] in ("\t", "\r") or v.lstrip()[:1] in FORMULA_STARTS):
         return "'" + v
     return v
 
 
-def _open(out: Path):
+def _check_dir(out: Path) -> None:
     if not out.parent.is_dir():
         raise MuauditError(f"cannot write {out}: the directory {out.parent} does not exist")
-    try:
-        return out.open("w", newline="", encoding="utf-8")
-    except OSError as e:
-        raise MuauditError(f"cannot write {out}: {e.strerror or e}") from None
 
 
 def _write(out: Path, text: str) -> None:
-    with _open(out) as f:
-        f.write(text)
+    """Write ``out`` atomically (a temporary sibling, moved into place when complete)."""
+    from muaudit.atomic import write_text
+
+    _check_dir(out)
+    write_text(out, text)

@@ -27,6 +27,18 @@ def new_results_dir(out=None, *, kind: str = "audit") -> Path:
     return output_dir(path)
 
 
+def results_dir_name(out=None, *, kind: str = "audit") -> Path:
+    """``out``, or a new ``results/KIND-YYYYmmdd-HHMMSS[-n]`` path (not created: see
+    :func:`muaudit.atomic.staged_dir`, which writes the folder beside it and moves it in)."""
+    if out is not None:
+        return Path(out)
+    base = Path("results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
 def _clean(obj):
     """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None (never NaN)."""
     if isinstance(obj, dict):
@@ -51,9 +63,11 @@ def environment() -> dict:
 
 def write_results(out_dir: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``results.json`` (with versions) and ``scores.npz`` into ``out_dir``."""
+    from muaudit.atomic import write_file, write_text
+
     results = _clean({**results, "environment": environment()})
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))  # the producers' order: tables read in it
-    np.savez_compressed(out_dir / "scores.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+    write_file(out_dir / "scores.npz", lambda f: np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()}))
+    write_text(out_dir / "results.json", json.dumps(results, indent=2))  # the producers' order: tables read in it
     return out_dir / "results.json"
 
 
@@ -73,6 +87,9 @@ def read_results(folder) -> tuple[dict, Path]:
     except OSError as e:
         raise MuauditError(f"cannot read {f}: {e.strerror or e}") from None
     check_results(r, f)
+    from muaudit.report.members import check_members
+
+    check_members(folder)  # no symlinked, empty, truncated or missing member
     return r, folder
 
 
@@ -147,10 +164,13 @@ def write_audit_folder(out, *, kind: str, results: dict, scores: np.ndarray, for
     of the same curves, started as soon as the scores existed; else they are started here."""
     from muaudit.report.figure_worker import draw_figures
 
+    from muaudit.atomic import staged_dir
+
     if figures is None:
         figures = draw_figures(*audit_curves(scores, forget, nonmembers, members, label))
-    out_dir = new_results_dir(out, kind=kind)
-    write_results(out_dir, results, {"scores": np.asarray(scores), "forget": forget, "nonmembers": nonmembers,
+    out_dir = results_dir_name(out, kind=kind)
+    with staged_dir(out_dir, inputs=results.get("inputs") or {}) as tmp:  # swapped in only when complete
+        write_results(tmp, results, {"scores": np.asarray(scores), "forget": forget, "nonmembers": nonmembers,
                                      "members": members, **(arrays or {})})
-    figures.write(out_dir)
+        figures.write(tmp)
     return out_dir
