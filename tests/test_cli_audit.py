@@ -71,7 +71,7 @@ def test_pool_from_environment_and_missing_pool(setup, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MUAUDIT_POOL", raising=False)
     assert error_line(run("lira", "--target", d / "orig.pt", "--forget", d / "forget.npy")) == \
-        "Error: no pool given: pass --pool DIR or set MUAUDIT_POOL; build one with `muaudit pool build shadow_models/digits-mlp.toml`"
+        "Error: no pool given: pass --pool DIR or set MUAUDIT_POOL; build one with `muaudit pool build digits-mlp`"
     (tmp_path / "shadow_models" / "a").mkdir(parents=True)
     (tmp_path / "shadow_models" / "a" / "pool.h5").write_bytes(b"")
     assert error_line(run("lira", "--target", d / "orig.pt", "--forget", d / "forget.npy")) == \

@@ -26,13 +26,18 @@ def find_pools(root="shadow_models") -> list[str]:
     return sorted(str(p.parent) for p in Path(root).glob("*/pool.h5"))
 
 
-def resolve_pool(pool) -> Pool:
-    """``--pool``, else ``$MUAUDIT_POOL``, else an error listing the pools under shadow_models/."""
+def resolve_pool(pool, *, recipe: str = "digits-mlp") -> Pool:
+    """``--pool``, else ``$MUAUDIT_POOL``, else an error listing the pools under shadow_models/.
+    A missing pool names ``recipe``, the packaged recipe that builds one this command can use."""
+    from muaudit.pool.reader import resolve_pool_file
+
     pool = pool or os.environ.get("MUAUDIT_POOL")
     if not pool:
         found = find_pools()
-        hint = f"; pools found: {', '.join(found)}" if found else "; build one with `muaudit pool build shadow_models/digits-mlp.toml`"
+        hint = f"; pools found: {', '.join(found)}" if found else f"; build one with `muaudit pool build {recipe}`"
         raise PoolError(f"no pool given: pass --pool DIR or set MUAUDIT_POOL{hint}")
+    if not resolve_pool_file(pool).exists():
+        raise PoolError(f"no pool at {pool}; build one with `muaudit pool build {recipe} --out {pool}`")
     return Pool(pool).require_complete()
 
 
@@ -53,8 +58,8 @@ class AuditData:
     dataset: Dataset
 
     @classmethod
-    def load(cls, pool) -> "AuditData":
-        p = resolve_pool(pool)
+    def load(cls, pool, *, recipe: str = "digits-mlp") -> "AuditData":
+        p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
         ds = spec.load_dataset()
         p.check_fingerprint(ds.fingerprint)
@@ -107,7 +112,7 @@ def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:
             raise CheckpointError(f"logits file {target.path} has shape {target.logits.shape}; expected "
                                   f"[{data.dataset.n_samples} (dataset rows) or {N} (pool population), V, {C}]")
     else:
-        z = target.outputs(data.dataset.X[pop], C, n_views=V)
+        z = target.outputs(data.dataset.X[pop], C, views=data.spec.views)
     if z.shape[1] < V:
         raise CheckpointError(f"target logits have {z.shape[1]} view(s); the pool uses {V}")
     z = z[:, :V]

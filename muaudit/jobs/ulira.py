@@ -21,6 +21,7 @@ from muaudit.report import save_audit_figures, write_results
 from muaudit.report.results import results_dir_name
 
 POPULATION_MODELS = 3
+ULIRA_RECIPE = "digits-mlp-ulira"  # the packaged recipe whose pool has [[unlearn]] entries (ft, ga, ng+, scrub)
 
 
 def _complete(pool: Pool, g: ShadowGroup) -> ShadowGroup:
@@ -41,8 +42,12 @@ def unlearned_group(pool: Pool, method: str) -> ShadowGroup:
     if len(matches) > 1:
         raise PoolError(f"pool {pool.path} has {len(matches)} entries of method {method!r} "
                         f"({', '.join(g.name for g in matches)}); pass one of these names")
+    if not pool.unlearned:
+        raise PoolError(f"pool {pool.path} has no unlearned shadows (its recipe has no [[unlearn]] entries); build "
+                        f"one with `muaudit pool build {ULIRA_RECIPE}`, or add an [[unlearn]] entry with "
+                        f"method = \"{method}\" to the recipe and resume the build")
     if not matches:
-        have = ", ".join(sorted(pool.unlearned)) or "none"
+        have = ", ".join(sorted(pool.unlearned))
         raise PoolError(f"pool {pool.path} has no unlearned shadows of method {method!r}; its methods: {have} "
                         f"(add an [[unlearn]] entry with method = \"{method}\" to the recipe and resume the build)")
     return _complete(pool, matches[0])
@@ -122,7 +127,7 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
     config = ULiRAConfig(reference=reference, statistic=statistic, variance=variance)
     if n_targets is not None:
         check_positive_int("n_targets", n_targets)
-    data = AuditData.load(pool)
+    data = AuditData.load(pool, recipe=ULIRA_RECIPE)
     group = unlearned_group(data.pool, method)
     fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
     res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state,

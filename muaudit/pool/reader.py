@@ -1,12 +1,14 @@
-"""Read access to a pool file (schema versions 1 and 2, docs/pool-format.md).
+"""Read access to a pool file (schema versions 1, 2 and 3, docs/pool-format.md).
 
-Everything is validated when the file is opened (:mod:`muaudit.pool.validate`), and every row
-:meth:`Pool.logits` returns is checked against its stored sha256 (version 2).
+Everything is validated when the file is opened (:mod:`muaudit.pool.validate`): the version its
+layout shows (not only its attribute), the types and shapes, the design, and (version 3) the
+content checksums of every part under the digest (:mod:`muaudit.pool.digest`). Every row
+:meth:`Pool.logits` returns is checked against its stored sha256 (version 3: bound to its model
+and group; version 2: over the logits alone; version 1 stores none).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.errors import PoolError
+from muaudit.pool import digest as d
 from muaudit.pool import validate as v
 from muaudit.pool.fileio import first_line, h5open
-from muaudit.pool.layout import row_checksum
+from muaudit.pool.layout import legacy_row_checksum, row_checksum
 
 POOL_FILE = "pool.h5"
 GROUP_KINDS = ("unlearned", "retrain")  # groups ``unlearned/<name>`` and ``retrain/<name>``
@@ -61,15 +64,22 @@ class Pool:
     ``population`` (dataset rows ``[N]``), ``labels``, ``split``, ``forget`` (bool ``[N]`` or None),
     ``attrs`` (all root attributes), ``groups`` (``{"unlearned/ga": ShadowGroup, ...}``),
     ``schema_version``. Opening never writes: read-only locations work.
+
+    ``problems``: a dict to collect ``{part: why}`` of content that fails its checks (design,
+    forget matrices, content checksums) instead of raising at the first (``pool verify``).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, problems: dict | None = None):
+        self._problems = problems
         self.path = resolve_pool_file(path)
         if self.path.is_dir():
             raise PoolError(f"{self.path} is a directory, not a pool file; move it away, or pass the directory "
                             "that holds pool.h5")
         if not self.path.is_file():
-            raise PoolError(f"no pool at {path}; build one with `muaudit pool build RECIPE --out {path}`")
+            from muaudit.packaged import names
+
+            raise PoolError(f"no pool at {path}; build one with `muaudit pool build RECIPE --out {path}` (RECIPE: a "
+                            f"TOML file, or a packaged recipe: {', '.join(names('recipe'))})")
         try:
             with h5open(self.path) as f:
                 self._read(f)
@@ -80,23 +90,36 @@ class Pool:
 
     def _read(self, f) -> None:
         self.attrs = v.plain_attrs(f)
-        self.schema_version = v.check_version(self.path, self.attrs)
+        claimed = v.check_version(self.path, self.attrs)
+        self.schema_version = v.check_layout(self.path, f, claimed, GROUP_KINDS)
         self.spec, self.fingerprint = v.check_header(self.path, self.attrs)
         arrays, self.logits_shape = v.root_arrays(self.path, f, self.schema_version)
         self._checksums = {"": arrays.pop("checksums")}
         for name, value in arrays.items():
             setattr(self, name, value)
-        v.check_design(self.path, self.keep, self.seeds, self.forget, self.spec)
-        self.groups = {}
+        self._report(v.design_problems(self.path, self.keep, self.seeds, self.forget, self.spec))
+        self.groups, handles = {}, {}
         for kind in GROUP_KINDS:
             for name in v.group(self.path, f, kind):
                 where = f"{kind}/{name}"
-                a = v.group_arrays(self.path, v.group(self.path, f, where), where, self.logits_shape,
-                                   self.schema_version)
+                handles[where] = v.group(self.path, f, where)
+                a = v.group_arrays(self.path, handles[where], where, self.logits_shape, self.schema_version)
                 self._checksums[where] = a.pop("checksums")
                 self.groups[where] = ShadowGroup(where, kind, name, a["forget"], a["done"], a["seconds"],
                                                  a["sample_gradients"], a["attrs"])
-        v.check_group_forgets(self)
+        self._report(v.group_forget_problems(self))
+        self.parts = {"": d.root_parts(f), **{where: d.group_parts(g) for where, g in handles.items()}}
+        if self.schema_version >= 3:
+            self._report(d.part_problems("", d.stored_parts(f), self.parts[""]))
+            for where, g in handles.items():
+                self._report(d.part_problems(f"{where}/", d.stored_parts(g), self.parts[where]))
+
+    def _report(self, problems: dict[str, str]) -> None:
+        """Content that fails a check: raise at the first, or collect (``problems``)."""
+        if problems and self._problems is None:
+            raise v.damaged(self.path, next(iter(problems.values())))
+        for part, why in problems.items():
+            self._problems.setdefault(part, why)
 
     @property
     def n_models(self) -> int:
@@ -116,6 +139,15 @@ class Pool:
         if fingerprint != self.fingerprint:
             raise PoolError(f"pool {self.path} was built on other data (fingerprint {self.fingerprint[:12]} "
                             f"!= {fingerprint[:12]}); use a pool built on this dataset")
+
+    def check_dataset(self, dataset) -> None:
+        """The pool was built on ``dataset`` (its fingerprint), and its ``population``, ``labels``
+        and ``split`` are that dataset's (they are derived from it and the recipe; an audit reads
+        them, so an edit of them would change a verdict)."""
+        self.check_fingerprint(dataset.fingerprint)
+        problems = dataset_problems(self, dataset)
+        if problems:
+            raise v.damaged(self.path, next(iter(problems.values())))
 
     @property
     def unlearned(self) -> dict[str, ShadowGroup]:
@@ -155,35 +187,59 @@ class Pool:
             self._verify_rows(out, idx, group)
         return out
 
-    def _verify_rows(self, rows: np.ndarray, idx, group) -> None:
+    def row_ok(self, row: np.ndarray, m: int, group: str | None = None) -> bool:
+        """Row ``m`` of ``group`` is finite and matches its stored checksum, by the file's own
+        rules (version 3: bound to ``m`` and the group; 2: the logits alone; 1: none stored)."""
         stored = self._checksums[group or ""]
-        bad = [int(m) for row, m in zip(rows, idx)
-               if (stored is not None and not np.array_equal(row_checksum(row), stored[m]))
-               or not np.isfinite(row).all()]
+        if not np.isfinite(row).all():
+            return False
+        if stored is None:
+            return True
+        want = row_checksum(row, m, group or "") if self.schema_version >= 3 else legacy_row_checksum(row)
+        return bool(np.array_equal(want, stored[m]))
+
+    def _verify_rows(self, rows: np.ndarray, idx, group) -> None:
+        bad = [int(m) for row, m in zip(rows, idx) if not self.row_ok(row, int(m), group)]
         if bad:
             raise PoolError(f"pool {self.path}: the logits of model(s) {v._ids(bad)}{_of(group)} fail their "
                             "checksum (the file was damaged or edited); rebuild it")
 
     def row_checksums(self, group: str | None = None) -> np.ndarray:
-        """uint8 ``[M, 32]``: stored sha256 of each row (zeros where not done); for a version-1
-        file (no stored checksums) computed from the rows."""
-        stored = self._checksums[group or ""]
-        if stored is not None:
-            return stored
+        """uint8 ``[M, 32]``: the bound sha256 of each row (:func:`~muaudit.pool.layout.row_checksum`;
+        zeros where not done): stored (version 3), else computed from the rows, each checked by
+        its file's own rules first."""
+        if self.schema_version >= 3:
+            return self._checksums[group or ""]
         out = np.zeros((self.n_models, 32), np.uint8)
         for m in np.flatnonzero(self.done_of(group)):
-            out[m] = row_checksum(self.logits([m], group=group)[0])
+            out[m] = row_checksum(self.logits([m], group=group)[0], int(m), group or "")
         return out
 
     def digest(self) -> str:
-        """sha256 hex of the recipe, the dataset fingerprint and every committed row's checksum
-        (base and groups): equal digests mean equal pools, whatever their file layout."""
-        h = hashlib.sha256(json.dumps({"spec": self.spec, "fingerprint": self.fingerprint}, sort_keys=True).encode())
-        for group in [None] + sorted(self.groups):
-            done = self.done_of(group)
-            h.update(f"\n{group or ''}:".encode() + np.packbits(done).tobytes())
-            h.update(self.row_checksums(group)[done].tobytes())
-        return h.hexdigest()
+        """sha256 hex of everything an audit reads (:func:`muaudit.pool.digest.pool_digest`): the
+        recipe, the fingerprint, population, labels, split, keep, seeds, forget sets, the groups'
+        settings and every committed row (bound to its model). Equal digests mean equal pools,
+        whatever their file layout or schema version."""
+        rows = {g or "": (self.done_of(g), self.row_checksums(g)) for g in [None, *self.groups]}
+        return d.pool_digest(self.parts, rows)
+
+
+def dataset_problems(pool: Pool, dataset) -> dict[str, str]:
+    """``{part: why}`` where the pool's ``population``, ``labels`` or ``split`` are not the ones
+    its recipe and ``dataset`` give (``dataset`` must have the pool's fingerprint)."""
+    from muaudit.pool.build import population_rows
+    from muaudit.pool.spec import PoolSpec
+
+    pop = population_rows(PoolSpec.from_dict(pool.spec), dataset)
+    if not np.array_equal(pop, pool.population):
+        return {"population": f"`population` is not the population its recipe gives on {dataset.name}"}
+    out = {}
+    for part, expected in (("labels", dataset.y[pop]), ("split", dataset.split[pop])):
+        differ = np.flatnonzero(getattr(pool, part) != expected)
+        if len(differ):
+            out[part] = (f"`{part}` differ from dataset {dataset.name}'s at {len(differ)} examples "
+                         f"(population positions {v._ids(differ, 4)})")
+    return out
 
 
 def _of(group) -> str:
