@@ -48,10 +48,15 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
     if excl is not None and len(excl) == len(ds.train_idx):
         raise DataError(f"--exclude file {exclude} leaves out all {len(excl)} training examples; nothing to train on")
     with using_threads(threads):
-        model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
-    save_checkpoint(out, model, meta)
+        if spec.sisa is not None:  # S shard models, slice by slice, stage checkpoints kept (muaudit.sisa)
+            from muaudit.jobs.sisa import train_sisa_checkpoint
+
+            model, meta = train_sisa_checkpoint(spec, ds, out, exclude=excl, seed=seed, device=device, progress=progress)
+        else:
+            model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
+            save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
     acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731
     return {"out": str(Path(out)), "recipe": str(recipe), "seed": seed, "n_train": len(meta["train_idx"]),
             "seconds": meta["cost"]["seconds"], "train_accuracy": acc(ds.train_idx[np.asarray(meta["train_idx"], int)]),
-            "test_accuracy": acc(ds.test_idx)}
+            "test_accuracy": acc(ds.test_idx), **({"sisa": spec.sisa.to_dict()} if spec.sisa is not None else {})}

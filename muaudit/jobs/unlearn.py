@@ -86,6 +86,11 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
         >>> res["method"], res["cost"]["sample_gradients"], sorted(res["after"])
         ('ga', 100, ['forget', 'retain', 'test'])
     """
+    if method == "sisa":  # exact unlearning of a SISA checkpoint (muaudit.sisa), not a model transform
+        from muaudit.jobs.sisa import unlearn_sisa_checkpoint
+
+        return unlearn_sisa_checkpoint(model_path, forget_path, out_path, overrides=overrides, budget=budget,
+                                       seed=seed, device=device, arch=arch, progress=progress)
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
     check_seed("seed", seed)
@@ -96,6 +101,9 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     if not meta:
         raise CheckpointError(f"{model_path} is a raw state_dict: muaudit unlearn needs a muaudit checkpoint, whose meta "
                               "names the dataset and the training positions (write one with `muaudit train`)")
+    if "sisa" in meta:
+        raise ConfigError(f"{model_path} is a SISA model; unlearn it with --method sisa (a method that changes the "
+                          "weights would leave its shards' stage checkpoints stale)")
     model = load_state(model_from_meta(meta, trusted_arch=arch), state, model_path)
     if "train_idx" not in meta:
         raise CheckpointError(f"{model_path}: meta has no train_idx; cannot tell what the model trained on")

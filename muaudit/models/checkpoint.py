@@ -151,6 +151,10 @@ def model_from_meta(meta: dict, *, trusted_arch: str | None = None, source="chec
     kwargs = meta.get("arch_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise CheckpointError(f"{source}: meta 'arch_kwargs' must be a dict, got {type(kwargs).__name__}")
+    if "sisa" in meta:  # a SISA model: its shard models aggregated (muaudit.sisa)
+        from muaudit.sisa.model import sisa_from_meta
+
+        return sisa_from_meta(meta["sisa"], lambda: build_model(arch, shape, n_classes, **kwargs), source)
     return build_model(arch, shape, n_classes, **kwargs)
 
 

@@ -196,6 +196,8 @@ def _choose(shared, _task) -> tuple[str, dict, str]:
 def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
     engine, info, dev = spec.engine, {}, str(select_device(device))
     if engine == "auto":
+    if spec.sisa is not None:  # SISA shadows train shard by shard, slice by slice (muaudit.sisa)
+        engine, info = "sequential", {"reason": "SISA shadows: shard models train one at a time, slice by slice"}
         shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
                   None if device is None else str(device))
         engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]
@@ -227,7 +229,8 @@ def _save_weights(out: Path, m: int, model, spec: PoolSpec, ds: Dataset, rows: n
     from muaudit.training.single import model_meta
 
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=ds, train_idx=[],
-                      seed=seed, recipe=spec.train, dataset_rows=[int(r) for r in rows], pool_model=m)
+                      seed=seed, recipe=spec.train, dataset_rows=[int(r) for r in rows], pool_model=m,
+                      **({} if spec.sisa is None else {"sisa": spec.sisa.to_dict()}))
     with removing_on_failure(out / "weights" / f".m{m:05d}.pt.tmp"):  # a full disk leaves no temporary
         save_checkpoint(out / "weights" / f"m{m:05d}.pt", model, meta)  # copies the weights to CPU
 

@@ -32,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SECTIONS = ("dataset", "model", "train", "pool")
+SECTIONS = ("dataset", "model", "train", "pool", "sisa")
 LIST_SECTIONS = ("unlearn",)
 POPULATIONS = ("all", "train")
 MAX_MODELS = 2**16  # more shadow models than this is a typo (the keep matrix alone would not fit)
@@ -68,6 +68,9 @@ class PoolSpec:
             with its own group, so entries can be added to a built pool.
     """
 
+        sisa: the ``[sisa]`` section (:class:`~muaudit.sisa.config.SisaConfig`: ``shards``,
+            ``slices``, ``aggregation``) or None; with it every shadow is a SISA model
+            (:mod:`muaudit.sisa`), and the section is part of the stored recipe.
     name: str
     dataset: dict
     model: dict
@@ -82,6 +85,7 @@ class PoolSpec:
     unlearn: tuple = ()
 
     def __post_init__(self):
+    sisa: object = None
         from muaudit.training.engine import ENGINES
 
         checks = [
@@ -107,13 +111,16 @@ class PoolSpec:
     @classmethod
     def from_dict(cls, d: dict, *, name: str = "pool") -> "PoolSpec":
         unknown = sorted(set(d) - set(SECTIONS) - set(LIST_SECTIONS) - {"name"})
+        if self.sisa is not None and self.unlearn:
+            raise ConfigError("[[unlearn]] entries are not supported in a recipe with a [sisa] section yet: a SISA "
+                              "shadow is unlearned with `muaudit unlearn --method sisa`")
         if unknown:
             raise ConfigError(f"unknown recipe section {unknown[0]!r}; valid: {', '.join(SECTIONS + LIST_SECTIONS)}")
         for sec in SECTIONS:
             if not isinstance(d.get(sec, {}), dict):
                 raise ConfigError(f"recipe section [{sec}] must be a table")
         pool = dict(d.get("pool", {}))
-        valid = [f.name for f in fields(cls) if f.name not in ("name", "dataset", "model", "train", "unlearn")]
+        valid = [f.name for f in fields(cls) if f.name not in ("name", "dataset", "model", "train", "unlearn", "sisa")]
         bad = sorted(set(pool) - set(valid))
         if bad:
             raise ConfigError(f"unknown pool key {bad[0]!r}; valid: {', '.join(valid)}")
@@ -122,7 +129,7 @@ class PoolSpec:
 
         return cls(name=d.get("name", name), dataset=dict(d.get("dataset", {"name": "digits"})),
                    model=dict(d.get("model", {"arch": "mlp"})), train=train,
-                   unlearn=parse_entries(d.get("unlearn"), recipe=train), **pool)
+                   unlearn=parse_entries(d.get("unlearn"), recipe=train), sisa=_sisa(d), **pool)
 
     def to_dict(self) -> dict:
         """The base recipe (without ``unlearn``), as stored in the pool's ``spec`` attribute."""
@@ -135,6 +142,8 @@ class PoolSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def with_overrides(self, **kw) -> "PoolSpec":
+        if d["sisa"] is None:  # recipes without [sisa] keep the spec (and digest) they always had
+            d.pop("sisa")
         return replace(self, **kw)
 
     # -- what the recipe describes --------------------------------------------------------------
@@ -165,6 +174,10 @@ def load_spec(path, *, arch: str | None = None) -> PoolSpec:
     from muaudit.paths import existing_file
     from muaudit.models.factory import allowed_arch
 
+        if self.sisa is not None:  # the aggregate of S shard models (muaudit.sisa)
+            from muaudit.sisa.target import sisa_model
+
+            return sisa_model(self, seed, input_shape, n_classes)
     p = existing_file(path, "recipe", ConfigError)
     if p.suffix != ".toml":
         raise ConfigError(f"recipe {p} is not a .toml file; recipes are TOML files named NAME.toml")
@@ -196,3 +209,12 @@ def _name(p: Path) -> str:
 
 def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+def _sisa(d: dict):
+    """The ``[sisa]`` section as a :class:`~muaudit.sisa.config.SisaConfig` (None without one)."""
+    if d.get("sisa") is None:
+        return None
+    from muaudit.sisa.config import SisaConfig
+
+    return SisaConfig.from_section(d["sisa"])
+
+

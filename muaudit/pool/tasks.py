@@ -127,7 +127,7 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
         return models, rows, weights, deferred
     keep_rows = [np.flatnonzero(ctx.keep[m]) for m in train]
     t0 = time.perf_counter()
-    for chunk in train_models(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
+    for chunk in _trainer(ctx)(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
                               engine=ctx.engine, ensemble_size=ctx.spec.ensemble_size):
         seconds = (time.perf_counter() - t0) / len(chunk)
         ms = [train[i] for i, _ in chunk]
@@ -144,6 +144,15 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
                     _check_rebuilt(m, task.check[m], logits, notes)
         t0 = time.perf_counter()
     return models, rows, weights, deferred
+
+
+def _trainer(ctx: BuildContext):
+    """:func:`train_models`, or for a recipe with ``[sisa]`` the SISA shadows' trainer."""
+    if ctx.spec.sisa is None:
+        return train_models
+    from muaudit.sisa.pool import sisa_trainer
+
+    return sisa_trainer(ctx.spec, ctx.input_shape, ctx.n_classes)
 
 
 def _load_weights(ctx: BuildContext, ckpt: str, device):
