@@ -195,9 +195,9 @@ def _choose(shared, _task) -> tuple[str, dict, str]:
 
 def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
     engine, info, dev = spec.engine, {}, str(select_device(device))
-    if engine == "auto":
     if spec.sisa is not None:  # SISA shadows train shard by shard, slice by slice (muaudit.sisa)
         engine, info = "sequential", {"reason": "SISA shadows: shard models train one at a time, slice by slice"}
+    if engine == "auto":
         shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
                   None if device is None else str(device))
         engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]

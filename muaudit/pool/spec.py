@@ -66,11 +66,11 @@ class PoolSpec:
         unlearn: the ``[[unlearn]]`` entries (:class:`~muaudit.pool.entries.UnlearnEntry`). They
             are not part of :meth:`to_dict` / :meth:`to_json` (the base recipe): each is stored
             with its own group, so entries can be added to a built pool.
-    """
-
         sisa: the ``[sisa]`` section (:class:`~muaudit.sisa.config.SisaConfig`: ``shards``,
             ``slices``, ``aggregation``) or None; with it every shadow is a SISA model
             (:mod:`muaudit.sisa`), and the section is part of the stored recipe.
+    """
+
     name: str
     dataset: dict
     model: dict
@@ -83,9 +83,9 @@ class PoolSpec:
     population: str = "all"
     save_weights: bool = False
     unlearn: tuple = ()
+    sisa: object = None
 
     def __post_init__(self):
-    sisa: object = None
         from muaudit.training.engine import ENGINES
 
         checks = [
@@ -106,14 +106,14 @@ class PoolSpec:
         from muaudit.models.factory import check_arch_options
 
         check_arch_options(self.model["arch"], self.arch_kwargs)
+        if self.sisa is not None and self.unlearn:
+            raise ConfigError("[[unlearn]] entries are not supported in a recipe with a [sisa] section yet: a SISA "
+                              "shadow is unlearned with `muaudit unlearn --method sisa`")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict, *, name: str = "pool") -> "PoolSpec":
         unknown = sorted(set(d) - set(SECTIONS) - set(LIST_SECTIONS) - {"name"})
-        if self.sisa is not None and self.unlearn:
-            raise ConfigError("[[unlearn]] entries are not supported in a recipe with a [sisa] section yet: a SISA "
-                              "shadow is unlearned with `muaudit unlearn --method sisa`")
         if unknown:
             raise ConfigError(f"unknown recipe section {unknown[0]!r}; valid: {', '.join(SECTIONS + LIST_SECTIONS)}")
         for sec in SECTIONS:
@@ -135,6 +135,8 @@ class PoolSpec:
         """The base recipe (without ``unlearn``), as stored in the pool's ``spec`` attribute."""
         d = asdict(self)
         d.pop("unlearn")
+        if d["sisa"] is None:  # recipes without [sisa] keep the spec (and digest) they always had
+            d.pop("sisa")
         pool = {k: d.pop(k) for k in list(d) if k not in ("name",) + SECTIONS}
         return {**d, "pool": pool}
 
@@ -142,8 +144,6 @@ class PoolSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def with_overrides(self, **kw) -> "PoolSpec":
-        if d["sisa"] is None:  # recipes without [sisa] keep the spec (and digest) they always had
-            d.pop("sisa")
         return replace(self, **kw)
 
     # -- what the recipe describes --------------------------------------------------------------
@@ -160,6 +160,10 @@ class PoolSpec:
     def make_model(self, seed: int, input_shape, n_classes: int):
         from muaudit.models import build_model
 
+        if self.sisa is not None:  # the aggregate of S shard models (muaudit.sisa)
+            from muaudit.sisa.target import sisa_model
+
+            return sisa_model(self, seed, input_shape, n_classes)
         return build_model(self.model["arch"], input_shape, n_classes, seed=seed, **self.arch_kwargs)
 
 
@@ -174,10 +178,6 @@ def load_spec(path, *, arch: str | None = None) -> PoolSpec:
     from muaudit.paths import existing_file
     from muaudit.models.factory import allowed_arch
 
-        if self.sisa is not None:  # the aggregate of S shard models (muaudit.sisa)
-            from muaudit.sisa.target import sisa_model
-
-            return sisa_model(self, seed, input_shape, n_classes)
     p = existing_file(path, "recipe", ConfigError)
     if p.suffix != ".toml":
         raise ConfigError(f"recipe {p} is not a .toml file; recipes are TOML files named NAME.toml")
@@ -207,8 +207,6 @@ def _name(p: Path) -> str:
     return name
 
 
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 def _sisa(d: dict):
     """The ``[sisa]`` section as a :class:`~muaudit.sisa.config.SisaConfig` (None without one)."""
     if d.get("sisa") is None:
@@ -218,3 +216,5 @@ def _sisa(d: dict):
     return SisaConfig.from_section(d["sisa"])
 
 
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
