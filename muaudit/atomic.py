@@ -148,3 +148,19 @@ def _swap(new: Path, out: Path) -> None:
     _fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_inside(root, path, data, error=MuauditError) -> Path:
+    """Write ``data`` (text or bytes) to ``path`` atomically, creating its folders, after checking
+    that it resolves inside the output folder ``root`` (a name read from a file, or a symbolic
+    link planted in the folder, must never make a command write elsewhere)."""
+    from muaudit.paths import check_inside
+
+    path = Path(path)
+    check_inside(path, root, error)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path, e, error) from None
+    check_inside(path, root, error)
+    return write_text(path, data, error) if isinstance(data, str) else write_bytes(path, data, error)

@@ -103,3 +103,34 @@ def check_int_range(name: str, value, lo: int, hi: int | None = None) -> int:
 def check_seed(name: str, value) -> int:
     """A random seed: an integer with 0 <= seed < 2**32."""
     return check_int_range(name, value, 0, SEED_LIMIT - 1)
+
+
+def check_threads(name: str, value) -> int:
+    """Threads or worker processes: an integer in ``[1, cores x 4]`` (:func:`muaudit.threads.max_threads`:
+    this machine's CPU cores times :data:`muaudit.threads.THREADS_PER_CORE`), else ConfigError.
+    Huge values (``10**19``) are this error too, never an ``OverflowError``."""
+    from muaudit.threads import bound_threads
+
+    return bound_threads(name, check_positive_int(name, value))
+
+
+def check_count(name: str, value, hi: int, lo: int = 1) -> int:
+    """A count with an upper bound (trials, seeds, targets): an integer in ``[lo, hi]``, else
+    ConfigError naming ``name`` (e.g. ``[search] trials``)."""
+    return check_int_range(name, value, lo, hi)
+
+
+MAX_CPUS_PER_TASK = 1024  # --cpus-per-model: no machine a task runs on has more
+MAX_GPUS_PER_TASK = 64
+
+
+def check_number_range(name: str, value, lo: float, hi: float, *, open_low: bool = True) -> float:
+    """A finite number in ``(lo, hi]`` (``[lo, hi]`` with ``open_low=False``), else ConfigError
+    (NaN, inf and huge values too): ``--cpus-per-model``, ``--gpus-per-model``."""
+    import math
+
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    x = float(value) if ok else math.nan
+    if not (math.isfinite(x) and (lo < x if open_low else lo <= x) and x <= hi):
+        raise ConfigError(f"Expected `{name}` a number in {'(' if open_low else '['}{lo:g}, {hi:g}], got {value!r}")
+    return x

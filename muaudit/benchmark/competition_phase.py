@@ -37,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from muaudit.atomic import write_inside
 from muaudit.checks import check_int_range, check_seed
+from muaudit.paths import check_inside
 from muaudit.errors import ConfigError
 
 DEFAULT_MODELS = 32
@@ -128,7 +130,7 @@ def retrain_task(args: dict) -> list[str]:
             cost = {"seconds": seconds, "sample_gradients": int(spec.train.epochs * len(rows)), "engine": engine}
             meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=ds, train_idx=pos,
                               seed=todo[i], recipe=spec.train, cost=cost)
-            path = retrain_path(args["out"], setting.name, todo[i])
+            path = check_inside(retrain_path(args["out"], setting.name, todo[i]), args["out"])
             path.parent.mkdir(parents=True, exist_ok=True)
             save_checkpoint(path.with_suffix(".tmp"), model.cpu(), meta)
             path.with_suffix(".tmp").replace(path)
@@ -221,8 +223,7 @@ def unlearned_runs(spec, out: Path, executor, chosen: dict) -> dict[tuple, list]
     for _, res in executor.map_unordered(unlearn_task, todo):
         t = res["task"]
         path = _run_path(out, t["method"], t["forget"]["name"], t["run"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res))
+        write_inside(out, path, json.dumps(res))
         results.setdefault((t["method"], t["forget"]["name"]), []).append(res)
     return results
 

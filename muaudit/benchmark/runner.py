@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from muaudit.atomic import write_inside
 from muaudit.benchmark.search import SearchJob, best_trial, counted_trials, run_search
 from muaudit.benchmark.spec import BenchmarkSpec
 from muaudit.benchmark.summary import rank, summarise
@@ -107,8 +108,7 @@ def final_runs(spec: BenchmarkSpec, out: Path, executor, chosen: dict) -> dict[t
     for _, res in executor.map_unordered(run_task, todo):
         t = res["task"]
         path = _cache_path(out, t["method"], t["forget"]["name"], t["seed"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, default=float))
+        write_inside(out, path, json.dumps(res, default=float))
         results.setdefault((t["method"], t["forget"]["name"]), []).append(res)
     return results
 

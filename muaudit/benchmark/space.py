@@ -79,6 +79,20 @@ def check_space(method, space, *, explicit: bool) -> None:
         if bad:
             raise ConfigError(f"[method.{name}] space.{key}: unknown key {bad[0]!r}; valid: {', '.join(PARAM_KEYS)}")
         _check_param(name, key, param, hints[key])
+        _check_values(method, key, param)
+
+
+def _check_values(method, key: str, p: dict) -> None:
+    """Every end of a range (every choice) must be a value the method's config accepts (``epochs``
+    <= 100000, ...): checked now, naming the key, not when a trial draws it after models trained."""
+    from muaudit.unlearning import make_config
+
+    for end, value in ([("choices", c) for c in p["choices"]] if "choices" in p else
+                       [("low", p["low"]), ("high", p["high"])]):
+        try:
+            make_config(method, {key: value})
+        except ConfigError as e:
+            raise ConfigError(f"[method.{method.name}] space.{key}.{end} = {value!r}: {e}") from None
 
 
 def _check_param(method: str, key: str, p: dict, kind) -> None:

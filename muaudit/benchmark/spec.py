@@ -41,7 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muaudit.checks import check_int_range, check_seed
+from muaudit.checks import check_count, check_int_range, check_seed
 from muaudit.errors import ConfigError
 from muaudit.paths import safe_name
 
@@ -58,6 +58,9 @@ METRICS = ("accuracy", "mia", "rte", "ulira", "competition")
 DEFAULT_METRICS = ("accuracy", "mia", "rte")  # + "ulira" when there is a [ulira] table; "competition" costs K models per side
 FORGET_KINDS = ("random", "class")
 PSEUDO_METHODS = ("original", "retrain")
+MAX_TRIALS = 100_000  # Optuna trials per (method, forget setting)
+MAX_SEEDS = 1000  # seeds of a study: each one trains an original and a retrain per forget setting
+MIN_FORGET = 10  # examples a forget setting must select (and leave retained): the population MIA splits them
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class BenchmarkSpec:
         generations)."""
         from dataclasses import replace
 
-        return replace(self, trials=check_int_range("--trials", trials, 1))
+        return replace(self, trials=check_count("--trials", trials, MAX_TRIALS))
 
 
 def default_population(trials: int) -> int:
@@ -180,9 +183,17 @@ def parse_forget(raw, n_classes: int | None = None) -> tuple[ForgetSetting, ...]
     return tuple(out)
 
 
-def check_classes(forget: tuple[ForgetSetting, ...], n_classes: int) -> None:
-    """A class-wise forget setting must name classes of the dataset (and not all of them)."""
-    for s in forget:
+def check_classes(forget: tuple[ForgetSetting, ...], n_classes: int, n_train: int | None = None) -> None:
+    """A class-wise forget setting must name classes of the dataset (and not all of them); a random
+    one must select at least :data:`MIN_FORGET` of the ``n_train`` training examples and leave as
+    many (checked with the dataset, before anything is trained)."""
+    for i, s in enumerate(forget):
+        if s.kind == "random" and n_train is not None:
+            k = round(s.fraction * n_train)
+            if not MIN_FORGET <= k <= n_train - MIN_FORGET:
+                raise ConfigError(f"[[forget]] entry {i} ({s.name!r}) `fraction` = {s.fraction!r} selects {k} of the "
+                                  f"{n_train} training examples; Expected at least {MIN_FORGET} forgotten and "
+                                  f"{MIN_FORGET} retained")
         bad = [c for c in s.classes if not 0 <= c < n_classes]
         if bad:
             raise ConfigError(f"[[forget]] {s.name!r}: class {bad[0]} does not exist; "
@@ -242,6 +253,9 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) \
             or len(set(seeds)) != len(seeds):
         raise ConfigError(f"Expected `seeds` a non-empty list of distinct integers >= 0, got {seeds!r}")
+    check_count("number of `seeds`", len(seeds), MAX_SEEDS)
+    for i, s in enumerate(seeds):
+        check_seed(f"seeds[{i}]", s)
     metrics = d.get("metrics", list(DEFAULT_METRICS) + (["ulira"] if "ulira" in d else []))
     if not isinstance(metrics, list) or not metrics:
         raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS}, got {metrics!r}")
@@ -251,12 +265,12 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     if not isinstance(search, dict):
         raise ConfigError("[search] must be a table")
     _unknown(search, SEARCH_KEYS, "[search]")
-    trials = check_int_range("[search] trials", search.get("trials", 10), 1)
+    trials = check_count("[search] trials", search.get("trials", 10), MAX_TRIALS)
     n_search = check_int_range("[search] seeds", search.get("seeds", 1), 1)
     if n_search > len(seeds):
         raise ConfigError(f"Expected [search] `seeds` <= the number of seeds ({len(seeds)}), got {n_search}")
     sampler_seed = check_seed("[search] sampler_seed", search.get("sampler_seed", 0))
-    population = check_int_range("[search] population", search.get("population", default_population(trials)), 2)
+    population = check_count("[search] population", search.get("population", default_population(trials)), MAX_TRIALS, 2)
     from muaudit.benchmark.competition_phase import parse_competition
 
     competition = parse_competition(d.get("competition"), metrics)

@@ -10,6 +10,7 @@ Ranking (per forget setting): by mean ``retdev`` (ascending), then mean ``indisc
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
     text = ulira_phase.TEXT if ulira_phase.has_ulira(rows) else ()
     cols = head + [f"{k}{s}" for k in keys for s in ("", "_low", "_high")] + list(text)
     cols += [name for name, _ in extra_columns] + ["config"]
-    with open(path, "w", newline="") as fh:
+    from muaudit.atomic import write_text
+
+    with io.StringIO(newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in rows:
@@ -97,6 +100,7 @@ def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
             vals += ["" if (v := get(r)) is None else f"{v:.6g}" for _, get in extra_columns]
             vals.append(";".join(f"{k}={v}" for k, v in sorted(r["config"].items())))
             w.writerow(vals)
+        write_text(path, fh.getvalue())  # moved into place only when complete
     return path
 
 
@@ -138,7 +142,11 @@ def plot(rows: list[dict], path: Path) -> Path:
         ax.set(title=f"forget: {setting}", xlabel="test accuracy (utility)",
                ylabel="T-MIA indiscernibility (forgetting; 1 = chance)")
         ax.grid(alpha=0.3)
+    from muaudit.atomic import write_bytes
+
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=120, format="png")
     plt.close(fig)
+    write_bytes(path, buf.getvalue())  # moved into place only when complete
     return path

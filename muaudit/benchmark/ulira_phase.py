@@ -263,10 +263,16 @@ def build(job: PoolJob, executor) -> None:
     from muaudit.benchmark.executor import SharedExecutor
     from muaudit.pool.build import build_pool
 
-    job.recipe.parent.mkdir(parents=True, exist_ok=True)
-    job.recipe.write_text(recipe_toml(job.spec))
+    import io
+
+    from muaudit.atomic import write_inside
+
+    root = job.recipe.parents[2] if job.forget is not None else job.recipe.parents[1]  # OUT (see pool_jobs)
+    write_inside(root, job.recipe, recipe_toml(job.spec))
     if job.forget is not None:
-        np.save(job.recipe.parent / "forget.npy", np.asarray(job.forget, np.int64))
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(job.forget, np.int64))
+        write_inside(root, job.recipe.parent / "forget.npy", buf.getvalue())
     inner = executor.inner if isinstance(executor, SharedExecutor) else None
     build_pool(job.spec, job.folder, forget=job.forget, executor=inner, progress=_progress(job.key))
 
@@ -303,7 +309,9 @@ def evaluate(spec, out: Path, job: PoolJob, entry: str, evaluator) -> dict:
     summary = {"key": key, "entry": entry, **evaluator(job.folder, entry, reference=plan.reference,
                                                          statistic=plan.statistic, variance=plan.variance,
                                                          n_targets=plan.targets, out=where)}
-    cached.write_text(json.dumps(summary, default=float))
+    from muaudit.atomic import write_inside
+
+    write_inside(out, cached, json.dumps(summary, default=float))
     return summary
 
 

@@ -76,10 +76,12 @@ def train_reference(out: str, recipe: str, seed: int, setting: dict | None) -> s
 
     Skips the training when the checkpoint exists (a resumed benchmark)."""
     from muaudit.models import save_checkpoint
+    from muaudit.paths import check_inside
     from muaudit.training.single import train_target
 
     s = None if setting is None else ForgetSetting(**{**setting, "classes": tuple(setting["classes"])})
     path = model_path(Path(out), "original" if s is None else "retrain", seed, None if s is None else s.name)
+    check_inside(path, out)  # a setting's name is a path component (checked by safe_name when parsed)
     if path.is_file():
         return str(path)
     spec, ds = load_recipe(recipe)

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from muaudit.atomic import write_text
 from muaudit.benchmark import competition_phase
 from muaudit.benchmark import executor as executors
 from muaudit.benchmark import ulira_phase
@@ -41,7 +42,7 @@ def _prepare_folder(spec, out, resume: bool) -> Path:
     elif resume:
         raise ConfigError(f"nothing to resume: {out or '(no --out)'} holds no benchmark")
     folder = new_results_dir(out, kind="benchmark")
-    (folder / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+    write_text(folder / "spec.json", json.dumps(spec.to_dict(), indent=2, sort_keys=True))
     return folder
 
 
@@ -52,7 +53,7 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
     if trials is not None:
         spec = spec.with_trials(trials)
     _, ds = load_recipe(str(spec.recipe))
-    check_classes(spec.forget, ds.n_classes)
+    check_classes(spec.forget, ds.n_classes, len(ds.train_idx))
     ex = executors.get_executor(executor, workers=workers)
     folder = _prepare_folder(spec, out, resume)
     t0 = time.perf_counter()
@@ -102,7 +103,7 @@ def _record_session(folder: Path, wall: float) -> list[float]:
     path = folder / "sessions.json"
     sessions = json.loads(path.read_text()) if path.is_file() else []
     sessions.append(round(wall, 3))
-    path.write_text(json.dumps(sessions))
+    write_text(path, json.dumps(sessions))
     return sessions
 
 
