@@ -12,6 +12,7 @@ Version-1 pools (copy-on-commit) are read as they are and migrated by the first 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -41,14 +42,9 @@ def pool_lock(pool_file: Path):
     pool_file = Path(pool_file)
     real = real_path(pool_file)
     lock_path = real.with_name(real.name + ".lock")  # one lock per file, whichever link names it
-    fd = _open_lock(pool_file, lock_path)
+    fd = _acquire(pool_file, lock_path)
     try:
         if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="ignore").strip() or "?"
-                raise PoolError(f"pool {pool_file} is locked by another build (pid {holder}); wait for it to finish") from None
             _write_pid(fd)
         try:
             yield
@@ -62,7 +58,32 @@ def pool_lock(pool_file: Path):
             raise write_failure(pool_file, e, what=where or pool_file) from None
     finally:
         if fd is not None:
+            with contextlib.suppress(OSError):  # no lock file left behind (a read-only place keeps it)
+                os.unlink(lock_path)
             os.close(fd)
+
+
+def _acquire(pool_file: Path, lock_path: Path) -> int | None:
+    """Open and ``flock`` the lock file. The holder removes it when done (while still holding
+    it), so a lock taken on a file that was removed meanwhile is dropped and taken again on the
+    file now at ``lock_path``: two writers can never hold locks on two different files."""
+    while True:
+        fd = _open_lock(pool_file, lock_path)
+        if fd is None:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="ignore").strip() or "?"
+            os.close(fd)
+            raise PoolError(f"pool {pool_file} is locked by another build (pid {holder}); wait for it to finish") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except OSError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
 
 
 def _open_lock(pool_file: Path, lock_path: Path) -> int | None:
