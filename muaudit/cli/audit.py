@@ -82,21 +82,23 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, max_residual, 
 @click.command("report")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--html", "as_html", is_flag=True, help="Render one self-contained HTML page.")
-@click.option("--out", type=click.Path(dir_okay=False), help="HTML file (default: FIRST_FOLDER/report.html).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="HTML file (default: FOLDER/report.html for one folder, ./report.html for several).")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the overview, one row per folder, as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the overview rows (and the files written) as JSON.")
 def report(folders, as_html, out, csv_out, as_json):
     """Summarise one or more results folders; --html renders them into one page, --csv a table."""
     from muaudit.report import overview, read_results, render_html, summary_text, write_csv
+    from muaudit.report.html import default_html_out
     from muaudit.report.members import check_report_outputs
 
-    html_out = out or (f"{folders[0]}/report.html" if as_html else None)
+    html_out = out or (str(default_html_out(folders)) if as_html else None)
     check_report_outputs(folders, {"--out": html_out, "--csv": csv_out})  # never over a file it reads
     for path in (out, csv_out):
         if path is not None:
             prepare_output_file(path)
     rows = overview(list(folders))
-    html = str(render_html(list(folders), out)) if as_html else None
+    html = str(render_html(list(folders), html_out)) if as_html else None
     table = str(write_csv(list(folders), csv_out)) if csv_out else None
     if as_json:
         return echo_json({"folders": rows, "html": html, "csv": table})

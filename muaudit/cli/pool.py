@@ -129,6 +129,10 @@ def train(recipe, out, exclude, arch, seed, device, threads, as_json):
         return echo_json(r)
     click.echo(f"saved {r['out']}: trained on {r['n_train']} examples in {r['seconds']:.1f} s; "
                f"train acc {r['train_accuracy']:.3f}, test acc {r['test_accuracy']:.3f}")
+    if "sisa" in r:
+        s = r["sisa"]
+        click.echo(f"SISA: {s['shards']} shards x {s['slices']} slices, {s['aggregation']} aggregation; "
+                   "every shard's stage checkpoints kept in the file (for `muaudit unlearn --method sisa`)")
 
 
 COMMANDS = [pool, train]

@@ -27,7 +27,7 @@ def methods(as_json):
 
 
 @click.command("unlearn")
-@click.option("--method", required=True, help="Method name (see `muaudit methods`).")
+@click.option("--method", required=True, help="Method name (see `muaudit methods`), or sisa for a SISA model.")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="muaudit checkpoint to unlearn from.")
 @click.option("--forget", "forget_path", required=True, type=click.Path(dir_okay=False), help=".npy of training-split positions to forget.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Where to write the unlearned checkpoint.")
@@ -60,6 +60,10 @@ def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, devi
     share = f", {cost['sample_gradients'] / ref:.1%} of the original training" if ref else ""
     cut = " (stopped at the budget)" if cost["truncated"] else ""
     click.echo(f"{res['method']}: {cost['seconds']:.2f} s, {cost['sample_gradients']:,} sample-gradients{share}{cut}")
+    if "sisa" in res:  # which shards and slices were retrained (muaudit.sisa)
+        from muaudit.sisa.unlearn import describe
+
+        click.echo(describe(res["sisa"]))
     for label in ("before", "after"):
         acc = res[label]
         click.echo(f"{label:<6}  retain {acc['retain']:.4f}  forget {acc['forget']:.4f}  test {acc['test']:.4f}")

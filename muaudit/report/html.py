@@ -50,10 +50,16 @@ def render_page(loaded: list[tuple[Path, dict]], *, title: str = "muaudit report
         folders=[section(i, folder, r) for i, (folder, r) in enumerate(loaded)], glossary=glossary())
 
 
+def default_html_out(folders: list) -> Path:
+    """Where the page goes without ``--out``: ``FOLDER/report.html`` for one folder, else
+    ``./report.html`` (a page over several folders belongs to none of them)."""
+    return Path(folders[0]) / "report.html" if len(folders) == 1 else Path("report.html")
+
+
 def render_html(folders: list, out=None) -> Path:
-    """Render results folders into one HTML page (default: ``FIRST_FOLDER/report.html``)."""
+    """Render results folders into one HTML page (default: :func:`default_html_out`)."""
     loaded = load_folders(folders)
-    out = Path(out) if out else Path(loaded[0][0]) / "report.html"
+    out = Path(out) if out else default_html_out(folders)
     _write(out, render_page(loaded))
     return out
 
