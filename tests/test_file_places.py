@@ -23,3 +23,24 @@ def test_the_lock_file_lives_only_while_held(tmp_path):
     with pool_lock(path):  # and can be taken again
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_of_several_folders_writes_the_page_in_the_current_folder(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from muaudit.cli.main import cli
+    from tests.test_report import audit_folder
+
+    a, b = audit_folder(tmp_path / "a", seed=0), audit_folder(tmp_path / "b", seed=1)
+    before = {p: sorted(x.name for x in p.iterdir()) for p in (a, b)}
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    r = CliRunner().invoke(cli, ["report", str(a), str(b), "--html"])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().endswith("HTML report: report.html") and (work / "report.html").is_file()
+    assert {p: sorted(x.name for x in p.iterdir()) for p in (a, b)} == before  # nothing written into A or B
+    r = CliRunner().invoke(cli, ["report", str(a), str(b), "--html", "--out", str(tmp_path / "pages" / "ab.html")])
+    assert r.exit_code == 0 and (tmp_path / "pages" / "ab.html").is_file()
+    assert CliRunner().invoke(cli, ["report", str(a), "--html"]).exit_code == 0
+    assert (a / "report.html").is_file()  # one folder: its own page, beside its results
