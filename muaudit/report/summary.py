@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from muaudit.report.labels import interval, num, pct
+from muaudit.report.slices import slices_text
 
 
 def _tpr(block: dict, key: str) -> str:
@@ -111,3 +112,4 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     for w in (r.get("warnings") or []) if reasons else []:
         parts.append(f"Warning: {w}")
     return " ".join(parts)
+    parts += [t for t in (slices_text(r),) if t]  # where the leak is (muaudit.report.slices)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from muaudit.report.labels import GLOSSARY, format_value, interval, label, num, pct
 from muaudit.report.summary import summary_text
+from muaudit.report.slices import slice_table_view
 
 # verdict -> CSS class: a fixed table, so no value from a file ever becomes markup
 VERDICT_CLASSES = {"not unlearned": "v-bad", "consistent with retraining": "v-good", "inconclusive": "v-warn"}
@@ -192,6 +193,7 @@ def section(index: int, folder, r: dict) -> dict:
                                    if r.get(k) is not None}, indent=2, sort_keys=True, default=str)}
 
 
+            "slices": slice_table_view(r),
 def _strings(v) -> list[str]:
     if isinstance(v, str):
         return [v]
