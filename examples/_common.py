@@ -2,8 +2,12 @@
 
 Every example takes ``--quick`` (or the environment variable ``MUAUDIT_EXAMPLES_QUICK=1``): a tiny
 digits pool (16 shadows, 128 hidden units, 30 epochs) that builds in about ten seconds; CI runs that. Without it
-they use the default recipe ``shadow_models/digits-mlp.toml`` (64 shadows; its pool
-``shadow_models/digits-mlp`` is built once, in minutes, and shared with ``muaudit demo``).
+they use the packaged default recipe ``digits-mlp`` (64 shadows, built once, in minutes).
+
+Everything an example writes goes under its work folder (``--workdir``, default
+``results/examples[-quick]``), each kind in a folder of its own: ``pools/NAME/`` (a pool, with its
+weights), ``NAME.pt`` and ``forget.npy`` (targets and index files), and one results folder per
+audit; nothing else in the current folder is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RECIPE = ROOT / "shadow_models" / "digits-mlp.toml"
 TINY_RECIPE = """\
 [dataset]
 name = "digits"
@@ -51,21 +54,25 @@ def parse_args(description: str, **extra) -> argparse.Namespace:
 
 def write_recipe(args, name: str, extra: str = "") -> Path:
     """The tiny recipe (``--quick``) or the default one, with ``extra`` TOML appended, in the workdir
-    (the default recipe itself when there is nothing to append, so its pool is shared)."""
+    (the packaged default recipe itself when there is nothing to append)."""
+    from muaudit.pool.recipes import resolve_recipe
+
+    default = resolve_recipe("digits-mlp")
     if not args.quick and not extra:
-        return DEFAULT_RECIPE
-    base = TINY_RECIPE if args.quick else DEFAULT_RECIPE.read_text()
-    path = args.workdir / f"{name}.toml"
+        return default
+    base = TINY_RECIPE if args.quick else default.read_text()
+    path = args.workdir / "recipes" / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(base + extra)
     return path
 
 
-def build(recipe: Path) -> Path:
-    """Build the recipe's pool next to it (resumes or reuses a finished one); return its folder."""
+def build(args, recipe: Path) -> Path:
+    """Build the recipe's pool into ``WORKDIR/pools/NAME/`` (resumes or reuses a finished one);
+    return its folder."""
     from muaudit.pool import build_pool, load_spec
-    from muaudit.pool.recipes import default_pool_dir
 
-    pool_dir = default_pool_dir(recipe)
+    pool_dir = args.workdir / "pools" / recipe.stem
     build_pool(load_spec(recipe), pool_dir)
     return pool_dir
 

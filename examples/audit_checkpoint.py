@@ -14,7 +14,7 @@ import muaudit
 
 args = parse_args(__doc__.splitlines()[0])
 recipe = write_recipe(args, "audit-pool")
-pool, forget = build(recipe), forget_set(args, recipe)
+pool, forget = build(args, recipe), forget_set(args, recipe)
 target = checkpoint(args, recipe)        # a path, an nn.Module or a logits array all work
 
 results = muaudit.audit_checkpoint(target, np.load(forget), pool, out=args.workdir / "audit")

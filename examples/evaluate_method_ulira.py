@@ -16,7 +16,7 @@ from muaudit.jobs.ulira import run_ulira
 
 args = parse_args(__doc__.splitlines()[0], method=("ga", "a registered unlearning method (muaudit methods)"))
 entry = f'\n[[unlearn]]\nmethod = "{args.method}"\nretrain = true\nforget_fraction = 0.1\n'
-pool = build(write_recipe(args, f"ulira-{args.method}", entry))   # base shadows + unlearned + retrained
+pool = build(args, write_recipe(args, f"ulira-{args.method}", entry))   # WORKDIR/pools/: shadows, unlearned, retrained
 
 results, folder = run_ulira(pool=pool, method=args.method, out=args.workdir / f"ulira-{args.method}")
 print(f"{args.method}: {results['verdict']}")

@@ -5,14 +5,17 @@
 
 The method is ``examples/plugin/noisy_ft.py``; ``examples/plugin/pyproject.toml`` declares it, so
 ``pip install examples/plugin`` registers it for good. To stay self-contained, this script instead
-writes the metadata pip would write (a ``.dist-info`` folder with ``entry_points.txt``) into the
-work folder and puts that folder on the Python path. Then it runs the method by name, once through
+writes the metadata pip would write (a ``.dist-info`` folder with ``entry_points.txt``) into a
+temporary folder (removed at exit) and puts that folder on the Python path. Then it runs the method by name, once through
 the registry and once through the CLI (``muaudit unlearn --method noisy-ft``), like a built-in.
 """
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from _common import checkpoint, forget_set, parse_args, write_recipe
@@ -31,7 +34,8 @@ def expose_entry_point(site: Path) -> None:
 
 
 args = parse_args(__doc__.splitlines()[0])
-site = args.workdir / "site-packages"
+site = Path(tempfile.mkdtemp(prefix="muaudit-plugin-"))   # not under the results: removed at exit
+atexit.register(shutil.rmtree, site, True)
 expose_entry_point(site)
 
 from muaudit.jobs.unlearn import unlearn_checkpoint  # noqa: E402

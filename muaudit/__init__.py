@@ -22,3 +22,8 @@ def __getattr__(name):
 
         return audit_checkpoint
     raise AttributeError(f"module 'muaudit' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazy entry points too, so ``dir(muaudit)`` and tab completion show the public API."""
+    return sorted(set(globals()) | set(__all__))

@@ -30,10 +30,11 @@ def test_evaluate_method_ulira_tells_ga_from_retraining(tmp_path):
     out = run_example("evaluate_method_ulira.py", tmp_path, "--method", "ga")
     assert "ga: not unlearned" in out.splitlines()
     assert (tmp_path / "ulira-ga" / "results.json").is_file()
+    assert not (tmp_path / "ulira-ga" / "pool.h5").exists() and (tmp_path / "pools" / "ulira-ga" / "pool.h5").is_file()
 
 
 def test_plugin_method_is_found_through_the_entry_point(tmp_path):
     out = run_example("plugin_method.py", tmp_path)
     assert out.startswith("registered: noisy-ft (noisy_ft.NoisyFT)")
     assert f"wrote {tmp_path / 'noisy-ft-cli.pt'}" in out.splitlines()
-    assert (tmp_path / "noisy-ft.pt").is_file()
+    assert (tmp_path / "noisy-ft.pt").is_file() and not list(tmp_path.rglob("site-packages"))

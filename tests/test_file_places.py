@@ -44,3 +44,12 @@ def test_report_of_several_folders_writes_the_page_in_the_current_folder(tmp_pat
     assert r.exit_code == 0 and (tmp_path / "pages" / "ab.html").is_file()
     assert CliRunner().invoke(cli, ["report", str(a), "--html"]).exit_code == 0
     assert (a / "report.html").is_file()  # one folder: its own page, beside its results
+
+
+def test_dir_of_the_package_shows_the_public_api():
+    import subprocess
+    import sys
+
+    code = "import muaudit, sys; print(sorted(set(muaudit.__all__) - set(dir(muaudit)))); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "False"]  # every name of __all__ in dir(), and still no torch on import
