@@ -1,8 +1,10 @@
 """Rows of the benchmark table: mean and 95% interval over seeds, ranking with ties, CSV, figure.
 
 Ranking (per forget setting): by mean ``retdev`` (ascending), then mean ``indisc_test``
-(descending). A method whose RetDev interval overlaps the best method's interval is marked
-``tied`` with it (the data cannot tell them apart). ``rank_forgetting`` orders by mean
+(descending), in tie groups: the best method and every method whose RetDev interval overlaps
+the best one's (the data cannot tell them apart) share rank 1 and are marked ``tied``; the rest
+is ranked the same way after them, the next group's rank being its position (1, 1, 1, 4, 5, 5).
+``rank_forgetting`` orders by mean
 ``forget_gap`` alone (|FA_U - FA_R|; the original, which forgets nothing, comes last). The interval is Student's t over seeds
 (``mean ± t_{0.975, n-1} sd / sqrt(n)``); with one seed it is the point itself (``n_seeds`` says so).
 """
@@ -58,21 +60,37 @@ def _mean(row, key, default):
 
 
 def rank(rows: list[dict]) -> list[dict]:
-    """Sort rows per forget setting by (RetDev, -indiscernibility); set ``rank`` and ``tied``."""
+    """Sort rows per forget setting by (RetDev, -indiscernibility) in tie groups (see the module
+    docstring); set ``rank`` (equal within a group) and ``tied`` (the group has several rows).
+
+    Example:
+        >>> iv = lambda m, h: {"mean": m, "low": m - h, "high": m + h, "n": 3}
+        >>> rows = [{"forget": "f", "method": k, "retdev": iv(m, h)} for k, m, h in
+        ...         [("a", .10, .01), ("b", .01, .01), ("c", .02, .005), ("d", .5, .1), ("e", .55, .1)]]
+        >>> [(r["method"], r["rank"], r["tied"]) for r in rank(rows)]
+        [('b', 1, True), ('c', 1, True), ('a', 3, False), ('d', 4, True), ('e', 4, True)]
+    """
     out = []
     for setting in dict.fromkeys(r["forget"] for r in rows):
-        group = sorted((r for r in rows if r["forget"] == setting),
-                       key=lambda r: (_mean(r, "retdev", math.inf), -_mean(r, "indisc_test", -math.inf), r["method"]))
-        best = next((r["retdev"] for r in group if r.get("retdev")), None)
-        for i, r in enumerate(group, 1):
-            iv = r.get("retdev")
-            r["rank"] = i
-            r["tied"] = bool(best and iv and i > 1 and iv["low"] <= best["high"] and best["low"] <= iv["high"])
-            out.append(r)
+        left = sorted((r for r in rows if r["forget"] == setting),
+                      key=lambda r: (_mean(r, "retdev", math.inf), -_mean(r, "indisc_test", -math.inf), r["method"]))
+        group = []
+        while left:
+            lead = left[0].get("retdev")
+            ties = [r for r in left if r is left[0] or _overlap(lead, r.get("retdev"))]
+            for r in ties:
+                r["rank"], r["tied"] = len(group) + 1, len(ties) > 1
+            group += ties
+            left = [r for r in left if all(r is not t for t in ties)]
+        out += group
         by_gap = sorted(group, key=lambda r: (_mean(r, "forget_gap", math.inf), r["method"]))
         for i, r in enumerate(by_gap, 1):
             r["rank_forgetting"] = i
     return out
+
+
+def _overlap(a: dict | None, b: dict | None) -> bool:
+    return bool(a and b and a["low"] <= b["high"] and b["low"] <= a["high"])
 
 
 def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
@@ -106,20 +124,21 @@ def write_csv(rows: list[dict], path: Path, extra_columns=()) -> Path:
 
 def markdown(rows: list[dict]) -> str:
     """The table as markdown (docs/benchmark.md): mean [95% interval] of the main metrics."""
-    def cell(iv, digits=3):
+    def cell(iv, digits=3, unit=""):
         if not iv:
             return "–"
-        if iv["n"] < 2:
-            return f"{iv['mean']:.{digits}f}"
-        return f"{iv['mean']:.{digits}f} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
+        mean = f"{iv['mean']:.{digits}f}{unit}"
+        if iv["n"] < 2 or f"{iv['low']:.{digits}f}" == f"{iv['high']:.{digits}f}":
+            return mean  # one seed, or the same on every seed (a cost counted in sample-gradients)
+        return f"{mean} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
 
-    lines = ["| forget | rank | method | RetDev | forget gap | retain | forget | test | T-MIA indisc. | RTE (sample-grads) | trials |",
+    lines = ["| forget | rank | method | RetDev | forget gap | retain | forget | test | T-MIA indisc. | speed-up vs retrain | trials |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rank_txt = f"{r['rank']}" + (" (tied)" if r["tied"] else "")
         lines.append(f"| {r['forget']} | {rank_txt} | `{r['method']}` | {cell(r['retdev'])} | {cell(r['forget_gap'])} | {cell(r['acc_retain'])} | "
                      f"{cell(r['acc_forget'])} | {cell(r['acc_test'])} | {cell(r['indisc_test'])} | "
-                     f"{cell(r['rte_sg'], 1)} | {r['trials']} |")
+                     f"{cell(r['rte_sg'], 1, '×')} | {r['trials']} |")
     return "\n".join(lines)
 
 

@@ -9,19 +9,20 @@ from muaudit.cli.options import executor_options, open_executor
 
 
 def _efficacy_line(r: dict) -> str:
+    """What the summary does not say (the pooled efficacy is in it, once): the spread over seeds,
+    the attack metric per model, the power, the loss-MIA; numbers as the report formats them."""
+    from muaudit.report.labels import num, pct
+
     eff, pw = r["efficacy"], r["power"]
-    value = "n/a" if eff["value"] is None else f"{eff['value']:.3f}"
-    ci = "" if not eff["ci"] else f" [{eff['ci'][0]:.3f}, {eff['ci'][1]:.3f}]"
-    spread = "" if eff["std"] is None else f", {eff['mean']:.3f} ± {eff['std']:.3f} over seeds"
+    spread = "" if eff["std"] is None else f"Efficacy over seeds: {num(eff['mean'])} ± {num(eff['std'])}. "
     gap = pw["original_vs_retrained"]
     null = pw["original_vs_null"]
-    power = f"original vs retrained p = {gap['p_value']:.3g}" + (f", original z = {null['z']:.2f} against N(0,1)" if null else "")
+    power = f"original vs retrained p = {num(gap['p_value'])}" + (f", original z = {num(null['z'])} against N(0,1)" if null else "")
     order = ["original", r["method"], "retrained"]
-    metric = ", ".join(f"{m} {r['models'][m]['metric']:.3f}" for m in order)
-    tpr = [r["mia"][m]["tpr"] for m in order]
-    mia = ", ".join(f"{m} {'n/a' if t is None else format(t, '.3f')}" for m, t in zip(order, tpr))
-    return (f"Efficacy {value}{ci}{spread}. Attack metric ({r['metric']}): {metric}. Power: {power}. "
-            f"Loss-MIA TPR@1%FPR on the same forget set: {mia}.")
+    metric = ", ".join(f"{m} {num(r['models'][m]['metric'])}" for m in order)
+    mia = ", ".join(f"{m} {pct(r['mia'][m]['tpr'])}" for m in order)
+    return (f"{spread}Attack metric ({r['metric']}): {metric}. Power: {power}. "
+            f"Loss-MIA TPR at 1% FPR on the same forget set: {mia}.")
 
 
 @click.command("poison")

@@ -108,12 +108,12 @@ def _record_session(folder: Path, wall: float) -> list[float]:
 
 
 def _summary(rows: list[dict]) -> str:
-    """One sentence per forget setting: the best method and who is tied with it."""
+    """One sentence per forget setting: the best method and who is tied with it (shares its rank)."""
     parts = []
     for setting in dict.fromkeys(r["forget"] for r in rows):
         group = [r for r in rows if r["forget"] == setting]
         best = group[0]
-        tied = [r["method"] for r in group if r["tied"]]
+        tied = [r["method"] for r in group[1:] if r["rank"] == best["rank"]]
         rd = f"{best['retdev']['mean']:.3f}" if best.get("retdev") else "n/a"
         parts.append(f"Forget {setting}: best {best['method']} (RetDev {rd})"
                      + (f", tied with {', '.join(tied)}" if tied else "") + ".")
