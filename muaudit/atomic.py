@@ -112,10 +112,8 @@ def staged_dir(out, inputs=(), error=MuauditError):
         yield tmp
         _sync_tree(tmp)
         _swap(tmp, out)
-    except (OSError, RuntimeError, ValueError) as e:
+    except OSError as e:  # a full disk, a read-only place: one line naming the folder
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, MuauditError):
-            raise
         raise write_error(out, e, error) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

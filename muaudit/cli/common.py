@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 
 import click
 
@@ -25,6 +26,15 @@ class Group(click.Group):
     a path through a regular file) into one ``Error:`` line with the path and the reason."""
 
     def invoke(self, ctx):
+        """Run the command; warnings (numpy's, click's, the library's) are held back and shown only
+        when it succeeds: a failed command prints its one ``Error:`` line and nothing else."""
+        with warnings.catch_warnings(record=True) as caught:
+            result = self._invoke(ctx)
+        for w in caught:  # success: show them (to an outer group's record, or stderr)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        return result
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.BadParameter as e:  # not a number where one belongs: one line, like every bad value

@@ -51,7 +51,7 @@ def validate_indices(arr: np.ndarray, n_train: int, *, name: str = "indices") ->
         raise DataError(f"{name} is empty")
     if arr.dtype.hasobject:
         raise DataError(f"{name} holds values that are not 64-bit integers (first: {arr[0]!r} at position 0)")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":  # numpy counts timedelta64 as an integer type: not positions
         kind = "booleans" if arr.dtype == bool else f"{arr.dtype} values"
         raise DataError(f"{name} holds {kind} (first: {arr[0].item()!r} at position 0); expected integer positions")
     order = np.argsort(arr, kind="stable")
@@ -108,7 +108,7 @@ def _positions(arr, name: str) -> np.ndarray:
     a = np.asarray(arr)
     if a.size == 0 and a.ndim <= 1:
         return np.zeros(0, np.int64)
-    if a.ndim != 1 or a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+    if a.ndim != 1 or a.dtype.kind not in "iu":
         raise DataError(f"Expected {name} a 1-D array of integer positions, got {a.dtype} of shape {tuple(a.shape)}")
     return a.astype(np.int64)
 

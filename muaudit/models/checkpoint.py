@@ -114,8 +114,20 @@ def load_state(model: nn.Module, state_dict: dict, source) -> nn.Module:
     if problems:
         raise ArchitectureMismatch(f"{source} does not fit the architecture ({'; '.join(problems)})")
     check_finite(state_dict, source)
+    _check_fits_dtype(state_dict, own, source)
     model.load_state_dict(state_dict)
     return model.eval()
+
+
+def _check_fits_dtype(state_dict: dict, own: dict, source) -> None:
+    """A float64 weight beyond the model's float32 range would load as inf: its own message."""
+    for k, v in state_dict.items():
+        want = own[k].dtype
+        if v.is_floating_point() and want.is_floating_point and v.dtype != want and v.numel():
+            biggest = float(v.detach().abs().max())
+            if biggest > torch.finfo(want).max:
+                raise CheckpointError(f"{source}: weight {k!r} holds {biggest:g}, finite in {v.dtype} but not in "
+                                      f"the model's {want} (it would load as inf)".replace("torch.", ""))
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:

@@ -69,6 +69,7 @@ class InputAdapter:
             mean, std = mean or (0.0,), std or (1.0,)
         if std is not None and min(std) <= 0:
             raise ConfigError(f"Expected every `input_std` > 0, got {','.join(f'{s:g}' for s in std)}")
+        _check_float32(mean, std)
         if input_shape is not None:
             _check_fits(layout, mean, std, tuple(input_shape))
         return cls(layout, mean, std)
@@ -102,8 +103,14 @@ class InputAdapter:
         return x
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """Canonical batch -> the model's batch (numpy float32)."""
-        return self.transform(torch.as_tensor(np.asarray(x, np.float32))).numpy()
+        """Canonical batch -> the model's batch (numpy float32); a normalisation that overflows
+        float32 is a :class:`ConfigError` (not blamed on the model or the layout)."""
+        out = self.transform(torch.as_tensor(np.asarray(x, np.float32))).numpy()
+        if self.mean is not None and not np.isfinite(out).all():
+            raise ConfigError(f"--input-mean {','.join(f'{m:g}' for m in self.mean)} / --input-std "
+                              f"{','.join(f'{s:g}' for s in self.std)} make the normalised inputs (x - mean) / std "
+                              "overflow float32, in which models run; use a larger std")
+        return out
 
     def module(self) -> nn.Module:
         return AdapterModule(self)
@@ -118,6 +125,20 @@ class AdapterModule(nn.Module):
 
     def forward(self, x):
         return self.adapter.transform(x)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32(mean, std) -> None:
+    """Models run in float32: ``mean``, ``std`` and ``1 / std`` must be finite (and ``std`` not
+    zero) there, else the normalised inputs are inf or NaN, whatever the layout."""
+    for name, values in (("input_mean", mean), ("input_std", std)):
+        for v in values or ():
+            if abs(v) > FLOAT32_MAX or (name == "input_std" and not 1 / FLOAT32_MAX < v):
+                raise ConfigError(f"`{name}` value {v:g} is finite in float64 but not usable in float32, in "
+                                  f"which models run ((x - mean) / std would be inf or NaN); Expected "
+                                  f"|mean| <= {FLOAT32_MAX:.3g} and std > {1 / FLOAT32_MAX:.3g}")
 
 
 def _check_fits(layout: str, mean, std, input_shape: tuple) -> None:
