@@ -108,12 +108,19 @@ def test_report_in_headless_chromium(folders, tmp_path):
             page.goto(Path(page_file).as_uri(), wait_until="load")
             figures = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight, e.clientWidth])")
+            # every number on one line: a cell's height is one line of its text (the AUC column wrapped before)
+            wrapped = page.eval_on_selector_all("td.num", """els => els.filter(e => e.innerText.trim() &&
+                e.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(e).lineHeight || 20) + 12)
+                .map(e => e.innerText)""")
+            page.locator("table.overview").screenshot(path=str(tmp_path / "overview.png"))
+            page.locator("img[alt='scores_hist.png']").first.screenshot(path=str(tmp_path / "histogram.png"))
             listed = page.eval_on_selector_all("table.overview tbody tr td:first-child", "els => els.map(e => e.innerText)")
             sections = page.eval_on_selector_all("section h2", "els => els.length")
             text = page.inner_text("body")
         finally:
             browser.close()
-    assert problems == []
+    assert problems == [] and wrapped == []
+    assert (tmp_path / "overview.png").stat().st_size > 0 and (tmp_path / "histogram.png").stat().st_size > 0
     expected = sum(len(list(d.glob("*.png"))) for d in dirs)
     assert len(figures) == expected and expected >= 13  # 3 each for lira, mia, ulira; 4 for gaussian poison
     for alt, complete, w, h, shown in figures:

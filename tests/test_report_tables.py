@@ -40,3 +40,27 @@ def test_poison_prints_its_efficacy_once():
     text = summary_text(r) + "\n" + _efficacy_line(r)
     assert text.count("0.8123") == 1 and "0.812 " not in text and "0.812]" not in text
     assert "TPR at 1% FPR on the same forget set: original 2%, ga 2%, retrained 2%" in text
+
+
+def test_histogram_range_shows_every_group_bulk_despite_heavy_tails():
+    """LiRA-like scores: a bulk within ~1 of 0 and 4% at |score| = 30; the pooled 1-99% range is
+    [-30, 30] here (a bulk of one or two bins). Each group's central 90% is now on the axis."""
+    import numpy as np
+
+    from muaudit.report.figures import clip_range
+
+    rng = np.random.default_rng(0)
+
+    def tails(x):
+        x[rng.choice(len(x), len(x) // 25, replace=False)] = rng.choice([-30.0, 30.0], len(x) // 25)
+        return x
+
+    groups = {"forget": tails(rng.normal(0.8, 0.4, 134)), "non-members": tails(rng.normal(0.0, 0.4, 450)),
+              "retained members": tails(rng.normal(1.0, 0.4, 1213))}
+    lo, hi = clip_range(groups)
+    assert hi - lo < 4 and lo < -0.4 and hi > 1.4  # measured [-0.69, 1.69]
+    bins = np.linspace(lo, hi, 41)
+    modes = {k: bins[np.argmax(np.histogram(v, bins)[0])] for k, v in groups.items()}
+    assert modes["forget"] - modes["non-members"] > 0.4  # separated by several bins
+    for v in groups.values():
+        assert ((v >= lo) & (v <= hi)).mean() >= 0.85
