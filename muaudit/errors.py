@@ -16,6 +16,10 @@ class CheckpointError(MuauditError):
     """A checkpoint, state_dict, TorchScript archive or logits file cannot be used."""
 
 
+class EndpointError(CheckpointError):
+    """A deployed model (an inference endpoint) cannot be reached or answers something unusable."""
+
+
 class ArchitectureMismatch(CheckpointError):
     """A state_dict's keys or shapes do not fit the architecture it is loaded into."""
 

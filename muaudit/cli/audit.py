@@ -6,11 +6,12 @@ import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
 from muaudit.cli.common import SEED, echo_json, progress_factory, verdict_options
-from muaudit.cli.target_options import device_option, input_options
+from muaudit.cli.target_options import device_option, input_options, query_options
 from muaudit.paths import prepare_output_file
 from muaudit.report.figure_worker import start_figure_worker
 
-TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX or logits .npy."
+TARGET_HELP = ("Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX, logits .npy, or a deployed "
+               "model's URL http(s)://HOST:PORT/v2/models/NAME (Open Inference Protocol).")
 
 
 @click.command("lira")
@@ -28,8 +29,9 @@ TARGET_HELP = "Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ON
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
 @device_option
+@query_options
 def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, max_residual, out, as_json, input_layout,
-         input_mean, input_std, device):
+         input_mean, input_std, device, **query):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     start_figure_worker()  # before the heavy imports: matplotlib loads beside them
     from muaudit.jobs import run_lira
@@ -38,7 +40,8 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
                                 train_idx=train_idx, attack=attack, alpha=alpha, max_residual=max_residual, out=out,
                                 method=method,
-                                input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device)
+                                input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device,
+                                **query)
     if as_json:
         echo_json(results)
     else:
@@ -58,8 +61,9 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
 @device_option
+@query_options
 def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, max_residual, out, as_json, input_layout, input_mean, input_std,
-        device):
+        device, **query):
     """Population MIAs (LOSS, Deep Unlearn's logistic regression, SalUn's SVC) on the FORGET set."""
     start_figure_worker()
     from muaudit.jobs.mia import run_mia
@@ -68,7 +72,7 @@ def mia(target, forget, pool, arch, nonmembers, train_idx, alpha, max_residual, 
     results, out_dir = run_mia(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
                                train_idx=train_idx, alpha=alpha, max_residual=max_residual, out=out,
                                input_layout=input_layout,
-                               input_mean=input_mean, input_std=input_std, device=device)
+                               input_mean=input_mean, input_std=input_std, device=device, **query)
     if as_json:
         echo_json(results)
         return

@@ -21,5 +21,23 @@ def input_options(command):
     return command
 
 
+def query_options(command):
+    """Add ``--output`` (ONNX models and endpoints) and the endpoint options ``--batch-size``,
+    ``--timeout``, ``--retries``, ``--max-queries`` (see docs/third-party.md); the command takes
+    them as ``**query`` and passes them on."""
+    for option in reversed([
+        click.option("--output", metavar="NAME",
+                     help="The output of an ONNX model or an endpoint to read (default: the one of shape [N, n_classes])."),
+        click.option("--batch-size", type=int, help="Endpoints: rows per infer request [default: 128]."),
+        click.option("--timeout", type=float, help="Endpoints: seconds to wait for one answer [default: 30]."),
+        click.option("--retries", type=int,
+                     help="Endpoints: tries again after a connection error, timeout, 429 or 5xx, waiting 0.5 s, 1 s, 2 s, ... [default: 3]."),
+        click.option("--max-queries", type=int,
+                     help="Endpoints: the most rows x views the audit may send; refused before the first request if it needs more."),
+    ]):
+        command = option(command)
+    return command
+
+
 def device_option(command):
     return click.option("--device", help=DEVICE_HELP)(command)

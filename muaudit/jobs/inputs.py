@@ -89,11 +89,13 @@ class AuditData:
 
 
 def load_audit_target(path, data: AuditData, *, arch: str | None = None, adapter: InputAdapter | None = None,
-                      device=None) -> AuditTarget:
-    """Load ``--target``; a state_dict (``.pt`` or safetensors) without ``--arch`` gets the pool's architecture."""
+                      device=None, output: str | None = None, query=None) -> AuditTarget:
+    """Load ``--target``; a state_dict (``.pt`` or safetensors) without ``--arch`` gets the pool's
+    architecture; ``output`` and ``query`` as for :func:`~muaudit.targets.load_model_target`."""
     spec, ds = data.spec, data.dataset
     target = load_model_target(path, arch=arch, default_arch=spec.model["arch"], default_kwargs=spec.arch_kwargs,
-                               input_shape=ds.input_shape, n_classes=ds.n_classes, adapter=adapter, device=device)
+                               input_shape=ds.input_shape, n_classes=ds.n_classes, adapter=adapter, device=device,
+                               output=output, query=query)
     fp = target.meta.get("dataset_fingerprint")
     if fp and fp != ds.fingerprint:
         raise CheckpointError(f"target {path} was trained on other data (fingerprint {fp[:12]} != pool's "

@@ -22,6 +22,7 @@ from muaudit.report.figure_worker import draw_figures
 from muaudit.report.results import audit_curves
 from muaudit.targets import InputAdapter
 from muaudit.targets.load import AuditTarget
+from muaudit.targets.v2 import QueryOptions
 from muaudit.targets.compat import compat_blockers
 from muaudit.training.device import select_device
 
@@ -74,22 +75,26 @@ def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, on
     return res
 
 
-def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, device) -> AuditTarget:
+def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, device, **options) -> AuditTarget:
     """An in-memory :class:`AuditTarget` as given (an unresolved model adapter takes the options'),
-    else the file loaded against the pool's dataset."""
+    else the file or endpoint loaded against the pool's dataset (``options``: ``output``, ``query``)."""
     if not isinstance(target, AuditTarget):
-        return load_audit_target(target, data, arch=arch, adapter=adapter, device=device)
+        return load_audit_target(target, data, arch=arch, adapter=adapter, device=device, **options)
     if target.runner is not None and not target.adapter.resolved:
         target.adapter = adapter
     return target
 
 
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
+             output=None, batch_size=None, timeout=None, retries=None, max_queries=None,
              alpha=DEFAULT_ALPHA, max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
              input_std=None, device=None, write=True) -> tuple[dict, Path | None]:
     """Audit ``target`` on ``forget``; return ``(results, results_dir)`` (``None`` without ``write``).
 
-    ``target`` is a file (checkpoint, state_dict, safetensors, TorchScript, ONNX, logits ``.npy``)
+    ``target`` is a file (checkpoint, state_dict, safetensors, TorchScript, ONNX, logits ``.npy``),
+    a deployed model's ``http(s)://`` URL (Open Inference Protocol; ``batch_size``, ``timeout``,
+    ``retries`` and ``max_queries`` say how it is queried, :mod:`~muaudit.targets.endpoint`; ``output``
+    names the output of an ONNX model or an endpoint to read)
     or an in-memory :class:`~muaudit.targets.AuditTarget`; ``forget`` and ``train_idx`` are index
     files or arrays of training-split positions. With ``method`` (an ``[[unlearn]]`` entry of the
     pool) the IN distribution of every forget example is the pool's shadows that trained on it and
@@ -112,6 +117,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
     select_device(device)
+    query = QueryOptions.from_options(batch_size, timeout, retries, max_queries)
     data = AuditData.load(pool)
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=data.dataset.input_shape)
     group = None
@@ -119,7 +125,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
-    tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device)
+    tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device, output=output, query=query)
     F, NM, R, member_source = _audit_rows(data, tgt, forget, nonmembers, train_idx)
     z = target_logits(tgt, data)
     phi_t = logit_scaled_confidence(z, data.pool.labels)

@@ -22,18 +22,19 @@ from muaudit.errors import CheckpointError
 from muaudit.models.checkpoint import train_positions
 from muaudit.report.results import write_audit_folder
 from muaudit.targets import InputAdapter, compat, load_model_target
+from muaudit.targets.v2 import QueryOptions
 from muaudit.training.device import select_device
 
 
-def _dataset_and_target(target, pool, arch, adapter_options, device):
+def _dataset_and_target(target, pool, arch, adapter_options, device, **options):
     """The dataset from the pool (``--pool``/``$MUAUDIT_POOL``) or else from the checkpoint's meta;
-    returns ``(dataset, target, audit data or None)``."""
+    returns ``(dataset, target, audit data or None)``; ``options``: ``output``, ``query``."""
     if pool or os.environ.get("MUAUDIT_POOL"):
         data = AuditData.load(pool)
         adapter = InputAdapter.from_options(*adapter_options, input_shape=data.dataset.input_shape)
-        return data.dataset, load_audit_target(target, data, arch=arch, adapter=adapter, device=device), data
+        return data.dataset, load_audit_target(target, data, arch=arch, adapter=adapter, device=device, **options), data
     adapter = InputAdapter.from_options(*adapter_options)
-    tgt = load_model_target(target, arch=arch, adapter=adapter, device=device)
+    tgt = load_model_target(target, arch=arch, adapter=adapter, device=device, **options)
     info = tgt.meta.get("dataset")
     if not info:
         raise CheckpointError(f"{target} carries no dataset meta; pass --pool (or set MUAUDIT_POOL) to name the data")
@@ -71,10 +72,12 @@ def _compatibility(tgt, logits, ds, data, F, NM, R) -> dict:
 
 
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=DEFAULT_ALPHA,
-            max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, input_layout="auto", input_mean=None, input_std=None, device=None) -> tuple[dict, Path]:
+            max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, input_layout="auto", input_mean=None, input_std=None, device=None,
+            output=None, batch_size=None, timeout=None, retries=None, max_queries=None) -> tuple[dict, Path]:
     """Population attacks on ``target``'s forget set; return ``(results, results_dir)``.
 
-    ``input_*`` and ``device`` as in :func:`muaudit.jobs.lira.run_lira`.
+    ``input_*``, ``device``, ``output`` and the endpoint options (``batch_size``, ``timeout``,
+    ``retries``, ``max_queries``) as in :func:`muaudit.jobs.lira.run_lira`.
 
     Example:
         On the tiny checkpoint and pool of the doctest setup (``conftest.py``):
@@ -85,7 +88,9 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
     """
     alpha, max_residual = check_alpha(alpha), check_max_residual(max_residual)
     select_device(device)
-    ds, tgt, data = _dataset_and_target(target, pool, arch, (input_layout, input_mean, input_std), device)
+    query = QueryOptions.from_options(batch_size, timeout, retries, max_queries)
+    ds, tgt, data = _dataset_and_target(target, pool, arch, (input_layout, input_mean, input_std), device,
+                                        output=output, query=query)
     n_train = len(ds.train_idx)
     f_pos = load_index_file(forget, n_train, what="forget")
     F = ds.train_idx[f_pos]
@@ -112,7 +117,7 @@ def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=
         population.update(svc_mia_efficacy=svc.efficacy, svc_train_accuracy=svc.train_accuracy)
     acc = lambda rows: float((logits[rows].argmax(-1) == ds.y[rows]).mean()) if len(rows) else None  # noqa: E731
     population.update(forget_accuracy=acc(F), retain_accuracy=acc(R), test_accuracy=acc(ds.test_idx))
-    results.update({"kind": "mia", "attack": "loss", "title": f"Population MIAs on {Path(target).name}",
+    results.update({"kind": "mia", "attack": "loss", "title": f"Population MIAs on {tgt.path.name}",
                     "population_mia": population, "sections": {"Population MIAs": population},
                     "config": {"alpha": alpha, "max_residual": max_residual, "random_state": random_state, "nonmembers": str(nonmembers or "test split")},
                     "compatibility": block, "inputs": provenance(target, tgt, forget, ds, data and data.pool),

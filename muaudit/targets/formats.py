@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from muaudit.errors import CheckpointError
+from muaudit.targets.outputs import OTHER, SCORES, ZIPMAP, TensorInfo, choose_output
 from muaudit.targets.runner import ModelCallError, _say
 
 ONNX_HINT = "install the optional extra: pip install 'muaudit[onnx]'"
@@ -57,21 +58,25 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 class OnnxRunner:
-    """An onnxruntime session with one float input; calls return the first output."""
+    """An onnxruntime session with one float input; calls return the class-score output (``output``
+    by name, else the only output, else the one of shape ``[N, n_classes]``: see
+    :func:`~muaudit.targets.outputs.choose_output`). A ZipMap output (skl2onnx's default: one
+    ``{class: probability}`` map per row) is read as ``[N, C]`` when its classes are 0..C-1."""
 
     framework = "onnx"
 
-    def __init__(self, path: Path, device: torch.device):
+    def __init__(self, path: Path, device: torch.device, *, output: str | None = None, n_classes: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
             raise CheckpointError(f"{path} is an ONNX model; running it needs onnxruntime: {ONNX_HINT}") from None
+        ort.set_default_logger_severity(4)  # fatal only: its errors become our one Error: line
         self.provider = "CPUExecutionProvider"
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             self.provider = "CUDAExecutionProvider"
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
-        options.log_severity_level = 3
+        options.log_severity_level = 4
         try:
             self.session = ort.InferenceSession(str(path), options, providers=[self.provider])
         except Exception as e:  # onnxruntime raises its own classes for every bad file
@@ -85,6 +90,18 @@ class OnnxRunner:
         if self.input.type not in ("tensor(float)", "tensor(double)"):
             raise CheckpointError(f"{path}: expected a float input, got {self.input.type} ({self.input.name})")
         self.n_params, self.layer_kinds = _onnx_structure(path)
+        self.outputs = [_output_info(o) for o in self.session.get_outputs()]
+        self.output, self.output_choice = choose_output(self.outputs, requested=output, n_classes=n_classes,
+                                                        source=path)
+        if self.output.kind == ZIPMAP and not self.output.type.startswith("seq(map(int64,"):
+            raise CheckpointError(f"{path}: output {self.output} maps class labels that are not integers; "
+                                  f"re-export it without ZipMap (skl2onnx: options={{id(model): {{'zipmap': False}}}})")
+        self.path = path
+
+    def describe(self) -> dict:
+        """What ``results.json`` records: the output read, how it was chosen, every output."""
+        return {"output": self.output.name, "output_choice": self.output_choice,
+                "model_outputs": [o.to_dict() for o in self.outputs]}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Outputs on ``x``; a graph exported with a fixed batch size gets its batches that size
@@ -102,10 +119,37 @@ class OnnxRunner:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         try:
-            out = self.session.run(None, {self.input.name: x})[0]
+            out = self.session.run([self.output.name], {self.input.name: x})[0]
         except Exception as e:  # shape or type errors inside the graph
             raise ModelCallError(_say(e)) from None
-        return np.asarray(out, np.float32)
+        if self.output.kind == ZIPMAP:
+            return _zipmap_scores(out, self.path, self.output.name)
+        try:
+            return np.asarray(out, np.float32)
+        except (TypeError, ValueError):
+            raise ModelCallError(f"output {self.output.name!r} is not numeric") from None
+
+
+def _output_info(o) -> TensorInfo:
+    """An onnxruntime output as an :class:`TensorInfo` (symbolic dimensions become None)."""
+    if o.type.startswith("seq(map("):
+        return TensorInfo(o.name, ZIPMAP, None, o.type)
+    kind = SCORES if o.type in ("tensor(float)", "tensor(double)", "tensor(float16)") else OTHER
+    shape = None if o.shape is None else tuple(d if isinstance(d, int) and d > 0 else None for d in o.shape)
+    return TensorInfo(o.name, kind, shape, o.type)
+
+
+def _zipmap_scores(rows, path, name) -> np.ndarray:
+    """A ZipMap's ``[{class: probability}, ...]`` as ``[N, C]``, columns in class order 0..C-1."""
+    keys = sorted(rows[0]) if isinstance(rows, list) and rows and isinstance(rows[0], dict) else []
+    if not keys or [int(k) for k in keys] != list(range(len(keys))):
+        shown = ", ".join(str(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+        raise CheckpointError(f"{path}: output {name!r} (a ZipMap) maps classes [{shown}], not 0..C-1; re-export "
+                              "it without ZipMap (skl2onnx: options={id(model): {'zipmap': False}})")
+    try:
+        return np.array([[row[k] for k in keys] for row in rows], np.float32)
+    except (KeyError, TypeError, ValueError):
+        raise ModelCallError(f"output {name!r} (a ZipMap) has rows with other classes") from None
 
 
 ONNX_KINDS = {"Conv": "conv", "ConvTranspose": "conv", "Gemm": "linear", "MatMul": "linear",

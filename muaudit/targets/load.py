@@ -20,6 +20,7 @@ from muaudit.models import build_model, load_state, load_target, read_checkpoint
 from muaudit.models.checkpoint import _is_torchscript
 from muaudit.targets.adapter import InputAdapter
 from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
+from muaudit.targets.v2 import is_endpoint
 from muaudit.targets.runner import (TorchRunner, layer_kinds, n_parameters, predict_outputs, resolve_adapter,
                                    to_log_scores)
 from muaudit.models.factory import allowed_arch
@@ -69,20 +70,37 @@ class AuditTarget:
         return z
 
     def describe(self) -> dict:
+        """What ``results.json`` records about the target (with the runner's own record, e.g. the
+        output an ONNX model or an endpoint is read from)."""
+        runner_record = getattr(self.runner, "describe", None)
         return {"kind": self.kind, "input_adapter": self.adapter.to_dict() if self.runner is not None else None,
                 "outputs": self.output_kind, "n_params": self.n_params, "layer_kinds": self.layer_kinds,
-                "device": self.device if self.runner is not None else None}
+                "device": self.device if self.runner is not None else None,
+                **(runner_record() if callable(runner_record) else {})}
 
 
 def load_model_target(path, *, arch: str | None = None, default_arch: str | None = None,
                       default_kwargs: dict | None = None, input_shape=None, n_classes: int | None = None,
-                      adapter: InputAdapter | None = None, device=None) -> AuditTarget:
+                      adapter: InputAdapter | None = None, device=None, output: str | None = None,
+                      query=None) -> AuditTarget:
     """Load ``--target``. A state_dict (``.pt`` or safetensors) without ``arch`` is built as
     ``default_arch`` with ``default_kwargs`` (the pool's); ``arch`` equal to ``default_arch`` also
-    takes ``default_kwargs``."""
+    takes ``default_kwargs``. An ``http(s)://`` URL is a deployed model
+    (:mod:`~muaudit.targets.endpoint`, queried as ``query``, a
+    :class:`~muaudit.targets.v2.QueryOptions`); ``output`` names the output of an ONNX model or an
+    endpoint to read (default: the one of shape ``[N, n_classes]``)."""
+    if is_endpoint(path):
+        from muaudit.targets.endpoint import load_endpoint_target
+
+        return load_endpoint_target(path, adapter=adapter, output=output, query=query)
     path, dev = existing_file(path, "target", CheckpointError), select_device(device)
     adapter = adapter or InputAdapter()
     fmt = detect_format(path)
+    if query is not None:
+        raise ConfigError(f"{path} is a file: --batch-size/--timeout/--retries/--max-queries apply to endpoints "
+                          "(http:// or https:// targets) only; drop them")
+    if output is not None and fmt != "onnx":
+        raise ConfigError(f"{path}: --output names an output of an ONNX model or an endpoint; drop it")
     if fmt == "logits":
         if adapter != InputAdapter():
             raise ConfigError(f"{path} holds precomputed outputs: --input-layout/--input-mean/--input-std apply to "
@@ -90,7 +108,7 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         t = load_target(path)
         return AuditTarget("logits", path, logits=t.logits, adapter=adapter)
     if fmt == "onnx":
-        runner = OnnxRunner(path, dev)
+        runner = OnnxRunner(path, dev, output=output, n_classes=n_classes)
         return AuditTarget("onnx", path, runner=runner, adapter=adapter, n_params=runner.n_params,
                            layer_kinds=runner.layer_kinds, device=runner.provider)
     if fmt == "safetensors":
