@@ -102,7 +102,7 @@ def prefill(path: Path, base: np.ndarray, n: int, *, new: bool) -> None:
             if new:
                 row = base + np.float32(m)
                 f["logits"][m] = row
-                f["checksums"][m] = row_checksum(row)
+                f["checksums"][m] = row_checksum(row, m)
             else:
                 f["logits"].id.write_direct_chunk((m, 0, 0, 0), chunk)
         done = f["done"][()]

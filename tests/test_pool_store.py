@@ -85,11 +85,11 @@ def test_edited_row_fails_its_checksum_everywhere(small_pool, tmp_path):
     with pytest.raises(PoolError, match=r"logits of model\(s\) 2 fail their checksum"):
         pool.logits()
     np.testing.assert_array_equal(pool.logits([0])[0], rows[0])  # other rows still read
-    with pytest.raises(PoolError, match=r"rows fail their checksum \(base: models 2\)"):
+    with pytest.raises(PoolError, match=r"fails verification in 1 part: row 2 of logits: fails its checksum"):
         verify_pool(path)
     assert pool.digest() == good  # the digest is over the stored checksums: verify catches the edit
     r = CliRunner().invoke(cli, ["pool", "verify", str(path.parent)])
-    assert r.exit_code == 2 and r.output.count("Error:") == 1 and "models 2" in r.output
+    assert r.exit_code == 2 and r.output.count("Error:") == 1 and "row 2 of logits" in r.output
 
 
 def test_digest_identifies_contents(small_pool):
@@ -97,7 +97,7 @@ def test_digest_identifies_contents(small_pool):
     pool = Pool(path)
     d = pool.digest()
     assert len(d) == 64 and d == Pool(path).digest()
-    assert np.array_equal(pool.row_checksums()[0], row_checksum(rows[0]))
+    assert np.array_equal(pool.row_checksums()[0], row_checksum(rows[0], 0))
     commit_rows(path, {1: (rows[1], 1.0)})
     assert Pool(path).digest() != d
 
@@ -107,7 +107,7 @@ def test_verify_cli_summary(small_pool):
     r = CliRunner().invoke(cli, ["pool", "verify", str(path.parent)])
     assert r.exit_code == 0, r.output
     line, = r.output.splitlines()
-    assert line.startswith(f"pool {path}: ok, 2 rows verified (sha256; 2/4 models done, 0 groups)")
+    assert line.startswith(f"pool {path}: ok, 2 rows verified (sha256 bound to model and group; 2/4 models done, 0 groups)")
     r = CliRunner().invoke(cli, ["pool", "verify", str(path.parent), "--json"])
     out = json.loads(r.output)
     assert out["ok"] and out["rows_checked"] == 2 and out["digest"] == Pool(path).digest()
@@ -129,9 +129,9 @@ def test_version_1_pool_reads_and_migrates_on_resume(tiny_recipe, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         build_pool(spec, tmp_path / "old")
-    assert any("migrating it to version 2" in str(w.message) for w in caught)
+    assert any("migrating it to version 3" in str(w.message) for w in caught)
     new = Pool(old).require_complete()
-    assert new.schema_version == 2
+    assert new.schema_version == 3
     np.testing.assert_array_equal(new.logits(), ref.logits())
     assert new.digest() == ref.digest()
     write_v1_copy(new, tmp_path / "v1-full.h5")
@@ -179,10 +179,10 @@ def test_read_only_pool_reads_and_finished_build_needs_no_writes(tiny_recipe, tm
         subprocess.run(["umount", str(mnt)], check=True)
 
 
-def test_version_is_2_and_writer_recorded(small_pool):
+def test_version_is_3_and_writer_recorded(small_pool):
     path, _ = small_pool
     pool = Pool(path)
-    assert pool.schema_version == 2 and pool.attrs["muaudit_version"] == muaudit.__version__
+    assert pool.schema_version == 3 and pool.attrs["muaudit_version"] == muaudit.__version__
 
 
 def test_info_shows_the_digest(small_pool):

@@ -62,7 +62,7 @@ class AuditData:
         p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
         ds = spec.load_dataset()
-        p.check_fingerprint(ds.fingerprint)
+        p.check_dataset(ds)  # fingerprint, and the population, labels and split an audit reads
         return cls(p, spec, ds)
 
     @property

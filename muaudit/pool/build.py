@@ -214,7 +214,7 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
 
 def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:
     pool = Pool(path)
-    pool.check_fingerprint(ds.fingerprint)  # computed once per Dataset (cached)
+    pool.check_dataset(ds)  # its fingerprint (computed once per Dataset), population, labels and split
     if pool.spec != json.loads(spec.to_json()):
         raise PoolError(f"pool {path} was built from a different recipe; build into another --out, "
                         "or delete it to rebuild")

@@ -1,4 +1,4 @@
-"""The HDF5 pool store (schema version 2, docs/pool-format.md).
+"""The HDF5 pool store (schema version 3, docs/pool-format.md).
 
 A commit writes the finished rows in place (their logits, sha256 and seconds), flushes and
 fsyncs them, reads them back and checks their checksums, and only then writes and fsyncs their
@@ -7,7 +7,8 @@ leaves every committed row intact (a torn row is not marked done). Creating a fi
 model groups writes a new file and renames it over the old one (atomic). Any write failure
 (a full disk, an I/O error, a read-only file system) raises one :class:`PoolError` and publishes
 nothing. A lock file (``flock``) stops a second writer; readers never need write access.
-Version-1 pools (copy-on-commit) are read as they are and migrated by the first commit.
+Version-1 pools (copy-on-commit) and version-2 pools (row checksums not bound to their model)
+are read with their own rules and migrated by the first commit.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def _copy_rows(old: Pool, f, group: str | None) -> None:
     for m in np.flatnonzero(old.done_of(group)):
         row = old.logits([m], group=group)[0]
         g["logits"][m] = row
-        g["checksums"][m] = row_checksum(row)
+        g["checksums"][m] = row_checksum(row, int(m), group or "")
         g["seconds"][m] = seconds[m]
         if extra is not None:
             g["sample_gradients"][m] = extra[m]
@@ -214,7 +215,7 @@ def commit(pool_file: Path, rows: dict[str, dict[int, tuple]]) -> None:
     if not rows:
         return
     _migrate_if_old(pool_file)
-    sums = {g: {m: row_checksum(r[0]) for m, r in by.items()} for g, by in rows.items()}
+    sums = {g: {m: row_checksum(r[0], m, g) for m, r in by.items()} for g, by in rows.items()}
     try:
         with h5open(pool_file, "r+") as f:
             todo = _write_rows(f, rows, sums)
@@ -259,7 +260,7 @@ def _check_written(f, pool_file: Path, todo: dict, sums: dict) -> None:
     for group, ms in todo.items():
         g = f[group] if group else f
         for m in ms:
-            if not np.array_equal(row_checksum(g["logits"][m]), sums[group][m]):
+            if not np.array_equal(row_checksum(g["logits"][m], m, group), sums[group][m]):
                 raise WriteFailure(f"model {m}{' of ' + group if group else ''} reads back other bytes than were "
                                    f"written to {pool_file}; the disk is failing; the pool is intact, rerun elsewhere")
 

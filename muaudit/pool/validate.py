@@ -6,19 +6,24 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import h5py
 import numpy as np
 
 from muaudit.errors import PoolError
-from muaudit.pool.layout import CHECKSUM_BYTES, READABLE_VERSIONS, SCHEMA_VERSION
+from muaudit.pool.layout import CHECKSUM_BYTES, CONTENT_ATTR, READABLE_VERSIONS
 
-REBUILD = "the file is damaged or was edited; rebuild it with `muaudit pool build`"
+REBUILD = "the file is damaged or was edited; rebuild it with `muaudit pool build RECIPE --out {dir}`"
 _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
 
 
 def damaged(path, what: str) -> PoolError:
-    return PoolError(f"pool {path}: {what}; {REBUILD}")
+    return PoolError(f"pool {path}: {what}; {rebuild_advice(path)}")
+
+
+def rebuild_advice(path) -> str:
+    return REBUILD.format(dir=Path(path).parent)
 
 
 def plain_attrs(obj) -> dict:
@@ -28,15 +33,38 @@ def plain_attrs(obj) -> dict:
 def check_version(path, attrs: dict) -> int:
     version = attrs.get("schema_version")
     if version is None:
-        raise PoolError(f"pool {path} has no schema_version attribute: it is not a muaudit pool; "
-                        "rebuild it with `muaudit pool build`")
+        raise PoolError(f"pool {path} has no schema_version attribute: it is not a muaudit pool, or it was "
+                        f"edited; rebuild it with `muaudit pool build RECIPE --out {Path(path).parent}`")
     if not isinstance(version, (int, np.integer)) or isinstance(version, bool):
         raise damaged(path, f"schema_version is {type(version).__name__} {version!r}, expected an integer")
     if version not in READABLE_VERSIONS:
         raise PoolError(f"pool {path} has schema version {version}, this muaudit reads versions "
-                        f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild it with `muaudit pool build`")
+                        f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild it with `muaudit pool build RECIPE "
+                        f"--out {Path(path).parent}`")
     return int(version)
 
+
+def check_layout(path, f, claimed: int, kinds: tuple[str, ...]) -> int:
+    """The version the file's layout shows (decided by its contents, not by its attribute):
+    no row checksums anywhere = 1; row checksums = 2; row checksums and content checksums
+    (``content_sha256``) = 3. It must be the version the file claims: an attribute edited to an
+    older version never switches checks off."""
+    holders = [f] + [g for kind in kinds for g in _subgroups(path, f, kind)]
+    sums = ["checksums" in h for h in holders]
+    if any(sums) and not all(sums):
+        raise damaged(path, "some of its model groups have row checksums and others not")
+    layout = 1 if not any(sums) else 3 if CONTENT_ATTR in f.attrs else 2
+    if layout != claimed:
+        what = {1: "no row checksums", 2: "row checksums but no content checksums",
+                3: "row and content checksums"}[layout]
+        raise damaged(path, f"it says schema version {claimed} but its layout ({what}) is version {layout}'s")
+    return layout
+
+
+def _subgroups(path, f, kind: str) -> list:
+    parent = group(path, f, kind)
+    return [parent[name] for name in parent if isinstance(parent.get(name, getlink=True), h5py.HardLink)
+            and isinstance(parent[name], h5py.Group)]
 
 def check_header(path, attrs: dict) -> tuple[dict, str]:
     """The ``spec`` (a JSON object with a ``pool`` table holding an integer ``seed`` and
@@ -52,10 +80,31 @@ def check_header(path, attrs: dict) -> tuple[dict, str]:
     if not isinstance(pool, dict) or not all(_is_int(pool.get(k)) for k in ("seed", "n_models")) or \
             not isinstance(spec.get("model"), dict) or not isinstance(spec.get("dataset"), dict):
         raise damaged(path, "the `spec` attribute is not a muaudit recipe")
+    check_recipe(path, spec)
     fp = attrs.get("dataset_fingerprint")
     if not isinstance(fp, str) or not re.fullmatch(r"[0-9a-f]{64}", fp):
         raise damaged(path, "the `dataset_fingerprint` attribute is missing or not a sha256 hex digest")
     return spec, fp
+
+
+def check_recipe(path, spec: dict) -> None:
+    """The stored recipe must be one this muaudit reads (no unknown section or key): a recipe it
+    cannot read would be read differently by an audit than it was by the build."""
+    from muaudit.errors import MuauditError
+    from muaudit.pool.spec import LIST_SECTIONS, SECTIONS, PoolSpec
+
+    unknown = sorted(set(spec) - set(SECTIONS) - set(LIST_SECTIONS) - {"name"})
+    if unknown:
+        raise damaged(path, f"its stored recipe has an unknown section [{unknown[0]}] (valid: {', '.join(SECTIONS)})")
+    try:
+        PoolSpec.from_dict(spec)
+    except (MuauditError, TypeError, ValueError) as e:
+        raise damaged(path, f"its stored recipe is not a valid recipe ({first_line(e)})") from None
+
+
+def first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def dataset(path, parent, name: str, kind: str, shape: tuple, *, prefix: str = ""):
@@ -129,7 +178,7 @@ def root_arrays(path, f, version: int) -> tuple[dict, tuple]:
                               ("population", "integer", (N,)), ("labels", "integer", (N,)), ("split", "integer", (N,))):
         out[name] = dataset(path, f, name, kind, shape)[()]
     out["forget"] = dataset(path, f, "forget", "bool", (N,))[()] if "forget" in f else None
-    out["checksums"] = dataset(path, f, "checksums", "uint8", (M, CHECKSUM_BYTES))[()] if version >= SCHEMA_VERSION else None
+    out["checksums"] = dataset(path, f, "checksums", "uint8", (M, CHECKSUM_BYTES))[()] if version >= 2 else None
     if not np.isfinite(out["seconds"]).all() or (out["labels"] < 0).any() or (out["labels"] >= C).any():
         raise damaged(path, "`seconds` or `labels` hold values out of range")
     return out, (M, N, V, C)
@@ -144,7 +193,7 @@ def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
         out[name] = dataset(path, g, name, kind, s, prefix=prefix)[()]
     dataset(path, g, "logits", "float32", shape, prefix=prefix)
     out["checksums"] = (dataset(path, g, "checksums", "uint8", (M, CHECKSUM_BYTES), prefix=prefix)[()]
-                        if version >= SCHEMA_VERSION else None)
+                        if version >= 2 else None)
     attrs = plain_attrs(g)
     try:
         entry = json.loads(attrs.get("entry", "{}"))
@@ -155,8 +204,8 @@ def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
     return {**out, "attrs": attrs}
 
 
-def check_design(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dict) -> None:
-    """The keep matrix and seeds must be the ones the stored seed and design give
+def design_problems(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dict) -> dict[str, str]:
+    """``{part: why}``: the keep matrix and seeds must be the ones the stored seed and design give
     (:func:`~muaudit.pool.design.make_keep`, :func:`~muaudit.pool.design.model_seeds`)."""
     from muaudit.pool.design import make_keep, model_seeds
 
@@ -166,18 +215,21 @@ def check_design(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dict) 
         raise damaged(path, f"its recipe says {n_models} models but `keep` has {M} rows")
     if not 0 <= seed < 2**63:
         raise damaged(path, f"its recipe's seed {seed} is out of range")
+    out = {}
     if not np.array_equal(seeds, model_seeds(seed, M)):
-        raise damaged(path, f"`seeds` are not the per-model seeds of the recipe's seed {seed}")
+        out["seeds"] = f"`seeds` are not the per-model seeds of the recipe's seed {seed}"
     expected = make_keep(M, N, seed, None if forget is None else np.flatnonzero(forget))
     bad = np.flatnonzero((expected != keep).any(1))
     if len(bad):
-        raise damaged(path, f"its keep matrix does not match its seed and design (models {_ids(bad)} differ)")
+        out["keep"] = f"its keep matrix does not match its seed and design (models {_ids(bad)} differ)"
+    return out
 
 
-def check_group_forgets(pool) -> None:
-    """Each group's ``F_m`` must be the one its entry, the keep matrix and the seeds give."""
+def group_forget_problems(pool) -> dict[str, str]:
+    """``{part: why}``: each group's ``F_m`` must be the one its entry, the keep matrix and the seeds give."""
     from muaudit.pool.entries import UnlearnEntry, forget_matrix
 
+    out = {}
     for path, g in pool.groups.items():
         try:
             entry = UnlearnEntry(**g.entry)
@@ -186,8 +238,9 @@ def check_group_forgets(pool) -> None:
             raise damaged(pool.path, f"the `entry` of `{path}` is not a valid [[unlearn]] entry ({e})") from None
         differ = np.flatnonzero((expected != g.forget).any(1))
         if len(differ):
-            raise damaged(pool.path, f"the forget matrix of `{path}` does not match its entry and seeds "
+            out[f"{path}/forget"] = (f"the forget matrix of `{path}` does not match its entry and seeds "
                                      f"(models {_ids(differ)} differ)")
+    return out
 
 
 def _ids(ms, limit: int = 8) -> str:

@@ -1,14 +1,20 @@
-"""``muaudit pool verify``: check every committed row of every group against its sha256, and the
-design (keep matrix, seeds, the groups' forget matrices) against the stored seeds."""
+"""``muaudit pool verify``: check every part of a pool and say which differ: the design (keep
+matrix, seeds, the groups' forget matrices) against the stored seeds, the content checksums of
+every part under the digest (:mod:`muaudit.pool.digest`), the population, labels and split
+against the dataset (when it can be loaded here), and every committed row of every group
+against its checksum."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from muaudit.errors import PoolError
-from muaudit.pool.layout import row_checksum
-from muaudit.pool.reader import Pool
-from muaudit.pool.validate import _ids
+from muaudit.errors import MuauditError, PoolError
+from muaudit.pool.reader import Pool, dataset_problems
+from muaudit.pool.validate import first_line, rebuild_advice
+
+CHECKSUMS = {1: "none stored (schema version 1)",
+             2: "sha256 of the logits, not bound to their model (schema version 2; `muaudit pool build` migrates it)",
+             3: "sha256 bound to model and group"}
 
 
 def bad_rows(pool: Pool) -> dict[str, list[int]]:
@@ -16,37 +22,57 @@ def bad_rows(pool: Pool) -> dict[str, list[int]]:
     (group ``"base"`` for the base shadows); read one row at a time."""
     bad = {}
     for group in [None, *pool.groups]:
-        stored = pool._checksums[group or ""]
         for m in np.flatnonzero(pool.done_of(group)):
             try:
                 row = pool.logits([m], group=group, verify=False)[0]
             except PoolError:
                 ok = False
             else:
-                ok = np.isfinite(row).all() and (stored is None or np.array_equal(row_checksum(row), stored[m]))
+                ok = pool.row_ok(row, int(m), group)
             if not ok:
                 bad.setdefault(group or "base", []).append(int(m))
     return bad
 
 
+def check_against_dataset(pool: Pool, problems: dict) -> str:
+    """Compare population, labels and split with the recipe's dataset; returns what was checked."""
+    from muaudit.pool.spec import PoolSpec
+
+    try:
+        ds = PoolSpec.from_dict(pool.spec).load_dataset()
+    except MuauditError as e:
+        return f"not checked against the dataset (it cannot be loaded here: {first_line(e)})"
+    if ds.fingerprint != pool.fingerprint:
+        return f"not checked against the dataset (the local {ds.name} has another fingerprint)"
+    problems.update({k: why for k, why in dataset_problems(pool, ds).items() if k not in problems})
+    return f"match dataset {ds.name}"
+
+
 def verify_pool(path) -> dict:
-    """Check everything; return a summary (``rows_checked``, ``digest``, ...) or raise
-    :class:`PoolError` naming the models whose rows fail."""
-    pool = Pool(path)  # validates the header, the arrays' shapes and types, the keep, seeds and forget matrices
-    bad = bad_rows(pool)
-    if bad:
-        where = "; ".join(f"{g}: models {_ids(ms)}" for g, ms in bad.items())
-        raise PoolError(f"pool {pool.path}: rows fail their checksum ({where}); the file was damaged or "
-                        "edited; rebuild it")
+    """Check everything; return a summary (``rows_checked``, ``digest``, ``parts``, ...) or raise
+    :class:`PoolError` naming every part that fails (``labels``, ``keep``, ``row 3 of logits``, ...)."""
+    problems: dict[str, str] = {}
+    pool = Pool(path, problems=problems)  # structure first (raises); content problems are collected
+    data = check_against_dataset(pool, problems)
+    for group, ms in bad_rows(pool).items():
+        where = "logits" if group == "base" else f"{group}/logits"
+        for m in ms:
+            problems[f"row {m} of {where}"] = "fails its checksum"
+    if problems:
+        what = "; ".join(f"{part}: {why}" for part, why in problems.items())
+        n = len(problems)
+        raise PoolError(f"pool {pool.path} fails verification in {n} part{'s' if n > 1 else ''}: {what}; "
+                        f"{rebuild_advice(pool.path)}")
     rows = int(pool.done.sum()) + sum(int(g.done.sum()) for g in pool.groups.values())
     return {"path": str(pool.path), "ok": True, "schema_version": pool.schema_version,
-            "checksums": "sha256" if pool.schema_version >= 2 else "none stored (schema version 1)",
-            "n_models": pool.n_models, "n_done": pool.n_done, "groups": sorted(pool.groups),
-            "rows_checked": rows, "design": "keep matrix, seeds and forget matrices match the stored seeds",
-            "digest": pool.digest()}
+            "checksums": CHECKSUMS[pool.schema_version], "n_models": pool.n_models, "n_done": pool.n_done,
+            "groups": sorted(pool.groups), "rows_checked": rows, "dataset": data,
+            "design": "keep matrix, seeds and forget matrices match the stored seeds",
+            "parts": pool.parts, "digest": pool.digest()}
 
 
 def format_verify(s: dict) -> str:
-    """One line: ``pool P: ok, 16 rows verified (sha256; 16/16 models done, 2 groups); design matches; digest ...``."""
+    """One line: ``pool P: ok, 16 rows verified (sha256 ...; 16/16 models done, 2 groups); ...; digest ...``."""
     return (f"pool {s['path']}: ok, {s['rows_checked']} rows verified ({s['checksums']}; {s['n_done']}/{s['n_models']} "
-            f"models done, {len(s['groups'])} groups); design matches its seeds; digest {s['digest']}")
+            f"models done, {len(s['groups'])} groups); design matches its seeds; population, labels and split "
+            f"{s['dataset']}; digest {s['digest']}")
