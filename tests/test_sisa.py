@@ -213,3 +213,16 @@ def test_bad_input_one_error_line(sisa, tmp_path):
                           "--out", tmp_path / "y.pt"))
     assert "not in the model's training set" in line
     assert not (tmp_path / "y.pt").exists()
+
+
+def test_compatibility_flags_sisa_against_other_shadows(sisa):
+    from muaudit.targets import compat
+
+    meta = read_checkpoint(sisa["dir"] / "orig.pt")[1]
+    plain = PoolSpec.from_dict({"model": {"arch": "mlp", "hidden": [16]}})
+    same = PoolSpec.from_dict({"model": {"arch": "mlp", "hidden": [16]}, "sisa": {"shards": 3, "slices": 3}})
+    other = PoolSpec.from_dict({"model": {"arch": "mlp", "hidden": [16]}, "sisa": {"shards": 5, "slices": 3}})
+    for spec, flagged in [(plain, True), (same, False), (other, True)]:
+        block, found = compat.recipe_findings(meta, spec)
+        assert any("differ in SISA training" in f[1] for f in found) == flagged
+        assert any(d.startswith("sisa:") for d in block["differences"]) == flagged

@@ -61,6 +61,10 @@ def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, devi
     cut = " (stopped at the budget)" if cost["truncated"] else ""
     click.echo(f"{res['method']}: {cost['seconds']:.2f} s, {cost['sample_gradients']:,} sample-gradients{share}{cut}")
     if "sisa" in res:  # which shards and slices were retrained (muaudit.sisa)
+        from muaudit.jobs.sisa import describe
+
+        click.echo(describe(res["sisa"]))
+    if "sisa" in res:  # which shards and slices were retrained (muaudit.sisa)
         from muaudit.sisa.unlearn import describe
 
         click.echo(describe(res["sisa"]))

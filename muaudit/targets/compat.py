@@ -132,9 +132,23 @@ def recipe_findings(meta: dict, spec, *, recipes_dir="shadow_models"):
             findings.append(("warn", f"the target was trained with another recipe ({'; '.join(train_diffs)})",
                              "build a pool with the target's training recipe: a recipe with its [train] values, "
                              "then muaudit pool build"))
+    sisa = _sisa_difference(meta, spec)
+    if sisa:  # a SISA target needs SISA shadows of the same S, R and aggregation (sisa.md)
+        train_diffs.append(sisa)
+        findings.append(("warn", f"the target and the pool's shadows differ in SISA training ({sisa})",
+                         "build a pool from the target's recipe, its [sisa] section included"))
     block = {"target": {"model": model, "train": recipe if isinstance(recipe, dict) else None},
              "pool": {"model": spec.model, "train": spec.train.to_dict()}, "differences": diffs + train_diffs}
     return block, findings
+
+
+def _sisa_difference(meta: dict, spec) -> str | None:
+    """``sisa: ... (target) vs ... (pool)`` when the target's SISA section (S, R, aggregation) is
+    not the pool's (one of them may have none), else None."""
+    t = meta.get("sisa")
+    t = {k: t.get(k) for k in ("shards", "slices", "aggregation")} if isinstance(t, dict) else None
+    p = spec.sisa.to_dict() if getattr(spec, "sisa", None) is not None else None
+    return None if t == p else f"sisa: {t!r} (target) vs {p!r} (pool)"
 
 
 def _recipes(spec, recipes_dir):
