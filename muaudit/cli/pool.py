@@ -133,10 +133,6 @@ def train(recipe, out, exclude, arch, seed, device, threads, as_json):
         s = r["sisa"]
         click.echo(f"SISA: {s['shards']} shards x {s['slices']} slices, {s['aggregation']} aggregation; "
                    "every shard's stage checkpoints kept in the file (for `muaudit unlearn --method sisa`)")
-    if "sisa" in r:
-        s = r["sisa"]
-        click.echo(f"SISA: {s['shards']} shards x {s['slices']} slices, {s['aggregation']} aggregation; "
-                   "every shard's stage checkpoints kept in the file (for `muaudit unlearn --method sisa`)")
 
 
 COMMANDS = [pool, train]
