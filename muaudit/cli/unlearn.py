@@ -64,10 +64,6 @@ def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, devi
         from muaudit.jobs.sisa import describe
 
         click.echo(describe(res["sisa"]))
-    if "sisa" in res:  # which shards and slices were retrained (muaudit.sisa)
-        from muaudit.sisa.unlearn import describe
-
-        click.echo(describe(res["sisa"]))
     for label in ("before", "after"):
         acc = res[label]
         click.echo(f"{label:<6}  retain {acc['retain']:.4f}  forget {acc['forget']:.4f}  test {acc['test']:.4f}")
