@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("optuna")
 
-from muaudit.benchmark.executor import LocalExecutor  # noqa: E402
+from muaudit.execution import LocalExecutor  # noqa: E402
 from muaudit.benchmark.runner import trial_counts  # noqa: E402
 from muaudit.benchmark.spec import load_benchmark_spec  # noqa: E402
 from muaudit.cli.main import cli  # noqa: E402
@@ -95,16 +95,16 @@ class KilledAfter(LocalExecutor):
     """Runs ``n`` tasks, then raises KeyboardInterrupt (what Ctrl-C or a kill leaves behind)."""
 
     def __init__(self, n):
-        super().__init__(1)
+        super().__init__()
         self.left = n
 
-    def map_unordered(self, fn, inputs):
-        for i, x in enumerate(list(inputs)):
-            if fn.__name__ == "run_task":
+    def map(self, fn, tasks, *, shared=None):  # shared: the benchmark's one-argument task function
+        for i, x in enumerate(list(tasks)):
+            if shared.__name__ == "run_task":
                 if self.left == 0:
                     raise KeyboardInterrupt
                 self.left -= 1
-            yield i, fn(x)
+            yield i, fn(shared, x)
 
 
 def _trials(out, name):
@@ -119,14 +119,10 @@ def test_resume_after_kill_keeps_finished_trials(tmp_path, monkeypatch, small):
     out.mkdir()
     shutil.copytree(small[0] / "models", out / "models")  # the same originals and retrains
     spec = spec_file(tmp_path, '["ft"]', 'name = "random10"\nkind = "random"\nfraction = 0.1', trials=3)
-    import muaudit.benchmark.executor as ex
-
-    monkeypatch.setattr(ex, "get_executor", lambda name, workers=1: KilledAfter(2))
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark(spec, out)
+        run_benchmark(spec, out, executor=KilledAfter(2))
     before = _trials(out, "ft/random10")
     assert [s for s, *_ in before.values()] == ["COMPLETE", "COMPLETE", "RUNNING"]
-    monkeypatch.setattr(ex, "get_executor", lambda name, workers=1: LocalExecutor(1))
     result = CliRunner().invoke(cli, ["benchmark", str(spec), "--out", str(out)])
     assert error_line(result).startswith(f"Error: {out} already holds a benchmark; pass --resume")
     run_benchmark(spec, out, resume=True)

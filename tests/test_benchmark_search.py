@@ -18,7 +18,9 @@ GEN = "NSGAIIISampler:generation"
 class Scored:
     """Executor stand-in: a trial's objective is a smooth function of its lr and epochs."""
 
-    def map_unordered(self, fn, inputs):
+    width = 1
+
+    def map(self, fn, inputs, *, shared=None):  # shared: the task function (muaudit.execution.each)
         for i, task in enumerate(inputs):
             c = task["config"]
             d = abs(c["lr"] - 0.01)

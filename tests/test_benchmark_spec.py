@@ -100,13 +100,12 @@ def _square(x):
     return x * x
 
 
-def test_shared_executor_adapter_gives_the_local_results():
-    """The benchmark's map_unordered over a muaudit.execution executor (the layer --executor ray
-    uses) returns what the benchmark's own local executor returns."""
-    from muaudit.benchmark.executor import LocalExecutor, SharedExecutor
-    from muaudit.execution import make_executor
+def test_one_argument_tasks_run_on_every_executor_the_same():
+    """The benchmark's task functions take one argument; ``each`` maps them over any
+    muaudit.execution executor (here: this process and two worker processes)."""
+    from muaudit.execution import each, make_executor
 
     tasks = [3, 1, 4, 1, 5]
-    with make_executor("local") as inner:
-        shared = dict(SharedExecutor(inner).map_unordered(_square, tasks))
-    assert shared == dict(LocalExecutor().map_unordered(_square, tasks)) == {i: t * t for i, t in enumerate(tasks)}
+    for workers in (1, 2):
+        with make_executor("local", workers=workers) as ex:
+            assert dict(each(ex, _square, tasks)) == {i: t * t for i, t in enumerate(tasks)}

@@ -9,7 +9,8 @@ import pytest
 
 import muaudit.pool.build as build_module
 from muaudit.cli.main import cli
-from muaudit.execution import ExecutionError, LocalExecutor, make_executor
+from muaudit.errors import MuauditError
+from muaudit.execution import LocalExecutor, make_executor
 from muaudit.pool import Pool, build_pool, load_spec
 
 UNLEARN = '\n[[unlearn]]\nmethod = "ga"\nretrain = true\n'
@@ -24,7 +25,7 @@ def test_local_executor_runs_tasks_in_order_with_the_shared_value():
 
 
 def test_unknown_executor_is_refused():
-    with pytest.raises(ExecutionError, match="Expected `executor` in"):
+    with pytest.raises(MuauditError, match="unknown executor 'dask'; valid: local, ray"):
         make_executor("dask")
 
 

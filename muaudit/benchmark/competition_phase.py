@@ -41,6 +41,7 @@ from muaudit.atomic import write_inside
 from muaudit.checks import check_int_range, check_seed
 from muaudit.paths import check_inside
 from muaudit.errors import ConfigError
+from muaudit.execution import each
 
 DEFAULT_MODELS = 32
 MAX_MODELS = 9999
@@ -188,7 +189,7 @@ def train_retrains(spec, out: Path, executor) -> None:
     tasks = [{"out": str(out), "recipe": str(spec.recipe), "forget": f.to_dict(), "forget_seed": spec.seeds[0],
               "seeds": seeds[i:i + size]} for f in spec.forget for i in range(0, len(seeds), size)]
     tasks = [t for t in tasks if not all(retrain_path(out, t["forget"]["name"], s).is_file() for s in t["seeds"])]
-    for _ in executor.map_unordered(retrain_task, tasks):
+    for _ in each(executor, retrain_task, tasks):
         pass
 
 
@@ -220,7 +221,7 @@ def unlearned_runs(spec, out: Path, executor, chosen: dict) -> dict[tuple, list]
                     task = make_task(out, spec.recipe, spec.seeds[0], f, plan.name, config, mia=False,
                                      tag="competition")
                     todo.append({**task, "run": k})
-    for _, res in executor.map_unordered(unlearn_task, todo):
+    for _, res in each(executor, unlearn_task, todo):
         t = res["task"]
         path = _run_path(out, t["method"], t["forget"]["name"], t["run"])
         write_inside(out, path, json.dumps(res))

@@ -27,6 +27,7 @@ from muaudit.benchmark.summary import rank, summarise
 from muaudit.benchmark.task import make_task, run_task
 from muaudit.benchmark.world import train_reference
 from muaudit.errors import ConfigError
+from muaudit.execution import each
 
 
 def reference_task(args: dict) -> str:
@@ -38,7 +39,7 @@ def train_references(spec: BenchmarkSpec, out: Path, executor) -> None:
     originals = [{**base, "seed": s, "setting": None} for s in spec.seeds]
     retrains = [{**base, "seed": s, "setting": f.to_dict()} for s in spec.seeds for f in spec.forget]
     for batch in (originals, retrains):
-        for _ in executor.map_unordered(reference_task, batch):
+        for _ in each(executor, reference_task, batch):
             pass
 
 
@@ -105,7 +106,7 @@ def final_runs(spec: BenchmarkSpec, out: Path, executor, chosen: dict) -> dict[t
                 else:
                     todo.append(make_task(out, spec.recipe, s, f, plan.name, config, mia="mia" in spec.metrics,
                                           tag="final"))
-    for _, res in executor.map_unordered(run_task, todo):
+    for _, res in each(executor, run_task, todo):
         t = res["task"]
         path = _cache_path(out, t["method"], t["forget"]["name"], t["seed"])
         write_inside(out, path, json.dumps(res, default=float))

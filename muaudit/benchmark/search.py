@@ -22,6 +22,7 @@ import numpy as np
 from muaudit.benchmark.metrics import OBJECTIVES
 from muaudit.benchmark.space import suggest
 from muaudit.benchmark.task import make_task, run_task
+from muaudit.execution import each
 
 
 def _optuna():
@@ -112,7 +113,7 @@ def run_search(job: SearchJob, executor, *, batch: int = 1, progress=None):
         tasks = [make_task(job.out, job.recipe, s, job.setting, job.plan.name, c, mia=job.mia, tag=f"trial{t.number}")
                  for t, c in zip(trials, configs) for s in job.seeds]
         results = [None] * len(tasks)
-        for i, res in executor.map_unordered(run_task, tasks):
+        for i, res in each(executor, run_task, tasks):
             results[i] = res
         n = len(job.seeds)
         for j, trial in enumerate(trials):

@@ -24,8 +24,8 @@ new entry of the same pool: the pool store adds it and reuses the base shadows' 
 the stored retrains; unchanged entries are never rebuilt. A class-wise forget setting gets its own
 forget-aware pool (``OUT/ulira/class-NAME/``: the class's training examples are IN for half of
 the shadows, which forget all of them; entries with ``forget = "pool"``). Pools are built through
-the benchmark's executor where it is a :mod:`muaudit.execution` one (``--executor ray``), else in
-this process.
+the benchmark's executor (:mod:`muaudit.execution`: local worker processes, this process with
+``--workers 1``, or Ray).
 
 U-LiRA is **per method, not per seed**: its unit is a held-out shadow of the pool, not one of
 the benchmark's seeds, and the row's interval is U-LiRA's own (bootstrap over examples for the AUC,
@@ -260,7 +260,6 @@ def build(job: PoolJob, executor) -> None:
     pool. Entries already built are not touched."""
     import numpy as np
 
-    from muaudit.benchmark.executor import SharedExecutor
     from muaudit.pool.build import build_pool
 
     import io
@@ -273,8 +272,7 @@ def build(job: PoolJob, executor) -> None:
         buf = io.BytesIO()
         np.save(buf, np.asarray(job.forget, np.int64))
         write_inside(root, job.recipe.parent / "forget.npy", buf.getvalue())
-    inner = executor.inner if isinstance(executor, SharedExecutor) else None
-    build_pool(job.spec, job.folder, forget=job.forget, executor=inner, progress=_progress(job.key))
+    build_pool(job.spec, job.folder, forget=job.forget, executor=executor, progress=_progress(job.key))
 
 
 def _progress(key: str, stream=None):

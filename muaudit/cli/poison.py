@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import ALPHA, COUNT, DEVICE, RESIDUAL, echo_json, parse_set, progress_bar
+from muaudit.cli.common import ALPHA, COUNT, DEVICE, RESIDUAL, THREADS, echo_json, parse_set, progress_bar
 from muaudit.cli.options import executor_options, open_executor
 
 
@@ -41,13 +41,13 @@ def _efficacy_line(r: dict) -> str:
 @click.option("--alpha", type=ALPHA, default=0.05, show_default=True, help="Significance level of power and verdict.")
 @click.option("--max-residual", type=RESIDUAL, default=0.5, show_default=True,
               help="A pass needs a detectable residual (fraction of the original's poison effect kept) at most this; see docs/power.md.")
-@click.option("--threads", type=COUNT, help="torch threads (1 is fastest for tiny models on a shared machine).")
+@click.option("--threads", type=THREADS, help="torch threads, at most 4 x the CPU cores (1 is fastest for tiny models on a shared machine).")
 @click.option("--device", type=DEVICE, help="torch device (default: cuda if available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @executor_options
 def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, eps, attack_pairs, alpha, max_residual, threads,
            device,
-           as_json, executor, address, cpus_per_model, gpus_per_model):
+           as_json, executor, workers, address, cpus_per_model, gpus_per_model):
     """Poison, train, unlearn the poisons with METHOD, retrain, and report efficacy with its power.
 
     ATTACK is one of gaussian, backdoor, gradient-matching, label-flip, gradient-canceling, interclass.
@@ -55,7 +55,7 @@ def poison(attack, recipe, arch, method, budget, seeds, out, pairs, fraction, ep
     from muaudit.jobs.poison import run_poison
     from muaudit.report import summary_text
 
-    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads) as ex:
+    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads, workers) as ex:
         results, out_dir = run_poison(attack, recipe, method, budget=budget, seeds=seeds, fraction=fraction, eps=eps,
                                       attack_options=parse_set(attack_pairs), method_options=parse_set(pairs),
                                       alpha=alpha, max_residual=max_residual, out=out, device=device, threads=threads, arch=arch, executor=ex,

@@ -38,7 +38,7 @@ def pool():
 @threads_option
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the finished pool's summary as JSON.")
-def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, executor, address, cpus_per_model,
+def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, executor, workers, address, cpus_per_model,
                gpus_per_model, as_json):
     """Train (or resume) the shadow-model pool of RECIPE and store its logits in HDF5.
 
@@ -53,7 +53,7 @@ def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, exec
         spec = spec.with_overrides(n_models=n_models)
     out = Path(out) if out else default_pool_dir(recipe)
     forget_idx, shard_k = _load_forget(forget, spec), parse_shard(shard)
-    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads) as ex:
+    with open_executor(executor, address, cpus_per_model, gpus_per_model, threads, workers) as ex:
         path = build_pool(spec, out, forget=forget_idx, shard=shard_k, device=device, executor=ex,
                           progress=_progress_bar(f"training {spec.name}"))
     summary = pool_summary(Pool(path))

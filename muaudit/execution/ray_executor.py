@@ -43,6 +43,7 @@ class RayExecutor:
     """Ray tasks of ``cpus_per_task`` CPUs and ``gpus_per_task`` GPUs; see :func:`make_executor`."""
 
     name = "ray"
+    in_process = False
 
     def __init__(self, *, address: str | None = None, cpus_per_task: float = 1, gpus_per_task: float = 0,
                  max_retries: int = 3):
@@ -77,6 +78,11 @@ class RayExecutor:
                 where = "the local Ray instance" if address is None else f"the Ray cluster at {address!r}"
                 self.close()
                 raise ExecutionError(f"{where} has {have.get(key, 0):g} {key}s; {flag} {need:g} asks for more")
+
+    @property
+    def width(self) -> int:
+        """Tasks the cluster runs at once: its CPUs over ``cpus_per_task`` (at least 1)."""
+        return max(1, int(self.ray.cluster_resources().get("CPU", 1) // self.cpus))
 
     def map(self, fn: TaskFn, tasks: Sequence, *, shared: Any = None) -> Iterator[tuple[int, Any]]:
         ref = self.ray.put(shared)  # once: every task reads the same object-store copy

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from muaudit.atomic import write_text
 from muaudit.benchmark import competition_phase
-from muaudit.benchmark import executor as executors
 from muaudit.benchmark import ulira_phase
 from muaudit.benchmark.runner import run_study
 from muaudit.benchmark.spec import check_classes, load_benchmark_spec
 from muaudit.benchmark.summary import markdown, plot, write_csv
 from muaudit.benchmark.world import load_recipe
 from muaudit.errors import ConfigError
+from muaudit.execution import make_executor
 from muaudit.jobs.ulira import ulira_summary
 from muaudit.report.results import new_results_dir, write_results
 
@@ -46,22 +46,26 @@ def _prepare_folder(spec, out, resume: bool) -> Path:
     return folder
 
 
-def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int | None = None,
-                  resume: bool = False, workers: int = 1) -> dict:
-    """Run (or resume) the benchmark of ``spec_path``; returns the results dict (also written)."""
+def run_benchmark(spec_path, out=None, *, executor="local", trials: int | None = None,
+                  resume: bool = False, workers: int | None = 1) -> dict:
+    """Run (or resume) the benchmark of ``spec_path``; returns the results dict (also written).
+
+    ``executor``: a :mod:`muaudit.execution` executor, or its name (made here with ``workers``
+    local worker processes, None: one per core, 1: this process). The search asks for as many
+    trials at once as the executor runs tasks (its ``width``)."""
     spec = load_benchmark_spec(spec_path)
     if trials is not None:
         spec = spec.with_trials(trials)
     _, ds = load_recipe(str(spec.recipe))
     check_classes(spec.forget, ds.n_classes, len(ds.train_idx))
-    ex = executors.get_executor(executor, workers=workers)
-    folder = _prepare_folder(spec, out, resume)
-    t0 = time.perf_counter()
+    ex = make_executor(executor, workers=workers) if isinstance(executor, str) else executor
     extra: dict = {}
     try:
-        rows = run_study(spec, folder, ex, batch=workers, extra=extra, ulira_evaluator=ulira_summary)
+        folder = _prepare_folder(spec, out, resume)
+        t0 = time.perf_counter()
+        rows = run_study(spec, folder, ex, batch=ex.width, extra=extra, ulira_evaluator=ulira_summary)
     finally:
-        if hasattr(ex, "close"):
+        if ex is not executor:  # made here: closed here
             ex.close()
     wall = time.perf_counter() - t0
     sessions = _record_session(folder, wall)
@@ -78,7 +82,7 @@ def run_benchmark(spec_path, out=None, *, executor: str = "local", trials: int |
                              "ranking": "by mean RetDev, then mean T-MIA indiscernibility; tied = RetDev "
                                         "95% interval overlaps the best's",
                              "wall_seconds": wall, "total_wall_seconds": sum(sessions), "sessions": len(sessions),
-                             "executor": executor, "workers": workers,
+                             "executor": ex.name, "workers": ex.width,
                              "summary": " ".join(filter(None, (_summary(rows), ulira_phase.summary(rows),
                                                                competition_phase.summary_sentence(rows)))),
                              **_competition(spec, rows)},

@@ -119,7 +119,7 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
         keep_models: keep every trained and unlearned model in ``SeedRun.models``.
         progress: ``progress(done, total)`` in models (original, retrained, each method) of the
             seeds: ``total = seeds x (2 + len(methods))``, per model when the seeds run here, per seed
-            on a remote executor.
+            in worker processes or on Ray.
         executor: a :mod:`muaudit.execution` executor; each seed is one task (default: this process).
 
     Returns ``(attack, runs)`` in seed order; see :func:`summarize_method` for the read-out.
@@ -131,8 +131,10 @@ def run_protocol(attack: str | PoisonAttack, spec, *, methods: list[str], attack
     config = attack.make_config(ds.name, attack_options)
     per_seed, ex = 2 + len(methods), executor or LocalExecutor()
     counter, runs = Counter(progress, len(seeds) * per_seed), {}
-    tick = counter.step if isinstance(ex, LocalExecutor) else None  # a callback cannot cross to a worker
-    shared = (attack, spec, config, ds, methods, budget, method_options, device, keep_models, log, tick)
+    here = getattr(ex, "in_process", False)  # a callback cannot cross to a worker process
+    tick = counter.step if here else None
+    shared = (attack, spec, config, ds, methods, budget, method_options, device, keep_models, log if here else None,
+              tick)
     for i, run in ex.map(_seed_task, seeds, shared=shared):
         runs[i] = run
         if tick is None:

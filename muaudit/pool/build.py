@@ -55,7 +55,8 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
 
     ``forget`` (positions in the training split) makes a forget-aware pool. ``shard=(k, n)`` builds
     only models ``m % n == k`` into ``out/shard-k-of-n.h5``. Chunks of shadows (one ensemble's
-    worth) run as pure tasks on ``executor`` (default: this process, ``threads`` torch threads);
+    worth) run as pure tasks on ``executor`` (a :mod:`muaudit.execution` executor: worker
+    processes, Ray; default: this process, ``threads`` torch threads);
     this process alone commits each finished chunk atomically, so an interrupted build resumes
     where it stopped with identical arrays. ``progress(done, total)`` is called per finished model.
     With ``[[unlearn]]`` entries every shadow is also unlearned (and retrained) per entry, in
@@ -95,12 +96,12 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
 
 def _pipeline(ex: Executor, tasks: list[ChunkTask], ctx: BuildContext, store: Callable) -> None:
     """Run the chunks on ``ex`` and ``store(i, result, models)`` each, as a pipeline: chunk i + 1
-    trains while chunk i is predicted (in-process builds defer it to the predictor thread; Ray
-    workers predict themselves) and chunk i - 1 is committed (the writer thread; a commit mostly
+    trains while chunk i is predicted (in-process builds defer it to the predictor thread; worker
+    processes and Ray workers predict themselves) and chunk i - 1 is committed (the writer thread; a commit mostly
     waits for the disk). At most two chunks wait behind the training; each is waited for in
     order, its error raised here, and nothing is committed after a failed chunk. Returns when the
     last commit is done."""
-    fn = functools.partial(run_chunk, defer_prediction=True) if isinstance(ex, LocalExecutor) else run_chunk
+    fn = functools.partial(run_chunk, defer_prediction=True) if getattr(ex, "in_process", False) else run_chunk
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-predict") as predictor, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="muaudit-commit") as writer:
         in_flight: deque = deque()
@@ -208,8 +209,9 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
     forget_mask = None if forget_pop is None else np.isin(np.arange(len(pop)), forget_pop)
     create_pool_file(path, spec_json=spec.to_json(), fingerprint=ds.fingerprint, population=pop,
                      labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
-                     n_views=spec.views, n_classes=ds.n_classes, forget=forget_mask,
-                     attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev})
+                     n_views=len(spec.view_names), n_classes=ds.n_classes, forget=forget_mask,
+                     attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev,
+                            **({"dataset_info": json.dumps(ds.info)} if ds.info else {})})  # e.g. tabular scaling
 
 
 def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:

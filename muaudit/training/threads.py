@@ -1,26 +1,16 @@
-"""Thread policy: how many torch threads training uses, and a context manager to set them."""
+"""Thread policy of training: how many torch threads a model trains with, and a context manager
+to set them. The number itself is :func:`muaudit.threads.default_threads` (shared by every
+command, see :mod:`muaudit.threads`)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 
+from muaudit.threads import default_threads
 
-def default_threads() -> int:
-    """Threads a training command uses when ``--threads`` is not given (see docs/scale.md).
-
-    ``MUAUDIT_THREADS`` or ``OMP_NUM_THREADS`` when set; else 1. Measured on a shared 2-core
-    machine, torch's default (one thread per core, spinning OpenMP waits) collapses as soon as
-    another process competes for the cores, while one thread per process holds up; more
-    throughput comes from more processes (``--executor ray``), not more threads per model.
-    """
-    for var in ("MUAUDIT_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
+__all__ = ["default_threads", "set_process_threads", "using_threads"]
 
 
 @contextlib.contextmanager
@@ -32,3 +22,14 @@ def using_threads(threads: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def set_process_threads(threads: int) -> None:
+    """For the rest of this process (a worker): ``threads`` torch threads, and as many in the
+    BLAS / OpenMP pools loaded so far (NumPy's)."""
+    torch.set_num_threads(int(threads))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=int(threads))
