@@ -27,7 +27,7 @@ TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
         "tr", "th", "td", "span", "section", "ul", "li", "div", "figure", "img", "figcaption", "details",
         "summary", "pre", "dl", "dt", "dd"}
 ATTRS = {"charset", "name", "content", "lang", "href", "class", "id", "title", "alt", "src"}
-CLASSES = {"muted", "overview", "verdict", "metrics", "num", "figures", "reasons", "warnings", "warn", "glossary",
+CLASSES = {"muted", "rules-out", "overview", "verdict", "metrics", "num", "figures", "reasons", "warnings", "warn", "glossary",
            NEUTRAL_CLASS, *VERDICT_CLASSES.values()}
 
 
@@ -96,7 +96,7 @@ def test_page_has_overview_sections_percentages_and_no_none(tmp_path):
     assert "100%" in text and "12% [6%, 20%]" in text and "68% [62%, 73%]" in text
     assert "unmeasurable (needs at least 1,000 non-members)" in text
     assert "check the adapter" in text and "input scaling differs" in text and "class mixes differ" in text
-    assert "smallest detectable leak" in text and "Glossary" in text
+    assert "minimum detectable residual" in text and "Glossary" in text
     imgs = [dict(attrs) for tag, attrs in c.tags if tag == "img"]
     assert [i["alt"] for i in imgs] == ["roc.png", "roc_loglog.png", "scores_hist.png"] * 2
     for img in imgs:
@@ -207,11 +207,16 @@ def hostile_values(obj, i=[0]):  # noqa: B006 - a counter to vary the payloads
 def test_hostile_names_and_values_never_become_markup(tmp_path):
     folder = audit_folder(tmp_path / "<b onmouseover=alert(9)>x")
     r = hostile_values(json.loads((folder / "results.json").read_text()))
-    r.update(verdict='x"><script>alert(5)</script>', warnings=HOSTILE, inconclusive_reasons=HOSTILE,
+    bad = {**r, "verdict": 'x"><script>alert(5)</script>'}  # a verdict outside the vocabulary is refused outright
+    (folder / "results.json").write_text(json.dumps(bad))
+    with pytest.raises(MuauditError, match="verdict: 'x\"><script>alert\\(5\\)</script>' is not one of"):
+        read_results(folder)
+    r["decision"] = {"verdict": "inconclusive", "reasons": HOSTILE, "alpha": 0.01, "max_residual": 0.5,
+                     "min_power": 0.95, "rules_out": HOSTILE[3]}
+    r.update(verdict="inconclusive", warnings=HOSTILE, inconclusive_reasons=HOSTILE,
              compatibility={"status": HOSTILE[1], "reasons": HOSTILE, "advice": HOSTILE[0]},
              stratified=HOSTILE[2], sections={h: {h2: h2 for h2 in HOSTILE} for h in HOSTILE})
     # (a tpr_at_fpr entry under a hostile key or with string values is refused by read_results)
-    r["power_control"]["min_detectable_residual"] = HOSTILE[3]
     (folder / "results.json").write_text(json.dumps(r))
     shutil.copy(folder / "roc.png", folder / '"><img src=x onerror=alert(3)>.png')
     (folder / "<script>alert(6)<\\script>.png").write_bytes(b"<script>alert(6)</script>")
@@ -230,7 +235,7 @@ def test_hostile_names_and_values_never_become_markup(tmp_path):
                 assert value in ("overview", "glossary") or value.startswith("folder-"), value
     assert sum(tag == "img" for tag, _ in c.tags) == 7  # 3 + 3 + the hostile-named copy; the non-PNG left out
     text = "".join(c.text)
-    for payload in HOSTILE + ['x"><script>alert(5)</script>', '"><img src=x onerror=alert(3)>']:
+    for payload in HOSTILE + ['"><img src=x onerror=alert(3)>']:
         assert payload in text  # shown as text
     assert '"><img src=x onerror=alert(3)>.png' in [dict(a).get("alt") for t, a in c.tags if t == "img"]
     assert "<script>alert(6)<\\script>.png is not a PNG image" in text
@@ -241,7 +246,7 @@ def test_malformed_results_are_one_error(tmp_path):
     a = audit_folder(tmp_path / "a")
     r = json.loads((a / "results.json").read_text())
     (a / "results.json").write_text(json.dumps({**r, "auc": "high"}))
-    with pytest.raises(MuauditError, match="is not a muaudit results file: 'auc' is 'high'"):
+    with pytest.raises(MuauditError, match="is not a muaudit results file: auc: 'high' is not of type 'number', 'null'"):
         read_results(a)
     (a / "results.json").write_text("[1, 2]")
     result = CliRunner().invoke(cli, ["report", str(a), "--html"])

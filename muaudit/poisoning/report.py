@@ -33,9 +33,9 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     unl, retrained = (np.concatenate(item_values(runs, m)) for m in (method, "retrained"))
     residual = paired_test(unl, retrained)
     over = paired_test(unl, retrained, alternative="less")
-    block = decide(evidence(pw["powered"], pw["reasons"], residual, over, pw["original_vs_retrained"], unl - retrained,
+    decision = decide(evidence(pw["powered"], pw["reasons"], residual, over, pw["original_vs_retrained"], unl - retrained,
                             alpha=alpha, max_residual=max_residual))
-    label, reasons = block["verdict"], block["reasons"]
+    label, reasons = decision["verdict"], decision["reasons"]
     notes = []
     utility = paired_test(*(np.concatenate([r.test_correct[m][attack.utility_items(r.poison)] for r in runs])
                             for m in ("retrained", method)))
@@ -50,7 +50,7 @@ def summarize_method(attack: PoisonAttack, runs: list[SeedRun], method: str, *, 
     models = {m: attack.pooled_readout([r.scores[m] for r in runs], config) for m in ("original", method, "retrained")}
     for m, block in models.items():
         block["per_seed"] = [r.scores[m].metric for r in runs]
-    return {"method": method, "verdict": label, "inconclusive_reasons": reasons, "decision": block, "alpha": alpha,
+    return {"method": method, "verdict": label, "inconclusive_reasons": reasons, "decision": decision, "alpha": alpha,
             "p_value": residual["p_value"], "efficacy": eff, "power": pw, "unlearned_vs_retrained": residual,
             "utility_loss": utility,
             "models": models, "mia": _by_model(runs, method, "mia"), "accuracy": _by_model(runs, method, "accuracy"),

@@ -11,8 +11,12 @@ import re
 
 # key in results.json -> (label, glossary text); the glossary of the HTML page is this table.
 GLOSSARY: dict[str, tuple[str, str]] = {
-    "verdict": ("verdict", "not unlearned (p < alpha), consistent with retraining (no detectable leak and enough "
-                "power to see one), or inconclusive (the audit could not tell; the reasons are listed)."),
+    "verdict": ("verdict", "not unlearned (the forget set scores above never-seen examples, p < alpha), "
+                "over-unlearned (it scores below them: a retrain would not, so the unlearning is visible), "
+                "consistent with retraining (neither, and the audit could have caught a forget set of which only "
+                "the max-residual fraction is still remembered), or inconclusive (the reasons are listed)."),
+    "effect": ("test statistic", "the statistic the test uses (the mean score of the forget set minus that of the "
+               "non-members) with its 95% interval; it can disagree with AUC, which weighs every example equally."),
     "p_value": ("p-value", "one-sided test that the forget examples score higher than known non-members; small "
                 "means the model still treats them as training members."),
     "alpha": ("significance level", "the p-value threshold of the verdict."),
@@ -32,8 +36,9 @@ GLOSSARY: dict[str, tuple[str, str]] = {
               "below the required power is inconclusive, never a pass."),
     "power_auc": ("power control AUC", "AUC of retained members vs non-members: how well the attack sees "
                   "membership at all on this model."),
-    "min_detectable_residual": ("smallest detectable leak", "the smallest residual membership signal the "
-                                "power control shows this audit would catch."),
+    "min_detectable_residual": ("minimum detectable residual", "the smallest fraction of the forget set that could "
+                                "still be remembered (as well as the retained members) and be caught with 95% "
+                                "power; a pass needs it at most max-residual (docs/power.md)."),
     "compatibility": ("compatibility", "whether the target fits the pool's recipe and data (ok / warn / fail); a "
                       "fail can never give 'consistent with retraining'."),
     "stratified": ("class-stratified permutations", "the permutation test exchanged forget and non-member "
@@ -61,7 +66,7 @@ _LABELS = {
 
 # a label (or key) naming a proportion in [0, 1] is shown as a percentage
 _PERCENT = re.compile(r"(accuracy|power|tpr|share of|fraction|indiscernibility|efficacy\b.*svc|svc.*efficacy|"
-                      r"mean posterior > 0\.5|caught)", re.IGNORECASE)
+                      r"mean posterior > 0\.5|caught|detectable.residual|max.residual)", re.IGNORECASE)
 _NOT_PERCENT = re.compile(r"(interval|threshold|examples per class|std)", re.IGNORECASE)
 
 

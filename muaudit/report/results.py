@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import muaudit
+from muaudit.report.schema import SCHEMA_VERSION, validate_results
 from muaudit.errors import MuauditError
 
 
@@ -65,7 +66,8 @@ def write_results(out_dir: Path, results: dict, arrays: dict[str, np.ndarray]) -
     """Write ``results.json`` (with versions) and ``scores.npz`` into ``out_dir``."""
     from muaudit.atomic import write_file, write_text
 
-    results = _clean({**results, "environment": environment()})
+    results = _clean({**results, "environment": environment(), "schema_version": SCHEMA_VERSION})
+    check_results(results, "results being written")  # a producer that breaks the schema is a bug: fail before writing
     write_file(out_dir / "scores.npz", lambda f: np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()}))
     write_text(out_dir / "results.json", json.dumps(results, indent=2))  # the producers' order: tables read in it
     return out_dir / "results.json"
@@ -93,53 +95,22 @@ def read_results(folder) -> tuple[dict, Path]:
     return r, folder
 
 
-_NUMBER = (int, float)
-# top-level key -> type (or a check) of what the summary, the figures and the HTML report read
-_SCHEMA = {
-    "kind": str, "title": str, "verdict": str, "attack": str, "method": str,
-    "p_value": _NUMBER, "alpha": _NUMBER, "auc": _NUMBER, "epsilon_lower_bound": _NUMBER,
-    "n_forget": int, "n_nonmembers": int, "n_pos": int, "n_neg": int,
-    "auc_ci": "interval", "tpr_at_fpr": dict, "ulira_accuracy": dict, "power_control": dict,
-    "population_mia": dict, "sections": dict, "config": dict, "inputs": dict, "environment": dict,
-    "compatibility": dict, "attack_config": dict, "balanced_accuracy": _NUMBER, "min_power": _NUMBER,
-    "n_members": int, "n_shadows": int, "metric": str, "test": str, "balanced_accuracy_ci": "interval",
-    "inconclusive_reasons": "strings", "warnings": "strings",
-}
-_NESTED = {"power_control": {"auc": _NUMBER, "auc_ci": "interval", "power": _NUMBER},
-           "ulira_accuracy": {"accuracy": _NUMBER, "ci": "interval"}}
-
-
-def _fits(value, want) -> bool:
-    if value is None:
-        return True
-    if want == "interval":
-        return isinstance(value, list) and len(value) == 2 and all(v is None or _fits(v, _NUMBER) for v in value)
-    if want == "strings":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, want) and not isinstance(value, bool)
-
-
 def check_results(r, source) -> dict:
-    """Raise :class:`MuauditError` unless ``r`` has the shape of a muaudit ``results.json``."""
+    """Raise :class:`MuauditError` unless ``r`` fits the written schema of ``results.json``
+    (:data:`muaudit.report.schema.RESULTS_SCHEMA`) and its ``tpr_at_fpr`` keys are rates in (0, 1]."""
     if not isinstance(r, dict):
         raise MuauditError(f"{source} is not a muaudit results file (a JSON object), got a {type(r).__name__}")
-    for key, want in _SCHEMA.items():
-        if not _fits(r.get(key), want):
-            raise MuauditError(f"{source} is not a muaudit results file: {key!r} is {r[key]!r}")
-    for key, fields in _NESTED.items():
-        for sub, want in fields.items():
-            if not _fits((r.get(key) or {}).get(sub), want):
-                raise MuauditError(f"{source} is not a muaudit results file: {key!r}.{sub!r} is {r[key][sub]!r}")
+    validate_results(r, source)
     for fpr, entry in (r.get("tpr_at_fpr") or {}).items():
-        if not (_float(fpr) and isinstance(entry, dict) and _fits(entry.get("tpr"), _NUMBER)
-                and _fits(entry.get("ci"), "interval")):
+        if not _float(fpr):
             raise MuauditError(f"{source} is not a muaudit results file: 'tpr_at_fpr' entry {fpr!r} is {entry!r}")
     return r
 
 
 def _float(text) -> bool:
     try:
-        return 0 < float(text) <= 1
+        x = float(text)
+        return 0 < x <= 1 and math.isfinite(1 / x)  # 1e-310: 1 / alpha (the negatives it needs) overflows
     except (TypeError, ValueError):
         return False
 

@@ -43,16 +43,30 @@ def _control_part(r: dict) -> list[str]:
 
 
 def residual_text(r: dict) -> str | None:
-    """The sentence that qualifies ``consistent with retraining`` with the minimum detectable residual.
+    """What the audit rules out, in plain words (the decision's ``rules_out``), for every verdict
+    of an audit that measured its minimum detectable residual.
 
     Example:
-        >>> residual_text({"verdict": "consistent with retraining", "power_control": {"min_detectable_residual": 0.25}})
-        "No residual memorisation detected; this audit would have caught 25% or more of the members' signal."
+        >>> residual_text({"verdict": "consistent with retraining",
+        ...                "decision": {"rules_out": "This audit would have caught ... 25% or more ..."}})
+        'This audit would have caught ... 25% or more ...'
     """
-    mdr = _d(r, "power_control").get("min_detectable_residual")
-    if r.get("verdict") != "consistent with retraining" or mdr is None:
+    text = _d(r, "decision").get("rules_out")
+    return text if isinstance(text, str) and text else None
+
+
+def effect_text(r: dict) -> str | None:
+    """The statistic the test uses, with its interval, and the agreement note (when AUC and the test disagree).
+
+    Example:
+        >>> effect_text({"effect": {"statistic": "mean score difference", "value": 0.5, "ci": [0.1, 0.9]}})
+        'Test statistic: mean score difference 0.5 [0.1, 0.9].'
+    """
+    e = _d(r, "effect")
+    if e.get("value") is None:
         return None
-    return f"No residual memorisation detected; this audit would have caught {100 * mdr:.0f}% or more of the members' signal."
+    text = f"Test statistic: {e.get('statistic', 'effect')} {num(e['value'])} {interval(e.get('ci'))}."
+    return text + (f" {r['agreement']}" if isinstance(r.get("agreement"), str) else "")
 
 
 def _class_mix_part(r: dict) -> list[str]:
@@ -90,6 +104,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
         parts.append(f"Verdict: {str(r['verdict']).upper()}{p}.")
         parts += [residual_text(r)] if residual_text(r) else []
     parts += _class_mix_part(r)
+    parts += [t for t in (effect_text(r),) if t]
     if r.get("auc") is not None:
         parts += _attack_part(r)
     acc = _d(r, "ulira_accuracy")
@@ -97,6 +112,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
         parts.append(f"U-LiRA accuracy {num(acc.get('accuracy'))} {interval(acc.get('ci'))} "
                      "(0.5 = indistinguishable from the reference).")
     parts += _control_part(r) + _poison_part(r)
+    parts += [t for t in (slices_text(r),) if t]  # where the leak is (muaudit.report.slices)
     compat = _d(r, "compatibility")
     if compat:
         parts.append(_compatibility(compat))
@@ -108,8 +124,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     if isinstance(bench, str):
         parts.append(bench)
     if reasons and r.get("inconclusive_reasons"):
-        parts.append("Inconclusive because: " + "; ".join(map(str, r["inconclusive_reasons"])) + ".")
+        parts.append("Not a pass because: " + "; ".join(map(str, r["inconclusive_reasons"])) + ".")
     for w in (r.get("warnings") or []) if reasons else []:
         parts.append(f"Warning: {w}")
     return " ".join(parts)
-    parts += [t for t in (slices_text(r),) if t]  # where the leak is (muaudit.report.slices)

@@ -15,7 +15,8 @@ from muaudit.report.summary import summary_text
 from muaudit.report.slices import slice_table_view
 
 # verdict -> CSS class: a fixed table, so no value from a file ever becomes markup
-VERDICT_CLASSES = {"not unlearned": "v-bad", "consistent with retraining": "v-good", "inconclusive": "v-warn"}
+VERDICT_CLASSES = {"not unlearned": "v-bad", "over-unlearned": "v-bad", "consistent with retraining": "v-good",
+                   "inconclusive": "v-warn"}  # one entry per word of muaudit.audit.decision.VERDICTS (tested)
 COMPATIBILITY_CLASSES = {"ok": "v-good", "warn": "v-warn", "fail": "v-bad"}
 NEUTRAL_CLASS = "v-none"
 ATTACK_NAMES = {"lira": "LiRA", "rmia": "RMIA", "loss": "LOSS", "ulira": "U-LiRA"}
@@ -116,6 +117,10 @@ def metric_rows(r: dict) -> list[dict]:
     if r.get("p_value") is not None:
         alpha = f" (significance level {num(r['alpha'])})" if r.get("alpha") is not None else ""
         rows.append(_row("p_value", num(r["p_value"]) + alpha))
+    effect = _dict(r, "effect")
+    if effect.get("value") is not None:
+        rows.append(_row("effect", f"{num(effect['value'])} {interval(effect.get('ci'))}",
+                         f"test statistic: {effect.get('statistic', 'effect')}"))
     if r.get("auc") is not None:
         rows.append(_row("auc", f"{num(r['auc'])} {interval(r.get('auc_ci'))}"))
     if r.get("balanced_accuracy") is not None:
@@ -148,7 +153,7 @@ def _power_rows(r: dict) -> list[dict]:
         name = "power: share of single held-out targets caught" if ulira else "power to catch a remembered forget set"
         rows.append(_row("power", pct(power) + need, name))
     if control.get("min_detectable_residual") is not None:
-        rows.append(_row("min_detectable_residual", format_value(control["min_detectable_residual"])))
+        rows.append(_row("min_detectable_residual", pct(control["min_detectable_residual"])))
     return rows
 
 
@@ -185,7 +190,10 @@ def section(index: int, folder, r: dict) -> dict:
     return {"id": f"folder-{index}", "title": r.get("title") or Path(str(folder)).name, "folder": str(folder),
             "verdict": r.get("verdict"), "verdict_class": VERDICT_CLASSES.get(r.get("verdict"), NEUTRAL_CLASS),
             "summary": summary_text(r, reasons=False), "reasons": _strings(r.get("inconclusive_reasons")),
+            "rules_out": _dict(r, "decision").get("rules_out") if isinstance(_dict(r, "decision").get("rules_out"), str) else None,
+            "agreement": r.get("agreement") if isinstance(r.get("agreement"), str) else None,
             "warnings": _strings(r.get("warnings")) + notes, "metrics": metric_rows(r), "tables": extra_tables(r),
+            "slices": slice_table_view(r),
             "figures": figs, "compatibility": compat and {
                 "status": compat.get("status"), "reasons": _strings(compat.get("reasons")),
                 "advice": " ".join(_strings(compat.get("advice"))), "class": COMPATIBILITY_CLASSES.get(compat.get("status"), NEUTRAL_CLASS)},
@@ -193,7 +201,6 @@ def section(index: int, folder, r: dict) -> dict:
                                    if r.get(k) is not None}, indent=2, sort_keys=True, default=str)}
 
 
-            "slices": slice_table_view(r),
 def _strings(v) -> list[str]:
     if isinstance(v, str):
         return [v]
