@@ -64,3 +64,13 @@ def test_histogram_range_shows_every_group_bulk_despite_heavy_tails():
     assert modes["forget"] - modes["non-members"] > 0.4  # separated by several bins
     for v in groups.values():
         assert ((v >= lo) & (v <= hi)).mean() >= 0.85
+
+
+def test_residuals_are_percentages_wherever_they_are_shown():
+    from muaudit.report.labels import format_value
+
+    for key in ("min_detectable_residual", "minimum detectable residual", "max_residual"):
+        assert format_value(0.9531, key) == "95.3%"
+    assert format_value(0.25, "gradient_residual") == "0.25"  # a norm, not a proportion
+    assert format_value({"power": 0.9, "min_detectable_residual": 0.9531}, "power control") == \
+        "power: 90%; minimum detectable residual: 95.3%"
