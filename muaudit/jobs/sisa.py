@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from muaudit.errors import CheckpointError, ConfigError
+from muaudit.errors import CheckpointError, ConfigError, DataError
 
 
 def train_sisa_checkpoint(spec, ds, out, *, exclude=None, seed: int = 0, device=None, progress=None):
@@ -61,6 +61,8 @@ def unlearn_sisa_checkpoint(model_path, forget_path, out_path, *, overrides: dic
     forget = load_index_file(forget_path, len(ds.train_idx), what="forget")
     train_idx = train_positions(meta, len(ds.train_idx), model_path)
     forget_d, retain_d, test, retain_pos = split_data(ds, train_idx, forget, name=f"forget file {forget_path}")
+    if not len(retain_pos):
+        raise DataError(f"forget file {forget_path} covers every training example of {model_path}; nothing would remain")
     parts = _parts(meta, cfg, train_idx, model_path)
     recipe = _recipe(meta, model_path)
     make = shard_factory(allowed_arch(meta["arch"], source=f"{model_path} (meta 'arch')", trusted=arch),
