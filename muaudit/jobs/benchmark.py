@@ -17,6 +17,7 @@ from pathlib import Path
 from muaudit.atomic import write_text
 from muaudit.benchmark import competition_phase
 from muaudit.benchmark import ulira_phase
+from muaudit.benchmark.resume import check_resume, started_inputs
 from muaudit.benchmark.runner import run_study
 from muaudit.benchmark.spec import check_classes, load_benchmark_spec
 from muaudit.benchmark.summary import markdown, plot, write_csv
@@ -27,22 +28,18 @@ from muaudit.jobs.ulira import ulira_summary
 from muaudit.report.results import new_results_dir, write_results
 
 
-def _prepare_folder(spec, out, resume: bool) -> Path:
+def _prepare_folder(spec, out, resume: bool, fingerprint: str) -> Path:
     out = Path(out) if out else None
     stored = None if out is None else out / "spec.json"
-    mine = {k: v for k, v in spec.to_dict().items() if k != "trials"}
+    inputs = started_inputs(spec, fingerprint)  # the recipe's content, the dataset's fingerprint, ...
     if stored is not None and stored.is_file():
         if not resume:
             raise ConfigError(f"{out} already holds a benchmark; pass --resume to continue it, or choose another --out")
-        theirs = {k: v for k, v in json.loads(stored.read_text()).items() if k != "trials"}
-        if theirs != mine:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            raise ConfigError(f"{out} was run with a different spec (differs in {', '.join(diff)}); "
-                              f"only the trial budget may change on --resume")
+        check_resume(out, spec, inputs)  # spec, inputs and studies.db, before anything is written
     elif resume:
         raise ConfigError(f"nothing to resume: {out or '(no --out)'} holds no benchmark")
     folder = new_results_dir(out, kind="benchmark")
-    write_text(folder / "spec.json", json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+    write_text(folder / "spec.json", json.dumps({**spec.to_dict(), "inputs": inputs}, indent=2, sort_keys=True))
     return folder
 
 
@@ -61,7 +58,7 @@ def run_benchmark(spec_path, out=None, *, executor="local", trials: int | None =
     ex = make_executor(executor, workers=workers) if isinstance(executor, str) else executor
     extra: dict = {}
     try:
-        folder = _prepare_folder(spec, out, resume)
+        folder = _prepare_folder(spec, out, resume, ds.fingerprint)
         t0 = time.perf_counter()
         rows = run_study(spec, folder, ex, batch=ex.width, extra=extra, ulira_evaluator=ulira_summary)
     finally:
