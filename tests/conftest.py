@@ -51,6 +51,19 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="session")
+def default_pool(tmp_path_factory):
+    """The pool of the packaged default recipe (``digits-mlp``: 64 shadows, a few minutes), built
+    once per session into a temporary folder: no test writes into the working folder's
+    ``shadow_models/`` (only slow tests use it)."""
+    from muaudit.jobs.demo import DEFAULT_RECIPE
+    from muaudit.pool import build_pool, load_spec
+
+    out = tmp_path_factory.mktemp("default-pool") / "digits-mlp"
+    build_pool(load_spec(DEFAULT_RECIPE), out)
+    return out
+
+
 TINY_AUDIT_RECIPE = ("[dataset]\nname='digits'\n[model]\narch='mlp'\nhidden=[16]\n"
                      "[train]\noptimizer='adam'\nlr=1e-2\nweight_decay=0.0\nepochs=3\n[pool]\nn_models=4\n"
                      "engine='sequential'\n")

@@ -19,7 +19,7 @@ from muaudit.benchmark.spec import load_benchmark_spec  # noqa: E402
 from muaudit.cli.main import cli  # noqa: E402
 from muaudit.jobs.benchmark import run_benchmark  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # a benchmark run per module (minutes)
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -66,6 +66,7 @@ def rows(res, forget="random10"):
     return {r["method"]: r for r in res["benchmark"]["rows"] if r["forget"] == forget}
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_column_with_intervals_and_protocol(bench):
     d, res = bench
     got = rows(res)
@@ -85,6 +86,7 @@ def test_column_with_intervals_and_protocol(bench):
     assert {"ulira_auc", "ulira_auc_low", "ulira_accuracy_high", "ulira_verdict", "ulira_protocol"} <= set(table[0])
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_retrain_near_chance_original_and_ga_caught(bench):
     """Measured on this pool: retrain (a second retrain from another seed) AUC 0.505 [0.485, 0.524];
     original 0.586 [0.568, 0.608]; GA at its one trial's config 0.575 [0.556, 0.595]."""
@@ -96,6 +98,7 @@ def test_retrain_near_chance_original_and_ga_caught(bench):
     assert got["ga"]["ulira_verdict"] == "not unlearned"
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_classwise_setting_has_its_forget_aware_pool(bench):
     """Class 3 forgotten by the 8 shadows that trained on it. Measured: retrain 0.487 [0.463, 0.510],
     GA 0.994, original 1.000 (a model that still knows the class is told apart at once)."""
@@ -106,6 +109,7 @@ def test_classwise_setting_has_its_forget_aware_pool(bench):
     assert "8 held-out targets of 16 shadows, those that trained on classes [3]" in got["ga"]["ulira_protocol"]
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_written_recipes_rebuild_the_same_pools(bench):
     from muaudit.pool.reader import Pool
     from muaudit.pool.spec import load_spec
@@ -118,6 +122,7 @@ def test_written_recipes_rebuild_the_same_pools(bench):
     assert (d / "out" / "ulira" / "class-class3" / "forget.npy").is_file()
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_resume_does_not_rebuild_the_pool(bench):
     d, res = bench
     pools = [d / "out" / "ulira" / "pool" / "pool.h5", d / "out" / "ulira" / "class-class3" / "pool" / "pool.h5"]
@@ -127,6 +132,7 @@ def test_resume_does_not_rebuild_the_pool(bench):
     assert [r["ulira_auc"] for r in again["benchmark"]["rows"]] == [r["ulira_auc"] for r in res["benchmark"]["rows"]]
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_changed_config_is_a_new_entry_of_the_same_pool(bench, tmp_path):
     """``--resume --trials 3`` moves GA to another configuration (measured: its best of 3 trials):
     a new entry is added to the built pool, reusing the base shadows' weights (not retrained) and
@@ -149,6 +155,7 @@ def test_changed_config_is_a_new_entry_of_the_same_pool(bench, tmp_path):
     assert pool.unlearned[new["ga"]["ulira_entry"]].done.all()
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_a_built_pool_folder_is_used_in_place(bench, tmp_path):
     """``pool = DIR``: the benchmark's random-setting entries go into that pool; built ones are not
     rebuilt (the class-wise setting gets its own forget-aware pool in the new folder)."""
@@ -167,6 +174,7 @@ def test_a_built_pool_folder_is_used_in_place(bench, tmp_path):
     assert [r["ulira_auc"] for r in rows(got).values()] == [r["ulira_auc"] for r in rows(res).values()]
 
 
+@pytest.mark.slow  # the module's benchmark run (a U-LiRA pool per setting)
 def test_report_shows_the_column(bench, tmp_path):
     d, _ = bench
     result = CliRunner().invoke(cli, ["report", str(d / "out"), "--html", "--out", str(tmp_path / "r.html")])

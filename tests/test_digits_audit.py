@@ -13,14 +13,13 @@ import pytest
 
 from muaudit.jobs.demo import DEFAULT_RECIPE, run_demo
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """Builds the default pool where `muaudit demo` keeps it (reused when already built)."""
+def demo(tmp_path_factory, default_pool):
+    """The demo on the default recipe, with its pool built once per session in a temporary folder."""
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(recipe=ROOT / DEFAULT_RECIPE, out=out / "results", log=lambda s: None), out
+    return run_demo(recipe=DEFAULT_RECIPE, pool=default_pool, out=out / "results", log=lambda s: None), out
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 ``nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))`` (flat ``[N, 64]`` inputs),
 which crashed ``muaudit lira`` before the input adapter, gets the right verdicts."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,19 +9,9 @@ from torch import nn
 
 from muaudit.jobs import run_lira
 from muaudit.jobs.demo import DEFAULT_RECIPE
-from muaudit.pool import Pool, build_pool, load_spec
+from muaudit.pool import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
-
-
-def _default_pool() -> Path:
-    """The default pool where `muaudit demo` keeps it (built once, a few minutes, then reused)."""
-    recipe = ROOT / DEFAULT_RECIPE
-    out = ROOT / "shadow_models" / recipe.stem  # where `muaudit demo` run from the repository keeps it
-    if not (out / "pool.h5").exists() or Pool(out).n_done < Pool(out).n_models:
-        build_pool(load_spec(recipe), out)
-    return out
 
 
 def _flat_mlp(X, y):
@@ -43,10 +31,10 @@ def _flat_mlp(X, y):
 
 
 @pytest.fixture(scope="module")
-def audits(tmp_path_factory):
+def audits(tmp_path_factory, default_pool):
     d = tmp_path_factory.mktemp("flat")
-    pool = _default_pool()
-    ds = load_spec(ROOT / DEFAULT_RECIPE).load_dataset()
+    pool = default_pool  # built once per session in a temporary folder (tests/conftest.py)
+    ds = load_spec(DEFAULT_RECIPE).load_dataset()
     forget = np.sort(np.random.default_rng(0).choice(1347, 134, replace=False))
     np.save(d / "forget.npy", forget)
     out = {}

@@ -69,7 +69,7 @@ def error_line(result):
     return [line for line in result.output.splitlines() if line.strip()][-1]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # a 16-shadow U-LiRA pool; tiny models: see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
