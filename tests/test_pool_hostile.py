@@ -351,3 +351,17 @@ def test_a_real_version_2_pool_is_read_with_its_own_rules_and_migrated(built, tm
     new = Pool(old)
     assert new.schema_version == 3 and new.digest() == Pool(good).digest()
     np.testing.assert_array_equal(new.logits(group="unlearned/ft"), Pool(good).logits(group="unlearned/ft"))
+
+
+def test_merge_refuses_shards_whose_parts_differ(built, tmp_path):
+    _, good = built
+    shards = []
+    for k in (0, 1):
+        path = tmp_path / f"shard-{k}-of-2.h5"
+        shutil.copy(good / "pool.h5", path)
+        _edit(lambda f: f["done"].__setitem__(slice(None), np.arange(4) % 2 == k))(path)
+        shards.append(path)
+    _forge_labels(shards[1])
+    r = CliRunner().invoke(cli, ["pool", "merge", str(tmp_path / "out"), *map(str, shards)])
+    assert r.exit_code == 2 and r.output.count("Error:") == 1, r.output
+    assert f"cannot merge {shards[1]} with {shards[0]}: different labels" in r.output

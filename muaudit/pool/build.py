@@ -247,8 +247,9 @@ def merge_pools(out, shards: list) -> Path:
         for what, a, b in (("recipe", p.spec, first.spec), ("dataset fingerprint", p.fingerprint, first.fingerprint)):
             if a != b:
                 raise PoolError(f"cannot merge {p.path} with {first.path}: different {what}")
-        if not (np.array_equal(p.keep, first.keep) and np.array_equal(p.seeds, first.seeds)):
-            raise PoolError(f"cannot merge {p.path} with {first.path}: different keep matrix or seeds")
+        differ = [k for k in first.parts[""] if p.parts[""].get(k) != first.parts[""][k]]  # keep, seeds, labels, ...
+        if differ:
+            raise PoolError(f"cannot merge {p.path} with {first.path}: different {', '.join(differ)}")
     owners = np.stack([p.done for p in pools]).sum(0)
     if (owners > 1).any():
         raise PoolError(f"cannot merge: model {int(np.argmax(owners > 1))} is done in more than one shard")
