@@ -28,6 +28,8 @@ class Dataset:
         y: int64 ``[N]`` labels in ``[0, n_classes)``.
         split: int8 ``[N]``, ``0`` = train, ``1`` = test.
         options: the loader options that produced it (recorded in pools and results).
+        info: what the loader fitted, e.g. ``{"preprocessing": ...}`` of a tabular dataset (the
+            training split's means, standard deviations and categories; recorded in pools).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Dataset:
     y: np.ndarray
     split: np.ndarray
     options: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "X", np.ascontiguousarray(self.X, dtype=np.float32))
@@ -92,4 +95,4 @@ class Dataset:
         return {"name": self.name, "n_samples": self.n_samples, "n_train": len(self.train_idx),
                 "n_test": len(self.test_idx), "n_classes": self.n_classes,
                 "input_shape": list(self.input_shape), "fingerprint": self.fingerprint,
-                "options": dict(self.options)}
+                "options": dict(self.options), **({"info": dict(self.info)} if self.info else {})}

@@ -17,6 +17,7 @@ def load_dataset(name: str, **options):
     """
     import muaudit.data.builtin  # noqa: F401  (registers loaders)
     import muaudit.data.files  # noqa: F401
+    import muaudit.data.tabular  # noqa: F401
 
     loader = DATASETS.get(name)
     check_kwargs("dataset", name, loader, options)
