@@ -98,7 +98,7 @@ def check_recipe(path, spec: dict) -> None:
         raise damaged(path, f"its stored recipe has an unknown section [{unknown[0]}] (valid: {', '.join(SECTIONS)})")
     try:
         PoolSpec.from_dict(spec)
-    except (MuauditError, TypeError, ValueError) as e:
+    except (MuauditError, TypeError, ValueError, AttributeError) as e:
         raise damaged(path, f"its stored recipe is not a valid recipe ({first_line(e)})") from None
 
 
