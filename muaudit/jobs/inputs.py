@@ -124,8 +124,8 @@ def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:
 
 
 def pool_digest(pool: Pool) -> str:
-    """The pool's digest (recipe, fingerprint and every committed row's checksum; see
-    :meth:`muaudit.pool.Pool.digest`), what ``results.json`` records as ``pool_digest``: equal
+    """The pool's digest (everything an audit reads: recipe, fingerprint, population, labels,
+    split, keep, seeds, groups and every committed row; see :mod:`muaudit.pool.digest`), what ``results.json`` records as ``pool_digest``: equal
     digests mean equal pools, whatever their file layout, and ``muaudit pool info`` prints it."""
     return pool.digest()
 
