@@ -100,7 +100,8 @@ def staged_dir(out, inputs=(), error=MuauditError):
     from muaudit.paths import output_dir
 
     out = Path(os.path.realpath(out))  # a symlinked folder is written through; the link stays
-    if Path.cwd().resolve() in (out, *out.parents):
+    cwd = Path.cwd().resolve()
+    if out in (cwd, *cwd.parents):
         raise error(f"cannot replace {out}: it is the working folder or holds it; choose a new --out")
     output_dir(out.parent, error)
     check_replaceable(out, inputs, error)

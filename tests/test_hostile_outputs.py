@@ -369,3 +369,13 @@ def test_torchscript_multiline_error_is_kept_whole():
                      '(most recent call last):\n  File "m.py", line 5, in forward\n    raise RuntimeError("x")\n'
                      '            ~~~ <--- HERE\nbuiltins.RuntimeError: bad input\nexpected 3 channels\nsee docs\n')
     assert _say(e) == "builtins.RuntimeError: bad input / expected 3 channels / see docs"
+
+
+def test_results_folder_under_the_working_folder(kit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ok("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "res")
+    assert (tmp_path / "res" / "results.json").is_file()
+    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "."),
+              "is the working folder or holds it")
+    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", ".."),
+              "is the working folder or holds it")

@@ -8,8 +8,6 @@ and after unlearning the method, forget indices, config and cost). Everything is
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
 import re
 import zipfile
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from muaudit.atomic import write_file
 from muaudit.data.dataset import MAX_CLASSES
 from muaudit.data.npy import read_npy
 from muaudit.errors import ArchitectureMismatch, CheckpointError, CheckpointWriteError, reason
@@ -39,16 +38,13 @@ def save_checkpoint(path, model: nn.Module, meta: dict) -> Path:
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"refusing to write {path}: weight {k!r} holds NaN or inf (the training "
                                   "diverged; try a smaller lr)")
-    tmp = path.with_name(f".{path.name}.tmp")
+    obj = {"state_dict": state, "meta": plain_meta(meta)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": state, "meta": plain_meta(meta)}, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    except OSError as e:
         raise CheckpointWriteError(f"cannot write {path} ({reason(e)})") from None
-    return path
+    # a temporary sibling, fsynced, then renamed (muaudit.atomic); torch reports a full disk as RuntimeError
+    return write_file(path, lambda f: torch.save(obj, f), error=CheckpointWriteError)
 
 
 def plain_meta(value, where: str = "meta"):
