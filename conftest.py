@@ -8,8 +8,16 @@ the whole training split, and a forget file of 100 positions. Their names in the
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# Commands in tests build tiny pools: in this process (no worker start-up per command; the worker
+# processes have their own tests, tests/test_executor_local.py), and without progress lines in
+# CliRunner's output (tests/test_progress_log.py sets its own interval).
+os.environ.setdefault("MUAUDIT_WORKERS", "1")
+os.environ.setdefault("MUAUDIT_PROGRESS_INTERVAL", "3600")
 
 TINY_RECIPE = """
 [dataset]

@@ -1,5 +1,5 @@
 """What commands print and show: --json on every command that prints results, progress on stderr
-(only on a terminal), and the packaged recipes resolved by name from any directory."""
+(a bar on a terminal, log lines elsewhere), and the packaged recipes resolved by name from any directory."""
 
 import io
 import json
@@ -28,8 +28,10 @@ class Tty(io.StringIO):
         return True
 
 
-def test_progress_is_silent_unless_stderr_is_a_terminal():
-    assert progress_bar("x", io.StringIO()) is None
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_elsewhere():
+    from muaudit.progress import LogLines
+
+    assert isinstance(progress_bar("x", io.StringIO()), LogLines)  # tests/test_progress_log.py
     stream = Tty()
     bar = progress_bar("training", stream)
     assert isinstance(bar, ProgressBar)

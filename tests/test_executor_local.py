@@ -47,8 +47,14 @@ def die(shared, task):
     os._exit(1)
 
 
-def test_default_is_one_worker_per_core_and_one_worker_runs_here():
+def test_default_is_one_worker_per_core_and_one_worker_runs_here(monkeypatch):
+    monkeypatch.delenv("MUAUDIT_WORKERS", raising=False)
     assert check_workers(None) == machine_cores()
+    monkeypatch.setenv("MUAUDIT_WORKERS", "2")
+    assert check_workers(None) == 2
+    monkeypatch.setenv("MUAUDIT_WORKERS", "0")
+    with pytest.raises(ConfigError, match=r"^Expected `\$MUAUDIT_WORKERS` to be an integer >= 1, got 0$"):
+        check_workers(None)
     assert isinstance(make_executor("local", workers=1), LocalExecutor)
     ex = make_executor("local", workers=2)
     assert (type(ex), ex.width, ex.threads, ex.in_process) == (ProcessExecutor, 2, 1, False)

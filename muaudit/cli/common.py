@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import warnings
 
 import click
@@ -12,6 +11,8 @@ import click
 from muaudit.checks import (MAX_CPUS_PER_TASK, MAX_GPUS_PER_TASK, check_number_range, check_positive_int, check_seed,
                             check_threads, check_unit_interval)
 from muaudit.errors import MuauditError
+from muaudit.progress import LogLines, TerminalBar
+from muaudit.threads import command_threads
 
 
 class CLIError(click.ClickException):
@@ -28,7 +29,7 @@ class Group(click.Group):
     def invoke(self, ctx):
         """Run the command; warnings (numpy's, click's, the library's) are held back and shown only
         when it succeeds: a failed command prints its one ``Error:`` line and nothing else."""
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, command_threads():  # one thread policy (threads.py)
             result = self._invoke(ctx)
         for w in caught:  # success: show them (to an outer group's record, or stderr)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -114,48 +115,16 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-class ProgressBar:
-    """A ``progress(done, total)`` callback drawing a click progress bar on stderr.
-
-    A new bar starts whenever ``total`` changes or the previous one finished; ``total`` 0 (not
-    known ahead) shows a running count instead. :meth:`close` ends whatever is drawn.
-    """
-
-    def __init__(self, label: str, file=None):
-        self.label, self.file = label, file or sys.stderr
-        self._bar, self._count_shown, self._last, self._done = None, False, 0.0, 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= 0:
-            return self._count(done)
-        if self._bar is None or self._bar.length != total:
-            self.close()
-            self._bar = click.progressbar(length=total, label=self.label, show_pos=True, file=self.file)
-            self._bar.__enter__()
-        self._bar.update(max(done - self._bar.pos, 0))
-        if done >= total:
-            self.close()
-
-    def _count(self, done: int) -> None:
-        now, self._done = time.monotonic(), done
-        if now - self._last >= 0.2:
-            self._last, self._count_shown = now, True
-            click.echo(f"\r{self.label}: {done:,}", file=self.file, nl=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-        if self._count_shown:
-            click.echo(f"\r{self.label}: {self._done:,}", file=self.file)
-            self._count_shown = False
+ProgressBar = TerminalBar  # the terminal's progress bar (muaudit/progress.py)
 
 
-def progress_bar(label: str, file=None) -> ProgressBar | None:
-    """A :class:`ProgressBar` when ``file`` (default stderr) is a terminal, else None (silent)."""
+def progress_bar(label: str, file=None) -> TerminalBar | LogLines:
+    """A ``progress(done, total)`` callback on ``file`` (default stderr): a :class:`TerminalBar`
+    on a terminal, else :class:`LogLines` (a plain line every ``MUAUDIT_PROGRESS_INTERVAL``
+    seconds, 10 by default, and one at the end; nothing for a job shorter than that)."""
     stream = file or sys.stderr
     isatty = getattr(stream, "isatty", None)
-    return ProgressBar(label, stream) if isatty and isatty() else None
+    return TerminalBar(label, stream) if isatty and isatty() else LogLines(label, stream)
 
 
 def progress_factory(file=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -35,15 +36,20 @@ class Executor(Protocol):
 
 
 def check_workers(workers: int | None) -> int:
-    """``workers`` (None: one per CPU core this process may use) checked like every count
-    (:func:`muaudit.checks.check_threads`: an integer in ``[1, 4 x cores]``, else ConfigError);
-    more than the cores is allowed, with a warning (the workers then share cores)."""
+    """``workers`` (None: ``$MUAUDIT_WORKERS`` when set, else one per CPU core this process may
+    use) checked like every count (:func:`muaudit.checks.check_threads`: an integer in
+    ``[1, 4 x cores]``, else ConfigError); more than the cores is allowed, with a warning (the
+    workers then share cores)."""
     cores = machine_cores()
+    name = "workers"
     if workers is None:
-        return cores
-    n = check_threads("workers", workers)
+        text = os.environ.get("MUAUDIT_WORKERS", "").strip()
+        if not text:
+            return cores
+        name, workers = "$MUAUDIT_WORKERS", int(text) if text.isdigit() else text
+    n = check_threads(name, workers)
     if n > cores:
-        warnings.warn(f"--workers {n} is more than the {cores} CPU cores this process may use; the workers "
+        warnings.warn(f"{'--workers' if name == 'workers' else name} {n} is more than the {cores} CPU cores this process may use; the workers "
                       "will share cores (each one slower)", UserWarning, stacklevel=3)
     return n
 
