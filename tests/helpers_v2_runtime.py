@@ -5,7 +5,8 @@ A model folder's ``model-settings.json`` names ``parameters.uri`` (an ``.npz`` w
 
 - ``mode``: ``honest`` (the MLP's logits); ``cheat`` (an input equal to a row of ``forget`` in the
   ``.npz`` is answered by a second MLP ``R0, c0, ...``, the retrain; every other input by the
-  first); ``labels`` (INT64 labels ``[N]``); ``short`` (logits without the last class);
+  first); ``labels`` (INT64 labels ``[N]``); ``bool`` (BOOL ``[N, C]``); ``short`` (logits
+  without the last class);
   ``error400`` / ``error500`` (every infer fails with that status); ``flaky`` (every other infer
   answers 503); ``dies`` (the server process exits on infer request number ``after``).
 
@@ -70,6 +71,8 @@ class MLPRuntime(MLModel):
                 z[hit] = mlp(self.second, rows[hit])
         if self.mode == "labels":
             z = z.argmax(-1).astype(np.int64)
+        if self.mode == "bool":
+            z = z > 0
         if self.mode == "short":
             z = z[:, :-1]
         return InferenceResponse(model_name=self.name, outputs=[NumpyCodec.encode_output("logits", z)])

@@ -21,7 +21,7 @@ from muaudit.targets.adapter import InputAdapter, candidate_layouts
 from muaudit.targets.load import AuditTarget
 from muaudit.targets.outputs import TensorInfo, choose_output
 from muaudit.targets.runner import predict_outputs, to_log_scores
-from muaudit.targets.v2 import FLOATS, EndpointURL, QueryOptions, V2Client, read_metadata, tensor_info
+from muaudit.targets.v2 import FLOATS, INTEGERS, EndpointURL, QueryOptions, V2Client, read_metadata, tensor_info
 
 
 class EndpointRunner:
@@ -115,23 +115,27 @@ class EndpointRunner:
         return self._array(found[0], n)
 
     def _array(self, o: dict, n: int) -> np.ndarray:
+        """Class scores ``[n, C]`` (a float datatype), or labels ``[n]`` or ``[n, 1]`` (an integer datatype: a
+        label-only target, turned into one-hot rows by :func:`~muaudit.targets.runner.predict_outputs`)."""
         name, dt, shape, C = self.output.name, o.get("datatype"), o.get("shape"), self.n_classes
-        if dt not in FLOATS:
-            raise EndpointError(f"{self.url}: output {name!r} has datatype {str(dt)[:20]}; expected class scores "
-                                "(FP16, FP32 or FP64)")
-        if shape != [n, C]:
+        labels = dt in INTEGERS and shape in ([n], [n, 1])
+        if dt not in FLOATS and not labels:
+            raise EndpointError(f"{self.url}: output {name!r} has datatype {str(dt)[:20]} and shape {str(shape)[:40]}; "
+                                f"expected class scores (FP16, FP32 or FP64 [{n}, {C}]) or labels (INT [{n}])")
+        if not labels and shape != [n, C]:
             raise EndpointError(f"{self.url}: output {name!r} has shape {str(shape)[:40]} for {n} rows; "
                                 f"expected [{n}, {C}]")
         try:
             z = np.asarray(o.get("data"), np.float64)
         except (TypeError, ValueError):
             raise EndpointError(f"{self.url}: output {name!r} holds data that are not numbers") from None
-        if z.size != n * C:
-            raise EndpointError(f"{self.url}: output {name!r} holds {z.size} numbers; its shape [{n}, {C}] needs "
-                                f"{n * C} (binary data is not read: answer in JSON)")
+        size = n if labels else n * C
+        if z.size != size:
+            raise EndpointError(f"{self.url}: output {name!r} holds {z.size} numbers; its shape {shape} needs "
+                                f"{size} (binary data is not read: answer in JSON)")
         if not np.isfinite(z).all():
             raise EndpointError(f"{self.url}: output {name!r} has NaN/inf")
-        return z.reshape(n, C).astype(np.float32)
+        return z.reshape(n).astype(np.float32) if labels else z.reshape(n, C).astype(np.float32)
 
     def describe(self) -> dict:
         """What ``results.json`` records: the output read and the endpoint (URL, metadata, rows queried)."""

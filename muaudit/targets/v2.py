@@ -24,7 +24,8 @@ from muaudit.targets.outputs import OTHER, SCORES, TensorInfo
 
 SCHEMES = ("http", "https")
 FLOATS = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
-DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "BYTES", *FLOATS}
+INTEGERS = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
+DATATYPES = {"BOOL", "BYTES", *INTEGERS, *FLOATS}
 _PATH = re.compile(r"^(?P<prefix>(?:/[^/]+)*?)/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?"
                    r"(?:/infer)?/?$")
 URL_FORM = "http(s)://HOST[:PORT]/v2/models/NAME[/versions/V][/infer]"
