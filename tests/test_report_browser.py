@@ -108,10 +108,12 @@ def test_report_in_headless_chromium(folders, tmp_path):
             page.goto(Path(page_file).as_uri(), wait_until="load")
             figures = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight, e.clientWidth])")
-            # every number on one line: a cell's height is one line of its text (the AUC column wrapped before)
-            wrapped = page.eval_on_selector_all("td.num", """els => els.filter(e => e.innerText.trim() &&
-                e.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(e).lineHeight || 20) + 12)
-                .map(e => e.innerText)""")
+            # every number on one line (the AUC column wrapped over three before): the line boxes of a
+            # cell's text all share one top
+            wrapped = page.eval_on_selector_all("td.num", """els => els.filter(e => {
+                const r = document.createRange(); r.selectNodeContents(e);
+                return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size > 1;
+            }).map(e => e.innerText)""")
             page.locator("table.overview").screenshot(path=str(tmp_path / "overview.png"))
             page.locator("img[alt='scores_hist.png']").first.screenshot(path=str(tmp_path / "histogram.png"))
             listed = page.eval_on_selector_all("table.overview tbody tr td:first-child", "els => els.map(e => e.innerText)")
