@@ -44,16 +44,21 @@ def train_references(spec: BenchmarkSpec, out: Path, executor) -> None:
 
 
 class Progress:
-    """``trials done / total`` and the current best per method, on stderr when it is a terminal."""
+    """``trials done / total`` and the current best per method, on stderr when it is a terminal;
+    elsewhere (a log) plain lines at a steady interval (:class:`muaudit.progress.LogLines`)."""
 
     def __init__(self, total: int, stream=None):
+        from muaudit.progress import LogLines
+
         self.total, self.stream = total, stream or sys.stderr
         self.done: dict[str, int] = {}
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.log = None if self.enabled else LogLines("[benchmark] search trials", self.stream)
 
     def __call__(self, job, study) -> None:
         self.done[job.name] = len(counted_trials(study))
         if not self.enabled:
+            self.log(min(sum(self.done.values()), self.total), self.total)
             return
         best = best_trial(study)
         score = f"{best.user_attrs.get('score', float('nan')):.3f}" if best else "–"
