@@ -379,3 +379,42 @@ def test_results_folder_under_the_working_folder(kit, tmp_path, monkeypatch):
               "is the working folder or holds it")
     one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", ".."),
               "is the working folder or holds it")
+
+
+# --- every writer: nothing lands outside its --out ------------------------------------------------------
+
+SPEC = 'recipe = "{recipe}"\nmethods = ["original", "retrain", "ft"]\nseeds = [0]\n[search]\ntrials = 1\n' \
+       '[method.ft]\nfixed = {{epochs = 1}}\nspace = {{lr = {{low = 0.001, high = 0.01}}}}\n[[forget]]\nfraction = 0.1\n'
+WRITERS = [
+    ("train", lambda k, o: ["train", k / "tiny.toml", "--out", o / "t.pt"]),
+    ("unlearn", lambda k, o: ["unlearn", "--method", "ft", "--model", k / "model.pt", "--forget", k / "forget.npy",
+                              "--out", o / "u.pt", "--set", "epochs=1"]),
+    ("lira", lambda k, o: ["lira", "--target", k / "model.pt", "--forget", k / "forget.npy", "--pool", k / "pool", "--out", o]),
+    ("mia", lambda k, o: ["mia", "--target", k / "model.pt", "--forget", k / "forget.npy", "--out", o]),
+    ("ulira", lambda k, o: ["ulira", "--pool", k / "pool", "--method", "ft", "--out", o]),
+    ("report", lambda k, o: ["report", k / "results", "--html", "--out", o / "r.html", "--csv", o / "r.csv"]),
+    ("pool-build", lambda k, o: ["pool", "build", k / "tiny.toml", "--out", o]),
+    ("forget-set", lambda k, o: ["forget-set", o / "f.npy", "--recipe", k / "tiny.toml", "--count", "10"]),
+    ("poison", lambda k, o: ["poison", "gaussian", "--recipe", k / "tiny.toml", "--method", "ft", "--seeds", "1",
+                             "--set", "epochs=1", "--out", o]),
+    ("benchmark", lambda k, o: ["benchmark", k / "bench.toml", "--out", o]),
+]
+
+
+@pytest.mark.parametrize("make", [w[1] for w in WRITERS], ids=[w[0] for w in WRITERS])
+def test_every_writer_stays_inside_its_out(kit, tmp_path, monkeypatch, make):
+    """Each command that writes files, run from a working folder: afterwards every new or changed
+    path lies under its --out (no stray results/ folder, no temporary file, inputs unchanged)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (kit / "bench.toml").write_text(SPEC.format(recipe=kit / "tiny.toml"))
+    out = tmp_path / "out"
+    before = {**snapshot(tmp_path), **snapshot(kit)}
+    ok(*make(kit, out))
+    after = {**snapshot(tmp_path), **snapshot(kit)}
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert changed and all(Path(p) == out or out in Path(p).parents for p in changed), changed
+    assert not [p for p in changed if ".tmp" in Path(p).name or ".old-" in Path(p).name], changed
+    if (out / "runs").is_dir():  # the benchmark: one result file per method, none shared
+        assert len(set((out / "runs").rglob("s0.json"))) == 3
