@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
-from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json, progress_bar
+from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json, progress_bar, verdict_options
 from muaudit.cli.options import executor_options, open_executor, threads_option
 
 
@@ -95,6 +95,21 @@ def pool_evaluate(pool_dir, attack, n_targets, as_json):
 
     res = evaluate_pool(pool_dir, attack=attack, n_targets=n_targets)
     echo_json(res) if as_json else click.echo(summary_text(res))
+
+
+@pool.command("plan")
+@click.argument("pool_dir", type=click.Path())
+@click.option("--forget-size", required=True, type=COUNT, help="Examples in the forget set you will audit.")
+@verdict_options
+@click.option("--targets", "n_targets", type=COUNT, default=4, show_default=True,
+              help="Held-out shadows the residual is simulated on (median).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def pool_plan(pool_dir, forget_size, alpha, max_residual, n_targets, as_json):
+    """How many shadows does a pass need? The residual reachable at --forget-size, and the shadows for --max-residual."""
+    from muaudit.jobs.plan import format_plan, plan_pool
+
+    plan = plan_pool(pool_dir, forget_size=forget_size, max_residual=max_residual, alpha=alpha, n_targets=n_targets)
+    echo_json(plan) if as_json else click.echo(format_plan(plan))
 
 
 @pool.command("merge")
