@@ -293,15 +293,16 @@ def test_missing_side_uses_the_typical_gap():
 @pytest.mark.parametrize("name", ATTACKS.names())
 def test_attack_contract(name):
     pool = synthetic_pool(n_models=6, n_samples=40, n_views=2, gap=1.0)
-    ref = ReferenceSignals(pool.phi, pool.keep)
+    as_labels = (lambda x: (x > 0.0).astype(float)) if name == "label-only" else (lambda x: x)  # 0/1 correctness
+    ref = ReferenceSignals(as_labels(pool.phi), pool.keep)
     attack = make_attack(name)
     assert attack.name == name and isinstance(asdict(attack.config), dict)
     with pytest.raises(FrozenInstanceError):
         attack.config.__setattr__("x", 1)
     with pytest.raises(ConfigError, match="not fitted"):
-        attack.score(pool.phi[0])
+        attack.score(as_labels(pool.phi[0]))
     assert attack.fit(ref) is attack
-    target = pool.draw(pool.keep[0])
+    target = as_labels(pool.draw(pool.keep[0]))
     scores = attack.score(target)
     assert scores.shape == (40,) and scores.dtype == np.float64 and np.isfinite(scores).all()
     np.testing.assert_array_equal(scores, make_attack(name).fit(ref).score(target))  # deterministic
@@ -319,7 +320,7 @@ def test_attack_contract(name):
     (lambda: LiRA(variance="x"), "Expected `variance` in ('auto', 'fixed', 'per-example'), got 'x'"),
     (lambda: RMIA(a=1.5), "Expected `a` in [0, 1] or None, got 1.5"),
     (lambda: RMIA(gamma=0), "Expected `gamma` > 0, got 0"),
-    (lambda: make_attack("nope"), "unknown attack 'nope'; valid: lira, loss, rmia"),
+    (lambda: make_attack("nope"), "unknown attack 'nope'; valid: label-only, lira, loss, rmia"),
     (lambda: ReferenceSignals(np.zeros((2, 3)), np.zeros((2, 3), bool), "logits"), "Expected `statistic` in"),
 ])
 def test_config_errors(build, message):

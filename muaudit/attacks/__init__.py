@@ -2,7 +2,8 @@
 
 - :mod:`~muaudit.attacks.signals`: phi, loss, confidence, correctness from logits.
 - Shadow attacks (``fit(reference)`` then ``score(target)``), registered in ``ATTACKS``:
-  :class:`LiRA` (``"lira"``), :class:`RMIA` (``"rmia"``) and the baseline :class:`LOSS` (``"loss"``).
+  :class:`LiRA` (``"lira"``), :class:`RMIA` (``"rmia"``), the baseline :class:`LOSS` (``"loss"``)
+  and :class:`LabelOnly` (``"label-only"``, for targets that answer with labels only).
 - Population attacks without shadows: :func:`logistic_regression_mia` (Deep Unlearn),
   :func:`svc_mia` (SalUn).
 - U-LiRA (:class:`ULiRA`, not in ``ATTACKS``: it fits :class:`UnlearningSignals`).
@@ -17,6 +18,7 @@ scores (permutation test, power, verdicts, leave-one-out, U-LiRA evaluation) liv
 
 from muaudit.attacks.base import ATTACKS, Attack, AttackBase, ReferenceSignals, make_attack
 from muaudit.attacks.lira import LiRA, LiRAConfig
+from muaudit.attacks.labelonly import LabelOnly, LabelOnlyConfig
 from muaudit.attacks.rmia import RMIA, RMIAConfig
 from muaudit.attacks.population import (LOSS, LogisticMIAResult, SVCMIAResult, logistic_regression_mia,
                                         svc_mia)
@@ -25,7 +27,7 @@ from muaudit.attacks.signals import (confidence, correctness, cross_entropy_loss
                                      logit_scaled_confidence, loss_from_phi)
 
 __all__ = [
-    "ATTACKS", "Attack", "AttackBase", "LOSS", "LiRA", "LiRAConfig", "LogisticMIAResult",
+    "ATTACKS", "Attack", "AttackBase", "LOSS", "LabelOnly", "LabelOnlyConfig", "LiRA", "LiRAConfig", "LogisticMIAResult",
     "RMIA", "RMIAConfig", "ReferenceSignals", "SVCMIAResult", "confidence",
     "correctness", "cross_entropy_loss",
     "log_probability_from_phi", "logit_scaled_confidence", "logistic_regression_mia", "loss_from_phi",

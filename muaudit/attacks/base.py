@@ -163,6 +163,7 @@ def make_attack(attack, **options) -> Attack:
         'rmia'
     """
     import muaudit.attacks.lira  # noqa: F401  (registers the attacks)
+    import muaudit.attacks.labelonly  # noqa: F401
     import muaudit.attacks.population  # noqa: F401
     import muaudit.attacks.rmia  # noqa: F401
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import click
 
 from muaudit.attacks.presets import AUDIT_PRESETS
-from muaudit.cli.common import SEED, echo_json, progress_factory, verdict_options
+from muaudit.checks import check_int_range
+from muaudit.cli.common import SEED, Checked, echo_json, progress_factory, verdict_options
 from muaudit.cli.target_options import device_option, input_options, query_options
 from muaudit.paths import prepare_output_file
 from muaudit.report.figure_worker import start_figure_worker
 
+SECRET_VIEWS = Checked(click.INT, lambda name, v: check_int_range(name, v, 0, 64), "integer in [0, 64]")
 TARGET_HELP = ("Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, ONNX, logits .npy, or a deployed "
                "model's URL http(s)://HOST:PORT/v2/models/NAME (Open Inference Protocol).")
 
@@ -24,14 +26,16 @@ TARGET_HELP = ("Checkpoint, raw state_dict (.pt or .safetensors), TorchScript, O
 @click.option("--attack", type=click.Choice(AUDIT_PRESETS), default="online", show_default=True,
               help="online/offline LiRA or rmia on the pool's shadows; qmia: quantile regression on half of the non-members, no shadows (the pool gives only the dataset).")
 @click.option("--method", help="The unlearning method the target used: U-LiRA with the pool's unlearned shadows of it.")
+@click.option("--secret-views", type=SECRET_VIEWS, default=0, show_default=True,
+              help="Query every example under N random views drawn for this audit only (shifts + noise; seed recorded after the audit), so the provider cannot recognise the forget examples; models and endpoints only, needs a pool built with save_weights = true.")
 @verdict_options
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @input_options
 @device_option
 @query_options
-def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alpha, max_residual, out, as_json, input_layout,
-         input_mean, input_std, device, **query):
+def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, secret_views, alpha, max_residual, out, as_json,
+         input_layout, input_mean, input_std, device, **query):
     """Audit whether TARGET still treats the FORGET examples as training members."""
     start_figure_worker()  # before the heavy imports: matplotlib loads beside them
     from muaudit.jobs import run_lira
@@ -39,7 +43,7 @@ def lira(target, forget, pool, arch, nonmembers, train_idx, attack, method, alph
 
     results, out_dir = run_lira(target=target, forget=forget, pool=pool, arch=arch, nonmembers=nonmembers,
                                 train_idx=train_idx, attack=attack, alpha=alpha, max_residual=max_residual, out=out,
-                                method=method,
+                                method=method, secret_views=secret_views,
                                 input_layout=input_layout, input_mean=input_mean, input_std=input_std, device=device,
                                 **query)
     if as_json:

@@ -13,7 +13,8 @@ from muaudit.audit import audit_target
 from muaudit.audit.slices import audit_slices
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
 from muaudit.audit.verdict import evidence_of
-from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance, target_logits
+from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
+from muaudit.jobs.queries import label_signals, query_logits
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
 from muaudit.checks import StatisticsWarning
@@ -56,6 +57,9 @@ def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, on
     ``opts``: ``alpha``, ``max_residual``, ``random_state``; the verdict is left to the caller."""
     labels = data.pool.labels
     opts["decide"] = False
+    if attack == "label-only":  # one-hot outputs: phi_t is the correctness of each query's label (jobs.queries)
+        return audit_target(phi_t, label_signals(shadow_logits, labels), data.pool.keep, forget=F, nonmembers=NM,
+                            members=R, labels=labels, attack="label-only", recenter=False, on_scores=on_scores, **opts)
     if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
         from muaudit.audit.qmia import audit_qmia
 
@@ -88,7 +92,7 @@ def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, dev
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
              output=None, batch_size=None, timeout=None, retries=None, max_queries=None,
              alpha=DEFAULT_ALPHA, max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
-             input_std=None, device=None, write=True) -> tuple[dict, Path | None]:
+             input_std=None, device=None, secret_views=0, write=True) -> tuple[dict, Path | None]:
     """Audit ``target`` on ``forget``; return ``(results, results_dir)`` (``None`` without ``write``).
 
     ``target`` is a file (checkpoint, state_dict, safetensors, TorchScript, ONNX, logits ``.npy``),
@@ -100,8 +104,10 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     pool) the IN distribution of every forget example is the pool's shadows that trained on it and
     unlearned it with that method (U-LiRA). ``input_layout`` / ``input_mean`` / ``input_std``
     describe the target's input convention (:class:`~muaudit.targets.InputAdapter`); ``device``
-    runs the target (default: cuda if present). :func:`muaudit.audit_checkpoint` is the in-memory
-    front end.
+    runs the target (default: cuda if present). ``secret_views`` (model targets, pools with stored
+    weights): query every example under that many random views drawn for this audit only
+    (:mod:`muaudit.jobs.queries`). A target whose outputs are one-hot is audited with the
+    label-only attack. :func:`muaudit.audit_checkpoint` is the in-memory front end.
 
     Example:
         With a pool from ``muaudit pool build`` and a checkpoint from ``muaudit train`` (here the
@@ -127,9 +133,11 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         group = unlearned_group(data.pool, method)
     tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device, output=output, query=query)
     F, NM, R, member_source = _audit_rows(data, tgt, forget, nonmembers, train_idx)
-    z = target_logits(tgt, data)
-    phi_t = logit_scaled_confidence(z, data.pool.labels)
-    shadow_logits = data.pool.logits()  # read and checksummed once: the attack and the compatibility block
+    # the pool's logits (read and checksummed once) or the secret views' (from the shadows' weights)
+    z, shadow_logits, queries = query_logits(tgt, data, secret_views=secret_views)
+    if queries["labels_only"] and group is None:
+        attack = "label-only"
+    phi_t = label_signals(z, data.pool.labels) if attack == "label-only" else logit_scaled_confidence(z, data.pool.labels)
     figures = []  # started (in the figure worker, if any) as soon as the scores exist, beside the statistics
     on_scores = (lambda scores: figures.append(draw_figures(*audit_curves(scores, F, NM, R)))) if write else None
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
@@ -144,9 +152,10 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
                                          alpha=alpha, random_state=random_state)  # where the leak is (docs/reports.md)
     name = tgt.path.name
     title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"
-    results = {**res.results, "kind": "lira", "title": title, "compatibility": compat,
+    results = {**res.results, "kind": "lira", "title": title, "compatibility": compat, "queries": queries,
                "config": {"attack": attack, "alpha": alpha, "max_residual": max_residual, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
-                          "members_from": member_source, "random_state": random_state, "method": method},
+                          "members_from": member_source, "random_state": random_state, "method": method,
+                          "secret_views": secret_views},
                "inputs": provenance(target, tgt, forget, data.dataset, data.pool)}
     arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}
     if not write:

@@ -57,7 +57,9 @@ class PoolSpec:
         train: the :class:`TrainRecipe` of every shadow model.
         n_models: number of shadow models M (even, >= 2).
         seed: seed of the keep matrix and of the per-model seeds.
-        views: evaluation views V (1 = identity; 2 adds a horizontal flip, images only).
+        views: the query views every example is evaluated on: ``1`` (identity), ``2`` (adds a
+            horizontal flip) or a list of names such as ``["identity", "shift:1,0", "flip"]``
+            (:mod:`muaudit.training.views`); :attr:`view_names` lists them.
         engine: ``"auto"`` (measure and pick), ``"sequential"`` or ``"ensemble"``.
         ensemble_size: models per batched-ensemble chunk.
         population: ``"all"`` (train and test splits, default) or ``"train"``.
@@ -77,7 +79,7 @@ class PoolSpec:
     train: TrainRecipe = field(default_factory=TrainRecipe)
     n_models: int = 64
     seed: int = 0
-    views: int = 1
+    views: int | tuple = 1
     engine: str = "auto"
     ensemble_size: int = 16
     population: str = "all"
@@ -92,7 +94,6 @@ class PoolSpec:
             (_int(self.n_models) and 2 <= self.n_models <= MAX_MODELS and self.n_models % 2 == 0,
              f"`n_models` an even integer in [2, {MAX_MODELS}]", self.n_models),
             (_int(self.seed) and 0 <= self.seed < SEED_LIMIT, "`seed` an integer in [0, 2**32)", self.seed),
-            (self.views in (1, 2) and _int(self.views), "`views` 1 or 2", self.views),
             (self.engine in ENGINES, f"`engine` in {ENGINES}", self.engine),
             (_int(self.ensemble_size) and 1 <= self.ensemble_size <= MAX_MODELS, f"`ensemble_size` an integer in [1, {MAX_MODELS}]", self.ensemble_size),
             (self.population in POPULATIONS, f"`population` in {POPULATIONS}", self.population),
@@ -104,7 +105,11 @@ class PoolSpec:
             if not ok:
                 raise ConfigError(f"Expected {expected}, got {got!r}")
         from muaudit.models.factory import check_arch_options
+        from muaudit.training.views import resolve_views
 
+        if isinstance(self.views, list):
+            object.__setattr__(self, "views", tuple(self.views))
+        resolve_views(self.views)
         check_arch_options(self.model["arch"], self.arch_kwargs)
         if self.sisa is not None and self.unlearn:
             raise ConfigError("[[unlearn]] entries are not supported in a recipe with a [sisa] section yet: a SISA "
@@ -127,7 +132,9 @@ class PoolSpec:
         train = TrainRecipe.from_dict(dict(d.get("train", {})))
         from muaudit.pool.entries import parse_entries
 
-        return cls(name=d.get("name", name), dataset=dict(d.get("dataset", {"name": "digits"})),
+        from muaudit.paths import safe_name
+
+        return cls(name=safe_name(d.get("name", name), "recipe `name`"), dataset=dict(d.get("dataset", {"name": "digits"})),
                    model=dict(d.get("model", {"arch": "mlp"})), train=train,
                    unlearn=parse_entries(d.get("unlearn"), recipe=train), sisa=_sisa(d), **pool)
 
@@ -152,6 +159,13 @@ class PoolSpec:
 
         opts = {k: v for k, v in self.dataset.items() if k != "name"}
         return load_dataset(self.dataset["name"], **opts)
+
+    @property
+    def view_names(self) -> list[str]:
+        """The names of the query views (``views = 1`` -> ``["identity"]``)."""
+        from muaudit.training.views import view_names
+
+        return view_names(self.views)
 
     @property
     def arch_kwargs(self) -> dict:

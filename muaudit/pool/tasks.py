@@ -104,7 +104,7 @@ def finish_chunk(ctx: BuildContext, res: ChunkResult) -> ChunkResult:
     """``res`` with the logits of its deferred shadows computed (in one pass over the data)."""
     if res.deferred:
         ms = sorted(res.deferred)
-        logits = predict_many([res.deferred[m][0] for m in ms], ctx.X, n_views=ctx.spec.views)
+        logits = predict_many([res.deferred[m][0] for m in ms], ctx.X, views=ctx.spec.views)
         res.rows[""].update({m: (lg, res.deferred[m][1]) for m, lg in zip(ms, logits)})
         res.deferred = {}
     return res
@@ -118,7 +118,7 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
         if model is None:
             notes.append(f"cannot read {ckpt}; retraining shadow {m} from its seed")
             train.append(m)
-        elif float(np.abs(task.check[m] - predict_logits(model, X, n_views=ctx.spec.views)).max()) > 1e-4:
+        elif float(np.abs(task.check[m] - predict_logits(model, X, views=ctx.spec.views)).max()) > 1e-4:
             notes.append(f"{ckpt} does not reproduce shadow {m}'s stored logits; retraining it from its seed")
             train.append(m)
         else:
@@ -137,7 +137,7 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
         if defer and all(m in task.new for m in ms):
             deferred.update((m, (models[m], seconds)) for m in ms)
         else:
-            for m, logits in zip(ms, predict_many([models[m] for m in ms], X, n_views=ctx.spec.views)):
+            for m, logits in zip(ms, predict_many([models[m] for m in ms], X, views=ctx.spec.views)):
                 if m in task.new:
                     rows[m] = (logits, seconds)
                 else:

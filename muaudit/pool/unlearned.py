@@ -111,12 +111,12 @@ class ChunkUnlearner:
 
         forget = self.ctx.forgets[f"unlearned/{e.name}"][m]
         if not forget.any():  # a forget-aware pool's shadow that never trained on F: nothing to forget
-            return predict_logits(model, self.X, n_views=self.spec.views), 0.0, 0
+            return predict_logits(model, self.X, views=self.spec.views), 0.0, 0
         f, r = self.data(m, forget)
         meta = {"recipe": self.spec.train.to_dict(), "train_idx": np.flatnonzero(self.ctx.keep[m]).tolist()}
         res = run_unlearning(e.method, model, f, r, config=e.method_config(self.spec.train),
                              seed=method_seed(self.ctx.seeds[m], e), meta=meta, budget=e.budget)
-        logits = predict_logits(res.model, self.X, n_views=self.spec.views)
+        logits = predict_logits(res.model, self.X, views=self.spec.views)
         return logits, float(res.cost["seconds"]), int(res.cost["sample_gradients"])
 
     def retrain_rows(self, retrain: dict[int, list[str]]) -> dict[str, dict[int, tuple]]:
@@ -145,7 +145,7 @@ class ChunkUnlearner:
                                   engine=self.ctx.engine, ensemble_size=self.spec.ensemble_size):
             seconds = (time.perf_counter() - t0) / len(chunk)
             for i, model in chunk:
-                logits = predict_logits(model, self.X, n_views=self.spec.views)
+                logits = predict_logits(model, self.X, views=self.spec.views)
                 rows[ids[i]] = (logits, seconds, int(self.spec.train.epochs * len(keep_rows[i])))
             t0 = time.perf_counter()
         return rows

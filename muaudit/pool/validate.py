@@ -13,6 +13,7 @@ import numpy as np
 
 from muaudit.errors import PoolError
 from muaudit.pool.layout import CHECKSUM_BYTES, CONTENT_ATTR, READABLE_VERSIONS
+from muaudit.training.views import MAX_VIEWS
 
 REBUILD = "the file is damaged or was edited; rebuild it with `muaudit pool build RECIPE --out {dir}`"
 _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
@@ -171,8 +172,8 @@ def root_arrays(path, f, version: int) -> tuple[dict, tuple]:
     check_memory(path, keep.shape, 1)
     logits = dataset(path, f, "logits", "float32", (M, N, None, None))
     V, C = logits.shape[2:]
-    if V not in (1, 2) or C < 2:
-        raise damaged(path, f"`logits` has {V} views and {C} classes, expected 1 or 2 views and >= 2 classes")
+    if not 1 <= V <= MAX_VIEWS or C < 2:
+        raise damaged(path, f"`logits` has {V} views and {C} classes, expected 1 to {MAX_VIEWS} views and >= 2 classes")
     out = {"keep": keep[()]}
     for name, kind, shape in (("seeds", "integer", (M,)), ("done", "bool", (M,)), ("seconds", "float", (M,)),
                               ("population", "integer", (N,)), ("labels", "integer", (N,)), ("split", "integer", (N,))):

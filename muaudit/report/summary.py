@@ -86,6 +86,15 @@ def _poison_part(r: dict) -> list[str]:
             f"the test {'had' if powered else 'did not have'} power."]
 
 
+def _queries_part(q: dict) -> list[str]:
+    """What the queries were and whether the provider could have recognised them (``queries`` block)."""
+    if not isinstance(q.get("recognition"), str):
+        return []
+    label = " The target answered with labels only: label-only attack." if q.get("labels_only") else ""
+    return [f"Queries: {q.get('n_views')} view(s) per example ({q.get('kind')}); recognition of the audit's "
+            f"queries by the provider: {q['recognition']}.{label}"]
+
+
 def _compatibility(c: dict) -> str:
     """One sentence on whether the pool models the target (the ``compatibility`` block)."""
     if c.get("status") == "ok":
@@ -116,6 +125,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     compat = _d(r, "compatibility")
     if compat:
         parts.append(_compatibility(compat))
+    parts += _queries_part(_d(r, "queries"))
     pop = _d(_d(r, "population_mia"), "unlearned")
     if pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "

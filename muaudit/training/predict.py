@@ -1,4 +1,4 @@
-"""Eval-mode logits of models on every example, over V views (1 = identity, 2 adds a flip)."""
+"""Eval-mode logits of models on every example, over V query views (:mod:`muaudit.training.views`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
+from muaudit.training.views import View, apply_view, check_views_fit, resolve_views
 
 # On CPU a batch of rows is kept to about this many bytes, so that it (and its flipped view) stays in
 # cache while every model of a chunk reads it: predicting is bound by reading the data, not by
@@ -16,14 +17,15 @@ from muaudit.errors import ConfigError
 CPU_BATCH_BYTES = 2 ** 21
 
 
-def view(x: torch.Tensor, v: int, out: torch.Tensor | None = None) -> torch.Tensor:
-    """View ``v`` of a batch: 0 = identity, 1 = horizontal flip (images only).
+def view(x: torch.Tensor, v: View | int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """View ``v`` of a batch (a :class:`~muaudit.training.views.View`; or 0 = identity, 1 = flip).
 
-    ``out`` (a CPU tensor of ``x``'s shape, dtype float32): the flip is written there instead of
-    a new tensor: a reused buffer and numpy's reversed-stride copy, about 4x faster on CPU than
+    ``out`` (a CPU tensor of ``x``'s shape, dtype float32): a plain flip is written there instead
+    of a new tensor: a reused buffer and numpy's reversed-stride copy, about 4x faster on CPU than
     ``torch.flip`` into fresh memory (the same values)."""
-    if v == 0:
-        return x
+    v = View(flip=bool(v)) if isinstance(v, int) else v
+    if v != View(flip=True):
+        return apply_view(x, v)
     if out is None or x.device.type != "cpu" or x.dtype != out.dtype or x.shape != out.shape:
         return torch.flip(x, dims=[-1])
     np.copyto(out.numpy(), x.numpy()[..., ::-1])
@@ -43,23 +45,30 @@ def batch_rows(X: torch.Tensor, batch_size: int, device) -> int:
 
 @torch.no_grad()
 def predict_many(models: Sequence[nn.Module], X: torch.Tensor | np.ndarray, *, n_views: int = 1,
-                 batch_size: int = 2048, device=None) -> list[np.ndarray]:
+                 views=None, batch_size: int = 2048, device=None) -> list[np.ndarray]:
     """Float32 ``[N, V, C]`` eval-mode logits of every model in ``models``, in one pass over ``X``.
 
     Each batch of rows is moved to the device and flipped once, and every model runs on it while it
     is in cache; a model's logits are exactly those :func:`predict_logits` gives it alone (the same
-    batches and operations). View 1 (``n_views=2``, images ``[N, C, H, W]`` only) is the horizontal
-    flip. The models' train/eval states are restored afterwards, also when a model raises.
+    batches and operations). ``views``: a recipe's views (``1``, ``2`` or names, see
+    :func:`~muaudit.training.views.resolve_views`; default ``n_views``: 1 = identity, 2 adds the
+    horizontal flip); views other than the identity need images ``[N, C, H, W]``. The models'
+    train/eval states are restored afterwards, also when a model raises.
 
     Example:
         >>> [a.shape for a in predict_many([torch.nn.Linear(4, 3), torch.nn.Linear(4, 2)], np.zeros((5, 4)))]
         [(5, 1, 3), (5, 1, 2)]
     """
     X = torch.as_tensor(np.asarray(X, np.float32)) if isinstance(X, np.ndarray) else X
-    if n_views not in (1, 2):
+    if views is None and n_views not in (1, 2):
         raise ConfigError(f"Expected `n_views` 1 or 2, got {n_views!r}")
-    if n_views == 2 and X.dim() != 4:
+    if views is None and n_views == 2 and X.dim() != 4:
         raise ConfigError(f"n_views=2 (horizontal flip) needs image inputs [N, C, H, W], got shape {tuple(X.shape)}")
+    views = resolve_views(n_views if views is None else views)
+    check_views_fit(views, tuple(X.shape[1:]))
+    if any(v.noise for v in views):  # a batch's noise would depend on the batching
+        raise ConfigError("noisy views are applied to the whole population first (muaudit.targets.views)")
+    n_views = len(views)
     models = list(models)
     if not models:
         return []
@@ -70,12 +79,13 @@ def predict_many(models: Sequence[nn.Module], X: torch.Tensor | np.ndarray, *, n
     try:
         for m in models:
             m.eval()
-        flipped = torch.empty((step,) + tuple(X.shape[1:]), dtype=X.dtype) if n_views == 2 and dev.type == "cpu" else None
+        flips = View(flip=True) in views and dev.type == "cpu"
+        flipped = torch.empty((step,) + tuple(X.shape[1:]), dtype=X.dtype) if flips else None
         for s in range(0, len(X), step):
             xb = X[s:s + step].to(dev)
-            views = [view(xb, v, None if flipped is None else flipped[:len(xb)]) for v in range(n_views)]
+            batch = [view(xb, v, None if flipped is None else flipped[:len(xb)]) for v in views]
             for k, m in enumerate(models):
-                for v, xv in enumerate(views):
+                for v, xv in enumerate(batch):
                     z = m(xv).float().cpu().numpy()
                     if out[k] is None:
                         out[k] = np.empty((len(X), n_views) + z.shape[1:], np.float32)
@@ -86,15 +96,15 @@ def predict_many(models: Sequence[nn.Module], X: torch.Tensor | np.ndarray, *, n
     return [o if o is not None else np.zeros((0, n_views, 0), np.float32) for o in out]
 
 
-def predict_logits(model: nn.Module, X: torch.Tensor | np.ndarray, *, n_views: int = 1,
+def predict_logits(model: nn.Module, X: torch.Tensor | np.ndarray, *, n_views: int = 1, views=None,
                    batch_size: int = 2048, device=None) -> np.ndarray:
     """Return float32 ``[N, V, C]`` logits of ``model`` in eval mode (see :func:`predict_many`).
 
-    View 0 is the input, view 1 (``n_views=2``, images ``[N, C, H, W]`` only) its horizontal flip.
+    View 0 is the input; ``views`` (or ``n_views``) as in :func:`predict_many`.
     The model's train/eval state is restored afterwards, also when the model raises.
 
     Example:
         >>> predict_logits(torch.nn.Linear(4, 3), np.zeros((5, 4))).shape
         (5, 1, 3)
     """
-    return predict_many([model], X, n_views=n_views, batch_size=batch_size, device=device)[0]
+    return predict_many([model], X, n_views=n_views, views=views, batch_size=batch_size, device=device)[0]
