@@ -58,6 +58,9 @@ def _secret_logits(tgt: AuditTarget, data: AuditData, n: int, stored: np.ndarray
     secret = draw_secret_views(n, X, flips="flip" in data.spec.view_names)
     models = load_shadows(data.pool, data.spec, X, stored, rng=np.random.default_rng(secret.seed))
     C = stored.shape[-1]
+    plan = getattr(tgt, "plan_queries", None)  # an endpoint refuses, before its first query, an audit over budget
+    if plan is not None:
+        plan(len(X), len(secret.views))
     zs, shadows = [], []
     for view in secret.views:  # one view of the whole population at a time: one noise draw for every model
         Xv = apply_view_numpy(X, view)

@@ -154,6 +154,11 @@ class EndpointTarget(AuditTarget):
 
     url: str = ""
 
+    def plan_queries(self, n_rows: int, n_calls: int) -> None:
+        """Refuse now an audit that will query ``n_rows`` inputs ``n_calls`` times beyond ``max_queries``
+        (for callers that query view by view)."""
+        self.runner.reserve(n_calls, n_rows)
+
     def outputs(self, X: np.ndarray, n_classes: int, **views) -> np.ndarray:
         """Log-scores ``[N, V, C]`` (``views`` as for :meth:`AuditTarget.outputs`); the query budget is
         checked before the first request."""
