@@ -110,22 +110,19 @@ def parse_ulira(raw, base: Path, recipe: Path) -> ULiRAPlan:
 
 
 def _resolve_pool(value: str, base: Path):
+    from muaudit import packaged
     from muaudit.pool.reader import POOL_FILE, Pool
-    from muaudit.pool.recipes import resolve_recipe
     from muaudit.pool.spec import PoolSpec, load_spec
 
     for cand in (base / value, Path(value)):
         if (cand / POOL_FILE).is_file():
             return "dir", PoolSpec.from_dict(Pool(cand / POOL_FILE).spec), cand.resolve()
-    for cand in (base / value, base / f"{value}.toml"):
-        if cand.is_file():
-            return "recipe", load_spec(cand), cand.resolve()
-    try:
-        path = resolve_recipe(value)
+    try:  # the resolver of every recipe argument: a file (beside the spec, or here), or a packaged name
+        path = packaged.resolve("recipe", value if value.endswith(".toml") or not (base / f"{value}.toml").is_file()
+                                else f"{value}.toml", base)
     except ConfigError:
-        path = None
-    if path is None or not Path(path).is_file():
-        raise ConfigError(f"[ulira] pool {value!r} is neither a pool recipe nor a built pool folder (with {POOL_FILE})")
+        raise ConfigError(f"[ulira] pool {value!r} is neither a pool recipe nor a built pool folder (with {POOL_FILE}); "
+                          f"packaged recipes: {', '.join(packaged.names('recipe'))}") from None
     return "recipe", load_spec(path), Path(path).resolve()
 
 
