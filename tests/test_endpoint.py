@@ -230,6 +230,19 @@ def test_audit_checkpoint_and_mia_take_an_endpoint(kit, tmp_path):
     assert m["title"] == "Population MIAs on honest"
 
 
+def test_cli_summary_and_report_name_the_endpoint(kit, tmp_path):
+    from muaudit.report.view import overview_row
+
+    d = kit["d"]
+    result = run("lira", "--target", url(kit, "honest", "/infer"), "--forget", d / "forget.npy", "--pool", d / "pool",
+                 "--train-idx", d / "train.npy", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert f"Endpoint {url(kit, 'honest')}: 1797 rows queried in 16 requests; output logits." in result.output
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert overview_row(tmp_path / "out", saved)["target"] == "honest (endpoint)"
+    assert saved["inputs"]["target_sha256"] is None and saved["title"] == "LiRA audit of honest"
+
+
 def test_server_that_stops_mid_audit(kit, tmp_path):
     repo = tmp_path / "dying"
     add_model(repo, "dies", mlp_arrays(kit["model"]), mode="dies", after=3)

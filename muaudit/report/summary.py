@@ -95,6 +95,17 @@ def _queries_part(q: dict) -> list[str]:
             f"queries by the provider: {q['recognition']}.{label}"]
 
 
+def _endpoint_part(r: dict) -> list[str]:
+    """A deployed model's queries: where, how many rows and requests, which output."""
+    details = _d(_d(r, "inputs"), "target_details")
+    ep = _d(details, "endpoint")
+    if not ep:
+        return []
+    retried = f", {ep.get('retried_requests')} retried" if ep.get("retried_requests") else ""
+    return [f"Endpoint {ep.get('url')}: {ep.get('rows_queried')} rows queried in {ep.get('requests')} requests"
+            f"{retried}; output {details.get('output')}."]
+
+
 def _compatibility(c: dict) -> str:
     """One sentence on whether the pool models the target (the ``compatibility`` block)."""
     if c.get("status") == "ok":
@@ -125,7 +136,7 @@ def summary_text(r: dict, *, reasons: bool = True) -> str:
     compat = _d(r, "compatibility")
     if compat:
         parts.append(_compatibility(compat))
-    parts += _queries_part(_d(r, "queries"))
+    parts += _queries_part(_d(r, "queries")) + _endpoint_part(r)
     pop = _d(_d(r, "population_mia"), "unlearned")
     if pop.get("indiscernibility") is not None:
         parts.append(f"Population MIA on the same models: indiscernibility {num(pop['indiscernibility'])}, "

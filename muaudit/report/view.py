@@ -39,6 +39,9 @@ def target_name(r: dict) -> str:
         return f"method {r.get('method')}"
     if kind == "pool-evaluate":
         return f"pool {Path(str(r.get('pool'))).parent.name}"
+    endpoint = _dict(_dict(inputs, "target_details"), "endpoint")
+    if inputs.get("target_kind") == "endpoint" and endpoint.get("model"):
+        return f"{endpoint['model']} (endpoint)"
     return Path(str(inputs.get("target", ""))).name or "n/a"
 
 
