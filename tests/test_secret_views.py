@@ -61,10 +61,21 @@ def test_shadow_weights_reproduce_the_stored_logits(files):
 
 
 def test_pool_without_weights_is_a_clear_error(tiny_recipe, tmp_path, files):
+    from click.testing import CliRunner
+
+    from muaudit.cli.main import cli
+
     build_pool(load_spec(tiny_recipe(n_models=2, epochs=1)), tmp_path / "pool")
     with pytest.raises(PoolError, match=r"has no stored shadow weights: .*save_weights = true"):
         run_lira(target=files["checkpoint"], forget=files["forget_file"], pool=tmp_path / "pool", write=False,
                  secret_views=2)
+    args = ["lira", "--target", files["checkpoint"], "--forget", files["forget_file"], "--pool", tmp_path / "pool",
+            "--out", tmp_path / "out", "--secret-views"]
+    r = CliRunner().invoke(cli, [str(a) for a in args + [2]])
+    assert r.exit_code == 2 and r.output.startswith("Error: pool ") and "save_weights = true" in r.output
+    assert not (tmp_path / "out").exists()
+    r = CliRunner().invoke(cli, [str(a) for a in args + [65]])
+    assert r.exit_code == 2 and "Expected `secret_views` an integer in [0, 64], got 65" in r.output
 
 
 def test_changed_weights_are_refused(files, tmp_path):
