@@ -418,3 +418,36 @@ def test_every_writer_stays_inside_its_out(kit, tmp_path, monkeypatch, make):
     assert not [p for p in changed if ".tmp" in Path(p).name or ".old-" in Path(p).name], changed
     if (out / "runs").is_dir():  # the benchmark: one result file per method, none shared
         assert len(set((out / "runs").rglob("s0.json"))) == 3
+
+
+def test_onnxruntime_logs_nothing_before_the_error_line(kit, tmp_path):
+    """A graph that fails inside a node: onnxruntime logs a coloured ``[E:onnxruntime:...]`` line to
+    the process's stderr at severity 3; muaudit sets 4 (fatal), so only the Error: line remains."""
+    import subprocess
+    import sys
+    import warnings
+
+    import torch
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+
+    class Bad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(64, 10)
+
+        def forward(self, x):
+            y = self.lin(x.reshape(x.shape[0], -1))
+            return y.reshape(x.shape[0] * 10 // 7, 7)  # fails at run time unless N is a multiple of 7
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Bad().eval(), (torch.zeros(7, 64),), str(tmp_path / "bad.onnx"), dynamo=False,
+                          input_names=["x"], output_names=["output"], dynamic_axes={"x": {0: "n"}})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-m", "muaudit.cli.main", "lira", "--target", str(tmp_path / "bad.onnx"),
+                        "--forget", str(kit / "forget.npy"), "--pool", str(kit / "pool"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert r.returncode == 2 and r.stderr.startswith("Error: target ") and r.stderr.count("\n") == 1, r.stderr
+    assert "onnxruntime:" not in r.stderr.split("(", 1)[0] and "\x1b[" not in r.stderr
