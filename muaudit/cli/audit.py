@@ -132,11 +132,13 @@ COMMANDS = [lira, mia, report]
 def demo(recipe, pool, out, seed, as_json):
     """End-to-end audit on built-in digits: pool, original / retrained / FT-unlearned targets, LiRA
     (and U-LiRA when the pool has unlearned shadows), HTML report."""
+    from muaudit.execution import make_executor
     from muaudit.jobs.demo import run_demo
     from muaudit.report import summary_text
 
-    results = run_demo(recipe=recipe, pool=pool, out=out, seed=seed, progress_for=progress_factory(),
-                       log=lambda line: click.echo(line, err=as_json))
+    with make_executor("local") as ex:  # a pool still to build: one worker process per core
+        results = run_demo(recipe=recipe, pool=pool, out=out, seed=seed, progress_for=progress_factory(),
+                           log=lambda line: click.echo(line, err=as_json), executor=ex)
     if as_json:
         return echo_json(results)
     for name in ("original", "retrained", "ft-unlearned", "ulira"):

@@ -29,13 +29,15 @@ ProgressFor = Callable[[str], Optional[Progress]]
 
 
 def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fraction: float = 0.1,
-             seed: int = 0, progress_for: ProgressFor | None = None, log: Callable[[str], None] = print) -> dict:
+             seed: int = 0, progress_for: ProgressFor | None = None, log: Callable[[str], None] = print,
+             executor=None) -> dict:
     """Run the demo; return ``{name: results}`` for the audited targets and the report path.
 
     ``recipe``: a TOML path or a packaged recipe's name; the pool goes to ``pool`` (default:
     ``./shadow_models/NAME/`` for a packaged recipe, else beside the recipe file).
     ``progress_for(label)`` gives the ``progress(done, total)`` callback (or None) of each long
-    phase: the pool build, each target's training, the U-LiRA evaluation.
+    phase: the pool build, each target's training, the U-LiRA evaluation. ``executor`` (a
+    :mod:`muaudit.execution` executor) builds the pool when it is not built (default: in this process).
 
     Example:
         (Trains three targets and renders a report, half a minute even on the tiny pool;
@@ -51,7 +53,7 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
     pool_dir = Path(pool) if pool else default_pool_dir(recipe)
     if not _complete(pool_dir):
         log(f"building the shadow pool {pool_dir} ({spec.n_models} models; resumable if interrupted) ...")
-        build_pool(spec, pool_dir, progress=progress_for("training shadow pool"))
+        build_pool(spec, pool_dir, progress=progress_for("training shadow pool"), executor=executor)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = spec.load_dataset()
