@@ -33,7 +33,8 @@ class AuditTarget:
     """A target of an audit.
 
     Attributes:
-        kind: ``checkpoint``, ``state_dict``, ``safetensors``, ``torchscript``, ``onnx`` or ``logits``.
+        kind: ``checkpoint``, ``state_dict``, ``safetensors``, ``torchscript``, ``onnx``, ``logits`` or
+            ``endpoint`` (:class:`~muaudit.targets.endpoint.EndpointTarget`).
         path: the file.
         runner: callable numpy batch -> numpy outputs (None for logits).
         logits: precomputed outputs ``[N, V, C]`` (logits targets only).
