@@ -97,8 +97,9 @@ def staged_dir(out, inputs=(), error=MuauditError):
     """Yield a new temporary folder ``OUT.tmp-XXXX`` beside ``out``; when the block ends without an
     exception, swap it in for ``out`` (whose old contents are deleted). On any failure the
     temporary folder is removed and ``out`` is unchanged."""
-    from muaudit.paths import output_dir
+    from muaudit.paths import check_output_dir, output_dir
 
+    check_output_dir(out, error)
     out = Path(os.path.realpath(out))  # a symlinked folder is written through; the link stays
     cwd = Path.cwd().resolve()
     if out in (cwd, *cwd.parents):

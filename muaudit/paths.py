@@ -55,12 +55,19 @@ def _check_parents(p: Path, error) -> None:
             return
 
 
-def output_dir(path, error=MuauditError) -> Path:
-    """Create the output folder ``path`` (and its parents) or raise ``error`` saying why not."""
+def check_output_dir(path, error=MuauditError) -> Path:
+    """Raise ``error`` unless ``path`` can be an output folder (not a file, not under a file, not
+    a dangling or looping link); creates nothing."""
     p = Path(path)
     _check_parents(p, error)
     if p.exists() and not p.is_dir():
         raise error(f"cannot write into {p}: it is a file, not a directory")
+    return p
+
+
+def output_dir(path, error=MuauditError) -> Path:
+    """Create the output folder ``path`` (and its parents) or raise ``error`` saying why not."""
+    p = check_output_dir(path, error)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:

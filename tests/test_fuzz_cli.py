@@ -370,7 +370,58 @@ CASES = [
     ("unlearn-epochs-huge", lambda k, d: unlearn(k, d, "--set", "epochs=100000000000"), "Expected `epochs` in [0, 100000]"),
     ("unlearn-lr-nan", lambda k, d: unlearn(k, d, "--set", "lr=nan"), "Expected `lr` a number, got nan"),
     ("unlearn-diverges", lambda k, d: unlearn(k, d, "--set", "lr=1e9"), "holds NaN or inf"),
+    # issue 19: outputs never over inputs, names from files never paths, bounds, damaged results folders
+    ("report-out-is-results-json", lambda k, d: ["report", k.results, "--html", "--out", k.results / "results.json"],
+     "is the input"),
+    ("report-out-is-figure", lambda k, d: ["report", k.results, "--html", "--out", k.results / "roc.png"], "is the input"),
+    ("report-csv-is-scores", lambda k, d: ["report", k.results, "--csv", k.results / "scores.npz"], "is the input"),
+    ("report-out-and-csv-one-file", lambda k, d: ["report", k.results, "--html", "--out", d / "x", "--csv", d / "x"],
+     "are one file"),
+    ("results-symlinked-figure", lambda k, d: ["report", damaged_results(k, d, lambda r: os.symlink("/etc/passwd", r / "x.png"))],
+     "x.png is a symbolic link"),
+    ("results-empty-scores", lambda k, d: ["report", damaged_results(k, d, lambda r: (r / "scores.npz").write_bytes(b""))],
+     "scores.npz is empty"),
+    ("results-truncated-figure", lambda k, d: ["report", damaged_results(k, d, lambda r: (r / "roc.png").write_bytes(
+        (r / "roc.png").read_bytes()[:100]))], "roc.png is not a complete PNG"),
+    ("results-tiny-fpr-key", lambda k, d: ["report", damaged_results(k, d, tiny_fpr_key), "--html", "--out", d / "r.html"],
+     "'tpr_at_fpr' entry '1e-310'"),
+    ("audit-out-holds-forget", lambda k, d: mia(k, d, forget=saved(write(d / "o" / "results.json", "{}").parent / "f.npy",
+                                                                   np.arange(20))), "lies inside the output folder"),
+    ("audit-out-not-results", lambda k, d: mia(k, d) if write(d / "o" / "notes.txt", "mine") else None,
+     "not empty and not a muaudit results folder"),
+    ("forget-timedelta", lambda k, d: mia(k, d, forget=saved(d / "f.npy", np.arange(20).astype("m8[s]"))),
+     "holds timedelta64[s] values"),
+    ("input-std-float32", lambda k, d: mia(k, d, "--input-std", "1e-300"), "is finite in float64 but not usable in float32"),
+    ("train-threads-huge", lambda k, d: train(k, d, "--threads", "999999"), "Expected `threads` at most"),
+    ("train-threads-overflow", lambda k, d: train(k, d, "--threads", str(10**19)), "Expected `threads` at most"),
+    ("build-cpus-per-model-nan", lambda k, d: build(k, d, k.recipe, "--executor", "ray", "--cpus-per-model", "nan"),
+     "Expected `cpus_per_model` a number in (0, 1024], got nan"),
+    ("benchmark-forget-name-path", lambda k, d: ["benchmark", bench_spec(k, d, 'name = "../../elsewhere/victim"\nfraction = 0.1'),
+                                                 "--out", d / "o"], "one plain file name"),
+    ("benchmark-fraction-tiny", lambda k, d: ["benchmark", bench_spec(k, d, "fraction = 1e-9"), "--out", d / "o"],
+     "`fraction` = 1e-09 selects 0 of the 1347 training examples"),
+    ("benchmark-trials-huge", lambda k, d: ["benchmark", bench_spec(k, d, "fraction = 0.1", "[search]\ntrials = 100000000000\n"),
+                                            "--out", d / "o"], "Expected `[search] trials` an integer in [1, 100000]"),
 ]
+
+
+def damaged_results(k: Kit, d: Path, damage) -> Path:
+    """A copy of the kit's results folder, damaged by ``damage(folder)``."""
+    import shutil
+
+    shutil.copytree(k.results, d / "r")
+    damage(d / "r")
+    return d / "r"
+
+
+def tiny_fpr_key(r: Path) -> None:
+    res = json.loads((r / "results.json").read_text())
+    res["tpr_at_fpr"] = {"1e-310": {"tpr": 0.0, "ci": [0.0, 1.0]}}
+    (r / "results.json").write_text(json.dumps(res))
+
+
+def bench_spec(k: Kit, d: Path, forget: str, extra: str = "") -> Path:
+    return write(d / "s.toml", f'recipe = "{k.recipe}"\nmethods = ["original"]\nseeds = [0]\n{extra}[[forget]]\n{forget}\n')
 
 
 def snapshot(*roots: Path) -> dict:
