@@ -128,3 +128,20 @@ def test_a_driver_stopped_mid_build_resumes_to_the_same_pool(workers, tiny_recip
     monkeypatch.setattr(build_module, "commit", real)
     again = Pool(build_pool(spec, tmp_path / "p", executor=workers))
     assert np.abs(again.logits() - ref.logits()).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_poison_seeds_in_worker_processes_equal_seeds_here(workers):
+    from muaudit.poisoning import run_protocol
+    from muaudit.pool.spec import PoolSpec
+
+    spec = PoolSpec.from_dict({"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [32]},
+                               "train": {"optimizer": "adam", "lr": 3e-3, "epochs": 3, "weight_decay": 0.0}}, name="t")
+    kw = dict(methods=["ga"], attack_options={"fraction": 0.05}, seeds=2)
+    _, here = run_protocol("gaussian", spec, **kw)
+    _, there = run_protocol("gaussian", spec, executor=workers, **kw)
+    assert [r.seed for r in there] == [0, 1]
+    for a, b in zip(here, there):
+        for name in ("original", "ga", "retrained"):
+            np.testing.assert_allclose(a.scores[name].values, b.scores[name].values, atol=1e-5)
+            assert a.accuracy[name] == b.accuracy[name]
