@@ -273,12 +273,15 @@ def build(job: PoolJob, executor) -> None:
 
 
 def _progress(key: str, stream=None):
-    """``[benchmark] U-LiRA pool KEY: shadows done/total`` on stderr when it is a terminal."""
+    """``[benchmark] U-LiRA pool KEY: shadows done/total`` on stderr when it is a terminal; plain
+    lines at a steady interval elsewhere (:class:`muaudit.progress.LogLines`)."""
     import sys
+
+    from muaudit.progress import LogLines
 
     stream = stream or sys.stderr
     if not getattr(stream, "isatty", lambda: False)():
-        return None
+        return LogLines(f"[benchmark] U-LiRA pool {key}: shadows", stream)
 
     def show(done: int, total: int) -> None:
         stream.write(f"\r[benchmark] U-LiRA pool {key}: shadows {done}/{total}   " + ("\n" if done == total else ""))

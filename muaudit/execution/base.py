@@ -49,8 +49,9 @@ def check_workers(workers: int | None) -> int:
         name, workers = "$MUAUDIT_WORKERS", int(text) if text.isdigit() else text
     n = check_threads(name, workers)
     if n > cores:
-        warnings.warn(f"{'--workers' if name == 'workers' else name} {n} is more than the {cores} CPU cores this process may use; the workers "
-                      "will share cores (each one slower)", UserWarning, stacklevel=3)
+        flag = "--workers" if name == "workers" else name
+        warnings.warn(f"{flag} {n} is more than the {cores} CPU cores this process may use; the workers will share "
+                      "cores (each one slower)", UserWarning, stacklevel=3)
     return n
 
 
