@@ -54,13 +54,15 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
     if not _complete(pool_dir):
         log(f"building the shadow pool {pool_dir} ({spec.n_models} models; resumable if interrupted) ...")
         build_pool(spec, pool_dir, progress=progress_for("training shadow pool"), executor=executor)
+    from muaudit.atomic import write_file
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = spec.load_dataset()
     rng = np.random.default_rng(seed)
     n_train = len(ds.train_idx)
     forget = np.sort(rng.choice(n_train, int(round(forget_fraction * n_train)), replace=False))
-    np.save(out / "forget.npy", forget)
+    write_file(out / "forget.npy", lambda f: np.save(f, forget, allow_pickle=False))  # whole or not at all
     targets = {"original": None, "retrained": forget}
     results = {}
     for name, exclude in targets.items():
