@@ -1,7 +1,8 @@
 """SISA on digits: accuracy against the single model, unlearning cost, and audit verdicts.
 
 Usage:
-    python benchmarks/sisa_table.py [--quick] [--seeds 3] [--models 16] [--out docs/sisa.md | --no-write]
+    python benchmarks/sisa_table.py [--quick] [--seeds 3] [--models 16] [--parts accuracy,cost,audit]
+                                    [--out docs/sisa.md | --no-write]
 
 Recipe: the packaged ``digits-mlp`` (MLP 512, Adam 1e-3, 100 epochs, batch 128) with a ``[sisa]``
 section. One torch thread throughout (tiny models; the machine is shared), so CPU time is the
@@ -85,7 +86,7 @@ def accuracy_table(spec, ds, X, y, make, shards, slices, seeds) -> str:
     return head + "\n" + "\n".join(rows)
 
 
-def cost_table(spec, ds, X, y, make, shards, slices) -> str:
+def cost_table(spec, ds, X, y, make, shards, slices, draws: int = 20) -> str:
     n, e = len(y), spec.train.epochs
     sizes = [("1", 1), ("10", 10), ("10%", round(0.1 * n))]
     rows, single = [], {}
@@ -114,11 +115,32 @@ def cost_table(spec, ds, X, y, make, shards, slices) -> str:
                         f"{sg / max(r['sample_gradients'], 1):.2f}x | {uc:.2f} / {fc:.2f} / {sc:.2f} | "
                         f"{fc / uc:.2f}x | {sc / uc:.2f}x | {uw:.2f} / {fw:.2f} / {sw:.2f} |")
             print(rows[-1], flush=True)
+            if label == "1":
+                one = (r["full_sisa_retrain_sample_gradients"], fc, fw)
+        rows.append(_single_requests(make, X, y, parts, orig, spec, cfg, single["1"], one, draws))
+        print(rows[-1], flush=True)
     head = ("| S | forget | shards retrained | sample-gradients: SISA unlearning | full SISA retrain | single retrain "
             "| speed-up vs SISA retrain | vs single retrain | CPU s: unlearn / SISA retrain / single | CPU speed-up vs "
             "SISA retrain | vs single | wall s: unlearn / SISA retrain / single |\n"
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     return head + "\n" + "\n".join(rows)
+
+
+def _single_requests(make, X, y, parts, orig, spec, cfg, single, full, draws: int) -> str:
+    """The row of one-example requests averaged over ``draws`` random examples (where the
+    example falls, in which slice, decides the cost); retrain costs from the measured row."""
+    n, sgs, cpus, walls, hit = len(y), [], [], [], []
+    for i in np.random.default_rng(13).choice(n, draws, replace=False):
+        res, w, c = timed(unlearn_sisa, make, X, y, parts, orig.checkpoints, spec.train, cfg, seed=0, forget=[i])
+        sgs.append(res.record["sample_gradients"])
+        cpus.append(c)
+        walls.append(w)
+        hit.append(res.record["retrained"][0]["from_slice"])
+    sg, c, w = np.mean(sgs), np.mean(cpus), np.mean(walls)
+    return (f"| {cfg.shards} | 1 (mean of {draws}; first slice {np.mean(hit):.1f} on average) | 1 | {sg:,.0f} | "
+            f"{full[0]:,} | {single[0]:,} | {full[0] / sg:.2f}x | {single[0] / sg:.2f}x | "
+            f"{c:.2f} / {full[1]:.2f} / {single[2]:.2f} | {full[1] / c:.2f}x | {single[2] / c:.2f}x | "
+            f"{w:.2f} / {full[2]:.2f} / {single[1]:.2f} |")
 
 
 def audit_table(models: int, slices: int, quick: bool) -> str:
@@ -146,11 +168,14 @@ def audit_table(models: int, slices: int, quick: bool) -> str:
         for name in ("orig", "unl", "retrain"):
             res, _ = run_lira(target=d / f"{name}.pt", forget=d / "forget.npy", pool=d / "pool", write=False)
             label = {"orig": "SISA original", "unl": "SISA-unlearned (--method sisa)", "retrain": "SISA retrain"}[name]
-            rows.append(f"| {label} | {res['verdict']} | {res['auc']:.3f} | {res.get('p_value', float('nan')):.3g} |")
+            ctl = res.get("power_control") or {}
+            rows.append(f"| {label} | {res['verdict']} | {res['auc']:.3f} | {res.get('p_value', float('nan')):.3g} | "
+                        f"{ctl.get('auc', float('nan')):.3f} | {ctl.get('power', float('nan')):.2f} |")
             print(rows[-1], flush=True)
     head = (f"Pool: {models} SISA shadows (S = 5, R = {slices}, mean), built in {bw:.0f} s wall / {bc:.0f} s CPU; "
             f"forget set: {len(forget)} random training examples (10%).\n\n"
-            "| target | LiRA verdict | AUC (forget vs non-members) | p-value |\n|---|---|---:|---:|")
+            "| target | LiRA verdict | AUC (forget vs non-members) | p-value | power control: AUC (retained members vs "
+            "non-members) | its power |\n|---|---|---:|---:|---:|---:|")
     return head + "\n" + "\n".join(rows)
 
 
@@ -160,7 +185,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--slices", type=int, default=5)
     ap.add_argument("--models", type=int, default=16)
-    ap.add_argument("--skip-audit", action="store_true")
+    ap.add_argument("--parts", default="accuracy,cost,audit", help="which tables to measure (comma-separated)")
     ap.add_argument("--out", default="docs/sisa.md")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
@@ -169,9 +194,12 @@ def main(argv=None) -> None:
     seeds, models = (1, 4) if a.quick else (a.seeds, a.models)
     before = load()
     spec, ds, X, y, make = setup(a.quick)
-    blocks = {"sisa-accuracy": accuracy_table(spec, ds, X, y, make, shards, a.slices, seeds),
-              "sisa-cost": cost_table(spec, ds, X, y, make, shards, a.slices)}
-    if not a.skip_audit:
+    parts, blocks = a.parts.split(","), {}
+    if "accuracy" in parts:
+        blocks["sisa-accuracy"] = accuracy_table(spec, ds, X, y, make, shards, a.slices, seeds)
+    if "cost" in parts:
+        blocks["sisa-cost"] = cost_table(spec, ds, X, y, make, shards, a.slices, 3 if a.quick else 20)
+    if "audit" in parts:
         blocks["sisa-audit"] = audit_table(models, a.slices, a.quick)
     after = load()
     note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
