@@ -16,6 +16,7 @@ from muaudit.cli.main import cli  # noqa: E402
 from muaudit.errors import ConfigError, EndpointError  # noqa: E402
 from muaudit.jobs import run_lira  # noqa: E402
 from muaudit.jobs.mia import run_mia  # noqa: E402
+from muaudit.pool import build_pool, load_spec  # noqa: E402
 from muaudit.targets import load_model_target  # noqa: E402
 from muaudit.targets.endpoint import load_endpoint_target  # noqa: E402
 from muaudit.targets.v2 import EndpointURL, QueryOptions, is_endpoint  # noqa: E402
@@ -46,6 +47,8 @@ def kit(tmp_path_factory, tiny_audit_base):
     forget = np.load(d / "forget.npy")
     retrain, _ = train_target(spec, ds, exclude=forget, seed=8)
     np.save(d / "train.npy", np.arange(1347))
+    (d / "weights.toml").write_text((d / "tiny.toml").read_text() + "save_weights = true\n")
+    build_pool(load_spec(d / "weights.toml"), d / "wpool")  # shadows with weights: for --secret-views
     orig = mlp_arrays(model)
     cheat = {**orig, **mlp_arrays(retrain, "R", "c"), "forget": ds.X[ds.train_idx[forget]]}
     repo = d / "models"
@@ -228,6 +231,18 @@ def test_audit_checkpoint_and_mia_take_an_endpoint(kit, tmp_path):
     saved = json.loads((folder / "results.json").read_text())
     assert saved["inputs"]["target_details"]["endpoint"]["rows_queried"] == 1797
     assert m["title"] == "Population MIAs on honest"
+
+
+def test_secret_views_through_an_endpoint(kit):
+    """Every view's queries are counted before the first one is sent (the model that refuses every
+    infer request is never asked); the cheat is then queried on views it cannot match."""
+    d, target = kit["d"], url(kit, "refuses")
+    with pytest.raises(EndpointError, match=r"needs 7188 queries .* \(1797 rows x 4 view\(s\)\); --max-queries allows 7187"):
+        run_lira(target=target, forget=d / "forget.npy", pool=d / "wpool", secret_views=4, max_queries=7187,
+                 write=False)
+    r, _ = run_lira(target=url(kit, "cheat"), forget=d / "forget.npy", pool=d / "wpool", train_idx=d / "train.npy",
+                    secret_views=4, max_queries=7188, write=False)
+    assert r["queries"]["kind"] == "secret" and r["inputs"]["target_details"]["endpoint"]["rows_queried"] == 7188
 
 
 def test_cli_summary_and_report_name_the_endpoint(kit, tmp_path):
