@@ -8,8 +8,8 @@ import warnings
 
 import click
 
-from muaudit.checks import (MAX_CPUS_PER_TASK, MAX_GPUS_PER_TASK, check_number_range, check_positive_int, check_seed,
-                            check_threads, check_unit_interval)
+from muaudit.checks import (MAX_CPUS_PER_TASK, MAX_GPUS_PER_TASK, MAX_SEEDS, check_count, check_number_range,
+                            check_positive_int, check_seed, check_threads, check_unit_interval)
 from muaudit.errors import MuauditError
 from muaudit.progress import LogLines, TerminalBar
 from muaudit.threads import command_threads
@@ -93,6 +93,7 @@ COUNT = Checked(click.INT, check_positive_int, "integer >= 1")  # --threads, --t
 MODELS = Checked(click.INT, lambda name, v: check_positive_int(name, v, minimum=2), "integer >= 2")
 DEVICE = Checked(click.STRING, _device, "device")
 THREADS = Checked(click.INT, check_threads, "integer in [1, 4 x CPU cores]")  # --threads, --workers
+SEEDS = Checked(click.INT, lambda name, v: check_count(name, v, MAX_SEEDS), "integer in [1, 1000]")  # poison --seeds
 CPUS = Checked(click.FLOAT, lambda name, v: check_number_range(name, v, 0, MAX_CPUS_PER_TASK), "number in (0, 1024]")
 GPUS = Checked(click.FLOAT, lambda name, v: check_number_range(name, v, 0, MAX_GPUS_PER_TASK, open_low=False),
                "number in [0, 64]")

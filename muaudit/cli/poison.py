@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.cli.common import ALPHA, COUNT, DEVICE, RESIDUAL, THREADS, echo_json, parse_set, progress_bar
+from muaudit.cli.common import ALPHA, DEVICE, RESIDUAL, SEEDS, THREADS, echo_json, parse_set, progress_bar
 from muaudit.cli.options import executor_options, open_executor
 
 
@@ -32,7 +32,7 @@ def _efficacy_line(r: dict) -> str:
 @click.option("--arch", help="Trust the recipe's model factory pkg.mod:fn (repeat its [model] arch).")
 @click.option("--method", required=True, help="Unlearning method (see `muaudit methods`).")
 @click.option("--budget", type=float, help="At most this fraction of the original training's sample-gradients (e.g. 0.1).")
-@click.option("--seeds", type=COUNT, default=3, show_default=True, help="Independent poison + training seeds (pooled).")
+@click.option("--seeds", type=SEEDS, default=3, show_default=True, help="Independent poison + training seeds (pooled), at most 1000.")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default: a new one under results/).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override a method config value (repeatable).")
 @click.option("--fraction", type=ALPHA, help="Share of the training split to poison (default: per attack and dataset).")
