@@ -104,7 +104,8 @@ def test_bad_urls(text, says):
 
 @pytest.mark.parametrize("kw, says", [({"batch_size": 0}, "batch_size"), ({"timeout": 0.0}, "timeout"),
                                       ({"retries": -1}, "retries"), ({"max_queries": 0}, "max_queries"),
-                                      ({"timeout": float("nan")}, "timeout")])
+                                      ({"timeout": float("nan")}, "timeout"), ({"retries": 101}, "retries"),
+                                      ({"timeout": 1e9}, "timeout"), ({"batch_size": 2.5}, "batch_size")])
 def test_bad_query_options(kw, says):
     with pytest.raises(ConfigError, match=says):
         QueryOptions.from_options(**kw)

@@ -10,7 +10,6 @@ order). Errors are HTTP 4xx / 5xx with ``{"error": "..."}``. Connection errors, 
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from muaudit.checks import check_positive_int
-from muaudit.errors import ConfigError, EndpointError
+from muaudit.checks import check_int_range, check_number_range, check_positive_int
+from muaudit.errors import EndpointError
 from muaudit.targets.outputs import OTHER, SCORES, TensorInfo
 
 SCHEMES = ("http", "https")
@@ -85,6 +84,15 @@ class EndpointURL:
         return self.model_url
 
 
+MAX_RETRIES, MAX_SECONDS = 100, 86400.0
+CHECKS = {  # the CLI's option types call the same checks (muaudit.cli.target_options)
+    "batch_size": check_positive_int, "max_queries": check_positive_int,
+    "retries": lambda name, v: check_int_range(name, v, 0, MAX_RETRIES),
+    "timeout": lambda name, v: check_number_range(name, v, 0.0, MAX_SECONDS),
+    "backoff": lambda name, v: check_number_range(name, v, 0.0, MAX_SECONDS, open_low=False),
+}
+
+
 @dataclass(frozen=True)
 class QueryOptions:
     """How an endpoint is queried.
@@ -112,17 +120,9 @@ class QueryOptions:
         if all(v is None for v in given.values()):
             return None
         out = {k: v for k, v in given.items() if v is not None}
-        for name in ("batch_size", "max_queries"):
+        for name, check in CHECKS.items():
             if name in out:
-                out[name] = check_positive_int(name, out[name])
-        if "retries" in out:
-            out["retries"] = check_positive_int("retries", out["retries"], minimum=0)
-        for name, positive in (("timeout", True), ("backoff", False)):
-            value = out.get(name, 1.0)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or value < 0 or (positive and value == 0):
-                raise ConfigError(f"Expected `{name}` as a finite number of seconds {'>' if positive else '>='} 0, "
-                                  f"got {value!r}")
+                out[name] = check(name, out[name])
         return cls(**out)
 
 
