@@ -36,6 +36,21 @@ def write_error(path, e: BaseException, error=MuauditError) -> MuauditError:
     return error(f"cannot write {path} ({why})")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(final: Path, base: int) -> int:
+    """The mode a plain ``open``/``mkdir`` would give (``mkstemp``/``mkdtemp`` give 0600/0700), or
+    the mode of the file being replaced."""
+    try:
+        return final.stat().st_mode & 0o7777
+    except OSError:
+        return base & ~_umask()
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -54,6 +69,7 @@ def write_file(path, writer, *, mode: str = "wb", error=MuauditError, **open_kwa
     try:
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
         tmp = Path(name)
+        os.chmod(fd, _default_mode(final, 0o666))
         with os.fdopen(fd, mode, **open_kwargs) as f:
             writer(f)
             f.flush()
@@ -108,6 +124,7 @@ def staged_dir(out, inputs=(), error=MuauditError):
     check_replaceable(out, inputs, error)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+        os.chmod(tmp, _default_mode(out, 0o777))
     except OSError as e:
         raise write_error(out, e, error) from None
     try:

@@ -451,3 +451,19 @@ def test_onnxruntime_logs_nothing_before_the_error_line(kit, tmp_path):
                        capture_output=True, text=True, env=env, timeout=600, check=False)
     assert r.returncode == 2 and r.stderr.startswith("Error: target ") and r.stderr.count("\n") == 1, r.stderr
     assert "onnxruntime:" not in r.stderr.split("(", 1)[0] and "\x1b[" not in r.stderr
+
+
+def test_atomic_outputs_get_the_usual_permissions(tmp_path):
+    """mkstemp / mkdtemp create 0600 / 0700; a report or results folder must be as readable as a
+    plain write would make it (or keep the mode of the file it replaces)."""
+    old = os.umask(0o022)
+    try:
+        assert (write_text(tmp_path / "a.html", "x").stat().st_mode & 0o777) == 0o644
+        (tmp_path / "b.csv").write_text("old")
+        os.chmod(tmp_path / "b.csv", 0o640)
+        assert (write_text(tmp_path / "b.csv", "new").stat().st_mode & 0o777) == 0o640
+        with staged_dir(tmp_path / "res") as tmp:
+            (tmp / "results.json").write_text("{}")
+        assert ((tmp_path / "res").stat().st_mode & 0o777) == 0o755
+    finally:
+        os.umask(old)
