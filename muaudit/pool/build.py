@@ -260,7 +260,7 @@ def merge_pools(out, shards: list) -> Path:
         create_pool_file(path, spec_json=json.dumps(first.spec, sort_keys=True), fingerprint=first.fingerprint,
                          population=first.population, labels=first.labels, split=first.split, keep=first.keep,
                          seeds=first.seeds, n_views=first.logits_shape[2], n_classes=first.logits_shape[3],
-                         forget=first.forget, attrs={k: first.attrs[k] for k in ("engine", "engine_info", "device") if k in first.attrs})
+                         forget=first.forget, attrs={k: first.attrs[k] for k in ("engine", "engine_info", "device", "dataset_info") if k in first.attrs})
         for p in pools:
             ms = np.flatnonzero(p.done)
             if len(ms):
