@@ -2,13 +2,15 @@
 the tiny kit's MLP honestly, cheating (forget-set inputs answered by a retrain), and failing in
 every way the issue lists; each failure one Error line, exit 2, nothing written."""
 
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("mlserver")
+if importlib.util.find_spec("mlserver") is None:  # found, not imported: only the server process imports it
+    pytest.skip("the endpoint tests need MLServer: pip install -e '.[dev]'", allow_module_level=True)
 
 from tests.helpers_v2 import FLAT, LOGITS, add_model, free_port, mlp_arrays, mlserver  # noqa: E402
 from muaudit import audit_checkpoint  # noqa: E402
@@ -123,6 +125,41 @@ def test_connection_refused_is_one_error_line(tmp_path):
     target = f"http://127.0.0.1:{free_port()}/v2/models/m"
     with pytest.raises(EndpointError, match=r"GET .*/v2/models/m: Connection refused \(3 tries\)"):
         load_endpoint_target(target, query=FAST)
+
+
+def test_a_server_that_never_answers_times_out():
+    """A socket that accepts connections and never answers: each try waits --timeout seconds."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        target = f"http://127.0.0.1:{s.getsockname()[1]}/v2/models/m"
+        with pytest.raises(EndpointError, match=r"GET .*/v2/models/m: no answer within 0.2 s \(2 tries\)"):
+            load_endpoint_target(target, query=QueryOptions(timeout=0.2, retries=1, backoff=0.01))
+
+
+def test_an_answer_that_is_not_json():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Text(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>a login page</html>")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Text)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(EndpointError, match=r"the answer is not a JSON object \('<html>a login page</html>'\)"):
+            load_endpoint_target(f"http://127.0.0.1:{server.server_port}/v2/models/m", query=FAST)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- the real server ---
