@@ -120,7 +120,8 @@ def check_count(name: str, value, hi: int, lo: int = 1) -> int:
     return check_int_range(name, value, lo, hi)
 
 
-MAX_SEEDS = 1000  # --seeds of poison: each seed trains several models
+MAX_SEEDS = 1000  # --seeds of poison, a benchmark spec's seeds: each seed trains several models
+MAX_TRIALS = 100_000  # Optuna trials per study (benchmark --trials, [search] trials)
 MAX_CPUS_PER_TASK = 1024  # --cpus-per-model: no machine a task runs on has more
 MAX_GPUS_PER_TASK = 64
 

@@ -41,7 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muaudit.checks import check_count, check_int_range, check_seed
+from muaudit.checks import MAX_SEEDS, MAX_TRIALS, check_count, check_int_range, check_seed
 from muaudit.errors import ConfigError
 from muaudit.paths import safe_name
 
@@ -58,8 +58,6 @@ METRICS = ("accuracy", "mia", "rte", "ulira", "competition")
 DEFAULT_METRICS = ("accuracy", "mia", "rte")  # + "ulira" when there is a [ulira] table; "competition" costs K models per side
 FORGET_KINDS = ("random", "class")
 PSEUDO_METHODS = ("original", "retrain")
-MAX_TRIALS = 100_000  # Optuna trials per (method, forget setting)
-MAX_SEEDS = 1000  # seeds of a study: each one trains an original and a retrain per forget setting
 MIN_FORGET = 10  # examples a forget setting must select (and leave retained): the population MIA splits them
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muaudit.benchmark.spec import MAX_TRIALS
-from muaudit.checks import check_count
+from muaudit.checks import MAX_TRIALS, check_count
 from muaudit.cli.common import Checked
 from muaudit.cli.options import executor_options, open_executor
 
