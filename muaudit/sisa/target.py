@@ -42,7 +42,8 @@ def train_sisa_target(spec, dataset: Dataset, *, exclude=None, seed: int = 0, de
                       progress=None) -> tuple[torch.nn.Module, dict, list[list[dict]]]:
     """Train the SISA model of ``spec`` (a recipe with ``[sisa]``) on the training split minus
     ``exclude``; return ``(model, meta, checkpoints)`` for
-    :func:`~muaudit.sisa.store.save_sisa_checkpoint`. ``progress(shards done, shards)``."""
+    :func:`~muaudit.sisa.store.save_sisa_checkpoint`. ``progress(epochs, total)`` after each shard,
+    in epoch-equivalents (shard k of S done: ``epochs x k / S``), as :func:`train_target` reports."""
     from muaudit.training.single import model_meta
 
     n = len(dataset.train_idx)
@@ -52,7 +53,9 @@ def train_sisa_target(spec, dataset: Dataset, *, exclude=None, seed: int = 0, de
     X = torch.as_tensor(dataset.X[dataset.train_idx], device=dev)
     y = torch.as_tensor(dataset.y[dataset.train_idx], device=dev)
     make = shard_factory(spec.model["arch"], spec.arch_kwargs, dataset.input_shape, dataset.n_classes)
-    run: SisaRun = train_sisa(make, X, y, parts, spec.train, spec.sisa, seed=seed, progress=progress)
+    e = spec.train.epochs  # progress in epoch-equivalents: shard k of S done = e * k / S epochs
+    shards_done = None if progress is None else (lambda k, n: progress(e * k // n, e))
+    run: SisaRun = train_sisa(make, X, y, parts, spec.train, spec.sisa, seed=seed, progress=shards_done)
     cost = {"seconds": run.seconds, "sample_gradients": int(sum(run.sample_gradients)),
             "shard_sample_gradients": [int(c) for c in run.sample_gradients]}
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=dataset, train_idx=kept,
