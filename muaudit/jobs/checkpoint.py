@@ -51,8 +51,9 @@ def audit_checkpoint(target, forget, pool=None, *, out=None, **options) -> dict:
     and the verdict of ``muaudit lira``), usable from Python on files or in-memory objects.
 
     Args:
-        target: a checkpoint / state_dict / TorchScript / logits ``.npy`` path, an ``nn.Module``,
-            or a logits array ``[N, C]`` or ``[N, V, C]`` (dataset rows or pool population).
+        target: a checkpoint / state_dict / TorchScript / ONNX / logits ``.npy`` path, a deployed
+            model's URL (``http(s)://HOST:PORT/v2/models/NAME``), an ``nn.Module``, or a logits
+            array ``[N, C]`` or ``[N, V, C]`` (dataset rows or pool population).
         forget: an index file or an int array of positions in the training split.
         pool: a built pool directory (default ``$MUAUDIT_POOL``).
         out: write a results folder there (``results.json``, scores, figures; render it with
@@ -61,7 +62,9 @@ def audit_checkpoint(target, forget, pool=None, *, out=None, **options) -> dict:
             (``"online"``, ``"offline"``, ``"rmia"``, ...), ``alpha``, ``nonmembers``,
             ``train_idx`` (a file or array: the retained training positions, for the power
             control; default the checkpoint's meta), ``method`` (U-LiRA with the pool's unlearned
-            shadows of that ``[[unlearn]]`` entry), ``arch``, ``random_state``.
+            shadows of that ``[[unlearn]]`` entry), ``arch``, ``random_state``; ``output`` (the
+            output of an ONNX model or an endpoint to read); for an endpoint ``batch_size``,
+            ``timeout``, ``retries``, ``max_queries``.
 
     Returns:
         The results dict: ``verdict`` (``"not unlearned"``, ``"consistent with retraining"`` or
