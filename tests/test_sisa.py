@@ -226,3 +226,31 @@ def test_compatibility_flags_sisa_against_other_shadows(sisa):
         block, found = compat.recipe_findings(meta, spec)
         assert any("differ in SISA training" in f[1] for f in found) == flagged
         assert any(d.startswith("sisa:") for d in block["differences"]) == flagged
+
+
+def _rewrite(src, dst, *, meta=None, drop_stage=False):
+    """A copy of the SISA checkpoint ``src`` with its meta changed / one stage checkpoint removed."""
+    obj = torch.load(src, weights_only=True)
+    if meta:
+        obj["meta"] = meta(obj["meta"])
+    if drop_stage:
+        obj["sisa_checkpoints"] = {k: v for k, v in obj["sisa_checkpoints"].items() if not k.startswith("1/2/")}
+    torch.save(obj, dst)
+    return dst
+
+
+@pytest.mark.parametrize("change, drop_stage, msg", [
+    (lambda m: {**m, "sisa": {**m["sisa"], "shards": 5000}}, False, "`shards` an integer >= 1|in \\[1, 1024\\]"),
+    (lambda m: {**m, "sisa": {**m["sisa"], "aggregation": "max"}}, False, "`aggregation` in"),
+    (lambda m: {**m, "sisa": "three"}, False, "meta 'sisa' must be a dict"),
+    (lambda m: {**m, "sisa": {**m["sisa"], "parts": m["sisa"]["parts"][:2]}}, False, "must be 3 shards x 3 slices"),
+    (lambda m: {**m, "train_idx": m["train_idx"][:-1]}, False, "do not cover the training positions"),
+    (None, True, "some stage checkpoints are missing"),
+])
+def test_hostile_sisa_checkpoints_one_error_line(sisa, tmp_path, change, drop_stage, msg):
+    bad = _rewrite(sisa["dir"] / "orig.pt", tmp_path / "bad.pt", meta=change, drop_stage=drop_stage)
+    np.save(tmp_path / "f.npy", np.array([sisa["parts"][2][0][0]]))
+    line = error_line(run("unlearn", "--method", "sisa", "--model", bad, "--forget", tmp_path / "f.npy",
+                          "--out", tmp_path / "out.pt"))
+    assert __import__("re").search(msg, line), line
+    assert not (tmp_path / "out.pt").exists()

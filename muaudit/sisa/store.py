@@ -49,14 +49,14 @@ def save_sisa_checkpoint(path, model: torch.nn.Module, meta: dict, checkpoints: 
 def read_sisa_checkpoint(path) -> tuple[dict, dict, list[list[dict]]]:
     """``(state_dict, meta, checkpoints[k][r])`` of a SISA checkpoint; a clear error for any other file."""
     state, meta = read_checkpoint(path)  # checks the file and refuses pickled objects
-    if not isinstance(meta.get("sisa"), dict):
+    if "sisa" not in meta:
         raise CheckpointError(f"{path} is not a SISA model (its meta has no 'sisa' section); --method sisa unlearns "
                               "checkpoints that `muaudit train` wrote from a recipe with a [sisa] section")
+    cfg = config_from_meta(meta["sisa"], path)
     obj = torch.load(path, map_location="cpu", weights_only=True)
     flat = obj.get(KEY) if isinstance(obj, dict) else None
     if not isinstance(flat, dict) or not flat:
         raise CheckpointError(f"{path} holds no SISA stage checkpoints (was it written by `muaudit train`?)")
-    cfg = config_from_meta(meta["sisa"], path)
     shards, slices = cfg.shards, cfg.slices
     out: list[list[dict]] = [[{} for _ in range(slices + 1)] for _ in range(shards)]
     for key, t in flat.items():
