@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from muaudit.attacks.synthetic import synthetic_pool
-from muaudit.audit import audit_target
+from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.slices import audit_slices, build_slices, holm, placements, slice_table
 from muaudit.errors import DataError
 from muaudit.metrics import auc
@@ -24,9 +24,12 @@ def _planted(leak_class: int = 2, seed: int = 0):
     trained = np.zeros(N, bool)
     trained[R] = True
     trained[F[labels[F] == leak_class]] = True
-    res = audit_target(pool.draw(trained, random_state=seed + 1), pool.phi, pool.keep, forget=F, nonmembers=NM,
-                       members=R, n_power_draws=20, n_bootstrap=200)
-    return res.arrays["scores"], labels, F, NM, pool
+    return _lira(pool, pool.draw(trained, random_state=seed + 1)), labels, F, NM, pool
+
+
+def _lira(pool, target):
+    """Online LiRA scores of ``target`` against the synthetic pool."""
+    return make_attack("lira").fit(ReferenceSignals(pool.phi, pool.keep)).score(target)
 
 
 @pytest.mark.parametrize("leak_class", [0, 2, 4])
@@ -47,8 +50,7 @@ def test_no_leak_marks_nothing():
     labels, F, NM = np.arange(N) % K, np.arange(300), np.arange(750, N)
     trained = np.zeros(N, bool)
     trained[300:750] = True
-    scores = audit_target(pool.draw(trained, random_state=4), pool.phi, pool.keep, forget=F, nonmembers=NM,
-                          n_power_draws=10, n_bootstrap=100).arrays["scores"]
+    scores = _lira(pool, pool.draw(trained, random_state=4))
     correct = np.random.default_rng(0).random(N) < 0.8
     sl = build_slices(N, np.r_[F, NM], labels=labels, correct=correct, difficulty=pool.base)
     table = slice_table(scores, F, NM, sl, n_permutations=999, n_bootstrap=100)
@@ -118,6 +120,7 @@ def test_bad_input_is_one_error(kwargs, match):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # ~30 s on a loaded 2-core machine (a whole muaudit lira audit)
 def test_lira_results_summary_and_html_carry_the_slices(tiny_audit_base, tmp_path):
     from muaudit.jobs.lira import run_lira
     from muaudit.report.html import render_html
