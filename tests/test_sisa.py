@@ -166,6 +166,8 @@ def test_recipe_records_sisa_section(tmp_path):
     assert json.loads(spec.to_json())["sisa"] == {"shards": 5, "slices": 2, "aggregation": "vote"}
     assert PoolSpec.from_dict(json.loads(spec.to_json())) == spec
     assert "sisa" not in json.loads(PoolSpec.from_dict({"model": {"arch": "mlp"}}).to_json())
+    with pytest.raises(ConfigError, match="not supported in a recipe with a \\[sisa\\] section"):
+        PoolSpec.from_dict({"sisa": {"shards": 2}, "unlearn": [{"method": "ft"}]})
     for bad, msg in [({"shards": 0}, "`shards` an integer >= 1"), ({"aggregation": "max"}, "`aggregation` in"),
                      ({"shard": 3}, "unknown option 'shard'"), ({"slices": 2.5}, "`slices` an integer")]:
         with pytest.raises(ConfigError, match=msg):
