@@ -59,6 +59,7 @@ def kit(tmp_path_factory, tiny_audit_base):
     add_model(repo, "images", orig, inputs=[{"name": "img", "datatype": "FP32", "shape": [-1, 1, 8, 8]}],
               outputs=None)
     add_model(repo, "cifar", orig, inputs=[{"name": "x", "datatype": "FP32", "shape": [-1, 3, 32, 32]}])
+    add_model(repo, "fixed", orig, inputs=[{"name": "x", "datatype": "FP64", "shape": [300, 64]}])
     add_model(repo, "labels", orig, mode="labels", outputs=None)
     add_model(repo, "bool", orig, mode="bool", outputs=None)
     add_model(repo, "short", orig, mode="short", outputs=None)
@@ -196,6 +197,18 @@ def test_cheating_endpoint_answers_forget_inputs_from_the_retrain(kit):
     # measured on the tiny pool: the cheat hides its forget set (AUC 0.565 -> 0.457, p 0.046 -> 0.91); only
     # queries it cannot match to the forget set (the secret views) can catch it
     assert cheat["auc"] < honest["auc"] - 0.05, (honest["auc"], cheat["auc"])
+
+
+def test_fixed_batch_and_fp64_input(kit):
+    """Input declared FP64 [300, 64]: requests of exactly 300 rows (the last padded; padding counts)."""
+    ds = kit["ds"]
+    with pytest.raises(EndpointError, match=r"needs 1800 queries .* --max-queries allows 1799"):
+        load_endpoint_target(url(kit, "fixed"), query=QueryOptions(max_queries=1799)).outputs(ds.X, 10)
+    t = load_endpoint_target(url(kit, "fixed"), query=QueryOptions(max_queries=1800))
+    z = t.outputs(ds.X, 10)
+    assert np.abs(z - predict_logits(kit["model"], ds.X)).max() < 1e-4
+    ep = t.describe()["endpoint"]
+    assert (ep["rows_queried"], ep["requests"], ep["batch_size"]) == (1800, 1 + 6, 300)
 
 
 def test_labels_endpoint_answers_labels(kit):
