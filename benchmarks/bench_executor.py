@@ -73,13 +73,26 @@ def child(way: str, recipe: Path, out: Path) -> dict:
     return {"start": t1 - t0, "build": t2 - t1, "stop": time.perf_counter() - t2}
 
 
+def recipe_text(a) -> str:
+    """The benchmark's recipe, or a packaged recipe as shipped (``--recipe digits-mlp``)."""
+    if a.recipe is None:
+        return RECIPE.format(epochs=a.epochs, models=a.models, ensemble_size=a.ensemble_size)
+    from muaudit.pool import load_spec
+    from muaudit.pool.recipes import resolve_recipe
+
+    path = resolve_recipe(a.recipe)
+    spec = load_spec(path)
+    a.models, a.ensemble_size, a.epochs = spec.n_models, spec.ensemble_size, spec.train.epochs
+    return Path(path).read_text()
+
+
 def measure(a) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("MUAUDIT_WORKERS", None)
     res = {w: [] for w in a.ways}
     with tempfile.TemporaryDirectory() as d:
         recipe = Path(d) / "bench-executor.toml"
-        recipe.write_text(RECIPE.format(epochs=a.epochs, models=a.models, ensemble_size=a.ensemble_size))
+        recipe.write_text(recipe_text(a))
         for r in range(a.rounds):
             for way in a.ways:
                 out = subprocess.run([sys.executable, __file__, "--child", way, str(recipe), f"{d}/{way}-{r}"],
@@ -98,8 +111,10 @@ def block(res: dict, a, load0, load1) -> str:
                      f"{'' if base is None else format(base / r['build'], '.2f') + 'x'} | {r['stop']:.1f} |"
                      for w, r in res.items())
     quiet = max(load0[0], load1[0]) < 2
-    return f"""Run with `python benchmarks/bench_executor.py --models {a.models} --ensemble-size {a.ensemble_size} --epochs {a.epochs} --rounds {a.rounds}`:
-a digits MLP pool ([512] hidden, Adam, {a.epochs} epochs), {a.models} shadows in {tasks} tasks of {a.ensemble_size}
+    run = (f"--recipe {a.recipe}" if a.recipe else
+           f"--models {a.models} --ensemble-size {a.ensemble_size} --epochs {a.epochs}")
+    return f"""Run with `python benchmarks/bench_executor.py {run} --rounds {a.rounds}`:
+a digits MLP pool ({f"the packaged `{a.recipe}` recipe: " if a.recipe else ""}[512] hidden, Adam, {a.epochs} epochs), {a.models} shadows in {tasks} tasks of {a.ensemble_size}
 (ensemble engine), each way in a fresh process with one torch thread per worker; medians of {a.rounds}
 interleaved rounds (range in brackets). Load average {load0[0]:.1f} at the start and {load1[0]:.1f} at the end on
 this 2-core machine ({"quiet: nothing else ran" if quiet else "which other work shared: absolute rates are low, and every worker competes with that work"}).
@@ -124,13 +139,15 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=int, default=32)
     p.add_argument("--ensemble-size", type=int, default=4)
     p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--recipe", help="a packaged recipe as shipped (e.g. digits-mlp) instead of --models/--epochs")
     p.add_argument("--ways", type=lambda t: tuple(t.split(",")), default=WAYS)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--no-write", action="store_true")
     a = p.parse_args(argv)
     load0 = load()
-    md = block(measure(a), a, load0, load())
+    res = measure(a)
+    md = block(res, a, load0, load())
     print(md)
     if not a.no_write:
         replace_block(a.out, "bench-executor", "## Pool build through the executors (local, Ray)", md)
