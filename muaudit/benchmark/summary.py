@@ -132,14 +132,31 @@ def markdown(rows: list[dict]) -> str:
             return mean  # one seed, or the same on every seed (a cost counted in sample-gradients)
         return f"{mean} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
 
-    lines = ["| forget | rank | method | RetDev | forget gap | retain | forget | test | T-MIA indisc. | speed-up vs retrain | trials |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        rank_txt = f"{r['rank']}" + (" (tied)" if r["tied"] else "")
-        lines.append(f"| {r['forget']} | {rank_txt} | `{r['method']}` | {cell(r['retdev'])} | {cell(r['forget_gap'])} | {cell(r['acc_retain'])} | "
-                     f"{cell(r['acc_forget'])} | {cell(r['acc_test'])} | {cell(r['indisc_test'])} | "
-                     f"{cell(r['rte_sg'], 1, '×')} | {r['trials']} |")
-    return "\n".join(lines)
+    head = ["forget", "rank", "method", "RetDev", "forget gap", "retain", "forget", "test", "T-MIA indisc.",
+            "speed-up vs retrain", "trials"]
+    body = [[r["forget"], f"{r['rank']}" + (" (tied)" if r["tied"] else ""), f"`{r['method']}`", cell(r["retdev"]),
+             cell(r["forget_gap"]), cell(r["acc_retain"]), cell(r["acc_forget"]), cell(r["acc_test"]),
+             cell(r["indisc_test"]), cell(r["rte_sg"], 1, "×"), str(r["trials"])] for r in rows]
+    return fixed_width_table(head, body, numeric=range(3, len(head)))
+
+
+def fixed_width_table(head: list[str], body: list[list[str]], numeric=()) -> str:
+    """A markdown table whose columns are padded to one width (numeric ones right-aligned), so that
+    it reads as a table in a terminal too.
+
+    Example:
+        >>> print(fixed_width_table(["m", "AUC"], [["ga", "0.5"], ["retrain", "0.51 [0.49, 0.53]"]], numeric=[1]))
+        | m       |               AUC |
+        |---------|------------------:|
+        | ga      |               0.5 |
+        | retrain | 0.51 [0.49, 0.53] |
+    """
+    numeric = set(numeric)
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    fmt = lambda row: "| " + " | ".join(c.rjust(w) if i in numeric else c.ljust(w)  # noqa: E731
+                                         for i, (c, w) in enumerate(zip(row, widths))) + " |"
+    rule = "|" + "|".join("-" * (w + 1) + ":" if i in numeric else "-" * (w + 2) for i, w in enumerate(widths)) + "|"
+    return "\n".join([fmt(head), rule, *(fmt(row) for row in body)])
 
 
 def plot(rows: list[dict], path: Path) -> Path:
