@@ -359,7 +359,7 @@ def test_merge_refuses_shards_whose_parts_differ(built, tmp_path):
     for k in (0, 1):
         path = tmp_path / f"shard-{k}-of-2.h5"
         shutil.copy(good / "pool.h5", path)
-        _edit(lambda f: f["done"].__setitem__(slice(None), np.arange(4) % 2 == k))(path)
+        _edit(lambda f, k=k: f["done"].__setitem__(slice(None), np.arange(4) % 2 == k))(path)
         shards.append(path)
     _forge_labels(shards[1])
     r = CliRunner().invoke(cli, ["pool", "merge", str(tmp_path / "out"), *map(str, shards)])
