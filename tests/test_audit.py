@@ -90,6 +90,7 @@ def unshifted(remembered: bool):
 
 @pytest.mark.parametrize("remembered", [False, True])
 @pytest.mark.parametrize("shift", [-3.0, 1.0, 3.0])
+@pytest.mark.slow  # measured: 6 cases, 21 s CPU (the fast loop, docs/development.md)
 def test_global_shift_of_the_target_does_not_change_the_verdict(remembered, shift):
     base = unshifted(remembered)
     moved = run(scenario(remembered=remembered, shift=shift))
@@ -135,6 +136,7 @@ def test_over_unlearning_is_flagged_not_passed():
     assert any("over-unlearning" in w for w in r["warnings"])
 
 
+@pytest.mark.slow  # measured: 3 s CPU (the fast loop, docs/development.md)
 def test_results_are_json_ready_and_arrays_complete():
     case = scenario(remembered=True)
     out = run(case, n_bootstrap=100, n_power_draws=50)

@@ -17,6 +17,7 @@ def files(tiny_audit_files):
     return tiny_audit_files
 
 
+@pytest.mark.slow  # measured: 7 s CPU (the fast loop, docs/development.md)
 def test_module_logits_and_path_targets_give_the_same_audit(files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     forget = np.load(files["forget_file"])

@@ -118,6 +118,7 @@ def _cases(rng):
     yield rng.normal(size=16), rng.normal(size=24)
 
 
+@pytest.mark.slow  # measured: 7 s CPU (the fast loop, docs/development.md)
 def test_counting_rule_search_equals_the_grid_enumeration():
     """The counting implementation returns exactly the first implementation's epsilon."""
     rng = np.random.default_rng(2024)

@@ -68,6 +68,7 @@ def rows_of(res):
     return {r["method"]: r for r in res["benchmark"]["rows"]}
 
 
+@pytest.mark.slow  # measured: 5 s CPU, a benchmark run (the fast loop, docs/development.md)
 def test_competition_columns_in_results_table_and_report(tiny, tmp_path):
     _, out, res = tiny
     rows = rows_of(res)

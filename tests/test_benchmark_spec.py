@@ -100,6 +100,7 @@ def _square(x):
     return x * x
 
 
+@pytest.mark.slow  # measured: worker processes and Ray: 195 s at load 20 (the fast loop, docs/development.md)
 def test_one_argument_tasks_run_on_every_executor_the_same():
     """The benchmark's task functions take one argument; ``each`` maps them over any
     muaudit.execution executor (here: this process and two worker processes)."""

@@ -61,6 +61,7 @@ def classwise(tmp_path_factory):
     return audit
 
 
+@pytest.mark.slow  # measured: 11 s CPU (the fast loop, docs/development.md)
 def test_class_wise_original_is_not_unlearned(classwise):
     r = classwise["orig"]
     assert r["class_mix"]["stratified"]

@@ -50,6 +50,7 @@ def test_lira_writes_results_folder(setup):
     assert "data:image/png;base64," in page and res["verdict"] in page
 
 
+@pytest.mark.slow  # measured: 5 s CPU (the fast loop, docs/development.md)
 def test_raw_state_dict_and_logits_targets_give_the_same_scores(setup):
     d, spec, model = setup
     from muaudit.training import predict_logits

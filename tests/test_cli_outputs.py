@@ -100,6 +100,7 @@ def test_packaged_recipes_resolve_from_any_directory(tmp_path, monkeypatch):
         "Error: recipe nope does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira)"
 
 
+@pytest.mark.slow  # measured: 7 s CPU, the demo (the fast loop, docs/development.md)
 def test_demo_and_pool_build_by_name_from_another_directory(tiny_recipe, tmp_path, monkeypatch):
     """`muaudit pool build digits-mlp` and `muaudit demo` away from the repository, with the packaged
     recipe swapped for a tiny one (the real one trains 64 models)."""

@@ -88,6 +88,7 @@ def test_a_small_run_writes_results_figures_and_report(recipe, tmp_path):
     assert "Poisoning efficacy" in html and "Power of the test" in html
 
 
+@pytest.mark.slow  # measured: a poisoning run in a subprocess: 117 s at load 22 (the fast loop, docs/development.md)
 def test_json_output_of_a_gaussian_run(recipe, tmp_path):
     result = poison(recipe, "--seeds", "1", "--json", "--out", tmp_path / "g", method="original")
     assert result.exit_code == 0, result.output

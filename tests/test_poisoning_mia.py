@@ -19,6 +19,7 @@ def runs():
     return run_protocol("gaussian", spec, methods=[], seeds=[0, 1, 2])[1]
 
 
+@pytest.mark.slow  # measured: 9 s CPU (the fast loop, docs/development.md)
 def test_retrain_at_chance_original_above(runs):
     """Measured (digits-mlp, 67 canaries vs 360 held-out canaries per seed): retrained AUC 0.545,
     0.520, 0.495; original 0.873, 0.868, 0.861. The old MIA (canaries vs clean test examples) put

@@ -75,6 +75,7 @@ def test_an_underpowered_test_is_inconclusive_never_a_pass():
         assert any("not significantly > 0" in reason for reason in s["inconclusive_reasons"])
 
 
+@pytest.mark.slow  # measured: 43 s at load 18 (the fast loop, docs/development.md)
 def test_backdoor_succeeds_on_the_original_and_not_after_retraining():
     attack, runs = run_protocol("backdoor", TINY, methods=["retrain"], seeds=2)
     s = summarize_method(attack, runs, "retrain")
@@ -83,6 +84,7 @@ def test_backdoor_succeeds_on_the_original_and_not_after_retraining():
     assert s["power"]["powered"] and s["verdict"] == "consistent with retraining"
 
 
+@pytest.mark.slow  # measured: 124 s at load 19 (the fast loop, docs/development.md)
 def test_label_flip_lowers_clean_accuracy():
     attack, runs = run_protocol("label-flip", TINY, methods=["retrain"], seeds=2)
     s = summarize_method(attack, runs, "retrain")
