@@ -58,10 +58,11 @@ class AuditTarget:
     device: str = "cpu"
     output_kind: str | None = None
 
-    def outputs(self, X: np.ndarray, n_classes: int, *, n_views: int = 1) -> np.ndarray:
-        """Log-scores ``[N, V, C]`` of the model on canonical inputs ``X`` (not for logits targets)."""
+    def outputs(self, X: np.ndarray, n_classes: int, *, n_views: int = 1, views=None) -> np.ndarray:
+        """Log-scores ``[N, V, C]`` of the model on canonical inputs ``X`` under ``views`` (or
+        ``n_views``, see :func:`~muaudit.targets.runner.predict_outputs`); not for logits targets."""
         self.adapter = resolve_adapter(self.runner, X, n_classes, self.adapter, source=self.path)
-        z = predict_outputs(self.runner, self.adapter, X, n_classes, n_views=n_views, source=self.path)
+        z = predict_outputs(self.runner, self.adapter, X, n_classes, n_views=n_views, views=views, source=self.path)
         z, self.output_kind = to_log_scores(z)
         return z
 
@@ -124,17 +125,19 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         return _torch_target("state_dict", path, model, {}, adapter, dev)
     kwargs = default_kwargs if arch is not None and arch == default_arch and arch != meta.get("arch") else None
     t = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=input_shape, n_classes=n_classes)
-    return _torch_target(t.kind, path, t.model, t.meta, adapter_from_meta(adapter, t.meta, path), dev)
+    return _torch_target(t.kind, path, t.model, t.meta, adapter_from_meta(adapter, t.meta, path, input_shape), dev)
 
 
-def adapter_from_meta(adapter: InputAdapter, meta: dict, path) -> InputAdapter:
+def adapter_from_meta(adapter: InputAdapter, meta: dict, path, input_shape=None) -> InputAdapter:
     """Without input options, a checkpoint unlearned through an adapter (meta ``input_adapter``) is
-    run through the same one."""
+    run through the same one, checked like the options (one value or one per channel of
+    ``input_shape``, finite in float32)."""
     saved = meta.get("input_adapter")
     if adapter != InputAdapter() or not isinstance(saved, dict):
         return adapter
     try:
-        return InputAdapter.from_options(saved.get("layout", "auto"), saved.get("mean"), saved.get("std"))
+        return InputAdapter.from_options(saved.get("layout", "auto"), saved.get("mean"), saved.get("std"),
+                                         input_shape=input_shape)
     except ConfigError as e:
         raise CheckpointError(f"{path}: meta 'input_adapter' is not valid ({e})") from None
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from muaudit.errors import CheckpointError
 from muaudit.targets.adapter import InputAdapter, candidate_layouts
+from muaudit.training.views import apply_view_numpy, resolve_views
 
 PROBE_SIZE = 16
 
@@ -25,12 +26,18 @@ class ModelCallError(Exception):
 
 
 def _say(e: BaseException) -> str:
-    """One line of an exception: its first line, or for TorchScript (which prints its own
-    traceback) the last one, where the actual error is."""
+    """An exception's whole message on one line (its lines joined); for TorchScript (which prints
+    its own traceback first) the message from the last ``...Error:`` line on, where the actual
+    error is (a multi-line message is kept whole)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
-    text = lines[-1] if len(lines) > 1 and "TorchScript" in lines[0] else lines[0]
-    named = re.match(r"^[A-Za-z_.]*(Error|Exception): ", text)
-    return text[:240] if named else f"{type(e).__name__}: {text[:200]}"
+    if len(lines) > 1 and "TorchScript" in lines[0]:
+        starts = [i for i, line in enumerate(lines) if _NAMED.match(line)]
+        lines = lines[starts[-1]:] if starts else lines[-1:]
+    text = " / ".join(lines)
+    return text[:600] if _NAMED.match(text) else f"{type(e).__name__}: {text[:560]}"
+
+
+_NAMED = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
 
 
 class TorchRunner:
@@ -81,6 +88,22 @@ def layer_kinds(model) -> list[str] | None:
     return sorted({kind for n in names for prefix, kind in KINDS.items() if n.startswith(prefix)})
 
 
+def labels_as_one_hot(z: np.ndarray, n_classes: int) -> np.ndarray:
+    """A model that answers with labels ``[B]`` (integers in ``[0, n_classes)``) as one-hot rows
+    ``[B, n_classes]`` (then audited label-only); any other output unchanged.
+
+    Example:
+        >>> labels_as_one_hot(np.array([2, 0]), 3).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    z = np.asarray(z)
+    if z.ndim != 1 or not z.size or not np.isfinite(z).all() or (z != np.round(z)).any():
+        return z
+    if z.min() < 0 or z.max() >= n_classes:
+        return z
+    return np.eye(n_classes, dtype=np.float32)[z.astype(np.int64)]
+
+
 def _check_output(z: np.ndarray, n: int, n_classes: int) -> str | None:
     if z.shape != (n, n_classes):
         return f"output {list(z.shape)}, expected [{n}, {n_classes}]"
@@ -98,7 +121,7 @@ def resolve_adapter(runner, X: np.ndarray, n_classes: int, adapter: InputAdapter
         a = adapter.with_layout(layout)
         xb = a.apply(probe)
         try:
-            problem = _check_output(runner(xb), len(probe), n_classes)
+            problem = _check_output(labels_as_one_hot(runner(xb), n_classes), len(probe), n_classes)
         except ModelCallError as e:
             problem = str(e)
         if problem is None:
@@ -121,14 +144,16 @@ def to_log_scores(z: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def predict_outputs(runner, adapter: InputAdapter, X: np.ndarray, n_classes: int, *, n_views: int = 1,
-                    batch_size: int = 1024, source="target") -> np.ndarray:
-    """Raw outputs ``[N, V, C]`` of ``runner`` on canonical ``X`` (view 1 = horizontal flip)."""
-    out = []
+                    views=None, batch_size: int = 1024, source="target") -> np.ndarray:
+    """Raw outputs ``[N, V, C]`` of ``runner`` on canonical ``X`` under ``views`` (a recipe's views,
+    :func:`~muaudit.training.views.resolve_views`; default ``n_views``: 1 = identity, 2 adds the flip)."""
+    views = resolve_views(n_views if views is None else views)
+    n_views, out = len(views), []
     for s in range(0, len(X), batch_size):
         xb = X[s:s + batch_size]
-        views = [xb if v == 0 else xb[..., ::-1] for v in range(n_views)]
+        views_b = [apply_view_numpy(xb, v) for v in views]
         try:
-            zs = [runner(adapter.apply(np.ascontiguousarray(x))) for x in views]
+            zs = [labels_as_one_hot(runner(adapter.apply(np.ascontiguousarray(x))), n_classes) for x in views_b]
         except ModelCallError as e:
             raise CheckpointError(f"target {source} failed on examples {s}..{s + len(xb) - 1} ({e})") from None
         for z in zs:
