@@ -29,7 +29,7 @@ class Group(click.Group):
     def invoke(self, ctx):
         """Run the command; warnings (numpy's, click's, the library's) are held back and shown only
         when it succeeds: a failed command prints its one ``Error:`` line and nothing else."""
-        with warnings.catch_warnings(record=True) as caught, command_threads():  # one thread policy (threads.py)
+        with warnings.catch_warnings(record=True) as caught:
             result = self._invoke(ctx)
         for w in caught:  # success: show them (to an outer group's record, or stderr)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -37,7 +37,8 @@ class Group(click.Group):
 
     def _invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with command_threads():  # one thread policy (threads.py); a bad $MUAUDIT_THREADS is an Error: line
+                return super().invoke(ctx)
         except click.BadParameter as e:  # not a number where one belongs: one line, like every bad value
             raise CLIError(e.format_message()) from None
         except MuauditError as e:
