@@ -37,4 +37,4 @@ def test_a_missing_pool_names_the_recipe_that_builds_it(tmp_path, monkeypatch):
         "Error: no pool at nowhere; build one with `muaudit pool build digits-mlp --out nowhere`"
     assert error("pool", "evaluate", "nowhere") == (
         "Error: no pool at nowhere; build one with `muaudit pool build RECIPE --out nowhere` (RECIPE: a TOML file, "
-        "or a packaged recipe: digits-cnn, digits-mlp, digits-mlp-ulira)")
+        "or a packaged recipe: digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)")
