@@ -145,3 +145,13 @@ def test_poison_seeds_in_worker_processes_equal_seeds_here(workers):
         for name in ("original", "ga", "retrained"):
             np.testing.assert_allclose(a.scores[name].values, b.scores[name].values, atol=1e-5)
             assert a.accuracy[name] == b.accuracy[name]
+
+
+@pytest.mark.slow
+def test_cli_build_in_two_worker_processes(tiny_recipe, tmp_path):
+    import json
+
+    r = CliRunner().invoke(cli, ["pool", "build", str(tiny_recipe(n_models=4)), "--out", str(tmp_path / "p"),
+                                 "--workers", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["n_done"] == 4

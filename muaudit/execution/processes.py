@@ -37,7 +37,9 @@ class ProcessExecutor:
     by later maps, ended by :meth:`close`.
 
     Example:
-        >>> with ProcessExecutor(2) as ex:
+        (Starts two processes, a second or more: tests/test_executor_local.py runs the same.)
+
+        >>> with ProcessExecutor(2) as ex:                 # doctest: +SKIP
         ...     sorted(ex.map(pow, [2, 3], shared=2))      # pow(2, task)
         [(0, 4), (1, 8)]
     """
