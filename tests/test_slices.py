@@ -136,3 +136,17 @@ def test_lira_results_summary_and_html_carry_the_slices(tiny_audit_base, tmp_pat
     assert "Where the leak is" in summary_text(results)
     html = render_html([folder]).read_text()
     assert "Leakage by slice" in html and "difficulty decile" in html and "Holm" in html
+
+
+def test_sequential_permutation_p_values_hold_their_level():
+    """Under H0 (placements exchangeable across slices) P(p <= a) <= a, and a planted shift is found."""
+    from muaudit.audit.slices import _family_p_values
+
+    rng = np.random.default_rng(7)
+    codes = np.arange(60) % 3
+    ps = np.concatenate([_family_p_values(rng.random(60), codes, 3, n_permutations=999, rng=rng) for _ in range(400)])
+    for a in (0.05, 0.1, 0.2):
+        assert np.mean(ps <= a) <= a + 0.025, (a, np.mean(ps <= a))
+    shifted = rng.random(60) + 0.5 * (codes == 1)
+    p = _family_p_values(shifted, codes, 3, n_permutations=999, rng=rng)
+    assert p[1] < 0.01 < min(p[0], p[2])
