@@ -155,3 +155,23 @@ def test_cli_build_in_two_worker_processes(tiny_recipe, tmp_path):
                                  "--workers", "2", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["n_done"] == 4
+
+
+def nap(shared, task):
+    import time
+
+    time.sleep(task)
+    return task
+
+
+def test_closing_with_tasks_left_ends_the_workers_at_once(workers):
+    """Ctrl-C in the driver: the exception leaves the map's generator suspended (its frame is held
+    by the traceback), so close() must not wait for the tasks nobody will read."""
+    import time
+
+    tasks = workers.map(nap, [0, 60, 60, 60])
+    assert next(tasks) == (0, 0)
+    t0 = time.monotonic()
+    workers.close()
+    assert time.monotonic() - t0 < 20
+    assert sorted(workers.map(add, [1], shared=1)) == [(0, 2)]  # new workers on the next map

@@ -52,6 +52,7 @@ class ProcessExecutor:
 
         self.width, self.threads = int(workers), int(threads or default_threads())
         self._pool: ProcessPoolExecutor | None = None
+        self._futures: set = set()  # submitted, not yet handed to the driver
         self._stopped_early = False
 
     def _start(self, fn) -> ProcessPoolExecutor:
@@ -71,11 +72,13 @@ class ProcessExecutor:
             from muaudit.execution.worker import run
 
             futures = {pool.submit(run, fn, packed.ref, t): i for i, t in enumerate(tasks)}
+            self._futures.update(futures)
             pending = set(futures)
             try:
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in sorted(finished, key=futures.get):
+                        self._futures.discard(fut)
                         yield futures[fut], self._result(fut)
             finally:
                 if pending:  # the driver stopped early (an error, an interrupt): drop the queued work
@@ -93,16 +96,18 @@ class ProcessExecutor:
                                  "rerun the same command to resume, with fewer --workers if memory is short") from None
 
     def close(self) -> None:
+        """End the workers: at once when tasks are left that nobody will read (the driver stopped:
+        an error, Ctrl-C), else once they are idle."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if self._stopped_early:  # do not wait for tasks nobody will read
+        if self._stopped_early or any(not f.done() for f in self._futures):
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
         else:
             pool.shutdown(wait=True)
-        self._stopped_early = False
+        self._stopped_early, self._futures = False, set()
 
     def __enter__(self):
         return self
