@@ -57,7 +57,7 @@ RESULTS_SCHEMA = {
         "ulira_accuracy": {"type": ["object", "null"], "properties": {"accuracy": _NUM, "ci": _INTERVAL}},
         "n_forget": _INT, "n_nonmembers": _INT, "n_members": _INT, "n_shadows": _INT, "n_pos": _INT, "n_neg": _INT,
         "population_mia": _OBJ, "sections": _OBJ, "config": _OBJ, "inputs": _OBJ, "environment": _OBJ,
-        "compatibility": _OBJ, "attack_config": _OBJ, "calibration": _OBJ, "class_mix": _OBJ, "slices": _OBJ,
+        "compatibility": _OBJ, "attack_config": _OBJ, "calibration": _OBJ, "class_mix": _OBJ, "slices": _OBJ, "queries": _OBJ,
         "schema_version": {"type": "integer"},
     },
 }
