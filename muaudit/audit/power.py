@@ -49,33 +49,47 @@ def estimate_power(member_scores, nonmember_scores, size: int | None = None, *, 
 class _MixtureDraws:
     """Common random numbers for the mixtures of every r: per draw and class, a fixed order of the
     members and of the non-members; a mixture with m_c members takes the first m_c members and
-    the first k_c - m_c non-members, and compares with the other non-members of the class."""
+    the first k_c - m_c non-members.
+
+    While a class's count is at most half of its non-members, the mixture's non-members leave the
+    comparison set (disjoint sets, as in the audit). A larger forget set (e.g. 30% of digits'
+    training split against its 450 test examples) would leave too few: its non-member part is then
+    drawn WITH replacement from the class's non-members and compared with all of them
+    (``resampled``). Sharing values between the two sides makes the difference of means vary
+    less than the permutation null assumes, so the test rejects less often: the simulated power
+    is an underestimate and r an upper bound, as before, but at the forget set's real size.
+    """
 
     def __init__(self, m_scores, m_labels, nm_scores, nm_labels, design: Design, n_draws: int, rng):
-        # at most half of a class's non-members join a mixture, so that r = 0 keeps a comparison set
-        capped = np.minimum(design.counts, [np.sum(nm_labels == c) // 2 for c in design.classes])
-        self.capped = bool((capped < design.counts).any())
-        design = Design(design.classes, capped, design.matched)
-        self.design, self.parts = design, []
+        self.design, self.parts, self.capped, self.resampled = design, [], False, False
         for c, k in zip(design.classes, design.counts):
             ms, ns = m_scores[m_labels == c], nm_scores[nm_labels == c]
-            self.parts.append((np.array([rng.permutation(ms)[:k] for _ in range(n_draws)]).reshape(n_draws, k),
-                               np.array([rng.permutation(ns) for _ in range(n_draws)]).reshape(n_draws, ns.size)))
+            mx = np.array([rng.permutation(ms)[:k] for _ in range(n_draws)]).reshape(n_draws, -1)
+            if k <= ns.size // 2:
+                nx = np.array([rng.permutation(ns) for _ in range(n_draws)]).reshape(n_draws, ns.size)
+                self.parts.append((mx, nx, None))
+            else:
+                self.resampled = True
+                boot = rng.choice(ns, size=(n_draws, k), replace=True) if ns.size else np.zeros((n_draws, 0))
+                self.parts.append((mx, boot, np.broadcast_to(ns, (n_draws, ns.size))))
 
     def feasible(self) -> bool:
-        """Every class keeps at least one comparison non-member when the whole set is non-members."""
-        return self.design.counts.sum() > 0 and all(ns.shape[1] > k for (_, ns), k in zip(self.parts, self.design.counts))
+        """Every class has members for its count and keeps a comparison set when the whole set is non-members."""
+        return self.design.counts.sum() > 0 and all(
+            mx.shape[1] >= k and (ny.shape[1] > 0 if ny is not None else nx.shape[1] > k)
+            for (mx, nx, ny), k in zip(self.parts, self.design.counts))
 
     def mixture(self, r: float):
         """``x [B, k]``, ``y [B, n']`` and the strata of x's and y's columns for a fraction ``r``."""
         k = self.design.counts
         m = allocate(int(round(r * k.sum())), k)
         xs, ys, sx, sy = [], [], [], []
-        for c, (ms, ns), kc, mc in zip(self.design.classes, self.parts, k, m):
-            xs += [ms[:, :mc], ns[:, :kc - mc]]
-            ys.append(ns[:, kc - mc:])
+        for c, (mx, nx, ny), kc, mc in zip(self.design.classes, self.parts, k, m):
+            xs += [mx[:, :mc], nx[:, :kc - mc]]
+            comp = nx[:, kc - mc:] if ny is None else ny
+            ys.append(comp)
             sx.append(np.full(kc, c))
-            sy.append(np.full(ns.shape[1] - (kc - mc), c))
+            sy.append(np.full(comp.shape[1], c))
         return np.concatenate(xs, 1), np.concatenate(ys, 1), np.concatenate(sx), np.concatenate(sy)
 
 
@@ -91,8 +105,8 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
     numbers across r) returns the upper end of the last bracket, so ``r`` is an upper bound up to
     the simulation's noise (resolution 2**-steps). ``r`` is None when even r = 1 falls short of
     ``target_power``, or when there are too few non-members to simulate (``reason`` says which).
-    A class contributes at most half of its non-members to a mixture (``subset_capped``: the
-    simulated set is then smaller than the forget set, which can only overstate r).
+    A class whose count exceeds half of its non-members draws the mixture's non-members with
+    replacement (``resampled``; see :class:`_MixtureDraws`: still an upper bound on r).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -106,7 +120,8 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
     nl = np.zeros(nm.size, int) if nonmember_labels is None else np.asarray(nonmember_labels)
     draws = _MixtureDraws(m, ml, nm, nl, design, n_draws, np.random.default_rng(random_state))
     out = {"r": None, "target_power": target_power, "draws": n_draws, "resolution": 2.0 ** -steps,
-           "subset_size": int(draws.design.counts.sum()), "subset_capped": draws.capped, "curve": {}, "reason": None}
+           "subset_size": int(draws.design.counts.sum()), "subset_capped": draws.capped,
+           "resampled": draws.resampled, "curve": {}, "reason": None}
     if not draws.feasible():
         out["reason"] = "too few non-members to simulate a forget set of this size and keep a comparison set"
         return out

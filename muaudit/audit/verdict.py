@@ -32,14 +32,15 @@ from muaudit.audit.decision import (DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT
                                     Verdict, apply_decision, check_max_residual)
 from muaudit.audit.power import estimate_power, min_detectable_residual, single_stratum, weakest_class_power
 from muaudit.audit.strata import check_labels, class_strata, draw_design, known_class_nonmembers
-from muaudit.errors import DataError
+from muaudit.errors import ConfigError, DataError
 from muaudit.metrics import summarize
 from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
 
 __all__ = ["VERDICTS", "AuditResult", "Verdict", "assess_scores", "audit_target", "estimate_power",
            "evidence_of", "one_sided_p_values", "permutation_p_value"]
 
-CLASS_MIX_ALPHA = 0.05  # chi-square level below which the forget test is stratified by class
+CLASS_MIX_ALPHA = 0.05
+STATISTICS = {"mean": "score", "mixture": "mixture log-likelihood ratio"}  # statistic -> what is averaged  # chi-square level below which the forget test is stratified by class
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,24 @@ def agreement_note(results: dict) -> str | None:
     return None
 
 
-def effect_size(scores, forget, nonmembers, *, level: float = 0.95) -> dict:
+def mixture_scores(llr, rho: float) -> np.ndarray:
+    """``log(1 - rho + rho exp(llr))``: per-example log-likelihood ratios turned into the log
+    likelihood ratio of "remembered with probability rho" against "not remembered".
+
+    Summed over a forget set this is the Neyman-Pearson statistic against a forget set of which a
+    fraction rho is remembered. It is bounded below by ``log(1 - rho)``, so examples that look
+    strongly like non-members (very negative LLR, the noise of a mean-LLR test) weigh little.
+    ``rho = 1`` gives the LLRs back.
+
+    Example:
+        >>> mixture_scores(np.array([-50.0, 0.0, 2.0]), 0.5).round(3).tolist()
+        [-0.693, 0.0, 1.434]
+    """
+    llr = np.asarray(llr, np.float64)
+    return llr if rho >= 1 else np.logaddexp(np.log1p(-rho), np.log(rho) + llr)
+
+
+def effect_size(scores, forget, nonmembers, *, level: float = 0.95, name: str = "score") -> dict:
     """The statistic the test uses: mean score of the forget set minus that of the non-members,
     with a normal-approximation (Welch) interval at ``level``.
 
@@ -259,7 +277,7 @@ def effect_size(scores, forget, nonmembers, *, level: float = 0.95) -> dict:
     d = float(f.mean() - n.mean())
     se = float(np.sqrt(f.var(ddof=1) / f.size + n.var(ddof=1) / n.size)) if min(f.size, n.size) > 1 else 0.0
     z = float(norm.ppf(0.5 + level / 2))
-    return {"statistic": "mean score difference (forget - non-members)", "value": d,
+    return {"statistic": f"mean {name} difference (forget - non-members)", "value": d,
             "ci": [d - z * se, d + z * se], "level": level}
 
 
@@ -267,7 +285,7 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
                   min_power: float = DEFAULT_MIN_POWER, max_residual: float = DEFAULT_MAX_RESIDUAL,
                   n_power_draws: int = 200, level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
                   notes: list | None = None, residual_options: dict | None = None, blockers=(),
-                  decide: bool = True) -> dict:
+                  decide: bool = True, statistic: str = "mean") -> dict:
     """Verdict, p-values, ROC block and power control for per-example ``scores`` (higher = member).
 
     Shared by every audit (shadow attacks here, population attacks in ``muaudit mia``): forget rows
@@ -280,6 +298,11 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
     it at most ``max_residual`` (:mod:`muaudit.audit.decision`). With ``decide=False`` the results
     carry no verdict yet: the caller adds its ``blockers`` and decides once with
     :func:`evidence_of` and :func:`~muaudit.audit.decision.apply_decision`.
+
+    ``statistic``: ``"mean"`` (the mean score) or ``"mixture"`` (:func:`mixture_scores`: for
+    scores that are per-example log-likelihood ratios, the most powerful test against a forget
+    set of which a fraction ``max_residual`` is still remembered; measured on digits in
+    docs/power.md). Both are permutation tests of a mean, exact under exchangeability.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -296,6 +319,9 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
         'over-unlearned'
     """
     alpha, max_residual = check_unit_interval("alpha", alpha), check_max_residual(max_residual)
+    if statistic not in STATISTICS:
+        raise ConfigError(f"Expected `statistic` in {STATISTICS}, got {statistic!r}")
+    scores = mixture_scores(scores, max_residual) if statistic == "mixture" else np.asarray(scores, np.float64)
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     mix, lab = class_strata(labels, forget, nonmembers, np.shape(scores)[0], alpha=CLASS_MIX_ALPHA)
@@ -304,10 +330,12 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
     control = _power_control(scores, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
                              rng=np.random.default_rng(random_state), summary_options=opts, labels=lab,
                              residual_options={"target_power": min_power, **(residual_options or {})})
-    test = "one-sided permutation test of the mean score, forget vs non-members (both sides at alpha)"
+    test = (f"one-sided permutation test of the mean {STATISTICS[statistic]}, forget vs non-members "
+            "(both sides at alpha)")
     results = {"alpha": alpha, "test": test + (", within class strata" if lab is not None else ""),
                "p_value": p_value, "p_value_lower": p_lower, **block,
-               "effect": effect_size(scores, forget, nonmembers, level=level), "power_control": control,
+               "statistic": statistic, "effect": effect_size(scores, forget, nonmembers, level=level,
+                                                            name=STATISTICS[statistic]), "power_control": control,
                "class_mix": mix, "stratified": None if mix is None else mix["stratified"], "min_power": min_power,
                "max_residual": max_residual, "n_forget": int(np.size(forget)), "n_nonmembers": int(np.size(nonmembers)),
                "n_nonmembers_compared": int(np.size(nonmembers) if lab is None else np.isin(lab[nonmembers], lab[forget]).sum())}
@@ -417,9 +445,11 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
     calib["excluded_classes"] = gone.tolist()
     if on_scores is not None:
         on_scores(scores)
+    llr = fitted.name == "lira" and getattr(fitted.config, "mode", None) == "online"  # scores are LLRs
     assessed = assess_scores(scores, F, NM, R, labels=labels, alpha=alpha, min_power=min_power,
                              max_residual=max_residual, n_power_draws=n_power_draws, level=level,
-                             n_bootstrap=n_bootstrap, random_state=random_state, notes=notes, decide=decide)
+                             n_bootstrap=n_bootstrap, random_state=random_state, notes=notes, decide=decide,
+                             statistic="mixture" if llr else "mean")
     for note in notes:
         warnings.warn(note, StatisticsWarning, stacklevel=2)
     results = {

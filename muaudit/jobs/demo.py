@@ -1,7 +1,8 @@
 """``muaudit demo``: the end-to-end audit on built-in digits.
 
 Build (or reuse) the default pool, train an "original" target on the whole training split and a
-"retrained" one without a random 10% forget set, audit both with LiRA, and render the HTML report.
+"retrained" one without a random 30% forget set (the smallest whose audit can pass on digits:
+docs/power.md), audit both with LiRA, and render the HTML report.
 The original must come out ``not unlearned`` and the retrained one ``consistent with retraining``.
 A third target is the original unlearned with FT (fine-tuning on retain, a fraction of a second),
 audited the same way (with ``--method ft`` U-LiRA when the pool has unlearned FT shadows); if the
@@ -28,7 +29,7 @@ DEFAULT_RECIPE = RECIPES_DIR / "digits-mlp.toml"
 ProgressFor = Callable[[str], Optional[Progress]]
 
 
-def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fraction: float = 0.1,
+def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fraction: float = 0.3,
              seed: int = 0, progress_for: ProgressFor | None = None, log: Callable[[str], None] = print,
              executor=None) -> dict:
     """Run the demo; return ``{name: results}`` for the audited targets and the report path.
