@@ -251,16 +251,16 @@ def recipe_status(meta, spec, recipes_dir):
 
 
 def test_fail_never_passes_and_keeps_not_unlearned():
+    from muaudit.audit.decision import Evidence, decide
+
     block = {"status": "fail", "reasons": ["fail: accuracy on non-members 0.1"], "advice": "pass --input-mean"}
-    r = {"verdict": "consistent with retraining", "inconclusive_reasons": []}
-    compat.apply_to_verdict(r, block)
-    assert r["verdict"] == "inconclusive" and "failed the compatibility check" in r["inconclusive_reasons"][0]
-    r = {"verdict": "not unlearned", "inconclusive_reasons": []}
-    compat.apply_to_verdict(r, block)
-    assert r["verdict"] == "not unlearned"
-    r = {"verdict": "consistent with retraining", "inconclusive_reasons": []}
-    compat.apply_to_verdict(r, {**block, "status": "warn"})
-    assert r["verdict"] == "consistent with retraining"
+    strong = dict(p_value_lower=0.5, alpha=0.01, residual=0.2, power=1.0, power_lower=1.0)
+    d = decide(Evidence(p_value=0.5, blockers=tuple(compat.compat_blockers(block)), **strong))
+    assert d["verdict"] == "inconclusive" and "failed the compatibility check" in d["reasons"][0]
+    assert decide(Evidence(p_value=0.001, blockers=tuple(compat.compat_blockers(block)), **strong))["verdict"] == \
+        "not unlearned"
+    assert compat.compat_blockers({**block, "status": "warn"}) == []
+    assert decide(Evidence(p_value=0.5, **strong))["verdict"] == "consistent with retraining"
 
 
 def test_without_a_pool_only_near_chance_fails():
