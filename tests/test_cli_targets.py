@@ -108,6 +108,7 @@ def reference(setup):
     ("w.safetensors", (), None, "logits"),
     ("probs.npy", (), None, "probabilities (converted to log-probabilities)"),
 ])
+@pytest.mark.slow  # measured: 6 cases, 14 s CPU (the fast loop, docs/development.md)
 def test_third_party_forms_of_one_model_give_its_scores(setup, reference, target, extra, layout, outputs):
     d, _, _ = setup
     want_res, want = reference

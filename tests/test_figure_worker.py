@@ -37,6 +37,7 @@ def lira(kit: Path, out: Path, env: dict | None = None) -> subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow  # measured: two CLI processes, 63 s at load 9 (the fast loop, docs/development.md)
 def test_worker_and_inline_write_the_same_folder(kit, tmp_path):
     forked = lira(kit, tmp_path / "forked")
     inline = lira(kit, tmp_path / "inline", {"MUAUDIT_FIGURES": "inline"})

@@ -30,6 +30,7 @@ def run(seed, shift, forget_shift):
                       n_bootstrap=100, n_power_draws=50, residual_options={"n_draws": 30}).results
 
 
+@pytest.mark.slow  # measured: 4 s CPU (the fast loop, docs/development.md)
 def test_planted_leak_is_caught():
     # members +1.5 on an input-dependent phi with noise sd ~1.1: measured AUC 0.76, p 1e-4
     r = run(0, 1.5, 1.5)
@@ -37,6 +38,7 @@ def test_planted_leak_is_caught():
     assert r["attack"] == "qmia" and r["power_control"]["power"] == 1.0
 
 
+@pytest.mark.slow  # measured: 69 s CPU (the fast loop, docs/development.md)
 def test_forgotten_set_is_consistent_and_null_p_values_are_uniformish():
     # members remembered (+1.5), forget set like non-members: 10 seeds, measured fraction p < 0.1
     # 0.0 (p from 0.13 to 0.77), AUC mean 0.49 (range 0.48-0.54)
@@ -50,6 +52,7 @@ def test_forgotten_set_is_consistent_and_null_p_values_are_uniformish():
     assert r["verdict"] in ("consistent with retraining", "inconclusive")
 
 
+@pytest.mark.slow  # measured: 5 s CPU (the fast loop, docs/development.md)
 def test_quantile_is_calibrated_on_held_out_non_members():
     r = run(1, 0.0, 0.0)
     assert abs(r["calibration"]["nonmember_exceedance"] - 0.05) < 0.05  # measured 0.053
@@ -63,6 +66,7 @@ def test_fitting_and_evaluation_non_members_are_disjoint():
         split_nonmembers(np.arange(30), 0.5, 0)
 
 
+@pytest.mark.slow  # measured: 6 s CPU (the fast loop, docs/development.md)
 def test_quantile_regression_adapts_to_the_input():
     # a global 95% threshold flags 0.21 of the high-mean inputs (measured); the regression ~alpha_q everywhere
     X, labels, phi, *_ = world(2, 0.0)

@@ -28,7 +28,7 @@ from muaudit.pool import build_pool, load_spec
 from muaudit.report import render_html, write_results
 from muaudit.training.single import train_target
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # five kinds of real runs (10 s CPU) and Chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

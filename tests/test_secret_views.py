@@ -38,6 +38,7 @@ def _audit(files, target=None, **kw):
                     write=False, **kw)[0]
 
 
+@pytest.mark.slow  # measured: 4 s CPU (the fast loop, docs/development.md)
 def test_secret_views_vary_per_audit_and_are_recorded_after(files):
     a, b = _audit(files, secret_views=3), _audit(files, secret_views=3)  # same inputs, same random_state
     qa, qb = a["queries"], b["queries"]
