@@ -100,9 +100,9 @@ def test_adv_sr_never_trains_on_a_forget_example(materials, monkeypatch):
 
 def test_evasion_runs_the_table_with_secret_views(tiny_audit_files, tmp_path):
     results, folder = run_evasion(forget=tiny_audit_files["forget_file"], pool=tiny_audit_files["pool_dir"],
-                                  providers="retrain,exact-match,top1", secret_views=2, out=tmp_path / "ev")
+                                  providers="exact-match,top1", secret_views=1, out=tmp_path / "ev")
     rows = {(r["provider"], r["queries"]): r for r in results["rows"]}
-    assert set(rows) == {(p, q) for p in ("retrain", "exact-match", "top1") for q in ("known", "secret")}
+    assert set(rows) == {(p, q) for p in ("exact-match", "top1") for q in ("known", "secret")}
     assert rows[("top1", "known")]["attack"] == "label-only" and rows[("top1", "secret")]["attack"] == "label-only"
     assert rows[("exact-match", "known")]["attack"] == "lira"
     assert all(0 <= r["p_value"] <= 1 and r["outcome"] for r in results["rows"])
@@ -113,8 +113,9 @@ def test_evasion_runs_the_table_with_secret_views(tiny_audit_files, tmp_path):
 
 def test_outcome_words():
     assert outcome(False, "consistent with retraining") == "NOT CAUGHT"
-    assert outcome(False, "inconclusive") == "caught"
-    assert outcome(True, "inconclusive") == "missed pass"
+    assert outcome(False, "not unlearned") == outcome(False, "over-unlearned") == "caught"
+    assert outcome(False, "inconclusive") == outcome(True, "inconclusive") == "held"
+    assert outcome(True, "not unlearned") == "FALSE ALARM" and outcome(True, "consistent with retraining") == "passed"
 
 
 def test_unknown_provider_is_one_line():

@@ -4,7 +4,7 @@ The runner trains the original (the pool's recipe on the whole training split) a
 retrain; builds every provider's target in memory; audits each with :func:`~muaudit.jobs.lira.run_lira`
 on the pool's known views and, with ``secret_views``, again on views drawn for that audit only. A
 cheat that passes ("consistent with retraining") is flagged ``NOT CAUGHT``; an honest reference
-that does not pass is flagged ``missed pass``. What an audit of a logits file cannot rule out is said
+rejected by the audit is flagged ``FALSE ALARM`` (see :func:`outcome`). What an audit of a logits file cannot rule out is said
 in words in ``notes``.
 """
 
@@ -62,9 +62,14 @@ def provider_rows() -> list[dict]:
 
 
 def outcome(honest: bool, verdict: str) -> str:
-    """``caught`` / ``NOT CAUGHT`` for a cheat, ``passed`` / ``missed pass`` for an honest reference."""
+    """What a verdict means for a provider: a cheat is ``caught`` (rejected: not unlearned or
+    over-unlearned), ``held`` (inconclusive: it does not pass, but nothing was proven) or ``NOT CAUGHT``
+    (it passes); an honest reference ``passed``, ``held`` (inconclusive: the audit lacked the power
+    to pass it) or ``FALSE ALARM`` (rejected)."""
+    if verdict == "inconclusive":
+        return "held"
     if honest:
-        return "passed" if verdict == PASS else "missed pass"
+        return "passed" if verdict == PASS else "FALSE ALARM"
     return "NOT CAUGHT" if verdict == PASS else "caught"
 
 
@@ -117,7 +122,8 @@ def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, se
                "config": {"pool": str(data.pool.path), "n_shadows": data.pool.n_models, "n_forget": len(forget_train),
                           "providers": names, "secret_views": secret_views, "seed": seed, "alpha": alpha,
                           "max_residual": max_residual},
-               "not_caught": [r["provider"] for r in rows if r["outcome"] == "NOT CAUGHT"]}
+               "not_caught": [r["provider"] for r in rows if r["outcome"] == "NOT CAUGHT"],
+               "false_alarms": [r["provider"] for r in rows if r["outcome"] == "FALSE ALARM"]}
     return results, (None if out is None else write_evasion(out, results))
 
 
