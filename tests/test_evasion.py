@@ -136,3 +136,18 @@ def test_cli_bad_input_is_one_error_line(tiny_audit_files, tmp_path):
     r = CliRunner().invoke(cli, ["evasion", "--pool", str(tiny_audit_files["pool_dir"]), "--forget", str(tmp_path / "bad.npy")])
     assert r.exit_code == 2 and r.output.startswith("Error: ") and r.output.count("\n") == 1
 
+
+def test_secret_views_on_a_pool_without_weights_fail_before_training(tiny_recipe, tmp_path, monkeypatch, tiny_audit_files):
+    from click.testing import CliRunner
+
+    import muaudit.training.single as single
+    from muaudit.cli.main import cli
+    from muaudit.pool import build_pool, load_spec
+
+    build_pool(load_spec(tiny_recipe(n_models=2, epochs=1)), tmp_path / "pool")
+    monkeypatch.setattr(single, "train_target", lambda *a, **k: pytest.fail("trained before the check"))
+    r = CliRunner().invoke(cli, ["evasion", "--pool", str(tmp_path / "pool"), "--forget",
+                                 str(tiny_audit_files["forget_file"]), "--secret-views", "2", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and r.output.startswith("Error: pool ") and "save_weights = true" in r.output
+    assert r.output.count("\n") == 1 and not (tmp_path / "o").exists()
+

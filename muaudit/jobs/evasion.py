@@ -103,6 +103,10 @@ def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, se
 
         check_output_dir(out)
     data = AuditData.load(pool)
+    if secret_views:  # before any training: a pool without weights is one error line
+        from muaudit.pool.rescore import weight_files
+
+        weight_files(data.pool)
     forget_train = read_indices(forget, data.n_train, what="forget")
     original, meta = train_target(data.spec, data.dataset, seed=seed)
     materials = Materials(data.spec, data.dataset, original, forget_train, seed)
