@@ -149,6 +149,8 @@ def _as_v2(then):
                 if holder is None:
                     continue
                 del holder.attrs["content_sha256"]
+                for name in ("phi", "correct", "signal_checksums"):  # version 4's per-example signals
+                    del holder[name]
                 for m in np.flatnonzero(holder["done"][()]):
                     holder["checksums"][m] = legacy_row_checksum(holder["logits"][m])
             then(f)
@@ -190,11 +192,11 @@ CASES = {  # name: (how to damage DIR/pool.h5, the expected error after "pool PA
     "population rows swapped": (_edit(lambda f: _swap(f["population"], 0, 5)), r"`population` differs from its stored checksum"),
     "two rows swapped with their checksums": (_edit(lambda f: (_swap(f["logits"], 1, 2), _swap(f["checksums"], 1, 2))), _ROWS_12),
     "schema version set to 1": (_edit(lambda f: f.attrs.__setitem__("schema_version", 1)),
-                                r": it says schema version 1 but its layout \(row and content checksums\) is version 3's; .*rebuild it with `muaudit pool build RECIPE --out "),
+                                r": it says schema version 1 but its layout \(row and content checksums and per-example signals\) is version 4's; .*rebuild it with `muaudit pool build RECIPE --out "),
     "schema version set to 2": (_edit(lambda f: f.attrs.__setitem__("schema_version", 2)), r": it says schema version 2 but its layout"),
     "schema version removed": (_edit(lambda f: f.attrs.__delitem__("schema_version")), r" has no schema_version attribute.*rebuild it with `muaudit pool build RECIPE --out "),
     "content checksums removed": (_edit(lambda f: f.attrs.__delitem__("content_sha256")),
-                                  r": it says schema version 3 but its layout \(row checksums but no content checksums\) is version 2's"),
+                                  r": it says schema version 4 but its layout \(row checksums but no content checksums\) is version 2's"),
     "v1 attribute on a v2 file": (_as_v2(lambda f: f.attrs.__setitem__("schema_version", 1)), r": it says schema version 1 but its layout \(row checksums but no content checksums\) is version 2's"),
     "v2 file with rows swapped": (_as_v2(lambda f: _swap(f["logits"], 1, 2)), _ROWS_12),
     "stored recipe with an unknown section": (_edit(lambda f: _edit_spec(f, extra={"sisa2": {"shards": 2}})),
@@ -305,7 +307,7 @@ def test_verify_json_lists_the_parts_under_the_digest(built):
     assert set(out["parts"][""]) == set(ROOT_ATTRS + ROOT_DATASETS)
     assert set(out["parts"]["unlearned/ft"]) == set(GROUP_ATTRS + GROUP_DATASETS)
     assert out["parts"][""]["forget"] is None and out["dataset"] == "match dataset digits"
-    assert out["checksums"] == "sha256 bound to model and group" and out["schema_version"] == 3
+    assert out["checksums"] == "sha256 of logits and signals bound to model and group" and out["schema_version"] == 4
 
 
 def test_a_new_dataset_joins_the_digest_by_its_name(tmp_path, monkeypatch):
@@ -346,10 +348,10 @@ def test_a_real_version_2_pool_is_read_with_its_own_rules_and_migrated(built, tm
     _edit(lambda f: (_swap(f["logits"], 1, 2), _swap(f["checksums"], 1, 2)))(swapped / "pool.h5")
     assert Pool(swapped).digest() != v2.digest()
     _edit(lambda f: f["done"].__setitem__(3, False))(old / "pool.h5")  # an unfinished version-2 pool
-    with pytest.warns(UserWarning, match="has schema version 2; migrating it to version 3"):
+    with pytest.warns(UserWarning, match="has schema version 2; migrating it to version 4"):
         build_pool(load_spec(recipe), old)  # the first commit migrates it
     new = Pool(old)
-    assert new.schema_version == 3 and new.digest() == Pool(good).digest()
+    assert new.schema_version == 4 and new.digest() == Pool(good).digest()
     np.testing.assert_array_equal(new.logits(group="unlearned/ft"), Pool(good).logits(group="unlearned/ft"))
 
 

@@ -45,9 +45,10 @@ def small_pool(tmp_path):
 
 
 def _regions(path):
-    """Byte ranges of the raw data a commit may change (logits, checksums, seconds, done)."""
+    """Byte ranges of the raw data a commit may change (logits, signals, checksums, seconds, done)."""
+    names = ("logits", "checksums", "seconds", "done", "phi", "correct", "signal_checksums")
     with h5py.File(path, "r") as f:
-        return [(f[k].id.get_offset(), f[k].id.get_storage_size()) for k in ("logits", "checksums", "seconds", "done")]
+        return [(f[k].id.get_offset(), f[k].id.get_storage_size()) for k in names]
 
 
 def test_commit_changes_no_metadata_bytes(small_pool):
@@ -107,7 +108,7 @@ def test_verify_cli_summary(small_pool):
     r = CliRunner().invoke(cli, ["pool", "verify", str(path.parent)])
     assert r.exit_code == 0, r.output
     line, = r.output.splitlines()
-    assert line.startswith(f"pool {path}: ok, 2 rows verified (sha256 bound to model and group; 2/4 models done, 0 groups)")
+    assert line.startswith(f"pool {path}: ok, 2 rows verified (sha256 of logits and signals bound to model and group; 2/4 models done, 0 groups)")
     r = CliRunner().invoke(cli, ["pool", "verify", str(path.parent), "--json"])
     out = json.loads(r.output)
     assert out["ok"] and out["rows_checked"] == 2 and out["digest"] == Pool(path).digest()
@@ -129,9 +130,9 @@ def test_version_1_pool_reads_and_migrates_on_resume(tiny_recipe, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         build_pool(spec, tmp_path / "old")
-    assert any("migrating it to version 3" in str(w.message) for w in caught)
+    assert any("migrating it to version 4" in str(w.message) for w in caught)
     new = Pool(old).require_complete()
-    assert new.schema_version == 3
+    assert new.schema_version == 4
     np.testing.assert_array_equal(new.logits(), ref.logits())
     assert new.digest() == ref.digest()
     write_v1_copy(new, tmp_path / "v1-full.h5")
@@ -179,10 +180,10 @@ def test_read_only_pool_reads_and_finished_build_needs_no_writes(tiny_recipe, tm
         subprocess.run(["umount", str(mnt)], check=True)
 
 
-def test_version_is_3_and_writer_recorded(small_pool):
+def test_version_is_4_and_writer_recorded(small_pool):
     path, _ = small_pool
     pool = Pool(path)
-    assert pool.schema_version == 3 and pool.attrs["muaudit_version"] == muaudit.__version__
+    assert pool.schema_version == 4 and pool.attrs["muaudit_version"] == muaudit.__version__
 
 
 def test_info_shows_the_digest(small_pool):

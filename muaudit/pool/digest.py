@@ -34,7 +34,7 @@ ROOT_ATTRS = ("spec", "dataset_fingerprint", "dataset_info")
 ROOT_DATASETS = ("population", "labels", "split", "keep", "seeds", "forget")
 GROUP_ATTRS = ("entry", "method", "config")
 GROUP_DATASETS = ("forget",)
-_DIGEST_TAG = b"muaudit-pool-digest-v3\0"
+_DIGEST_TAG = b"muaudit-pool-digest-v4\0"
 _CANONICAL = {"b": "|u1", "i": "<i8", "u": "<i8", "f": "<f8"}  # content, not the stored integer width
 
 
@@ -112,9 +112,12 @@ def part_problems(prefix: str, stored: dict | None, computed: dict) -> dict[str,
 def pool_digest(parts: dict[str, dict], rows: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
     """sha256 hex over every part (``parts[""]`` the root's, ``parts["unlearned/ga"]`` a group's)
     and, per group (``""`` the base shadows), the ``done`` mask and the bound checksums of the
-    done rows (``rows[group] = (done [M] bool, checksums [M, 32] uint8)``)."""
+    done rows and of their signals (``rows[group] = (done [M] bool, checksums [M, 32] uint8,
+    signal checksums [M, 32] uint8)``, :mod:`muaudit.pool.signals`)."""
     h = hashlib.sha256(_DIGEST_TAG + json.dumps(parts, sort_keys=True).encode())
     for group in sorted(rows):
-        done, sums = rows[group]
-        h.update(f"\n{group}:".encode() + np.packbits(done).tobytes() + np.ascontiguousarray(sums[done]).tobytes())
+        done, *sums = rows[group]
+        h.update(f"\n{group}:".encode() + np.packbits(done).tobytes())
+        for s in sums:
+            h.update(np.ascontiguousarray(s[done]).tobytes())
     return h.hexdigest()

@@ -1,4 +1,4 @@
-"""The datasets of a schema-version-3 pool file (docs/pool-format.md) and the row checksum.
+"""The datasets of a schema-version-4 pool file (docs/pool-format.md) and the row checksum.
 
 Every per-model array is allocated in full, uncompressed and contiguous, when its file or group
 is created, so committing a row changes only raw data bytes, never HDF5 metadata: a build
@@ -14,10 +14,13 @@ import json
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 3
+from muaudit.pool.signals import signal_datasets
+
+SCHEMA_VERSION = 4
 # version 1: copy-on-commit files, gzip rows, no checksums; version 2: row checksums over the
-# logits only (not bound to their model), no content checksums. Both are read with their own rules.
-READABLE_VERSIONS = (1, 2, 3)
+# logits only (not bound to their model), no content checksums; version 3: no per-example signals
+# (muaudit.pool.signals: computed from the logits). All are read with their own rules.
+READABLE_VERSIONS = (1, 2, 3, 4)
 CHECKSUM_BYTES = 32  # sha256
 CONTENT_ATTR = "content_sha256"  # version 3: JSON {part: sha256 hex} of the root / a group (muaudit.pool.digest)
 _ROW_TAG = b"muaudit-pool-row-v3\0"
@@ -56,6 +59,7 @@ def row_datasets(parent, M: int, N: int, V: int, C: int, *, sample_gradients: bo
     if sample_gradients:
         parent.create_dataset("sample_gradients", data=np.zeros(M, "<i8"), track_times=False)
     logits_dataset(parent, M, N, V, C)
+    signal_datasets(parent, M, N, V)
 
 
 def write_root(f, *, attrs: dict, arrays: dict, shape: tuple[int, int, int, int]) -> None:

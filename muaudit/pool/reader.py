@@ -1,10 +1,12 @@
-"""Read access to a pool file (schema versions 1, 2 and 3, docs/pool-format.md).
+"""Read access to a pool file (schema versions 1 to 4, docs/pool-format.md).
 
 Everything is validated when the file is opened (:mod:`muaudit.pool.validate`): the version its
 layout shows (not only its attribute), the types and shapes, the design, and (version 3) the
 content checksums of every part under the digest (:mod:`muaudit.pool.digest`). Every row
 :meth:`Pool.logits` returns is checked against its stored sha256 (version 3: bound to its model
-and group; version 2: over the logits alone; version 1 stores none).
+and group; version 2: over the logits alone; version 1 stores none). :meth:`Pool.signals` reads
+the per-example signals an audit needs (version 4 stores them, :mod:`muaudit.pool.signals`;
+older files compute them from the logits in bounded chunks).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from muaudit.errors import PoolError
 from muaudit.pool import digest as d
+from muaudit.pool import signals as sig
 from muaudit.pool import validate as v
 from muaudit.pool.fileio import first_line, h5open
 from muaudit.pool.layout import legacy_row_checksum, row_checksum
@@ -95,6 +98,8 @@ class Pool:
         self.spec, self.fingerprint = v.check_header(self.path, self.attrs)
         arrays, self.logits_shape = v.root_arrays(self.path, f, self.schema_version)
         self._checksums = {"": arrays.pop("checksums")}
+        self._signal_sums = {"": arrays.pop("signal_checksums")}
+        self._derived_sums: dict[str, np.ndarray] = {}  # old pools: signal checksums computed from the logits
         for name, value in arrays.items():
             setattr(self, name, value)
         self._report(v.design_problems(self.path, self.keep, self.seeds, self.forget, self.spec))
@@ -105,6 +110,7 @@ class Pool:
                 handles[where] = v.group(self.path, f, where)
                 a = v.group_arrays(self.path, handles[where], where, self.logits_shape, self.schema_version)
                 self._checksums[where] = a.pop("checksums")
+                self._signal_sums[where] = a.pop("signal_checksums")
                 self.groups[where] = ShadowGroup(where, kind, name, a["forget"], a["done"], a["seconds"],
                                                  a["sample_gradients"], a["attrs"])
         self._report(v.group_forget_problems(self))
@@ -168,12 +174,7 @@ class Pool:
         """float32 ``[M', N, V, C]`` for the given model indices (default: all done models) of the
         base shadows, or of ``group`` (e.g. ``"unlearned/ga"``). Only committed rows can be read;
         each is checked against its stored sha256 (a :class:`PoolError` names the models that fail)."""
-        done = self.done_of(group)
-        idx = np.flatnonzero(done) if models is None else np.asarray(models, np.int64).reshape(-1)
-        bad = [int(m) for m in idx if not (0 <= m < len(done) and done[m])]
-        if bad:
-            raise PoolError(f"pool {self.path}: model(s) {v._ids(bad)}{_of(group)} are not committed; "
-                            f"resume with `muaudit pool build RECIPE --out {self.path.parent}`")
+        idx = self._committed(models, group)
         out = np.empty((len(idx),) + self.logits_shape[1:], np.float32)
         try:
             with h5open(self.path) as f:
@@ -186,6 +187,69 @@ class Pool:
         if verify:
             self._verify_rows(out, idx, group)
         return out
+
+    @property
+    def has_signals(self) -> bool:
+        """The file stores per-example signals (schema version 4, :mod:`muaudit.pool.signals`)."""
+        return self.schema_version >= 4
+
+    def signals(self, models=None, *, group: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(phi float32 [M', N, V], correct bool [M', N, V])`` of the given models (default: all
+        done) of the base shadows or of ``group``: read from the stored signals (each row checked
+        against its sha256), or, in a pool without them, computed from the logits one bounded
+        chunk of models at a time. Memory: the signals plus at most one chunk of logits."""
+        idx = self._committed(models, group)
+        if not self.has_signals:
+            phi, correct = sig.signals_from_logits(self, idx, group)
+            if models is None:  # the whole group: its derived signal checksums serve the digest
+                self._derived_sums[group or ""] = self._sums_of(phi, correct, idx, group)
+            return phi, correct
+        shape = (len(idx),) + self.logits_shape[1:3]
+        phi, correct = np.empty(shape, np.float32), np.empty(shape, bool)
+        try:
+            with h5open(self.path) as f:
+                g = f[group] if group else f
+                for i, m in enumerate(idx):
+                    g["phi"].read_direct(phi, np.s_[int(m)], np.s_[i])
+                    g["correct"].read_direct(correct, np.s_[int(m)], np.s_[i])
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise PoolError(f"pool {self.path}: cannot read the signals{_of(group)} ({first_line(e)}); "
+                            f"the file is damaged; rebuild it") from None
+        stored = self._signal_sums[group or ""]
+        bad = [int(m) for i, m in enumerate(idx)
+               if not np.array_equal(sig.signal_checksum(phi[i], correct[i], int(m), group or ""), stored[m])]
+        if bad:
+            raise PoolError(f"pool {self.path}: the signals of model(s) {v._ids(bad)}{_of(group)} fail their "
+                            "checksum (the file was damaged or edited); rebuild it")
+        return phi, correct
+
+    def phi(self, models=None, *, group: str | None = None) -> np.ndarray:
+        """float32 ``[M', N, V]``: the logit-scaled confidence of :meth:`signals`."""
+        return self.signals(models, group=group)[0]
+
+    def signal_checksums(self, group: str | None = None) -> np.ndarray:
+        """uint8 ``[M, 32]``: the bound sha256 of each row's signals (zeros where not done): stored
+        (version 4), else computed from the logits (once per group and pool object)."""
+        if self.has_signals:
+            return self._signal_sums[group or ""]
+        if (group or "") not in self._derived_sums:
+            self.signals(group=group)
+        return self._derived_sums[group or ""]
+
+    def _sums_of(self, phi, correct, idx, group) -> np.ndarray:
+        out = np.zeros((self.n_models, 32), np.uint8)
+        for i, m in enumerate(idx):
+            out[m] = sig.signal_checksum(phi[i], correct[i], int(m), group or "")
+        return out
+
+    def _committed(self, models, group) -> np.ndarray:
+        done = self.done_of(group)
+        idx = np.flatnonzero(done) if models is None else np.asarray(models, np.int64).reshape(-1)
+        bad = [int(m) for m in idx if not (0 <= m < len(done) and done[m])]
+        if bad:
+            raise PoolError(f"pool {self.path}: model(s) {v._ids(bad)}{_of(group)} are not committed; "
+                            f"resume with `muaudit pool build RECIPE --out {self.path.parent}`")
+        return idx
 
     def row_ok(self, row: np.ndarray, m: int, group: str | None = None) -> bool:
         """Row ``m`` of ``group`` is finite and matches its stored checksum, by the file's own
@@ -218,9 +282,9 @@ class Pool:
     def digest(self) -> str:
         """sha256 hex of everything an audit reads (:func:`muaudit.pool.digest.pool_digest`): the
         recipe, the fingerprint, population, labels, split, keep, seeds, forget sets, the groups'
-        settings and every committed row (bound to its model). Equal digests mean equal pools,
+        settings, every committed row (bound to its model) and its signals. Equal digests mean equal pools,
         whatever their file layout or schema version."""
-        rows = {g or "": (self.done_of(g), self.row_checksums(g)) for g in [None, *self.groups]}
+        rows = {g or "": (self.done_of(g), self.row_checksums(g), self.signal_checksums(g)) for g in [None, *self.groups]}
         return d.pool_digest(self.parts, rows)
 
 

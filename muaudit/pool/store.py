@@ -1,14 +1,15 @@
-"""The HDF5 pool store (schema version 3, docs/pool-format.md).
+"""The HDF5 pool store (schema version 4, docs/pool-format.md).
 
-A commit writes the finished rows in place (their logits, sha256 and seconds), flushes and
+A commit writes the finished rows in place (their logits, their per-example signals
+(:mod:`muaudit.pool.signals`), the sha256 of both and seconds), flushes and
 fsyncs them, reads them back and checks their checksums, and only then writes and fsyncs their
 ``done`` flags: its cost is proportional to the rows it writes, and a build killed at any moment
 leaves every committed row intact (a torn row is not marked done). Creating a file or adding
 model groups writes a new file and renames it over the old one (atomic). Any write failure
 (a full disk, an I/O error, a read-only file system) raises one :class:`PoolError` and publishes
 nothing. A lock file (``flock``) stops a second writer; readers never need write access.
-Version-1 pools (copy-on-commit) and version-2 pools (row checksums not bound to their model)
-are read with their own rules and migrated by the first commit.
+Version-1 pools (copy-on-commit), version-2 pools (row checksums not bound to their model) and
+version-3 pools (no signals) are read with their own rules and migrated by the first commit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from muaudit.errors import PoolError
 from muaudit.pool.fileio import (WriteFailure, fsync_file, h5open, is_write_error, publish, real_path,
                                  remove_quietly, run_isolated, write_failure)
 from muaudit.pool.layout import SCHEMA_VERSION, row_checksum, write_group, write_root
+from muaudit.pool.signals import row_signals, signal_checksum
 from muaudit.pool.reader import GROUP_KINDS, POOL_FILE, Pool, ShadowGroup, resolve_pool_file
 
 __all__ = ["GROUP_KINDS", "POOL_FILE", "SCHEMA_VERSION", "Pool", "ShadowGroup", "commit", "commit_rows",
@@ -161,6 +163,7 @@ def _copy_rows(old: Pool, f, group: str | None) -> None:
         row = old.logits([m], group=group)[0]
         g["logits"][m] = row
         g["checksums"][m] = row_checksum(row, int(m), group or "")
+        _write_signals(g, int(m), row_signals(row, old.labels), group or "")
         g["seconds"][m] = seconds[m]
         if extra is not None:
             g["sample_gradients"][m] = extra[m]
@@ -218,7 +221,8 @@ def commit(pool_file: Path, rows: dict[str, dict[int, tuple]]) -> None:
     sums = {g: {m: row_checksum(r[0], m, g) for m, r in by.items()} for g, by in rows.items()}
     try:
         with h5open(pool_file, "r+") as f:
-            todo = _write_rows(f, rows, sums)
+            labels = f["labels"][()]
+            todo = _write_rows(f, rows, sums, labels)
             f.flush()
             fsync_file(pool_file)
             _check_written(f, pool_file, todo, sums)
@@ -233,7 +237,16 @@ def commit(pool_file: Path, rows: dict[str, dict[int, tuple]]) -> None:
         raise write_failure(pool_file, e) from None
 
 
-def _write_rows(f, rows: dict, sums: dict) -> dict[str, list[int]]:
+def _write_signals(g, m: int, signals: tuple, group: str) -> np.ndarray:
+    """Row ``m``'s ``phi`` and ``correct`` and their bound checksum (returned)."""
+    phi, correct = signals
+    g["phi"][m] = phi
+    g["correct"][m] = correct
+    g["signal_checksums"][m] = s = signal_checksum(phi, correct, m, group)
+    return s
+
+
+def _write_rows(f, rows: dict, sums: dict, labels: np.ndarray) -> dict[str, list[int]]:
     todo = {}
     for group, by_model in rows.items():
         g = f[group] if group else f
@@ -248,6 +261,8 @@ def _write_rows(f, rows: dict, sums: dict) -> dict[str, list[int]]:
                                 f"the pool stores {shape}")
             g["logits"][m] = data
             g["checksums"][m] = sums[group][m]
+            sums[(group, "signals")] = {**sums.get((group, "signals"), {}),
+                                        m: _write_signals(g, m, row_signals(data, labels), group)}
             g["seconds"][m] = row[1]
             if len(row) > 2:
                 g["sample_gradients"][m] = row[2]
@@ -260,7 +275,9 @@ def _check_written(f, pool_file: Path, todo: dict, sums: dict) -> None:
     for group, ms in todo.items():
         g = f[group] if group else f
         for m in ms:
-            if not np.array_equal(row_checksum(g["logits"][m], m, group), sums[group][m]):
+            signals = signal_checksum(g["phi"][m], g["correct"][m], m, group)
+            if not (np.array_equal(row_checksum(g["logits"][m], m, group), sums[group][m])
+                    and np.array_equal(signals, sums[(group, "signals")][m])):
                 raise WriteFailure(f"model {m}{' of ' + group if group else ''} reads back other bytes than were "
                                    f"written to {pool_file}; the disk is failing; the pool is intact, rerun elsewhere")
 

@@ -48,16 +48,20 @@ def check_version(path, attrs: dict) -> int:
 def check_layout(path, f, claimed: int, kinds: tuple[str, ...]) -> int:
     """The version the file's layout shows (decided by its contents, not by its attribute):
     no row checksums anywhere = 1; row checksums = 2; row checksums and content checksums
-    (``content_sha256``) = 3. It must be the version the file claims: an attribute edited to an
+    (``content_sha256``) = 3; and per-example signals (``signal_checksums``, :mod:`muaudit.pool.signals`)
+    = 4. It must be the version the file claims: an attribute edited to an
     older version never switches checks off."""
     holders = [f] + [g for kind in kinds for g in _subgroups(path, f, kind)]
     sums = ["checksums" in h for h in holders]
     if any(sums) and not all(sums):
         raise damaged(path, "some of its model groups have row checksums and others not")
-    layout = 1 if not any(sums) else 3 if CONTENT_ATTR in f.attrs else 2
+    signals = ["signal_checksums" in h for h in holders]
+    if any(signals) and not all(signals):
+        raise damaged(path, "some of its model groups have per-example signals and others not")
+    layout = 1 if not any(sums) else 2 if CONTENT_ATTR not in f.attrs else 4 if all(signals) else 3
     if layout != claimed:
         what = {1: "no row checksums", 2: "row checksums but no content checksums",
-                3: "row and content checksums"}[layout]
+                3: "row and content checksums", 4: "row and content checksums and per-example signals"}[layout]
         raise damaged(path, f"it says schema version {claimed} but its layout ({what}) is version {layout}'s")
     return layout
 
@@ -180,9 +184,19 @@ def root_arrays(path, f, version: int) -> tuple[dict, tuple]:
         out[name] = dataset(path, f, name, kind, shape)[()]
     out["forget"] = dataset(path, f, "forget", "bool", (N,))[()] if "forget" in f else None
     out["checksums"] = dataset(path, f, "checksums", "uint8", (M, CHECKSUM_BYTES))[()] if version >= 2 else None
+    out["signal_checksums"] = signal_arrays(path, f, (M, N, V), version)
     if not np.isfinite(out["seconds"]).all() or (out["labels"] < 0).any() or (out["labels"] >= C).any():
         raise damaged(path, "`seconds` or `labels` hold values out of range")
     return out, (M, N, V, C)
+
+
+def signal_arrays(path, parent, shape: tuple, version: int, *, prefix: str = ""):
+    """Version 4: check ``phi`` and ``correct`` ``[M, N, V]``; return ``signal_checksums`` (else None)."""
+    if version < 4:
+        return None
+    dataset(path, parent, "phi", "float32", shape, prefix=prefix)
+    dataset(path, parent, "correct", "bool", shape, prefix=prefix)
+    return dataset(path, parent, "signal_checksums", "uint8", (shape[0], CHECKSUM_BYTES), prefix=prefix)[()]
 
 
 def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
@@ -195,6 +209,7 @@ def group_arrays(path, g, where: str, shape: tuple, version: int) -> dict:
     dataset(path, g, "logits", "float32", shape, prefix=prefix)
     out["checksums"] = (dataset(path, g, "checksums", "uint8", (M, CHECKSUM_BYTES), prefix=prefix)[()]
                         if version >= 2 else None)
+    out["signal_checksums"] = signal_arrays(path, g, shape[:3], version, prefix=prefix)
     attrs = plain_attrs(g)
     try:
         entry = json.loads(attrs.get("entry", "{}"))

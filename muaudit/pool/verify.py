@@ -2,7 +2,8 @@
 matrix, seeds, the groups' forget matrices) against the stored seeds, the content checksums of
 every part under the digest (:mod:`muaudit.pool.digest`), the population, labels and split
 against the dataset (when it can be loaded here), and every committed row of every group
-against its checksum."""
+against its checksum (and, version 4, its stored signals against theirs and against the signals
+its logits give)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import numpy as np
 
 from muaudit.errors import MuauditError, PoolError
 from muaudit.pool.reader import Pool, dataset_problems
+from muaudit.pool.signals import row_signals
 from muaudit.pool.validate import first_line, rebuild_advice
 
 CHECKSUMS = {1: "none stored (schema version 1)",
              2: "sha256 of the logits, not bound to their model (schema version 2; `muaudit pool build` migrates it)",
-             3: "sha256 bound to model and group"}
+             3: "sha256 bound to model and group; no stored signals (schema version 3; `muaudit pool build` migrates it)",
+             4: "sha256 of logits and signals bound to model and group"}
 
 
 def bad_rows(pool: Pool) -> dict[str, list[int]]:
@@ -28,10 +31,22 @@ def bad_rows(pool: Pool) -> dict[str, list[int]]:
             except PoolError:
                 ok = False
             else:
-                ok = pool.row_ok(row, int(m), group)
+                ok = pool.row_ok(row, int(m), group) and _signals_ok(pool, row, int(m), group)
             if not ok:
                 bad.setdefault(group or "base", []).append(int(m))
     return bad
+
+
+def _signals_ok(pool: Pool, row: np.ndarray, m: int, group: str | None) -> bool:
+    """Version 4: the stored signals of row ``m`` pass their checksum and are the row's own."""
+    if not pool.has_signals:
+        return True
+    try:
+        phi, correct = (a[0] for a in pool.signals([m], group=group))
+    except PoolError:
+        return False
+    want_phi, want_correct = row_signals(row, pool.labels)
+    return bool(np.array_equal(phi, want_phi) and np.array_equal(correct, want_correct))
 
 
 def check_against_dataset(pool: Pool, problems: dict) -> str:
