@@ -86,7 +86,8 @@ def test_json_on_pool_build_merge_train_and_unlearn(tiny_recipe, tmp_path):
 
 def test_packaged_recipes_resolve_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert packaged_recipes() == ["digits-cnn", "digits-mlp", "digits-mlp-ulira", "wine-mlp"]
+    assert packaged_recipes() == ["cifar10-fast", "cifar10-resnet18", "cifar10-wrn16-4", "digits-cnn",
+                                  "digits-mlp", "digits-mlp-ulira", "wine-mlp"]
     path = resolve_recipe("digits-mlp")
     assert path.parent == packaged.RECIPES_DIR and resolve_recipe("digits-mlp.toml") == path
     assert load_spec(path).n_models == 64 and default_pool_dir(path).as_posix() == "shadow_models/digits-mlp"
@@ -94,10 +95,10 @@ def test_packaged_recipes_resolve_from_any_directory(tmp_path, monkeypatch):
     assert resolve_recipe("mine.toml").as_posix() == "mine.toml" and default_pool_dir(tmp_path / "mine.toml") == tmp_path / "mine"
     r = run("pool", "build", "shadow_models/digits-mlp.toml")  # the checkout's path, from an empty folder
     assert r.exit_code == 2 and r.output.strip() == ("Error: recipe shadow_models/digits-mlp.toml does not exist: not a "
-                                                     "file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)")
+                                                     "file, and not a packaged recipe (cifar10-fast, cifar10-resnet18, cifar10-wrn16-4, digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)")
     r = run("pool", "build", "nope")
     assert r.exit_code == 2 and r.output.strip() == \
-        "Error: recipe nope does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)"
+        "Error: recipe nope does not exist: not a file, and not a packaged recipe (cifar10-fast, cifar10-resnet18, cifar10-wrn16-4, digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)"
 
 
 @pytest.mark.slow  # measured: 7 s CPU, the demo (the fast loop, docs/development.md)

@@ -72,7 +72,7 @@ def test_unknown_arch_lists_valid_names():
 @pytest.mark.parametrize("arch, kwarg, valid", [
     ("mlp", "width", "hidden"),
     ("cnn", "depth", "channels, hidden"),
-    ("resnet18", "hidden", "stem"),
+    ("resnet18", "hidden", "stem, mean, std"),
 ])
 def test_unknown_kwarg_lists_valid_ones(arch, kwarg, valid):
     with pytest.raises(ConfigError) as err:

@@ -28,8 +28,8 @@ def test_a_file_wins_over_a_packaged_name_and_a_spec_recipe_is_found_beside_the_
 @pytest.mark.parametrize("kind, value, message", [
     ("spec", "benchmarks/specs/digits-small.toml", "benchmark spec benchmarks/specs/digits-small.toml does not exist: "
      "not a file, and not a packaged benchmark spec (digits-competition, digits-deepunlearn, digits-small, digits-ulira)"),
-    ("recipe", "nope", "recipe nope does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, "
-     "digits-mlp-ulira, wine-mlp)"),
+    ("recipe", "nope", "recipe nope does not exist: not a file, and not a packaged recipe (cifar10-fast, "
+     "cifar10-resnet18, cifar10-wrn16-4, digits-cnn, digits-mlp, digits-mlp-ulira, wine-mlp)"),
     ("recipe", "", "Expected a recipe path or packaged name, got ''"),
 ])
 def test_a_missing_path_lists_the_packaged_names(tmp_path, monkeypatch, kind, value, message):

@@ -110,6 +110,11 @@ def _read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarra
 
 
 def _load_cifar(name: str, path, files: list[list[str]], label_key: str) -> Dataset:
+    expected = ", ".join(f for names in files for f in names)
+    if path is not None and not Path(path).expanduser().is_dir():
+        raise DataError(f"{name}: dataset folder {Path(path).expanduser()} does not exist; set [dataset] path to "
+                        f"the folder of the python batches ({expected}), as unpacked from the "
+                        f"{name.replace('cifar', 'cifar-')}-python.tar.gz archive")
     folder = _folder(path)
     for sub in ("cifar-10-batches-py", "cifar-100-python"):
         if (folder / sub).is_dir():
@@ -118,7 +123,7 @@ def _load_cifar(name: str, path, files: list[list[str]], label_key: str) -> Data
     for code, names in zip((TRAIN, TEST), files):
         for fname in names:
             if not (folder / fname).is_file():
-                raise DataError(f"{folder}: missing CIFAR batch file {fname}")
+                raise DataError(f"{folder}: missing CIFAR batch file {fname} ({name} needs {expected})")
             X, y = _read_cifar_batch(folder / fname, label_key)
             Xs.append(X), ys.append(y), split.append(np.full(len(y), code))
     X = np.concatenate(Xs).astype(np.float32) / 255.0

@@ -1,4 +1,5 @@
-"""Architectures by name: ``mlp``, ``cnn`` and ``resnet18``.
+"""Architectures by name: ``mlp``, ``cnn`` and ``resnet18`` (and, from :mod:`muaudit.models.cifar`,
+``wrn`` and ``fastnet``).
 
 Every factory takes ``input_shape`` (without the batch dim) and ``n_classes`` plus its own
 keyword options, and returns a freshly initialised ``nn.Module`` (seed with ``torch.manual_seed``).
@@ -114,8 +115,10 @@ class ResNet18(nn.Module):
     torchvision state_dicts load directly. ``stem="cifar"``: 3x3 stride-1 conv, no max-pool;
     ``stem="imagenet"``: 7x7 stride-2 conv and max-pool (what Deep Unlearn trains on 32x32)."""
 
-    def __init__(self, in_channels: int, n_classes: int, stem: str = "cifar"):
+    def __init__(self, in_channels: int, n_classes: int, stem: str = "cifar", normalize: nn.Module | None = None):
         super().__init__()
+        if normalize is not None:  # only when asked: older models keep their exact module tree
+            self.normalize = normalize
         if stem == "cifar":
             self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
             self.maxpool = nn.Identity()
@@ -137,18 +140,25 @@ class ResNet18(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
+        if hasattr(self, "normalize"):
+            x = self.normalize(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 @ARCHS.register("resnet18")
-def resnet18(input_shape, n_classes: int, *, stem: str = "cifar") -> nn.Module:
-    """ResNet-18; ``stem`` is ``"cifar"`` (default) or ``"imagenet"`` (torchvision-style)."""
+def resnet18(input_shape, n_classes: int, *, stem: str = "cifar", mean: list | None = None,
+             std: list | None = None) -> nn.Module:
+    """ResNet-18; ``stem`` is ``"cifar"`` (default) or ``"imagenet"`` (torchvision-style);
+    ``mean`` / ``std`` normalise the inputs inside the model (:mod:`muaudit.models.cifar`)."""
+    from muaudit.models.cifar import normalizer
+
     _stem("stem", stem)
     if len(input_shape) != 3:
         raise ConfigError(f"resnet18 needs image inputs [C, H, W], got input shape {list(input_shape)}")
-    return ResNet18(int(input_shape[0]), n_classes, stem)
+    norm = None if mean is None and std is None else normalizer(input_shape, mean, std)
+    return ResNet18(int(input_shape[0]), n_classes, stem, norm)
 
 
 def _stem(name: str, value) -> str:
@@ -164,3 +174,5 @@ def _channels(name: str, value) -> tuple[int, ...]:
 # option -> check, per built-in architecture: recipes are validated where they are parsed
 OPTION_CHECKS = {"mlp": {"hidden": widths}, "cnn": {"channels": _channels, "hidden": width},
                  "resnet18": {"stem": _stem}}
+
+from muaudit.models import cifar  # noqa: E402,F401  (registers wrn and fastnet; it adds their checks)

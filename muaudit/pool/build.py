@@ -202,6 +202,7 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
         shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
                   None if device is None else str(device))
         engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]
+    settings = _train_settings(spec, ds, dev)
     forget_pop = None
     if forget is not None:
         forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
@@ -211,7 +212,19 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
                      labels=ds.y[pop], split=ds.split[pop], keep=keep, seeds=model_seeds(spec.seed, spec.n_models),
                      n_views=len(spec.view_names), n_classes=ds.n_classes, forget=forget_mask,
                      attrs={"engine": engine, "engine_info": json.dumps(info), "device": dev,
+                            "train_settings": json.dumps(settings),
                             **({"dataset_info": json.dumps(ds.info)} if ds.info else {})})  # e.g. tabular scaling
+
+
+def _train_settings(spec: PoolSpec, ds: Dataset, dev: str) -> dict:
+    """The precision / channels_last / compile the shadows train with on ``dev``
+    (:func:`muaudit.training.accel.recorded`); a recipe option this device ignores is warned about."""
+    from muaudit.training.accel import recorded
+
+    settings = recorded(spec.train, spec.make_model(0, ds.input_shape, ds.n_classes), dev)
+    for msg in settings["notes"]:
+        warnings.warn(msg, stacklevel=4)
+    return settings
 
 
 def _open_matching(path: Path, spec: PoolSpec, ds: Dataset, forget) -> Pool:
@@ -260,7 +273,7 @@ def merge_pools(out, shards: list) -> Path:
         create_pool_file(path, spec_json=json.dumps(first.spec, sort_keys=True), fingerprint=first.fingerprint,
                          population=first.population, labels=first.labels, split=first.split, keep=first.keep,
                          seeds=first.seeds, n_views=first.logits_shape[2], n_classes=first.logits_shape[3],
-                         forget=first.forget, attrs={k: first.attrs[k] for k in ("engine", "engine_info", "device", "dataset_info") if k in first.attrs})
+                         forget=first.forget, attrs={k: first.attrs[k] for k in ("engine", "engine_info", "device", "dataset_info", "train_settings") if k in first.attrs})
         for p in pools:
             ms = np.flatnonzero(p.done)
             if len(ms):

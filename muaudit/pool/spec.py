@@ -141,6 +141,7 @@ class PoolSpec:
     def to_dict(self) -> dict:
         """The base recipe (without ``unlearn``), as stored in the pool's ``spec`` attribute."""
         d = asdict(self)
+        d["train"] = self.train.to_dict()  # leaves out later keys at their defaults (old digests hold)
         d.pop("unlearn")
         if d["sisa"] is None:  # recipes without [sisa] keep the spec (and digest) they always had
             d.pop("sisa")

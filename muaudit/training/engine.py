@@ -55,6 +55,8 @@ def choose_engine(make_model: ModelFactory, X: torch.Tensor, y: torch.Tensor, re
     """
     if not supports_ensemble(make_model(0)):
         return "sequential", {"reason": "model has BatchNorm/Dropout/normalisation layers"}
+    if recipe.compile is not False or (recipe.precision != "fp32" and X.device.type == "cuda"):
+        return "sequential", {"reason": "the recipe's precision / compile options apply to the sequential engine"}
     n = min(len(y), recipe.batch_size * probe_steps)
     probe = TrainRecipe(**{**recipe.to_dict(), "epochs": 1})
     rows = np.arange(n)

@@ -126,9 +126,9 @@ def train_ensemble(models: list[nn.Module], X: torch.Tensor, y: torch.Tensor, ro
             xb, yb, weight = batches.gather(rows, plans, active, arngs)
             if mlp:
                 with torch.no_grad():
-                    stack.backward(xb, _cross_entropy_grad(stack(xb), yb, weight))
+                    stack.backward(xb, _cross_entropy_grad(stack(xb), yb, weight, recipe.label_smoothing))
             else:
-                ce = F.cross_entropy(stack(xb), yb, reduction="none")  # [K, B]
+                ce = F.cross_entropy(stack(xb), yb, reduction="none", label_smoothing=recipe.label_smoothing)  # [K, B]
                 loss = (ce * weight).sum()  # sum over models of each model's mean loss
                 for p in stack.params:
                     p.grad = None
@@ -139,9 +139,11 @@ def train_ensemble(models: list[nn.Module], X: torch.Tensor, y: torch.Tensor, ro
     return [m.eval() for m in models]
 
 
-def _cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
+                        smoothing: float = 0.0) -> torch.Tensor:
     """d/d logits of ``sum(weight * cross_entropy(logits, y))`` for logits ``[K, C, B]``, labels and
-    weights ``[K, B]``: ``weight * (softmax(logits) - onehot(y))``.
+    weights ``[K, B]``: ``weight * (softmax(logits) - target)``, ``target`` the one-hot labels
+    (with ``smoothing`` e: ``(1 - e) * onehot + e / C``, as ``F.cross_entropy(label_smoothing=e)``).
 
     Example:
         >>> z, y, w = torch.randn(2, 3, 4, requires_grad=True), torch.randint(0, 3, (2, 4)), torch.rand(2, 4)
@@ -151,6 +153,9 @@ def _cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, weight: torch.Ten
     """
     w = weight[:, None, :]
     g = torch.softmax(logits, dim=1).mul_(w)
+    if smoothing:
+        g.sub_(w * (smoothing / logits.shape[1]))
+        return g.scatter_add_(1, y[:, None, :], w * -(1.0 - smoothing))
     return g.scatter_add_(1, y[:, None, :], w.neg())
 
 

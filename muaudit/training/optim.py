@@ -1,6 +1,6 @@
 """One functional SGD / Adam step used by both engines, so they update identically.
 
-Semantics follow ``torch.optim.SGD`` (momentum, no dampening) and ``torch.optim.Adam`` with coupled
+Semantics follow ``torch.optim.SGD`` (momentum, no dampening, optionally Nesterov) and ``torch.optim.Adam`` with coupled
 L2 weight decay. Parameters may carry a leading model dimension ``K`` (batched ensemble); ``lr``
 and ``active`` are then ``[K]`` and every model keeps its own step count, learning rate and state.
 An inactive model's parameters and optimiser state stay exactly unchanged (its gradient is
@@ -91,12 +91,14 @@ class FunctionalOptimizer:
                            lr=lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=self.recipe.weight_decay,
                            eps=EPS, amsgrad=False, maximize=False)
 
-    @staticmethod
-    def _sgd(p, g, st, c):
+    def _sgd(self, p, g, st, c):
         if st:
             buf = st[0]
             _mul(buf, c["mom"]).add_(g)
-            g = buf
+            if self.recipe.nesterov:  # torch.optim.SGD(nesterov=True): g + momentum * buf
+                g = g.add_(buf, alpha=c["mom"]) if isinstance(c["mom"], float) else g.addcmul_(buf, c["mom"])
+            else:
+                g = buf
         _add_scaled(p, g, c["neg_lr"])
 
     @staticmethod

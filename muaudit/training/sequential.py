@@ -1,4 +1,5 @@
-"""The sequential engine: one model at a time, all threads, ``channels_last`` for conv nets on CPU."""
+"""The sequential engine: one model at a time, all threads, ``channels_last`` for conv nets on CPU;
+a recipe's mixed precision and ``torch.compile`` (:mod:`muaudit.training.accel`) apply here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muaudit.progress import Progress
+from muaudit.training import accel
 from muaudit.training.batches import augment_images, augment_rng, batch_plan, steps_per_epoch
 from muaudit.training.device import is_conv
 from muaudit.training.optim import FunctionalOptimizer
@@ -23,7 +25,8 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     Returns the model in eval mode. The data order and augmentation come from ``seed``
     (see :mod:`muaudit.training.batches`). ``progress(epoch, epochs)`` is called after each epoch.
     """
-    channels_last = is_conv(model) and X.device.type == "cpu" and X.dim() == 4
+    settings = accel.effective(recipe, X.device, conv=is_conv(model))
+    channels_last = settings["channels_last"] and X.dim() == 4
     if channels_last:
         model.to(memory_format=torch.channels_last)
         if rows is None:  # batches gathered from a channels_last X are channels_last already
@@ -35,6 +38,7 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     per_epoch = steps_per_epoch(n, bs)
     total = recipe.epochs * per_epoch
     arng = augment_rng(seed)
+    forward, scaler = accel.compiled(model, settings), accel.LossScaler(settings["precision"] == "fp16")
     for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
         idx = torch.as_tensor(pos if rows is None else rows[pos], device=X.device)
         xb, yb = X[idx], y[idx]
@@ -42,11 +46,13 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
             xb = augment_images(xb, arng)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        loss = F.cross_entropy(model(xb), yb)
+        with accel.autocast(settings, X.device):
+            loss = F.cross_entropy(forward(xb), yb, label_smoothing=recipe.label_smoothing)
         for p in params:
             p.grad = None
-        loss.backward()
-        opt.step(recipe.lr_at(t, total))
+        scaler.scale(loss.float()).backward()
+        if scaler.unscale(params):  # fp16: a step whose gradients overflowed is skipped
+            opt.step(recipe.lr_at(t, total))
         if progress is not None and (t + 1) % per_epoch == 0:
             progress((t + 1) // per_epoch, recipe.epochs)
     for p in params:
