@@ -79,7 +79,7 @@ def _row(provider, queries: str, res: dict) -> dict:
             "p_value": float(res["p_value"]), "residual": control.get("min_detectable_residual"),
             "compatibility": res["compatibility"]["status"], "attack": res.get("attack"),
             "outcome": outcome(provider.honest, res["verdict"]), "summary": provider.summary,
-            "recognition": res["queries"]["recognition"]}
+            "reasons": res.get("inconclusive_reasons", []), "recognition": res["queries"]["recognition"]}
 
 
 def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, seed: int = 0,
