@@ -141,8 +141,12 @@ def decide(e: Evidence) -> dict:
     """
     alpha = check_alpha(e.alpha)
     max_residual = check_max_residual(e.max_residual)
+    notes = []
     if e.p_value < alpha:
         verdict, reasons = "not unlearned", []
+        if e.p_value_lower is not None and e.p_value_lower < alpha:
+            notes.append(f"the forget set also ranks below the non-members overall (lower p = {e.p_value_lower:.2g}): "
+                         "part of it is still remembered while the rest was pushed below never-seen examples")
     elif e.p_value_lower is not None and e.p_value_lower < alpha:
         verdict, reasons = "over-unlearned", []
     else:
@@ -151,7 +155,7 @@ def decide(e: Evidence) -> dict:
     return {"verdict": verdict, "reasons": reasons, "alpha": alpha, "max_residual": max_residual,
             "min_power": e.min_power, "p_value": e.p_value, "p_value_lower": e.p_value_lower,
             "min_detectable_residual": e.residual, "power": e.power, "power_lower": e.power_lower,
-            "blockers": list(e.blockers), "rules_out": rules_out(e.residual, e.min_power)}
+            "blockers": list(e.blockers), "notes": notes, "rules_out": rules_out(e.residual, e.min_power)}
 
 
 def apply_decision(results: dict, evidence: Evidence) -> dict:

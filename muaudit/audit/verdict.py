@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import ks_2samp, norm
+from scipy.stats import ks_2samp, norm, rankdata
 
 from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
@@ -132,8 +132,10 @@ def check_calibration(target, reference: ReferenceSignals, nonmembers, *, recent
     return info, notes
 
 
-def _forget_test(scores, forget, nonmembers, *, summary_options, strata=None):
-    """Forget vs non-members: the summarize block and both one-sided p-values.
+def _forget_test(scores, ranks, forget, nonmembers, *, summary_options, strata=None):
+    """Forget vs non-members: the summarize block, the upper p-value (mean of ``scores``) and the
+    lower p-value (mean rank: a rank-sum test, the AUC below 0.5; a bounded statistic such as the
+    mixture LLR has little power below, ranks do).
 
     With ``strata`` (forget labels, non-member labels) the tests run within classes and the ROC
     block compares the forget set with the non-members of its own classes.
@@ -141,7 +143,8 @@ def _forget_test(scores, forget, nonmembers, *, summary_options, strata=None):
     nm = nonmembers if strata is None else nonmembers[np.isin(strata[1], strata[0])]
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
     block = summarize(np.r_[scores[forget], scores[nm]], labels, **summary_options)
-    p_value, p_lower = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
+    p_value, _ = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
+    _, p_lower = p_values_both_sides(ranks[forget], ranks[nonmembers], strata=strata)
     return block, p_value, p_lower
 
 
@@ -164,8 +167,8 @@ def _control_sets(scores, forget, nonmembers, members, labels):
     return R, NM, design, labels
 
 
-def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, summary_options, labels=None,
-                   residual_options=None):
+def _power_control(scores, ranks, forget, nonmembers, members, *, alpha, n_draws, rng, summary_options,
+                   labels=None, residual_options=None):
     """Retained members vs non-members: summarize block, p-value, power for |F| and the minimum detectable residual."""
     if members.size == 0:
         return None
@@ -186,10 +189,10 @@ def _power_control(scores, forget, nonmembers, members, *, alpha, n_draws, rng, 
     residual = min_detectable_residual(scores[R], scores[NM], design, alpha=alpha, member_labels=ml,
                                        nonmember_labels=nl, random_state=int(rng.integers(2**31)),
                                        **(residual_options or {}))
-    # the lower side's own power: a forget set scoring as far BELOW the non-members' median as the
-    # members score above it (their mirror image), tested with the lower one-sided test
-    mirror = 2.0 * np.median(scores[NM]) - scores[R]
-    power_lower = estimate_power(-mirror, -scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+    # the lower side's own power: a forget set ranking as far BELOW the non-members' median as the
+    # members rank above it (their mirror image), tested with the lower one-sided rank test
+    mirror = 2.0 * np.median(ranks[NM]) - ranks[R]
+    power_lower = estimate_power(-mirror, -ranks[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
                                  member_labels=ml, nonmember_labels=nl)
     return {**block, "p_value": permutation_p_value(scores[R], scores[NM], strata=strata),
             "power": power, "power_lower": power_lower, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),
@@ -321,17 +324,18 @@ def assess_scores(scores, forget, nonmembers, members, *, labels=None, alpha: fl
     alpha, max_residual = check_unit_interval("alpha", alpha), check_max_residual(max_residual)
     if statistic not in STATISTICS:
         raise ConfigError(f"Expected `statistic` in {STATISTICS}, got {statistic!r}")
+    ranks = rankdata(np.asarray(scores, np.float64))
     scores = mixture_scores(scores, max_residual) if statistic == "mixture" else np.asarray(scores, np.float64)
     notes = [] if notes is None else notes
     opts = {"level": level, "n_bootstrap": n_bootstrap, "random_state": random_state}
     mix, lab = class_strata(labels, forget, nonmembers, np.shape(scores)[0], alpha=CLASS_MIX_ALPHA)
     strata = None if lab is None else (lab[forget], lab[nonmembers])
-    block, p_value, p_lower = _forget_test(scores, forget, nonmembers, summary_options=opts, strata=strata)
-    control = _power_control(scores, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
+    block, p_value, p_lower = _forget_test(scores, ranks, forget, nonmembers, summary_options=opts, strata=strata)
+    control = _power_control(scores, ranks, forget, nonmembers, members, alpha=alpha, n_draws=n_power_draws,
                              rng=np.random.default_rng(random_state), summary_options=opts, labels=lab,
                              residual_options={"target_power": min_power, **(residual_options or {})})
-    test = (f"one-sided permutation test of the mean {STATISTICS[statistic]}, forget vs non-members "
-            "(both sides at alpha)")
+    test = (f"one-sided permutation tests, forget vs non-members, at alpha each: above, the mean "
+            f"{STATISTICS[statistic]}; below, the mean rank")
     results = {"alpha": alpha, "test": test + (", within class strata" if lab is not None else ""),
                "p_value": p_value, "p_value_lower": p_lower, **block,
                "statistic": statistic, "effect": effect_size(scores, forget, nonmembers, level=level,

@@ -32,7 +32,7 @@ DECISION_SCHEMA = {
     "properties": {
         "verdict": {"enum": list(VERDICTS)}, "reasons": _STRINGS, "alpha": _UNIT, "max_residual": _UNIT,
         "min_power": _P, "p_value": _P, "p_value_lower": _P, "min_detectable_residual": _P, "power": _P,
-        "power_lower": _P, "blockers": _STRINGS, "rules_out": {"type": "string"},
+        "power_lower": _P, "blockers": _STRINGS, "notes": _STRINGS, "rules_out": {"type": "string"},
     },
 }
 
