@@ -151,3 +151,25 @@ def test_secret_views_on_a_pool_without_weights_fail_before_training(tiny_recipe
     assert r.exit_code == 2 and r.output.startswith("Error: pool ") and "save_weights = true" in r.output
     assert r.output.count("\n") == 1 and not (tmp_path / "o").exists()
 
+
+
+@pytest.mark.slow
+def test_exact_match_passes_a_plain_audit_and_secret_views_catch_it(tmp_path):
+    """On digits (the default recipe, 64 shadows with weights, a random 20% forget set): audited on
+    the forget examples themselves, the exact-match cheat IS the retrain there and passes when the
+    audit has the power to pass a retrain (--max-residual 0.9 here); under secret views it is the
+    original and is caught. Measured p: 0.37 to 0.85 known, 1e-4 secret (docs/threat-model.md)."""
+    from muaudit.jobs.demo import DEFAULT_RECIPE
+    from muaudit.pool import build_pool, load_spec
+
+    recipe = tmp_path / "digits-mlp-w.toml"
+    recipe.write_text(DEFAULT_RECIPE.read_text().replace("views = 1\n", "views = 1\nsave_weights = true\n"))
+    spec = load_spec(recipe)
+    assert spec.save_weights
+    build_pool(spec, tmp_path / "pool")
+    np.save(tmp_path / "forget.npy", np.sort(np.random.default_rng(0).choice(1347, 269, replace=False)))
+    results, _ = run_evasion(forget=tmp_path / "forget.npy", pool=tmp_path / "pool", providers="exact-match",
+                             secret_views=4, max_residual=0.9)
+    rows = {r["queries"]: r for r in results["rows"]}
+    assert rows["known"]["verdict"] == "consistent with retraining" and rows["known"]["outcome"] == "NOT CAUGHT"
+    assert rows["secret"]["verdict"] == "not unlearned" and rows["secret"]["outcome"] == "caught"
