@@ -269,10 +269,12 @@ def slice_table(scores, forget, nonmembers, slices: list[dict], *, alpha: float 
 
 
 def audit_slices(scores, forget, nonmembers, *, labels, target_logits=None, shadow_logits=None, keep=None,
-                 alpha: float = 0.05, random_state: int = 0, **options) -> dict:
+                 alpha: float = 0.05, random_state: int = 0, shadow_phi=None, **options) -> dict:
     """The slice table of an audit from what a LiRA audit has: labels ``[N]``, the target's logits
     ``[N, V, C]`` (correctness; None: no ``correct`` slices), and the shadows' logits ``[M, N, V, C]``
-    with ``keep`` (difficulty; None: no ``difficulty`` slices). ``options`` go to :func:`slice_table`.
+    with ``keep`` (difficulty; None: no ``difficulty`` slices), or instead of those logits the
+    shadows' phi ``[M, N, V]`` (``shadow_phi``, e.g. :meth:`muaudit.pool.Pool.phi`: no classes read).
+    ``options`` go to :func:`slice_table`.
 
     Example:
         >>> rng = np.random.default_rng(1)
@@ -293,7 +295,10 @@ def audit_slices(scores, forget, nonmembers, *, labels, target_logits=None, shad
         if z.ndim != 3 or z.shape[0] != N:
             raise DataError(f"Expected target logits [{N}, V, C], got {z.shape}")
         correct = z[:, 0].argmax(-1) == lab
-    if shadow_logits is not None and keep is not None:
+    if shadow_phi is not None and keep is not None:
+        difficulty = np.full(N, np.nan)
+        difficulty[rows] = out_confidence(np.asarray(shadow_phi)[:, rows], np.asarray(keep)[:, rows])
+    elif shadow_logits is not None and keep is not None:
         difficulty = np.full(N, np.nan)
         difficulty[rows] = difficulty_from_logits(shadow_logits, keep, lab, rows)
     sl = build_slices(N, rows, labels=lab, correct=correct, difficulty=difficulty)

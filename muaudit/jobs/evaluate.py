@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from muaudit.attacks import ReferenceSignals, logit_scaled_confidence
+from muaudit.attacks import ReferenceSignals
 from muaudit.attacks.presets import make_preset
 from muaudit.audit import evaluate_leave_one_out
 from muaudit.pool import Pool
@@ -18,7 +18,7 @@ def evaluate_pool(pool, *, attack: str = "online", n_targets: int | None = None,
         (8, True)
     """
     p = Pool(pool).require_complete()
-    phi = logit_scaled_confidence(p.logits(), p.labels[None])
+    phi = p.phi()  # the stored per-example signals (older pools: from the logits, in chunks)
     res = evaluate_leave_one_out(make_preset(attack), ReferenceSignals(phi, p.keep), n_targets=n_targets,
                                  random_state=random_state)
     return {**res, "kind": "pool-evaluate", "title": f"leave-one-out {attack} on {p.path}",

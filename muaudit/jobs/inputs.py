@@ -160,17 +160,22 @@ def provenance(target_path, target: AuditTarget, forget_path, dataset: Dataset, 
 
 
 def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, forget, nonmembers, members,
-                        calibration: dict | None, shadow_logits: np.ndarray | None = None) -> dict:
+                        calibration: dict | None, shadow_logits: np.ndarray | None = None,
+                        shadow_correct: np.ndarray | None = None) -> dict:
     """The ``compatibility`` block (see :mod:`muaudit.targets.compat`) of ``target`` whose log-scores
-    on the pool population are ``z`` ``[N, V, C]``, against the pool of ``data``."""
+    on the pool population are ``z`` ``[N, V, C]``, against the pool of ``data``. The shadows'
+    accuracy comes from ``shadow_correct`` bool ``[M, N, V]`` (the pool's stored signals,
+    :meth:`~muaudit.pool.Pool.signals`, when neither it nor ``shadow_logits`` is given)."""
     from muaudit.targets import compat
     from muaudit.targets.runner import layer_kinds, n_parameters
 
     labels, keep = data.pool.labels, data.pool.keep
-    shadow = data.pool.logits() if shadow_logits is None else shadow_logits
+    if shadow_correct is None:
+        shadow_correct = (data.pool.signals()[1] if shadow_logits is None
+                          else shadow_logits.argmax(-1) == labels[None, :, None])
     # a class forgotten as a whole is expected wrong (a retrain never saw it): left out of the accuracy checks
     known, gone = known_class_nonmembers(labels, forget, nonmembers, members)
-    acc, found = compat.accuracy_findings(z[:, 0].argmax(-1) == labels, shadow[:, :, 0].argmax(-1) == labels[None],
+    acc, found = compat.accuracy_findings(z[:, 0].argmax(-1) == labels, shadow_correct[:, :, 0],
                                           keep, forget=forget, nonmembers=known, members=members,
                                           n_classes=data.dataset.n_classes, whole_classes=bool(gone.size))
     acc["nonmembers"]["excluded_classes"] = gone.tolist()

@@ -14,7 +14,7 @@ from muaudit.audit.slices import audit_slices
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
 from muaudit.audit.verdict import evidence_of
 from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
-from muaudit.jobs.queries import label_signals, query_logits
+from muaudit.jobs.queries import label_signals, query_signals
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
 from muaudit.checks import StatisticsWarning
@@ -51,28 +51,29 @@ def _audit_rows(data: AuditData, tgt, forget, nonmembers, train_idx):
     return F, NM, np.setdiff1d(R, NM), member_source
 
 
-def _audit(data: AuditData, phi_t, shadow_logits, F, NM, R, *, attack, group, on_scores=None, **opts):
-    """LiRA / RMIA on the base shadows (``shadow_logits``, read once by the caller; ``on_scores``
-    as in :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``.
+def _audit(data: AuditData, phi_t, shadows, F, NM, R, *, attack, group, on_scores=None, **opts):
+    """LiRA / RMIA on the base shadows (``shadows`` = their ``(phi, correct)`` ``[M, N, V]``, read
+    once by the caller, :func:`~muaudit.jobs.queries.query_signals`; ``on_scores`` as in
+    :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``.
     ``opts``: ``alpha``, ``max_residual``, ``random_state``; the verdict is left to the caller."""
     labels = data.pool.labels
     opts["decide"] = False
     if attack == "label-only":  # one-hot outputs: phi_t is the correctness of each query's label (jobs.queries)
-        return audit_target(phi_t, label_signals(shadow_logits, labels), data.pool.keep, forget=F, nonmembers=NM,
+        return audit_target(phi_t, shadows[1].astype(np.float64), data.pool.keep, forget=F, nonmembers=NM,
                             members=R, labels=labels, attack="label-only", recenter=False, on_scores=on_scores, **opts)
     if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
         from muaudit.audit.qmia import audit_qmia
 
         return audit_qmia(phi_t, data.dataset.X[data.pool.population], labels, forget=F, nonmembers=NM, members=R,
                           n_classes=data.dataset.n_classes, **opts)
-    phi_s = logit_scaled_confidence(shadow_logits, labels[None])
+    phi_s = shadows[0]
     if group is None:
         name, options = resolve_preset(attack, AUDIT_PRESETS)
         return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
                             attack=name, attack_options=options, on_scores=on_scores, **opts)
     from muaudit.audit.ulira import audit_unlearned_target
 
-    unl = logit_scaled_confidence(data.pool.logits(group=group.path), labels[None])
+    unl = data.pool.phi(group=group.path)
     res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
                                  members=R, labels=labels, **opts)
     res.results["method"] = group.name
@@ -133,8 +134,8 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         group = unlearned_group(data.pool, method)
     tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device, output=output, query=query)
     F, NM, R, member_source = _audit_rows(data, tgt, forget, nonmembers, train_idx)
-    # the pool's logits (read and checksummed once) or the secret views' (from the shadows' weights)
-    z, shadow_logits, queries = query_logits(tgt, data, secret_views=secret_views)
+    # the pool's per-example signals (read and checksummed once) or the secret views' (from the shadows' weights)
+    z, shadows, queries = query_signals(tgt, data, secret_views=secret_views)
     if queries["labels_only"] and group is None:
         attack = "label-only"
     phi_t = label_signals(z, data.pool.labels) if attack == "label-only" else logit_scaled_confidence(z, data.pool.labels)
@@ -142,13 +143,13 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     on_scores = (lambda scores: figures.append(draw_figures(*audit_curves(scores, F, NM, R)))) if write else None
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
-        res = _audit(data, phi_t, shadow_logits, F, NM, R, attack=attack, group=group, alpha=alpha,
+        res = _audit(data, phi_t, shadows, F, NM, R, attack=attack, group=group, alpha=alpha,
                      max_residual=max_residual, random_state=random_state, on_scores=on_scores)
     compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
-                                 calibration=res.results.get("calibration"), shadow_logits=shadow_logits)
+                                 calibration=res.results.get("calibration"), shadow_correct=shadows[1])
     apply_decision(res.results, evidence_of(res.results, blockers=compat_blockers(compat), max_residual=max_residual))
     res.results["slices"] = audit_slices(res.arrays["scores"], F, res.arrays["nonmembers"], labels=data.pool.labels,
-                                         target_logits=z, shadow_logits=shadow_logits, keep=data.pool.keep,
+                                         target_logits=z, shadow_phi=shadows[0], keep=data.pool.keep,
                                          alpha=alpha, random_state=random_state)  # where the leak is (docs/reports.md)
     name = tgt.path.name
     title = f"LiRA audit of {name}" if method is None else f"U-LiRA audit of {name} ({method})"

@@ -62,13 +62,12 @@ def _compatibility(tgt, logits, ds, data, F, NM, R) -> dict:
     inv = np.full(ds.n_samples, -1, np.int64)
     inv[data.pool.population] = np.arange(len(data.pool.population))
     pos = lambda rows: inv[rows][inv[rows] >= 0]  # noqa: E731 - dataset rows -> pool positions
-    labels = data.pool.labels[None]
-    shadow = data.pool.logits()
+    phi, correct = data.pool.signals()  # per-example signals: no shadow logits read
     z = logits[data.pool.population][:, None]
-    calib, _ = check_calibration(logit_scaled_confidence(z, labels[0]), ReferenceSignals(logit_scaled_confidence(shadow, labels),
-                            data.pool.keep), pos(NM), recenter=True, ks_alpha=compat.KS_ALPHA)
+    calib, _ = check_calibration(logit_scaled_confidence(z, data.pool.labels), ReferenceSignals(phi, data.pool.keep),
+                                 pos(NM), recenter=True, ks_alpha=compat.KS_ALPHA)
     return audit_compatibility(tgt, z, data, forget=pos(F), nonmembers=pos(NM), members=pos(R), calibration=calib,
-                               shadow_logits=shadow)
+                               shadow_correct=correct)
 
 
 def run_mia(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, alpha=DEFAULT_ALPHA,

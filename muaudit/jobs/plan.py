@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.attacks import ReferenceSignals, logit_scaled_confidence
+from muaudit.attacks import ReferenceSignals
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, check_alpha, check_max_residual
 from muaudit.audit.plan import plan_shadows
 from muaudit.checks import check_positive_int
@@ -29,7 +29,7 @@ def plan_pool(pool, *, forget_size: int, max_residual: float = DEFAULT_MAX_RESID
     forget_size = check_positive_int("forget_size", forget_size)
     max_residual, alpha = check_max_residual(max_residual), check_alpha(alpha)
     p = Pool(pool).require_complete()
-    phi = logit_scaled_confidence(p.logits(), p.labels[None])
+    phi = p.phi()  # the stored per-example signals (older pools: from the logits, in chunks)
     nm = int(np.sum(p.split == TEST)) if n_nonmembers is None else check_positive_int("n_nonmembers", n_nonmembers)
     plan = plan_shadows(ReferenceSignals(phi, p.keep), forget_size=forget_size, n_nonmembers=max(nm, 1),
                         max_residual=max_residual, alpha=alpha, n_targets=n_targets, random_state=random_state)

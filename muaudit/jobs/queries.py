@@ -8,7 +8,8 @@
   nothing else), the audit uses the label-only attack (:class:`muaudit.attacks.LabelOnly`) on the
   correctness of each query's label (:func:`label_signals`).
 
-:func:`query_logits` returns the arrays and the ``queries`` block of ``results.json``.
+:func:`query_logits` returns the arrays and the ``queries`` block of ``results.json``;
+:func:`query_signals` the shadows' per-example signals instead of their logits (what LiRA reads).
 """
 
 from __future__ import annotations
@@ -47,6 +48,22 @@ def query_logits(tgt: AuditTarget, data: AuditData, *, secret_views: int = 0,
     z, shadows, secret = _secret_logits(tgt, data, secret_views, stored)
     block = _block("secret", [v.name for v in secret.views], secret, z)
     return z, shadows, block
+
+
+def query_signals(tgt: AuditTarget, data: AuditData, *, secret_views: int = 0):
+    """``(target [N, V, C], (phi [M, N, V] float32, correct [M, N, V] bool) of the shadows, queries
+    block)``: what LiRA, the label-only attack, the slices and the compatibility block read of the
+    shadows. Known views: the pool's per-example signals (:meth:`~muaudit.pool.Pool.signals`; no
+    logits are read, so time and memory do not grow with the number of classes). Secret views: the
+    shadows' logits on the drawn views (:func:`query_logits`), reduced to the same signals."""
+    if not secret_views:
+        z = target_logits(tgt, data)
+        kind = "logits" if tgt.logits is not None else "known"
+        return z, data.pool.signals(), _block(kind, data.spec.view_names, None, z)
+    from muaudit.pool.signals import many_signals
+
+    z, shadows, block = query_logits(tgt, data, secret_views=secret_views)
+    return z, many_signals(shadows, data.pool.labels), block
 
 
 def _secret_logits(tgt: AuditTarget, data: AuditData, n: int, stored: np.ndarray):

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, check_alpha, check_max_residual
-from muaudit.attacks.signals import cross_entropy_loss
+from muaudit.attacks.signals import loss_from_phi
+from muaudit.checks import check_choice
 from muaudit.checks import check_positive_int
-from muaudit.attacks.ulira import ShadowFamilies, ULiRAConfig, ulira_statistic
+from muaudit.attacks.ulira import ULIRA_STATISTICS, ShadowFamilies, ULiRAConfig
 from muaudit.audit.ulira import evaluate_ulira, population_mia
 from muaudit.jobs.inputs import AuditData
 from muaudit.data import TEST
@@ -66,25 +67,27 @@ def retrain_group(pool: Pool, group: ShadowGroup) -> ShadowGroup:
 
 
 def shadow_families(pool: Pool, group: ShadowGroup, reference: str, statistic: str):
-    """The families U-LiRA needs as statistics, the retrain group used (or None), and the logits."""
-    labels = pool.labels[None]
-    logits = {"base": pool.logits(), "unlearned": pool.logits(group=group.path)}
+    """The families U-LiRA needs as statistics, the retrain group used (or None), and each
+    family's phi ``[M, N, V]``. Read from the pool's per-example signals (:meth:`Pool.signals`:
+    no logits, so memory does not grow with the number of classes)."""
+    check_choice("statistic", statistic, ULIRA_STATISTICS)
+    signals = {"base": pool.signals(), "unlearned": pool.signals(group=group.path)}
     retrain = retrain_group(pool, group) if reference == "retrain" else None
     if retrain is not None:
-        logits["retrain"] = pool.logits(group=retrain.path)
-    stats = {k: ulira_statistic(v, labels, statistic) for k, v in logits.items()}
+        signals["retrain"] = pool.signals(group=retrain.path)
+    stats = {k: (phi if statistic == "phi" else correct.astype(np.float64)) for k, (phi, correct) in signals.items()}
     fam = ShadowFamilies(stats["base"], pool.keep, stats["unlearned"], group.forget, stats.get("retrain"))
-    return fam, retrain, logits
+    return fam, retrain, {k: phi for k, (phi, _) in signals.items()}
 
 
-def _population(pool: Pool, logits: dict, forget: np.ndarray, targets: list[int], n_models: int) -> dict:
+def _population(pool: Pool, phi: dict, forget: np.ndarray, targets: list[int], n_models: int) -> dict:
     """Deep Unlearn's MIA (indiscernibility) and LOSS AUC, forget vs test non-members, per family,
     on the first ``n_models`` targets (scikit-learn's 10-split fit costs 0.1-0.5 s a model)."""
     targets = targets[:n_models]
     nonmembers = (pool.split == TEST)[None] & ~pool.keep[targets]
     names = {"unlearned": "unlearned", "retrain": "retrain", "base": "original"}
-    return {names[k]: population_mia(cross_entropy_loss(v[targets], pool.labels[None])[..., 0], forget[targets],
-                                     nonmembers) for k, v in logits.items()}
+    return {names[k]: population_mia(loss_from_phi(v[targets][..., 0]), forget[targets], nonmembers)
+            for k, v in phi.items()}
 
 
 def _sections(r: dict) -> dict:
@@ -129,13 +132,13 @@ def run_ulira(*, pool=None, method: str, reference: str = "retrain", statistic: 
         check_positive_int("n_targets", n_targets)
     data = AuditData.load(pool, recipe=ULIRA_RECIPE)
     group = unlearned_group(data.pool, method)
-    fam, retrain, logits = shadow_families(data.pool, group, reference, statistic)
+    fam, retrain, phi = shadow_families(data.pool, group, reference, statistic)
     res, arrays = evaluate_ulira(fam, config=config, n_targets=n_targets, random_state=random_state,
                                  alpha=check_alpha(alpha), max_residual=check_max_residual(max_residual),
                                  progress=progress)
     results = {**res, "kind": "ulira", "method": group.name, "title": f"U-LiRA evaluation of {group.name}",
                "variance_resolved": resolved_variance(fam, config),
-               "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, logits, group.forget, res["targets"], population_models),
+               "n_shadows": data.pool.n_models, "population_mia": _population(data.pool, phi, group.forget, res["targets"], population_models),
                "config": {"reference": reference, "statistic": statistic, "variance": variance, "n_targets": n_targets,
                           "alpha": alpha, "max_residual": max_residual,
                           "random_state": random_state, "pool": str(data.pool.path)},
