@@ -12,9 +12,9 @@ Example:
     ('digits-mlp.toml', 'digits-small.toml')
     >>> names("spec")
     ['digits-competition', 'digits-deepunlearn', 'digits-small', 'digits-ulira']
-    >>> resolve("recipe", "shadow_models/nope.toml")
+    >>> resolve("recipe", "shadow_models/nope.toml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    muaudit.errors.ConfigError: recipe shadow_models/nope.toml does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, digits-mlp-ulira)
+    muaudit.errors.ConfigError: recipe shadow_models/nope.toml does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, ...)
 """
 
 from __future__ import annotations
