@@ -14,7 +14,7 @@ Example:
     ['digits-competition', 'digits-deepunlearn', 'digits-small', 'digits-ulira']
     >>> resolve("recipe", "shadow_models/nope.toml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    muaudit.errors.ConfigError: recipe shadow_models/nope.toml does not exist: not a file, and not a packaged recipe (digits-cnn, digits-mlp, ...)
+    muaudit.errors.ConfigError: recipe shadow_models/nope.toml does not exist: not a file, and not a packaged recipe (..., digits-mlp, ...)
 """
 
 from __future__ import annotations
