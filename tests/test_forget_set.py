@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from muaudit import packaged
 from muaudit.cli.main import cli
 from muaudit.data.forget_sets import choose_forget, read_positions_csv
 from muaudit.errors import ConfigError, DataError
@@ -63,8 +64,7 @@ def test_whole_class_count_and_csv(tmp_path, monkeypatch, train_labels):
     (("--csv", "bad.csv"), "Error: CSV file bad.csv, line 3: '1.5' is not an integer training-split position"),
     (("--csv", "big.csv"), "Error: forget positions: entry 1347 at position 1 is >= n_train = 1347"),
     (("--count", "3", "--recipe", "nope"), "Error: recipe nope does not exist: not a file, and not a packaged recipe "
-                                           "(cifar10-fast, cifar10-resnet18, cifar10-wrn16-4, digits-cnn, "
-                                           "digits-mlp, digits-mlp-ulira, wine-mlp)"),
+                                           f"({', '.join(packaged.names('recipe'))})"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
     (tmp_path / "bad.csv").write_text("position\n4\n1.5\n")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from muaudit import packaged
 from muaudit.cli.main import cli
 from muaudit.pool import build_pool, load_spec
 
@@ -37,5 +38,4 @@ def test_a_missing_pool_names_the_recipe_that_builds_it(tmp_path, monkeypatch):
         "Error: no pool at nowhere; build one with `muaudit pool build digits-mlp --out nowhere`"
     assert error("pool", "evaluate", "nowhere") == (
         "Error: no pool at nowhere; build one with `muaudit pool build RECIPE --out nowhere` (RECIPE: a TOML file, "
-        "or a packaged recipe: cifar10-fast, cifar10-resnet18, cifar10-wrn16-4, digits-cnn, digits-mlp, "
-        "digits-mlp-ulira, wine-mlp)")
+        f"or a packaged recipe: {', '.join(packaged.names('recipe'))})")
