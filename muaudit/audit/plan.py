@@ -3,7 +3,8 @@
 From a built pool (or a pilot of a few shadows): some shadows in turn play the target; each is
 scored by online LiRA fitted on a random subset of m of the other shadows; the residual that a
 forget set of ``forget_size`` of its members would have (against ``n_nonmembers`` of its
-non-members, the audit's comparison set) comes from the same simulation as an audit's
+non-members, the audit's comparison set) comes from the same simulation and statistic (the mixture
+LLR) as an audit's
 (:func:`~muaudit.audit.power.min_detectable_residual`). The median over targets at several m is
 fitted with ``r(m) = a + b / sqrt(m)`` (the per-example Gaussians' estimation error shrinks like
 ``1 / sqrt(m)``; ``a`` is what no number of shadows removes) and extrapolated to the m that
@@ -18,6 +19,7 @@ import numpy as np
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER
 from muaudit.audit.power import min_detectable_residual, single_stratum
+from muaudit.audit.verdict import mixture_scores
 from muaudit.checks import check_positive_int
 from muaudit.errors import DataError
 
@@ -25,11 +27,13 @@ UNREACHED = 1.0  # a residual that even a fully remembered set does not reach co
 
 
 def _residual_at(reference: ReferenceSignals, target: int, m: int, *, forget_size: int, n_nonmembers: int,
-                 alpha: float, min_power: float, rng: np.random.Generator, n_draws: int) -> float | None:
+                 alpha: float, min_power: float, max_residual: float, rng: np.random.Generator,
+                 n_draws: int) -> float | None:
     others = np.flatnonzero(np.arange(reference.n_models) != target)
     chosen = np.zeros(reference.n_models, bool)
     chosen[rng.choice(others, m, replace=False)] = True
-    scores = make_attack("lira", mode="online").fit(reference.subset(chosen)).score(reference.signals[target])
+    llr = make_attack("lira", mode="online").fit(reference.subset(chosen)).score(reference.signals[target])
+    scores = mixture_scores(llr, max_residual)  # the audit's own statistic
     keep = reference.keep[target]
     members, out = scores[keep], scores[~keep]
     out = out[rng.permutation(out.size)[:n_nonmembers]]
@@ -104,7 +108,8 @@ def plan_shadows(reference: ReferenceSignals, *, forget_size: int, n_nonmembers:
     curve = {}
     for m in counts:
         rs = [_residual_at(reference, int(t), m, forget_size=forget_size, n_nonmembers=n_nonmembers, alpha=alpha,
-                           min_power=min_power, rng=rng, n_draws=n_draws) for t in targets]
+                           min_power=min_power, max_residual=max_residual, rng=rng, n_draws=n_draws)
+              for t in targets]
         curve[m] = float(np.median([UNREACHED if r is None else r for r in rs]))
     a, b = fit_curve(list(curve), list(curve.values()))
     need = shadows_needed(a, b, max_residual)
