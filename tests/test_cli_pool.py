@@ -36,7 +36,7 @@ def test_pool_build_info_and_merge(tiny_recipe, tmp_path):
 
 
 @pytest.mark.parametrize("body, error", [
-    ("[model]\narch = 'vgg'", "Error: unknown architecture 'vgg'; valid: cnn, mlp, resnet18"),
+    ("[model]\narch = 'vgg'", "Error: unknown architecture 'vgg'; valid: cnn, fastnet, mlp, resnet18, wrn"),
     ("[dataset]\nname = 'svhn'", "Error: unknown dataset 'svhn'; valid: cifar10, cifar100, digits, fashion-mnist, h5, mnist, npz, synthetic"),
     ("[pool]\nengine = 'fast'", "Error: Expected `engine` in ('auto', 'sequential', 'ensemble'), got 'fast'"),
     ("[model]\narch = 'mlp'\ndepth = 3", "Error: unknown option 'depth' for architecture 'mlp'; valid: hidden"),
@@ -52,7 +52,7 @@ def test_bad_recipes(tmp_path, body, error):
 
 
 def test_missing_recipe_and_pool(tmp_path):
-    assert error_line(run("pool", "build", tmp_path / "nope.toml")).startswith(f"Error: recipe {tmp_path / 'nope.toml'} does not exist: not a file, and not a packaged recipe (digits-cnn, ")
+    assert error_line(run("pool", "build", tmp_path / "nope.toml")).startswith(f"Error: recipe {tmp_path / 'nope.toml'} does not exist: not a file, and not a packaged recipe (cifar10-fast, ")
     assert error_line(run("pool", "info", tmp_path / "nope")).startswith(f"Error: no pool at {tmp_path / 'nope'}; build one")
 
 

@@ -67,7 +67,7 @@ def test_bad_inputs_are_one_error_line(recipe, extra, attack, method, expected):
 
 
 def test_missing_recipe_is_one_error_line(tmp_path):
-    assert error_line(poison(tmp_path / "none.toml")).startswith(f"Error: recipe {tmp_path / 'none.toml'} does not exist: not a file, and not a packaged recipe (digits-cnn, ")
+    assert error_line(poison(tmp_path / "none.toml")).startswith(f"Error: recipe {tmp_path / 'none.toml'} does not exist: not a file, and not a packaged recipe (cifar10-fast, ")
 
 
 def test_a_small_run_writes_results_figures_and_report(recipe, tmp_path):
