@@ -9,7 +9,7 @@ import numpy as np
 
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, check_alpha, check_max_residual
 from muaudit.attacks.signals import loss_from_phi
-from muaudit.checks import check_choice
+from muaudit.attacks.base import check_choice
 from muaudit.checks import check_positive_int
 from muaudit.attacks.ulira import ULIRA_STATISTICS, ShadowFamilies, ULiRAConfig
 from muaudit.audit.ulira import evaluate_ulira, population_mia
