@@ -248,3 +248,12 @@ def test_cifar_folder_loads_and_a_missing_batch_is_one_error_line(tmp_path):
 def test_unknown_recipe_lists_the_packaged_ones():
     res = CliRunner().invoke(cli, ["pool", "build", "cifar10-vgg"])
     assert res.exit_code == 2 and all(n in res.output for n in CIFAR) and len(res.output.strip().splitlines()) == 1
+
+
+def test_the_ensemble_engine_records_that_it_ignores_compile():
+    model = build_model("cnn", (3, 8, 8), 3, channels=[4], hidden=8)
+    got = accel.recorded(TrainRecipe(compile="aot_eager", channels_last=True), model, "cpu", engine="ensemble")
+    assert got == {"precision": "fp32", "channels_last": False, "compile": False, "device_type": "cpu",
+                   "notes": ["the ensemble engine ignores the recipe's compile: its models train in fp32, uncompiled "
+                             "(engine = \"sequential\" applies them)"]}
+    assert accel.recorded(TrainRecipe(compile="aot_eager"), model, "cpu")["compile"] == "aot_eager"

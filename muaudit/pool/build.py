@@ -202,7 +202,7 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
         shared = (spec, _population_X(ds, pop), ds.y[pop], tuple(ds.input_shape), ds.n_classes,
                   None if device is None else str(device))
         engine, info, dev = next(iter(ex.map(_choose, [None], shared=shared)))[1]
-    settings = _train_settings(spec, ds, dev)
+    settings = _train_settings(spec, ds, dev, engine)
     forget_pop = None
     if forget is not None:
         forget_pop = np.flatnonzero(np.isin(pop, ds.train_idx[forget]))
@@ -216,12 +216,12 @@ def _create(path, spec, ds, pop, forget, ex: Executor, device) -> None:
                             **({"dataset_info": json.dumps(ds.info)} if ds.info else {})})  # e.g. tabular scaling
 
 
-def _train_settings(spec: PoolSpec, ds: Dataset, dev: str) -> dict:
+def _train_settings(spec: PoolSpec, ds: Dataset, dev: str, engine: str) -> dict:
     """The precision / channels_last / compile the shadows train with on ``dev``
     (:func:`muaudit.training.accel.recorded`); a recipe option this device ignores is warned about."""
     from muaudit.training.accel import recorded
 
-    settings = recorded(spec.train, spec.make_model(0, ds.input_shape, ds.n_classes), dev)
+    settings = recorded(spec.train, spec.make_model(0, ds.input_shape, ds.n_classes), dev, engine)
     for msg in settings["notes"]:
         warnings.warn(msg, stacklevel=4)
     return settings

@@ -103,10 +103,16 @@ class LossScaler:
         return True
 
 
-def recorded(recipe: TrainRecipe, model: nn.Module, device) -> dict:
+def recorded(recipe: TrainRecipe, model: nn.Module, device, engine: str = "sequential") -> dict:
     """What a pool stores about its models' training on ``device`` (attribute ``train_settings``):
-    the :func:`effective` settings and the :func:`notes`."""
+    the :func:`effective` settings and the :func:`notes`. The ensemble engine trains in fp32,
+    uncompiled, in the default memory layout."""
     from muaudit.training.device import is_conv
 
-    return {**effective(recipe, device, conv=is_conv(model)), "device_type": torch.device(device).type,
-            "notes": notes(recipe, device)}
+    settings, msgs = effective(recipe, device, conv=is_conv(model)), notes(recipe, device)
+    if engine == "ensemble":
+        asked = [k for k, off in (("precision", "fp32"), ("compile", False)) if settings[k] != off]
+        settings = {"precision": "fp32", "channels_last": False, "compile": False}
+        msgs += [f"the ensemble engine ignores the recipe's {' and '.join(asked)}: its models train in fp32, "
+                 "uncompiled (engine = \"sequential\" applies them)"] if asked else []
+    return {**settings, "device_type": torch.device(device).type, "notes": msgs}
