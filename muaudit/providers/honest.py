@@ -73,7 +73,7 @@ def adv_sr(m: Materials, *, seed: int) -> nn.Module:
         xb, yb = X[pos], y[pos]
         if recipe.augment and xb.dim() == 4:
             xb = augment_images(xb, arng)
-        loss = F.cross_entropy(model(xb), yb)
+        loss = F.cross_entropy(model(xb), yb, label_smoothing=recipe.label_smoothing)
         for p in params:
             p.grad = None
         loss.backward()
