@@ -10,6 +10,8 @@ queued and ends the workers. The shared value reaches every worker once (see
 
 from __future__ import annotations
 
+import itertools
+
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -71,19 +73,29 @@ class ProcessExecutor:
         with Packed(shared) as packed:
             from muaudit.execution.worker import run
 
-            futures = {pool.submit(run, fn, packed.ref, t): i for i, t in enumerate(tasks)}
-            self._futures.update(futures)
-            pending = set(futures)
+            # at most two tasks per worker queued or finished and unread: results wait for the driver
+            # in bounded memory (a pool build's rows), whatever the number of tasks
+            todo, futures = iter(enumerate(tasks)), {}
+
+            def submit() -> None:
+                for i, t in itertools.islice(todo, 2 * self.width - len(futures)):
+                    fut = pool.submit(run, fn, packed.ref, t)
+                    futures[fut] = i
+                    self._futures.add(fut)
+
+            submit()
             try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                while futures:
+                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                     for fut in sorted(finished, key=futures.get):
+                        i = futures.pop(fut)
                         self._futures.discard(fut)
-                        yield futures[fut], self._result(fut)
+                        yield i, self._result(fut)
+                    submit()
             finally:
-                if pending:  # the driver stopped early (an error, an interrupt): drop the queued work
+                if futures:  # the driver stopped early (an error, an interrupt): drop the queued work
                     self._stopped_early = True
-                    for fut in pending:
+                    for fut in futures:
                         fut.cancel()
 
     def _result(self, fut):
