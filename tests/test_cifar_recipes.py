@@ -19,6 +19,7 @@ from muaudit.errors import ConfigError, DataError
 from muaudit.execution.processes import ProcessExecutor
 from muaudit.models import build_model
 from muaudit.pool import Pool, build_pool, load_spec
+from muaudit.pool.info import format_summary, pool_summary
 from muaudit.pool.recipes import packaged_recipes, resolve_recipe
 from muaudit.pool.spec import PoolSpec
 from muaudit.training import accel
@@ -192,6 +193,9 @@ def test_cifar_shaped_pool_same_with_workers_resume_and_records_its_settings(wor
         "precision": "fp32", "channels_last": True, "compile": False, "device_type": "cpu",
         "notes": ["precision 'bf16' applies on CUDA only: the models train in fp32 on cpu"]}
     assert json.loads(here.attrs["spec"])["train"]["precision"] == "bf16"
+    assert format_summary(pool_summary(here)).splitlines()[6:8] == [
+        "  training      cpu, fp32, channels_last True, compile False",
+        "  note          precision 'bf16' applies on CUDA only: the models train in fp32 on cpu"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         there = Pool(build_pool(spec, tmp_path / "there", executor=workers))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from muaudit.data import TEST
@@ -26,6 +28,8 @@ def pool_summary(pool: Pool) -> dict:
                             "train_size_per_model": [int(pool.keep.sum(1).min()), int(pool.keep.sum(1).max())]},
            "train_seconds_per_model": float(pool.seconds[pool.done].mean()) if pool.n_done else None,
            "digest": pool.digest(), "spec": pool.spec}
+    if "train_settings" in pool.attrs:  # what the build did on its device (muaudit.training.accel.recorded)
+        out["train_settings"] = json.loads(pool.attrs["train_settings"])
     if pool.n_done:
         done = np.flatnonzero(pool.done)
         correct = pool.logits(done)[:, :, 0].argmax(-1) == pool.labels[None]
@@ -58,6 +62,10 @@ def format_summary(s: dict) -> str:
     if "accuracy" in s:
         a = s["accuracy"]
         lines.append(f"  shadow acc    train(IN) {a['in']:.3f}  held-out(OUT) {a['out']:.3f}  test {a['test']:.3f}")
+    t = s.get("train_settings") or {}
+    if t and (t["precision"] != "fp32" or t["compile"] is not False or t["notes"]):
+        lines.append(f"  training      {t['device_type']}, {t['precision']}, channels_last {t['channels_last']}, "
+                     f"compile {t['compile']}" + "".join(f"\n  note          {n}" for n in t["notes"]))
     if s.get("train_seconds_per_model"):
         lines.append(f"  train time    {s['train_seconds_per_model']:.2f} s/model")
     for name, g in (s.get("groups") or {}).items():
