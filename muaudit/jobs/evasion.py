@@ -33,6 +33,9 @@ NOTES = {
     "secret": "With secret views (model files and endpoints, where the auditor controls the inputs) exact and "
               "whole-pixel matches miss every query; a provider who routes every input near a forget example to "
               "another model is caught only when the views fall outside its radius.",
+    "outputs": "No output-based audit (of logits, a model file or an endpoint) rules out a provider whose outputs "
+               "near the forget set are a retrain's, or who fine-tuned them until the attack's statistics look like "
+               "a retrain's (audit-aware): the audit judges what the model answers, not how it was made.",
 }
 
 
