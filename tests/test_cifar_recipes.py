@@ -145,8 +145,12 @@ def test_training_is_deterministic_and_cpu_ignores_mixed_precision():
 
 
 @pytest.mark.slow
-def test_compiled_training_gives_the_same_model():
-    assert _same(_train(), _train(compile="aot_eager"), atol=1e-5)
+def test_compiled_training_gives_the_same_models_from_one_compiled_template():
+    accel._COMPILED.clear()
+    first, second = _train(compile="aot_eager"), _train(seed=6, compile="aot_eager")
+    assert len(accel._COMPILED) == 1  # the second model reused the first one's compiled template
+    assert _same(first, _train(), atol=1e-5) and _same(second, _train(seed=6), atol=1e-5)
+    assert not _same(first, second, atol=1e-3)
 
 
 def test_nesterov_matches_torch_sgd():

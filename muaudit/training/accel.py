@@ -11,8 +11,9 @@ what a run actually did depends on the device and is :func:`effective`:
 - ``channels_last``: ``"auto"`` uses it for conv nets on CPU (measured faster there, docs/scale.md);
   ``true`` / ``false`` force it on any device (on CUDA, conv nets under autocast usually gain).
 - ``compile``: the training forward pass goes through ``torch.compile`` (``true``: its default
-  backend, inductor, which on CPU needs a C compiler; or a backend name). The trained parameters
-  are the model's own, so what is stored and predicted is the plain module.
+  backend, inductor, which on CPU needs a C compiler; or a backend name), compiled once per process
+  and architecture (:func:`trainable`); the trained state is copied back into the plain module,
+  which is what is stored and predicted.
 
 Example:
     >>> from muaudit.training.recipe import TrainRecipe
@@ -23,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 from torch import nn
@@ -58,12 +60,33 @@ def autocast(settings: dict, device):
     return torch.autocast(torch.device(device).type, dtype=DTYPES[settings["precision"]])
 
 
-def compiled(model: nn.Module, settings: dict):
-    """``model``'s callable for the training forward pass: the module, or ``torch.compile`` of it."""
+_COMPILED: dict = {}  # (architecture, shapes, device, backend) -> (template module, its compiled forward)
+_MAX_COMPILED = 4
+
+
+def trainable(model: nn.Module, settings: dict) -> tuple[nn.Module, object]:
+    """The module to train in ``model``'s place and its forward callable.
+
+    Without ``compile``: ``(model, model)``. With it: a per-process template of the same
+    architecture, compiled once, holding ``model``'s state (copied in): every shadow of a pool reuses
+    one compiled graph instead of recompiling for each new module. Copy the template's state back
+    into ``model`` when training is done (:func:`muaudit.training.sequential.train_sequential` does).
+    """
     backend = settings["compile"]
     if backend is False:
-        return model
-    return torch.compile(model) if backend is True else torch.compile(model, backend=backend)
+        return model, model
+    state = model.state_dict()
+    key = (type(model).__qualname__, repr(model), backend,
+           tuple((k, tuple(v.shape), v.dtype, str(v.device)) for k, v in state.items()))
+    if key not in _COMPILED:
+        while len(_COMPILED) >= _MAX_COMPILED:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        template = copy.deepcopy(model)
+        fn = torch.compile(template) if backend is True else torch.compile(template, backend=backend)
+        _COMPILED[key] = (template, fn)
+    template, fn = _COMPILED[key]
+    template.load_state_dict(state)
+    return template, fn
 
 
 class LossScaler:

@@ -26,19 +26,20 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     (see :mod:`muaudit.training.batches`). ``progress(epoch, epochs)`` is called after each epoch.
     """
     settings = accel.effective(recipe, X.device, conv=is_conv(model))
+    net, forward = accel.trainable(model, settings)  # with compile: a compiled template holding model's state
     channels_last = settings["channels_last"] and X.dim() == 4
     if channels_last:
-        model.to(memory_format=torch.channels_last)
+        net.to(memory_format=torch.channels_last)
         if rows is None:  # batches gathered from a channels_last X are channels_last already
             X = X.contiguous(memory_format=torch.channels_last)
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
     opt = FunctionalOptimizer(params, recipe)
     n, bs = len(y) if rows is None else len(rows), recipe.batch_size
     per_epoch = steps_per_epoch(n, bs)
     total = recipe.epochs * per_epoch
     arng = augment_rng(seed)
-    forward, scaler = accel.compiled(model, settings), accel.LossScaler(settings["precision"] == "fp16")
+    scaler = accel.LossScaler(settings["precision"] == "fp16")
     for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
         idx = torch.as_tensor(pos if rows is None else rows[pos], device=X.device)
         xb, yb = X[idx], y[idx]
@@ -58,7 +59,9 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     for p in params:
         p.grad = None
     if channels_last:
-        model.to(memory_format=torch.contiguous_format)
+        net.to(memory_format=torch.contiguous_format)
+    if net is not model:
+        model.load_state_dict(net.state_dict())
     return model.eval()
 
 
