@@ -280,3 +280,11 @@ def test_the_autocast_path_trains_close_to_fp32(monkeypatch, precision):
         a, b, c = ref(X), mixed(X), other(X)
     assert torch.isfinite(b).all() and not torch.equal(a, b)
     assert (a - b).norm() < 0.1 * (a - c).norm()  # measured: bf16 0.015, fp16 0.0005, another seed 0.81
+
+
+def test_the_retrain_method_config_takes_the_new_keys_and_keeps_old_stored_configs():
+    from muaudit.unlearning.base import get_method, make_config
+
+    cfg = make_config(get_method("retrain"), {"compile": False, "channels_last": "auto", "precision": "bf16"})
+    assert cfg.to_dict() == {**TrainRecipe().to_dict(), "precision": "bf16"}
+    assert make_config(get_method("retrain"), {}).to_dict() == TrainRecipe().to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from muaudit.errors import ConfigError
 
@@ -48,8 +49,8 @@ class TrainRecipe:
     nesterov: bool = False
     label_smoothing: float = 0.0
     precision: str = "fp32"
-    channels_last: str | bool = "auto"
-    compile: str | bool = False
+    channels_last: Any = "auto"  # "auto", true or false (Any: config coercion leaves mixed types to the checks below)
+    compile: Any = False  # false, true or a backend name
 
     def __post_init__(self):
         checks = [

@@ -45,6 +45,10 @@ class RetrainConfig(MethodConfig, TrainRecipe):
         MethodConfig.__post_init__(self)
         TrainRecipe.__post_init__(self)  # optimizer / schedule names
 
+    def to_dict(self) -> dict:
+        """As the recipe's (later keys at their defaults left out: stored configs keep their digest)."""
+        return TrainRecipe.to_dict(self)
+
 
 @register_method
 class Retrain(UnlearningMethod):
