@@ -79,8 +79,9 @@ def test_underpowered_forget_set_is_inconclusive_although_the_control_separates(
     r = run(scenario(gap=0.4, n_forget=10)).results
     assert r["verdict"] == "inconclusive"
     assert r["power_control"]["p_value"] == P_MIN and r["power_control"]["power"] < 0.5
-    assert r["inconclusive_reasons"] == [
-        f"estimated power {r['power_control']['power']:.2f} < 0.95 to detect a forget set of 10 remembered examples"]
+    assert r["inconclusive_reasons"][0] == \
+        f"estimated power {r['power_control']['power']:.2f} < 0.95 to catch a fully remembered forget set of this size"
+    assert "minimum detectable residual could not be established" in r["inconclusive_reasons"][1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,8 +105,10 @@ def test_global_shift_of_the_target_does_not_change_the_verdict(remembered, shif
         assert moved.results["warnings"] == []
     assert base.results["warnings"] == []  # measured KS p = 0.88 without a shift
     # without recentering the verdicts hold too here (measured AUC 0.82-0.84 instead of 0.925 at |shift| 3)
+    # (a pass may turn inconclusive: an uncorrected shift of -3 costs the power control the residual a pass needs)
     raw = run(scenario(remembered=remembered, shift=shift), recenter=False)
-    assert raw.results["verdict"] == base.results["verdict"]
+    assert raw.results["verdict"] in (base.results["verdict"], "inconclusive")
+    assert raw.results["verdict"] != "not unlearned" or remembered
 
 
 def test_a_target_shaped_unlike_the_shadows_is_warned_about():
@@ -121,19 +124,18 @@ def test_without_members_a_non_rejection_is_inconclusive():
     case["members"] = None
     r = run(case).results
     assert r["verdict"] == "inconclusive" and r["power_control"] is None
-    assert r["inconclusive_reasons"] == ["no retained members were given, so the power control cannot be run"]
+    assert r["inconclusive_reasons"][0] == "no retained members were given, so the power control cannot be run"
+    assert "rules out nothing" in r["inconclusive_reasons"][1]
     case = scenario(remembered=True)
     case["members"] = None
     assert run(case).results["verdict"] == "not unlearned"  # a rejection needs no power control
 
 
-def test_over_unlearning_is_flagged_not_passed():
+def test_over_unlearning_is_its_own_verdict():
     case = scenario(remembered=False)
     case["target"][case["forget"]] -= 3.0  # forget examples look *less* seen than unseen data
     r = run(case).results
-    assert r["verdict"] == "inconclusive" and r["p_value_lower"] == P_MIN
-    assert "lower than the non-members" in r["inconclusive_reasons"][0]
-    assert any("over-unlearning" in w for w in r["warnings"])
+    assert r["verdict"] == "over-unlearned" and r["p_value_lower"] < 0.01 and r["inconclusive_reasons"] == []
 
 
 @pytest.mark.slow  # measured: 3 s CPU (the fast loop, docs/development.md)
