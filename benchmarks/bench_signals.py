@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_store import BUILD_RECIPE  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict) -> dict:
+def timed(cmd: list[str], env: dict, cwd=None) -> dict:
     """Run ``cmd`` under ``/usr/bin/time -v``: wall seconds and peak RSS (MB)."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True)
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True, cwd=cwd)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
@@ -57,6 +57,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dir", default=None)
     ap.add_argument("--before", default=None, help="a git revision to run the 'before' audit with")
     ap.add_argument("--keep", action="store_true", help="keep the pools")
+    ap.add_argument("--only", choices=("before", "after"), default=None, help="run only these audits")
     args = ap.parse_args(argv)
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-signals-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -69,21 +70,24 @@ def main(argv=None) -> None:
         r = timed(muaudit + ["pool", "build", str(recipe), "--out", str(pool)], env)
         print(json.dumps({"run": "build", "models": args.models, **r, "load": load()}), flush=True)
     old = work / f"pool-{args.models}-v3"
-    as_version_3(pool, old)
+    if not (old / "pool.h5").exists():
+        as_version_3(pool, old)
     with h5py.File(pool / "pool.h5") as f:
         np.save(work / "target.npy", f["logits"][0])
     np.save(work / "forget.npy", np.arange(1000))
     audit = ["lira", "--target", str(work / "target.npy"), "--forget", str(work / "forget.npy")]
-    runs = [("after, stored signals", pool, env), ("after, version-3 copy (chunks)", old, env)]
+    here = Path.cwd()
+    runs = [] if args.only == "before" else [("after, stored signals", pool, env, here),
+                                             ("after, version-3 copy (chunks)", old, env, here)]
     if args.before:
         src = work / "before-src"
         if not src.exists():
             src.mkdir()
             tar = subprocess.run(["git", "archive", args.before], check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(src)], input=tar, check=True)
-        runs.append((f"before ({args.before}), version-3 copy", old, {**env, "PYTHONPATH": str(src)}))
-    for name, p, e in runs:
-        r = timed(muaudit + audit + ["--pool", str(p), "--out", str(work / "results" / name.split(",")[0])], e)
+        runs.append((f"before ({args.before}), version-3 copy", old, {**env, "PYTHONPATH": str(src)}, src))
+    for name, p, e, cwd in runs:  # `python -m` imports from its working directory first
+        r = timed(muaudit + audit + ["--pool", str(p), "--out", str(work / "results" / name.split(",")[0])], e, cwd)
         print(json.dumps({"run": name, "models": args.models, **r, "load": load()}), flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
