@@ -37,7 +37,7 @@ def test_pool_build_info_and_merge(tiny_recipe, tmp_path):
 
 @pytest.mark.parametrize("body, error", [
     ("[model]\narch = 'vgg'", "Error: unknown architecture 'vgg'; valid: cnn, fastnet, mlp, resnet18, wrn"),
-    ("[dataset]\nname = 'svhn'", "Error: unknown dataset 'svhn'; valid: cifar10, cifar100, digits, fashion-mnist, h5, mnist, npz, synthetic"),
+    ("[dataset]\nname = 'svhn'", "Error: unknown dataset 'svhn'; valid: breast_cancer, cifar10, cifar100, csv, digits, fashion-mnist, h5, mnist, npz, synthetic, wine"),
     ("[pool]\nengine = 'fast'", "Error: Expected `engine` in ('auto', 'sequential', 'ensemble'), got 'fast'"),
     ("[model]\narch = 'mlp'\ndepth = 3", "Error: unknown option 'depth' for architecture 'mlp'; valid: hidden"),
     ("[train]\nepochs = 2.5", "Error: Expected `epochs` an integer in [0, 100000], got 2.5"),

@@ -13,7 +13,8 @@ from muaudit.data import load_dataset
 from muaudit.errors import ConfigError, MuauditError
 from muaudit.poisoning import (PoisonContext, PoisonError, Scores, poison_names, efficacy, efficacy_summary,
                                get_poison, gus, gus_readout, load_record, loss_directions, paired_test, save_record)
-from muaudit.poisoning.stats import power, verdict
+from muaudit.audit.decision import decide
+from muaudit.poisoning.stats import evidence, power
 from muaudit.pool.spec import PoolSpec
 from muaudit.training.single import train_on_positions
 
@@ -152,9 +153,18 @@ def test_underpowered_never_passes():
     weak = {"p_value": 0.4, "difference": 0.01}
     ok, reasons = power(weak, {"z": -0.5, "p_value": 0.3}, alpha=0.05)
     assert not ok and len(reasons) == 2
-    assert verdict(ok, reasons, {"p_value": 0.9}, alpha=0.05) == ("inconclusive", reasons)
-    assert verdict(True, [], {"p_value": 0.9}, alpha=0.05)[0] == "consistent with retraining"
-    assert verdict(True, [], {"p_value": 0.001}, alpha=0.05)[0] == "not unlearned"
+    gap = {"difference": 1.0}
+    small_d = np.r_[np.zeros(50), np.full(50, 0.02)]  # unlearned - retrained, per item: a tight spread
+    over = {"p_value": 0.9}
+    d = decide(evidence(ok, reasons, {"p_value": 0.9}, over, gap, small_d, alpha=0.05))
+    assert d["verdict"] == "inconclusive" and d["reasons"][:2] == reasons
+    assert decide(evidence(True, [], {"p_value": 0.9}, over, gap, small_d, alpha=0.05))["verdict"] == \
+        "consistent with retraining"
+    assert decide(evidence(True, [], {"p_value": 0.001}, over, gap, small_d, alpha=0.05))["verdict"] == "not unlearned"
+    assert decide(evidence(True, [], {"p_value": 0.9}, {"p_value": 0.001}, gap, small_d, alpha=0.05))["verdict"] == \
+        "over-unlearned"
+    wide = np.r_[np.full(5, -3.0), np.full(5, 3.0)]  # ten items that vary wildly: no residual is reachable
+    assert decide(evidence(True, [], {"p_value": 0.9}, over, gap, wide, alpha=0.05))["verdict"] == "inconclusive"
 
 
 # -- contract table: every attack -----------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_poison_has_help():
     (["--attack-set", "n_targets=11"], "gradient-matching", "gd",
      "Error: Expected `n_targets` <= 10 (one adversarial class each), got 11"),
     (["--set", "lr=-1"], "gaussian", "gd", "Error: Expected `lr` > 0, got -1"),
-    (["--seeds", "0"], "gaussian", "gd", "Error: Expected `seeds` to be an integer >= 1, got 0"),
+    (["--seeds", "0"], "gaussian", "gd", "Error: Expected `seeds` an integer in [1, 1000], got 0"),
     (["--budget", "0"], "gaussian", "gd", "Error: Expected `budget` > 0 (a fraction of the original training), got 0.0"),
     (["--alpha", "2"], "gaussian", "gd", "Error: Expected `alpha` in (0, 1), got 2.0"),
 ])
@@ -74,10 +74,10 @@ def test_a_small_run_writes_results_figures_and_report(recipe, tmp_path):
     out = tmp_path / "res"
     result = poison(recipe, "--seeds", "2", "--budget", "0.1", "--fraction", "0.1", "--out", out, attack="backdoor")
     assert result.exit_code == 0, result.output
-    assert "Efficacy" in result.output and "Loss-MIA TPR@1%FPR" in result.output
+    assert "efficacy" in result.output.lower() and "Loss-MIA TPR at 1% FPR" in result.output
     r = json.loads((out / "results.json").read_text())
     assert r["kind"] == "poison" and r["attack"] == "backdoor" and r["method"] == "gd"
-    assert r["verdict"] in ("not unlearned", "consistent with retraining", "inconclusive")
+    assert r["verdict"] in ("not unlearned", "over-unlearned", "consistent with retraining", "inconclusive")
     assert r["power"]["powered"] and r["models"]["original"]["metric"] > 0.5
     assert r["cost"]["fraction_of_training"] <= 0.1 and r["config"]["budget"] == 0.1
     assert set(r["sections"]) == {"Poisoning efficacy", "Power of the test", "Loss-threshold MIA on the same forget set",

@@ -177,5 +177,5 @@ def test_recipe_errors_list_valid_names(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(msg)):
             load_spec(p)
     p.write_text("[dataset]\nname = 'imagenet'")
-    with pytest.raises(ConfigError, match="unknown dataset 'imagenet'; valid: cifar10, cifar100, digits"):
+    with pytest.raises(ConfigError, match="unknown dataset 'imagenet'; valid: breast_cancer, cifar10, cifar100, csv, digits"):
         load_spec(p).load_dataset()

@@ -9,7 +9,8 @@ from scipy.stats import kstest
 
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, ulira_statistic
 from muaudit.audit.ulira import (audit_unlearned_target, evaluate_ulira, held_out_accuracy,
-                                              population_mia, ulira_verdict)
+                                              population_mia, auc_evidence)
+from muaudit.audit.decision import decide
 from muaudit.errors import ConfigError, DataError
 from muaudit.metrics import StatisticsWarning
 
@@ -123,11 +124,14 @@ def test_per_example_and_results_keys():
 
 
 def test_verdict_rules():
-    control_ok, control_bad = {"auc_ci": [0.7, 0.8]}, {"auc_ci": [0.45, 0.55]}
-    assert ulira_verdict({"auc_ci": [0.52, 0.6]}, control_bad)[0] == "not unlearned"
-    assert ulira_verdict({"auc_ci": [0.48, 0.53]}, control_ok) == ("consistent with retraining", [])
-    verdict, reasons = ulira_verdict({"auc_ci": [0.40, 0.45]}, control_ok)
-    assert verdict == "inconclusive" and "score lower than the reference" in reasons[0]
+    control_ok, control_bad = {"auc": 0.75, "auc_ci": [0.7, 0.8]}, {"auc": 0.5, "auc_ci": [0.45, 0.55]}
+    rule = lambda block, control: decide(auc_evidence(block, control, alpha=0.01))  # noqa: E731
+    assert rule({"auc": 0.6, "auc_ci": [0.56, 0.64]}, control_bad)["verdict"] == "not unlearned"
+    ok = rule({"auc": 0.505, "auc_ci": [0.48, 0.53]}, control_ok)
+    assert ok["verdict"] == "consistent with retraining" and ok["reasons"] == []
+    assert rule({"auc": 0.425, "auc_ci": [0.40, 0.45]}, control_ok)["verdict"] == "over-unlearned"
+    bad = rule({"auc": 0.505, "auc_ci": [0.48, 0.53]}, control_bad)
+    assert bad["verdict"] == "inconclusive" and "does not catch the original" in bad["reasons"][0]
 
 
 def test_population_mia_on_forget_vs_nonmembers():
