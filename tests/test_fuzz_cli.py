@@ -113,16 +113,23 @@ def evil_checkpoint(k: Kit, d: Path) -> Path:
 
 
 def evil_pool(k: Kit, d: Path) -> Path:
-    """A copy of the kit's pool whose stored recipe names ``os:system`` as its architecture."""
+    """A copy of the kit's pool whose stored recipe names ``os:system`` as its architecture, with its
+    content checksum recomputed (an attacker who knows the format): the factory check must still hold."""
     import shutil
 
     import h5py
+
+    from muaudit.pool.digest import CONTENT_ATTR, root_parts
 
     shutil.copytree(k.pool, d / "pool")
     with h5py.File(d / "pool" / "pool.h5", "r+") as f:
         spec = json.loads(f.attrs["spec"])
         spec["model"] = dict(EVIL)
         f.attrs["spec"] = json.dumps(spec, sort_keys=True)
+        if CONTENT_ATTR in f.attrs:
+            stored = json.loads(f.attrs[CONTENT_ATTR])
+            stored["spec"] = root_parts(f)["spec"]
+            f.attrs[CONTENT_ATTR] = json.dumps(stored, sort_keys=True)
     return d / "pool"
 
 
