@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from muaudit.pool.signals import logits_chunks
+
 from muaudit.data import TEST
 from muaudit.pool.store import Pool
 
@@ -32,7 +34,9 @@ def pool_summary(pool: Pool) -> dict:
         out["train_settings"] = json.loads(pool.attrs["train_settings"])
     if pool.n_done:
         done = np.flatnonzero(pool.done)
-        correct = pool.signals(done)[1][:, :, 0]  # stored per-example signals: no logits read (muaudit.pool.signals)
+        correct = np.empty((len(done), pool.logits_shape[1]), bool)
+        for pos, z in logits_chunks(pool, done):  # every row checked, in bounded memory (muaudit.pool.signals)
+            correct[pos] = z[:, :, 0].argmax(-1) == pool.labels[None]
         keep = pool.keep[done]
         test = (pool.split == TEST)[None] & ~keep
         out["accuracy"] = {k: float(correct[m].sum() / max(m.sum(), 1)) for k, m in
