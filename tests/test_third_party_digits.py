@@ -35,7 +35,8 @@ def audits(tmp_path_factory, default_pool):
     d = tmp_path_factory.mktemp("flat")
     pool = default_pool  # built once per session in a temporary folder (tests/conftest.py)
     ds = load_spec(DEFAULT_RECIPE).load_dataset()
-    forget = np.sort(np.random.default_rng(0).choice(1347, 134, replace=False))
+    # a 30% forget set: on digits the smallest whose audit can rule out a 50% residual (docs/power.md)
+    forget = np.sort(np.random.default_rng(0).choice(1347, 404, replace=False))
     np.save(d / "forget.npy", forget)
     out = {}
     for name, pos in (("orig", np.arange(1347)), ("retrain", np.setdiff1d(np.arange(1347), forget))):
@@ -56,7 +57,7 @@ def test_flat_torchscript_original_is_caught(audits):
 
 def test_flat_torchscript_retrain_is_consistent(audits):
     r = audits["retrain"]
-    # measured: p = 0.72, power 1.00, compatibility ok
+    # measured (30% forget set): consistent with retraining, power 1.00, compatibility ok
     assert r["verdict"] == "consistent with retraining", r["inconclusive_reasons"]
     assert r["power_control"]["power"] >= 0.95
     assert r["compatibility"]["status"] == "ok", r["compatibility"]["reasons"]
