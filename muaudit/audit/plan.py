@@ -19,7 +19,7 @@ import numpy as np
 from muaudit.attacks.base import ReferenceSignals, make_attack
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER
 from muaudit.audit.power import min_detectable_residual, single_stratum
-from muaudit.audit.verdict import mixture_scores
+from muaudit.audit.statistic import mixture_scores
 from muaudit.checks import check_positive_int
 from muaudit.errors import DataError
 
