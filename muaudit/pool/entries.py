@@ -85,6 +85,10 @@ class UnlearnEntry:
         """The resolved config dataclass (``retrain`` takes the pool's training recipe as defaults)."""
         from muaudit.unlearning import get_method, make_config
 
+        if self.method == "sisa":  # exact SISA unlearning of SISA shadows (muaudit.sisa.pool): no options
+            from muaudit.sisa.config import SisaUnlearnConfig
+
+            return SisaUnlearnConfig.from_options(self.config, owner="[[unlearn]] method 'sisa'")
         meta = {"recipe": recipe.to_dict()} if recipe is not None else None
         return make_config(get_method(self.method), self.config, meta=meta)
 

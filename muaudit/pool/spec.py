@@ -111,9 +111,10 @@ class PoolSpec:
             object.__setattr__(self, "views", tuple(self.views))
         resolve_views(self.views)
         check_arch_options(self.model["arch"], self.arch_kwargs)
-        if self.sisa is not None and self.unlearn:
-            raise ConfigError("[[unlearn]] entries are not supported in a recipe with a [sisa] section yet: a SISA "
-                              "shadow is unlearned with `muaudit unlearn --method sisa`")
+        if self.unlearn:  # a [sisa] recipe takes method = "sisa" entries only (muaudit.sisa)
+            from muaudit.sisa.config import check_entries
+
+            check_entries(self.sisa, self.unlearn)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

@@ -6,6 +6,8 @@ forget = ``F_m`` and retain = ``keep_m \\ F_m`` and stores the result's logits i
 ``unlearned/<name>``; with ``retrain = true`` it also trains a model of the pool's recipe from
 the shadow's own seed on ``keep_m \\ F_m`` (``retrain/<name>``). Entries with equal forget
 settings share one retrain per shadow (it is trained once and written to each of their groups).
+In a recipe with ``[sisa]`` the method is ``"sisa"`` (exact SISA unlearning of the SISA shadow,
+:mod:`muaudit.sisa.pool`) and the retrain is a SISA model trained on ``keep_m \\ F_m``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from muaudit.data import TEST
 from muaudit.errors import PoolError
 from muaudit.pool.entries import UnlearnEntry, forget_key, forget_matrix, method_seed
 from muaudit.pool.store import Pool, create_groups
-from muaudit.training import predict_logits, train_models
+from muaudit.training import predict_logits
 
 
 def group_paths(entries) -> list[str]:
@@ -112,6 +114,13 @@ class ChunkUnlearner:
         forget = self.ctx.forgets[f"unlearned/{e.name}"][m]
         if not forget.any():  # a forget-aware pool's shadow that never trained on F: nothing to forget
             return predict_logits(model, self.X, views=self.spec.views), 0.0, 0
+        if e.method == "sisa":  # exact: the affected shards retrained from their stage checkpoints (muaudit.sisa)
+            from muaudit.sisa.pool import unlearn_shadow
+
+            res = unlearn_shadow(self.spec, self.ctx.input_shape, self.ctx.n_classes, self.X, self.y, model,
+                                 np.flatnonzero(self.ctx.keep[m]), int(self.ctx.seeds[m]), np.flatnonzero(forget))
+            logits = predict_logits(res.model, self.X, views=self.spec.views)
+            return logits, float(res.record["seconds"]), int(res.record["sample_gradients"])
         f, r = self.data(m, forget)
         meta = {"recipe": self.spec.train.to_dict(), "train_idx": np.flatnonzero(self.ctx.keep[m]).tolist()}
         res = run_unlearning(e.method, model, f, r, config=e.method_config(self.spec.train),
@@ -141,11 +150,14 @@ class ChunkUnlearner:
         keep_rows = [np.flatnonzero(self.ctx.keep[m] & ~forget[m]) for m in ids]
         seeds = [int(self.ctx.seeds[m]) for m in ids]
         t0 = time.perf_counter()
-        for chunk in train_models(self.ctx.make, self.X, self.y, keep_rows, seeds, self.spec.train,
-                                  engine=self.ctx.engine, ensemble_size=self.spec.ensemble_size):
+        from muaudit.pool.tasks import _trainer  # SISA shadows: retrained as SISA models (muaudit.sisa)
+        from muaudit.sisa.pool import trained_cost
+
+        for chunk in _trainer(self.ctx)(self.ctx.make, self.X, self.y, keep_rows, seeds, self.spec.train,
+                                        engine=self.ctx.engine, ensemble_size=self.spec.ensemble_size):
             seconds = (time.perf_counter() - t0) / len(chunk)
             for i, model in chunk:
                 logits = predict_logits(model, self.X, views=self.spec.views)
-                rows[ids[i]] = (logits, seconds, int(self.spec.train.epochs * len(keep_rows[i])))
+                rows[ids[i]] = (logits, seconds, trained_cost(model, int(self.spec.train.epochs * len(keep_rows[i]))))
             t0 = time.perf_counter()
         return rows

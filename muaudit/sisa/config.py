@@ -53,6 +53,28 @@ class SisaConfig(Config):
         return cls.from_options(section, owner="recipe section [sisa]")
 
 
+@dataclass(frozen=True)
+class SisaUnlearnConfig(Config):
+    """``[[unlearn]] method = "sisa"`` in a pool recipe: no options (SISA unlearning retrains the
+    affected shards with the recipe's own training; S, R and aggregation are the ``[sisa]`` section's)."""
+
+
+def check_entries(sisa: SisaConfig | None, entries) -> None:
+    """A recipe's ``[[unlearn]]`` entries against its ``[sisa]`` section: SISA shadows are unlearned
+    only by ``method = "sisa"`` (without a budget), and ``"sisa"`` unlearns only SISA shadows."""
+    for e in entries:
+        if sisa is None and e.method == "sisa":
+            raise ConfigError(f"[[unlearn]] entry {e.name!r}: method \"sisa\" unlearns SISA shadows; add a [sisa] "
+                              "section to the recipe (or use another method)")
+        if sisa is not None and e.method != "sisa":
+            raise ConfigError(f"[[unlearn]] entry {e.name!r}: a recipe with a [sisa] section takes only method = "
+                              f"\"sisa\", got {e.method!r} (another method would leave the shadows' stage "
+                              "checkpoints stale)")
+        if sisa is not None and e.budget is not None:
+            raise ConfigError(f"[[unlearn]] entry {e.name!r}: method \"sisa\" takes no budget (it is exact, and "
+                              "costs what the affected shards cost)")
+
+
 def stage_epochs(epochs: int, slices: int) -> list[int]:
     """Epochs of stages ``1..slices`` for a recipe of ``epochs`` epochs (integer arithmetic)."""
     return [(r * 2 * epochs) // (slices + 1) - ((r - 1) * 2 * epochs) // (slices + 1) for r in range(1, slices + 1)]

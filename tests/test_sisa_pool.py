@@ -1,0 +1,142 @@
+"""Pools of SISA shadows with ``[[unlearn]] method = "sisa"`` (muaudit.sisa.pool): exact SISA
+unlearning of every shadow, SISA retrains, U-LiRA of sisa, resuming, bad recipes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from muaudit.cli.main import cli
+from muaudit.errors import ConfigError
+from muaudit.pool import build_pool, load_spec
+from muaudit.pool.spec import PoolSpec
+from muaudit.pool.store import Pool
+from muaudit.sisa.config import SisaConfig, drop, partition
+from muaudit.sisa.pool import needed_stages
+from muaudit.sisa.target import shard_factory
+from muaudit.sisa.train import stage_cost, train_sisa
+from muaudit.training import predict_logits
+from muaudit.training.threads import using_threads
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
+
+RECIPE = """
+[dataset]
+name = "digits"
+[model]
+arch = "mlp"
+hidden = [16]
+[train]
+optimizer = "adam"
+lr = 1e-2
+weight_decay = 0.0
+epochs = 4
+batch_size = 64
+[sisa]
+shards = 3
+slices = 3
+[pool]
+n_models = 4
+seed = 1
+save_weights = true
+"""
+ENTRY = '\n[[unlearn]]\nmethod = "sisa"\nforget_fraction = 0.05\nretrain = true\n'
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A 4-shadow SISA pool (3 shards x 3 slices) with a sisa entry and SISA retrains (~3 s)."""
+    d = tmp_path_factory.mktemp("sisa-pool")
+    (d / "s.toml").write_text(RECIPE + ENTRY)
+    spec = load_spec(d / "s.toml")
+    with using_threads(1):
+        build_pool(spec, d / "pool")
+    ds = spec.load_dataset()
+    make = shard_factory("mlp", {"hidden": [16]}, ds.input_shape, ds.n_classes)
+    return {"dir": d, "spec": spec, "pool": Pool(d / "pool" / "pool.h5"), "make": make,
+            "X": torch.as_tensor(ds.X), "y": torch.as_tensor(ds.y)}
+
+
+def sisa_logits(b, rows, seed, exclude=()):
+    """Logits of the SISA model of ``rows`` (seed ``seed``) trained without ``exclude``, from scratch."""
+    spec = b["spec"]
+    parts = drop(partition(rows, spec.sisa, seed=seed), exclude)
+    run = train_sisa(b["make"], b["X"], b["y"], parts, spec.train, spec.sisa, seed=seed, keep_checkpoints=False)
+    return predict_logits(run.model, b["X"]), parts
+
+
+def test_unlearned_shadows_equal_scratch_bit_for_bit(built):
+    pool, g = built["pool"], built["pool"].unlearned["sisa"]
+    assert g.done.all() and g.attrs["method"] == "sisa" and (g.forget <= pool.keep).all()
+    for m in range(2):
+        keep, forget, seed = np.flatnonzero(pool.keep[m]), np.flatnonzero(g.forget[m]), int(pool.seeds[m])
+        base, parts = sisa_logits(built, keep, seed)
+        unl, kept = sisa_logits(built, keep, seed, exclude=forget)
+        assert np.array_equal(base, pool.logits([m])[0])  # keeping stage checkpoints changed no training
+        assert np.array_equal(unl, pool.logits([m], group=g.path)[0])  # SISA unlearning is exact
+        assert np.abs(unl - base).max() > 1e-3  # ... and did something
+        hit = needed_stages(parts, [forget])
+        cost = sum(stage_cost(kept[k], built["spec"].train.epochs, start=min(hit[k])) for k in range(3) if hit[k])
+        assert int(g.sample_gradients[m]) == cost
+
+
+def test_retrains_are_sisa_models_of_the_retained_rows(built):
+    pool, g = built["pool"], built["pool"].unlearned["sisa"]
+    r = pool.retrained["sisa"]
+    m = 1
+    rows = np.flatnonzero(pool.keep[m] & ~g.forget[m])
+    fresh, parts = sisa_logits(built, rows, int(pool.seeds[m]))  # a fresh partition of keep_m minus F_m
+    assert np.array_equal(fresh, pool.logits([m], group=r.path)[0])
+    assert int(r.sample_gradients[m]) == sum(stage_cost(s, built["spec"].train.epochs) for s in parts)
+    assert not np.array_equal(fresh, pool.logits([m], group=g.path)[0])  # not the unlearned shadow itself
+
+
+def test_ulira_of_sisa_runs_from_the_cli(built, tmp_path):
+    res = CliRunner().invoke(cli, ["ulira", "--pool", str(built["dir"] / "pool"), "--method", "sisa",
+                                   "--out", str(tmp_path / "u"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "u" / "results.json").is_file() and '"method": "sisa"' in res.output
+
+
+def test_entry_added_to_a_built_pool_gives_the_same_rows(built, tmp_path):
+    """Resuming with a new sisa entry: the stored shadows (no stage checkpoints in weights/) are
+    trained again from their seeds, and the rows equal those of a build that had the entry."""
+    (tmp_path / "s.toml").write_text(RECIPE)
+    with using_threads(1):
+        build_pool(load_spec(tmp_path / "s.toml"), tmp_path / "pool")
+        (tmp_path / "s.toml").write_text(RECIPE + ENTRY)
+        build_pool(load_spec(tmp_path / "s.toml"), tmp_path / "pool")
+    pool, ref = Pool(tmp_path / "pool" / "pool.h5"), built["pool"]
+    for group in ("unlearned/sisa", "retrain/sisa"):
+        assert np.array_equal(pool.logits(range(4), group=group), ref.logits(range(4), group=group))
+
+
+def test_needed_stages_are_the_ones_before_the_first_hit_slice():
+    parts = partition(np.arange(30), SisaConfig(shards=3, slices=3), seed=0)
+    f = np.array([parts[0][2][0], parts[0][1][0], parts[2][2][1]])
+    assert needed_stages(parts, [f]) == [{1}, set(), {2}]
+    assert needed_stages(parts, []) == [set(), set(), set()]
+
+
+@pytest.mark.parametrize("recipe, msg", [
+    ({"sisa": {"shards": 2}, "unlearn": [{"method": "ga"}]}, 'takes only method = "sisa", got \'ga\''),
+    ({"unlearn": [{"method": "sisa"}]}, 'method "sisa" unlearns SISA shadows; add a [sisa] section'),
+    ({"sisa": {"shards": 2}, "unlearn": [{"method": "sisa", "budget": 0.5}]}, "takes no budget"),
+    ({"sisa": {"shards": 2}, "unlearn": [{"method": "sisa", "config": {"epochs": 2}}]},
+     "unknown option 'epochs' for [[unlearn]] method 'sisa'; valid: none"),
+])
+def test_bad_sisa_entries(recipe, msg):
+    with pytest.raises(ConfigError) as e:
+        PoolSpec.from_dict(recipe)
+    assert msg in str(e.value)
+
+
+def test_pool_build_refuses_another_method_in_one_error_line(tmp_path):
+    (tmp_path / "bad.toml").write_text(RECIPE + '\n[[unlearn]]\nmethod = "ga"\n')
+    res = CliRunner().invoke(cli, ["pool", "build", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "p")])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith("Error: ") and 'takes only method = "sisa"' in lines[0]
+    assert not (tmp_path / "p").exists()
