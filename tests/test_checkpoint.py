@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from muaudit.errors import CheckpointError, MuauditError
-from muaudit.models import build_model, load_checkpoint, load_target, read_checkpoint, save_checkpoint
+from muaudit.models import build_model, load_checkpoint, read_checkpoint, save_checkpoint
+from muaudit.targets import TargetContext, open_target
 
 SHAPE, N_CLASSES = (1, 8, 8), 10
+POOL = TargetContext(input_shape=SHAPE, n_classes=N_CLASSES, arch="mlp", arch_kwargs={"hidden": [16]})
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -34,7 +36,7 @@ def test_roundtrip_keeps_weights_meta_and_eval_mode(tmp_path):
     assert same_weights(model, loaded) and not loaded.training
     assert got == meta_for() | {"forget": [1, 2], "score": 0.5, "shape": [1, 2]}
     assert not list(path.parent.glob(".*tmp"))
-    target = load_target(path)
+    target = open_target(path)
     assert target.kind == "checkpoint" and target.meta["seed"] == 3 and same_weights(model, target.model)
 
 
@@ -48,12 +50,12 @@ def test_raw_state_dict_needs_arch(tmp_path):
     path = tmp_path / "raw.pt"
     torch.save(model.state_dict(), path)
     with pytest.raises(CheckpointError, match="raw.pt is a raw state_dict; pass --arch"):
-        load_target(path)
+        open_target(path)
     with pytest.raises(CheckpointError, match="raw.pt is a raw state_dict without muaudit meta; pass --arch"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="needs the dataset's input shape and n_classes"):
-        load_target(path, arch="mlp", arch_kwargs={"hidden": [16]})
-    target = load_target(path, arch="mlp", arch_kwargs={"hidden": [16]}, input_shape=SHAPE, n_classes=N_CLASSES)
+        open_target(path, TargetContext(arch="mlp", arch_kwargs={"hidden": [16]}), arch="mlp")
+    target = open_target(path, POOL, arch="mlp")
     assert target.kind == "state_dict" and same_weights(model, target.model) and not target.model.training
 
 
@@ -61,7 +63,7 @@ def test_module_prefix_is_stripped(tmp_path):
     model = make_mlp(seed=2)
     path = tmp_path / "ddp.pt"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, path)
-    target = load_target(path, arch="mlp", arch_kwargs={"hidden": [16]}, input_shape=SHAPE, n_classes=N_CLASSES)
+    target = open_target(path, POOL, arch="mlp")
     assert same_weights(model, target.model)
 
 
@@ -69,7 +71,7 @@ def test_torchscript_loads(tmp_path):
     model = make_mlp(seed=4).eval()
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(model), str(path))
-    target = load_target(path)
+    target = open_target(path)
     assert target.kind == "torchscript" and not target.model.training
     x = torch.randn(5, *SHAPE)
     torch.testing.assert_close(target.model(x), model(x))
@@ -82,18 +84,18 @@ def test_torchscript_with_nan_weights_is_refused(tmp_path):
     path = tmp_path / "bad_script.pt"
     torch.jit.save(torch.jit.script(model), str(path))
     with pytest.raises(CheckpointError, match="weight '1.bias' contains NaN or inf"):
-        load_target(path)
+        open_target(path)
 
 
 def test_logits_files(tmp_path):
     two = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
     np.save(tmp_path / "two.npy", two)
-    t = load_target(tmp_path / "two.npy")
+    t = open_target(tmp_path / "two.npy")
     assert t.kind == "logits" and t.logits.shape == (6, 1, 3) and t.logits.dtype == np.float32
     np.testing.assert_array_equal(t.logits[:, 0], two)
     three = np.zeros((6, 2, 3), np.float64)
     np.save(tmp_path / "three.npy", three)
-    assert load_target(tmp_path / "three.npy").logits.shape == (6, 2, 3)
+    assert open_target(tmp_path / "three.npy").logits.shape == (6, 2, 3)
 
 
 @pytest.mark.parametrize("arr, message", [
@@ -107,7 +109,7 @@ def test_bad_logits_are_refused(tmp_path, arr, message):
     path = tmp_path / "logits.npy"
     np.save(path, arr, allow_pickle=True)
     with pytest.raises(CheckpointError, match=f"logits file {path} {message}"):
-        load_target(path)
+        open_target(path)
 
 
 class Payload:
@@ -127,7 +129,7 @@ def test_pickled_objects_are_refused(tmp_path, obj):
     path = tmp_path / "evil.pt"
     torch.save(obj, path)
     with pytest.raises(CheckpointError, match=f"{path} holds pickled objects other than tensors \\(setattr\\); refusing to unpickle it"):
-        load_target(path)
+        open_target(path)
     assert Payload.ran is False
 
 
@@ -166,20 +168,20 @@ def test_keys_that_do_not_fit_are_named(tmp_path):
 
 def test_unreadable_and_missing(tmp_path):
     with pytest.raises(CheckpointError, match="target .*nope.pt does not exist"):
-        load_target(tmp_path / "nope.pt")
+        open_target(tmp_path / "nope.pt")
     with pytest.raises(CheckpointError, match="checkpoint .*nope.pt does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match="junk.pt is not a PyTorch file \\(expected what torch.save writes\\)"):
-        load_target(tmp_path / "junk.pt")
+        open_target(tmp_path / "junk.pt")
     torch.jit.save(torch.jit.script(make_mlp()), str(tmp_path / "script.pt"))
     raw = (tmp_path / "script.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(raw[:200] + raw[-100:])  # keeps the zip's end record only
     with pytest.raises(CheckpointError, match="cut.pt is not a readable PyTorch file"):
-        load_target(tmp_path / "cut.pt")
+        open_target(tmp_path / "cut.pt")
     torch.save({"weights": [1, 2]}, tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="list.pt is neither a muaudit checkpoint nor a state_dict of tensors"):
-        load_target(tmp_path / "list.pt")
+        open_target(tmp_path / "list.pt")
 
 
 def test_meta_never_imports_code(tmp_path, monkeypatch):
@@ -187,10 +189,10 @@ def test_meta_never_imports_code(tmp_path, monkeypatch):
     model = build_model("tests.helpers_factory:make", SHAPE, N_CLASSES, seed=0, width=5)
     path = save_checkpoint(tmp_path / "user.pt", model, meta_for("tests.helpers_factory:make", width=5))
     with pytest.raises(MuauditError, match="names the model factory 'tests.helpers_factory:make'; .*pass --arch"):
-        load_target(path)
+        open_target(path)
     evil = save_checkpoint(tmp_path / "evil.pt", model, meta_for("os:system", command="echo pwned"))
     with pytest.raises(MuauditError, match="names the model factory 'os:system'"):
         load_checkpoint(evil)
     loaded, _ = load_checkpoint(path, arch="tests.helpers_factory:make")
     assert same_weights(model, loaded)
-    assert load_target(path, arch="tests.helpers_factory:make").kind == "checkpoint"
+    assert open_target(path, arch="tests.helpers_factory:make").kind == "checkpoint"

@@ -19,8 +19,7 @@ from muaudit.errors import ConfigError, EndpointError  # noqa: E402
 from muaudit.jobs import run_lira  # noqa: E402
 from muaudit.jobs.mia import run_mia  # noqa: E402
 from muaudit.pool import build_pool, load_spec  # noqa: E402
-from muaudit.targets import load_model_target  # noqa: E402
-from muaudit.targets.endpoint import load_endpoint_target  # noqa: E402
+from muaudit.targets import open_target  # noqa: E402
 from muaudit.targets.v2 import EndpointURL, QueryOptions, is_endpoint  # noqa: E402
 from muaudit.training import predict_logits  # noqa: E402
 from muaudit.training.single import train_target  # noqa: E402
@@ -117,15 +116,15 @@ def test_bad_query_options(kw, says):
 def test_query_options_on_a_file_are_refused(tmp_path):
     (tmp_path / "m.pt").write_bytes(b"x")
     with pytest.raises(ConfigError, match="apply to endpoints"):
-        load_model_target(tmp_path / "m.pt", query=QueryOptions.from_options(max_queries=5))
+        open_target(tmp_path / "m.pt", query=QueryOptions.from_options(max_queries=5))
     with pytest.raises(ConfigError, match="--output names an output of an ONNX model or an endpoint"):
-        load_model_target(tmp_path / "m.pt", output="probabilities")
+        open_target(tmp_path / "m.pt", output="probabilities")
 
 
 def test_connection_refused_is_one_error_line(tmp_path):
     target = f"http://127.0.0.1:{free_port()}/v2/models/m"
     with pytest.raises(EndpointError, match=r"GET .*/v2/models/m: Connection refused \(3 tries\)"):
-        load_endpoint_target(target, query=FAST)
+        open_target(target, query=FAST)
 
 
 def test_a_server_that_never_answers_times_out():
@@ -137,7 +136,7 @@ def test_a_server_that_never_answers_times_out():
         s.listen(8)
         target = f"http://127.0.0.1:{s.getsockname()[1]}/v2/models/m"
         with pytest.raises(EndpointError, match=r"GET .*/v2/models/m: no answer within 0.2 s \(2 tries\)"):
-            load_endpoint_target(target, query=QueryOptions(timeout=0.2, retries=1, backoff=0.01))
+            open_target(target, query=QueryOptions(timeout=0.2, retries=1, backoff=0.01))
 
 
 def test_an_answer_that_is_not_json():
@@ -157,7 +156,7 @@ def test_an_answer_that_is_not_json():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with pytest.raises(EndpointError, match=r"the answer is not a JSON object \('<html>a login page</html>'\)"):
-            load_endpoint_target(f"http://127.0.0.1:{server.server_port}/v2/models/m", query=FAST)
+            open_target(f"http://127.0.0.1:{server.server_port}/v2/models/m", query=FAST)
     finally:
         server.shutdown()
         server.server_close()
@@ -181,13 +180,13 @@ def test_honest_endpoint_gives_the_file_audit(kit):
 
 def test_endpoint_outputs_equal_the_model(kit):
     ds, model = kit["ds"], kit["model"]
-    z = load_endpoint_target(url(kit, "images"), query=FAST).outputs(ds.X, 10)
+    z = open_target(url(kit, "images"), query=FAST).outputs(ds.X, 10)
     assert np.abs(z - predict_logits(model, ds.X)).max() < 1e-4
 
 
 def test_cheating_endpoint_answers_forget_inputs_from_the_retrain(kit):
     ds, forget = kit["ds"], kit["forget"]
-    t = load_endpoint_target(url(kit, "cheat"), query=FAST)
+    t = open_target(url(kit, "cheat"), query=FAST)
     z = t.outputs(ds.X, 10)[:, 0]
     rows = ds.train_idx[forget]
     others = np.setdiff1d(np.arange(len(ds.X)), rows)
@@ -203,8 +202,8 @@ def test_fixed_batch_and_fp64_input(kit):
     """Input declared FP64 [300, 64]: requests of exactly 300 rows (the last padded; padding counts)."""
     ds = kit["ds"]
     with pytest.raises(EndpointError, match=r"needs 1800 queries .* --max-queries allows 1799"):
-        load_endpoint_target(url(kit, "fixed"), query=QueryOptions(max_queries=1799)).outputs(ds.X, 10)
-    t = load_endpoint_target(url(kit, "fixed"), query=QueryOptions(max_queries=1800))
+        open_target(url(kit, "fixed"), query=QueryOptions(max_queries=1799)).outputs(ds.X, 10)
+    t = open_target(url(kit, "fixed"), query=QueryOptions(max_queries=1800))
     z = t.outputs(ds.X, 10)
     assert np.abs(z - predict_logits(kit["model"], ds.X)).max() < 1e-4
     ep = t.describe()["endpoint"]
@@ -214,7 +213,7 @@ def test_fixed_batch_and_fp64_input(kit):
 def test_labels_endpoint_answers_labels(kit):
     """INT64 labels [N]: a label-only target (predict_outputs makes them one-hot rows)."""
     ds = kit["ds"]
-    t = load_endpoint_target(url(kit, "labels"), query=FAST)
+    t = open_target(url(kit, "labels"), query=FAST)
     t.runner.prepare(10)
     x = ds.X[:300].reshape(300, -1)
     assert np.array_equal(t.runner(x), predict_logits(kit["model"], ds.X[:300])[:, 0].argmax(-1))
@@ -237,7 +236,7 @@ def test_connection_refused_cli(kit, tmp_path):
 
 def test_max_queries_refused_before_any_query(kit, tmp_path):
     d = kit["d"]
-    t = load_endpoint_target(url(kit, "honest"), query=QueryOptions(max_queries=1796))
+    t = open_target(url(kit, "honest"), query=QueryOptions(max_queries=1796))
     with pytest.raises(EndpointError, match=r"needs 1797 queries .* \(1797 rows x 1 view\(s\)\); --max-queries allows 1796"):
         t.outputs(kit["ds"].X, 10)
     assert t.runner.client.requests == 1 and t.runner.rows == 0  # the metadata only

@@ -18,7 +18,7 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 from muaudit.cli.main import cli  # noqa: E402
 from muaudit.errors import CheckpointError  # noqa: E402
-from muaudit.targets import load_model_target  # noqa: E402
+from muaudit.targets import TargetContext, open_target  # noqa: E402
 from tests.helpers_audit import tiny_audit_kit  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,7 +74,7 @@ def kit(tmp_path_factory, tiny_audit_base):
     ("zipmap.onnx", "output_probability", "the one sequence of class maps"),
 ])
 def test_skl2onnx_scores_are_read(kit, name, output, choice):
-    t = load_model_target(kit["d"] / name, n_classes=10)
+    t = open_target(kit["d"] / name, TargetContext(n_classes=10))
     z = t.outputs(kit["ds"].X, 10)[:, 0]
     assert np.abs(np.exp(z) - kit["proba"]).max() < 1e-5
     details = t.describe()
@@ -96,8 +96,8 @@ def test_lira_records_the_output(kit, tmp_path):
 def test_two_float_outputs_need_a_name(kit):
     d = kit["d"]
     with pytest.raises(CheckpointError, match=r"several outputs that can be class scores .*; pass --output NAME"):
-        load_model_target(d / "two.onnx", n_classes=10)
-    t = load_model_target(d / "two.onnx", n_classes=10, output="logits")
+        open_target(d / "two.onnx", TargetContext(n_classes=10))
+    t = open_target(d / "two.onnx", TargetContext(n_classes=10), output="logits")
     z = t.outputs(kit["ds"].X, 10)
     assert t.output_kind == "logits" and z.shape == (1797, 1, 10)
 

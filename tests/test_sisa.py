@@ -13,7 +13,8 @@ from muaudit.cli.main import cli
 from muaudit.errors import ConfigError
 from muaudit.jobs.train import run_train
 from muaudit.jobs.unlearn import unlearn_checkpoint
-from muaudit.models import load_target, read_checkpoint
+from muaudit.models import read_checkpoint
+from muaudit.targets import open_target
 from muaudit.pool.spec import PoolSpec
 from muaudit.sisa import SISAModel, SisaConfig, partition, stage_epochs
 from muaudit.sisa.store import read_sisa_checkpoint
@@ -146,7 +147,7 @@ def test_unlearn_twice_and_cli_output(sisa, tmp_path):
 
 
 def test_sisa_model_loads_as_target_and_aggregates(sisa):
-    t = load_target(sisa["dir"] / "orig.pt")
+    t = open_target(sisa["dir"] / "orig.pt")
     assert isinstance(t.model, SISAModel) and len(t.model.shards) == 3
     x = torch.randn(5, 1, 8, 8)
     with torch.no_grad():
@@ -166,7 +167,7 @@ def test_recipe_records_sisa_section(tmp_path):
     assert json.loads(spec.to_json())["sisa"] == {"shards": 5, "slices": 2, "aggregation": "vote"}
     assert PoolSpec.from_dict(json.loads(spec.to_json())) == spec
     assert "sisa" not in json.loads(PoolSpec.from_dict({"model": {"arch": "mlp"}}).to_json())
-    with pytest.raises(ConfigError, match="not supported in a recipe with a \\[sisa\\] section"):
+    with pytest.raises(ConfigError, match="a recipe with a \\[sisa\\] section takes only method = \"sisa\""):
         PoolSpec.from_dict({"sisa": {"shards": 2}, "unlearn": [{"method": "ft"}]})
     for bad, msg in [({"shards": 0}, "`shards` an integer >= 1"), ({"aggregation": "max"}, "`aggregation` in"),
                      ({"shard": 3}, "unknown option 'shard'"), ({"slices": 2.5}, "`slices` an integer")]:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from muaudit.errors import CheckpointError, ConfigError
-from muaudit.targets import InputAdapter, compat, load_model_target
+from muaudit.targets import InputAdapter, TargetContext, compat, open_target
 from muaudit.targets.runner import TorchRunner, is_probabilities, predict_outputs, resolve_adapter, to_log_scores
 from muaudit.training.device import select_device
 
@@ -118,7 +118,7 @@ def test_onnx_target_matches_torch(tmp_path):
     pytest.importorskip("onnx")
     model = nn.Sequential(nn.Linear(48, 16), nn.ReLU(), nn.Linear(16, 5))
     _export_onnx(model, tmp_path / "m.onnx", torch.zeros(2, 48))
-    t = load_model_target(tmp_path / "m.onnx")
+    t = open_target(tmp_path / "m.onnx")
     z = t.outputs(X, 5)
     with torch.no_grad():
         np.testing.assert_allclose(z[:, 0], model(torch.as_tensor(X).reshape(20, -1)).numpy(), atol=1e-5)
@@ -134,7 +134,7 @@ def test_onnx_with_a_fixed_batch_size(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model.eval(), (torch.zeros(3, 3, 4, 4),), str(tmp_path / "b3.onnx"), dynamo=False)
-    z = load_model_target(tmp_path / "b3.onnx").outputs(X, 5)
+    z = open_target(tmp_path / "b3.onnx").outputs(X, 5)
     with torch.no_grad():
         np.testing.assert_allclose(z[:, 0], model(torch.as_tensor(X)).numpy(), atol=1e-5)
 
@@ -152,7 +152,7 @@ def test_onnx_file_that_is_not_a_model(tmp_path):
     pytest.importorskip("onnxruntime")
     (tmp_path / "junk.onnx").write_bytes(b"this is not a protobuf graph" * 10)
     with pytest.raises(CheckpointError, match="junk.onnx is not a loadable ONNX model"):
-        load_model_target(tmp_path / "junk.onnx")
+        open_target(tmp_path / "junk.onnx")
 
 
 def test_safetensors_state_dict_loads_without_pickle(tmp_path):
@@ -164,16 +164,16 @@ def test_safetensors_state_dict_loads_without_pickle(tmp_path):
     save_file(model.state_dict(), tmp_path / "w.safetensors")
     (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())  # found by its header
     for name in ("w.safetensors", "w.bin"):
-        t = load_model_target(tmp_path / name, default_arch="mlp", default_kwargs={"hidden": [8]},
-                              input_shape=(3, 4, 4), n_classes=5)
+        t = open_target(tmp_path / name, TargetContext(input_shape=(3, 4, 4), n_classes=5, arch="mlp",
+                                                       arch_kwargs={"hidden": [8]}))
         assert t.kind == "safetensors"
         with torch.no_grad():
             np.testing.assert_allclose(t.outputs(X, 5)[:, 0], model(torch.as_tensor(X)).numpy(), atol=1e-6)
     with pytest.raises(CheckpointError, match="does not fit the architecture"):
-        load_model_target(tmp_path / "w.safetensors", arch="mlp", input_shape=(3, 4, 4), n_classes=5)
+        open_target(tmp_path / "w.safetensors", TargetContext(input_shape=(3, 4, 4), n_classes=5), arch="mlp")
     (tmp_path / "cut.safetensors").write_bytes((tmp_path / "w.safetensors").read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
-        load_model_target(tmp_path / "cut.safetensors", arch="mlp", input_shape=(3, 4, 4), n_classes=5)
+        open_target(tmp_path / "cut.safetensors", TargetContext(input_shape=(3, 4, 4), n_classes=5), arch="mlp")
 
 
 @pytest.mark.parametrize("device, message", [

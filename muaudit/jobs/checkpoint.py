@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: F401 - the examples use it
 
-from muaudit.errors import CheckpointError
-from muaudit.targets.load import AuditTarget
+from muaudit.targets import AuditTarget, open_target
 
 
 def as_target(target) -> AuditTarget | str | os.PathLike:
-    """A path unchanged (the runner loads it), else an in-memory :class:`~muaudit.targets.AuditTarget`.
+    """A path unchanged (the runner loads it), else an in-memory :class:`~muaudit.targets.AuditTarget`
+    (:func:`~muaudit.targets.open_target`).
 
     Accepts an ``nn.Module`` (audited as is; its train/eval state is restored after prediction),
     or logits (numpy array or tensor) ``[N, C]`` or ``[N, V, C]`` over the dataset rows or the
@@ -24,24 +23,9 @@ def as_target(target) -> AuditTarget | str | os.PathLike:
         >>> as_target("ckpt.pt")
         'ckpt.pt'
     """
-    if isinstance(target, (str, os.PathLike, AuditTarget)):
+    if isinstance(target, (str, os.PathLike)):
         return target
-    import torch
-    from torch import nn
-
-    if isinstance(target, nn.Module):
-        from muaudit.targets.runner import TorchRunner, layer_kinds, n_parameters
-
-        return AuditTarget("module", Path(f"<{type(target).__name__}>"), runner=TorchRunner(target, torch.device("cpu")),
-                           model=target, n_params=n_parameters(target), layer_kinds=layer_kinds(target))
-    try:
-        z = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise CheckpointError(f"Expected a target path, an nn.Module or a logits array, got {type(target).__name__}") from None
-    z = z[:, None] if z.ndim == 2 else z
-    if z.ndim != 3:
-        raise CheckpointError(f"Expected target logits of shape [N, C] or [N, V, C], got {z.shape}")
-    return AuditTarget("logits", Path("<logits array>"), logits=z)
+    return open_target(target)
 
 
 def audit_checkpoint(target, forget, pool=None, *, out=None, **options) -> dict:

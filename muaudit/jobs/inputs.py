@@ -19,7 +19,7 @@ from muaudit.audit.strata import known_class_nonmembers
 from muaudit.data import TEST, Dataset, load_index_file
 from muaudit.errors import CheckpointError, DataError, PoolError
 from muaudit.pool import Pool, PoolSpec
-from muaudit.targets import AuditTarget, InputAdapter, load_model_target
+from muaudit.targets import AuditTarget, TargetContext
 
 
 def find_pools(root="shadow_models") -> list[str]:
@@ -66,6 +66,15 @@ class AuditData:
         return cls(p, spec, ds)
 
     @property
+    def target_context(self) -> TargetContext:
+        """What a target audited against this pool is checked and built against (see
+        :func:`~muaudit.targets.open_target`): the dataset's input shape, classes and fingerprint,
+        and the pool's architecture (a state_dict given without ``--arch`` is built as it)."""
+        ds = self.dataset
+        return TargetContext(input_shape=ds.input_shape, n_classes=ds.n_classes, fingerprint=ds.fingerprint,
+                             arch=self.spec.model["arch"], arch_kwargs=self.spec.arch_kwargs)
+
+    @property
     def n_train(self) -> int:
         return len(self.dataset.train_idx)
 
@@ -86,21 +95,6 @@ class AuditData:
         if not len(test):
             raise DataError("the pool's population has no test split; pass --nonmembers")
         return test
-
-
-def load_audit_target(path, data: AuditData, *, arch: str | None = None, adapter: InputAdapter | None = None,
-                      device=None, output: str | None = None, query=None) -> AuditTarget:
-    """Load ``--target``; a state_dict (``.pt`` or safetensors) without ``--arch`` gets the pool's
-    architecture; ``output`` and ``query`` as for :func:`~muaudit.targets.load_model_target`."""
-    spec, ds = data.spec, data.dataset
-    target = load_model_target(path, arch=arch, default_arch=spec.model["arch"], default_kwargs=spec.arch_kwargs,
-                               input_shape=ds.input_shape, n_classes=ds.n_classes, adapter=adapter, device=device,
-                               output=output, query=query)
-    fp = target.meta.get("dataset_fingerprint")
-    if fp and fp != ds.fingerprint:
-        raise CheckpointError(f"target {path} was trained on other data (fingerprint {fp[:12]} != pool's "
-                              f"{ds.fingerprint[:12]}); audit it with a pool built on its dataset")
-    return target
 
 
 def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:

@@ -13,7 +13,7 @@ from muaudit.audit import audit_target
 from muaudit.audit.slices import audit_slices
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
 from muaudit.audit.verdict import evidence_of
-from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
+from muaudit.jobs.inputs import AuditData, audit_compatibility, provenance
 from muaudit.jobs.queries import label_signals, query_signals
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
@@ -21,8 +21,7 @@ from muaudit.checks import StatisticsWarning
 from muaudit.report import write_audit_folder
 from muaudit.report.figure_worker import draw_figures
 from muaudit.report.results import audit_curves
-from muaudit.targets import InputAdapter
-from muaudit.targets.load import AuditTarget
+from muaudit.targets import InputAdapter, open_target
 from muaudit.targets.v2 import QueryOptions
 from muaudit.targets.compat import compat_blockers
 from muaudit.training.device import select_device
@@ -80,16 +79,6 @@ def _audit(data: AuditData, phi_t, shadows, F, NM, R, *, attack, group, on_score
     return res
 
 
-def _resolve_target(target, data: AuditData, *, arch, adapter: InputAdapter, device, **options) -> AuditTarget:
-    """An in-memory :class:`AuditTarget` as given (an unresolved model adapter takes the options'),
-    else the file or endpoint loaded against the pool's dataset (``options``: ``output``, ``query``)."""
-    if not isinstance(target, AuditTarget):
-        return load_audit_target(target, data, arch=arch, adapter=adapter, device=device, **options)
-    if target.runner is not None and not target.adapter.resolved:
-        target.adapter = adapter
-    return target
-
-
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
              output=None, batch_size=None, timeout=None, retries=None, max_queries=None,
              alpha=DEFAULT_ALPHA, max_residual=DEFAULT_MAX_RESIDUAL, out=None, random_state=0, method=None, input_layout="auto", input_mean=None,
@@ -100,7 +89,8 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     a deployed model's ``http(s)://`` URL (Open Inference Protocol; ``batch_size``, ``timeout``,
     ``retries`` and ``max_queries`` say how it is queried, :mod:`~muaudit.targets.endpoint`; ``output``
     names the output of an ONNX model or an endpoint to read)
-    or an in-memory :class:`~muaudit.targets.AuditTarget`; ``forget`` and ``train_idx`` are index
+    or an in-memory ``nn.Module``, logits array or :class:`~muaudit.targets.AuditTarget`, all opened by
+    :func:`~muaudit.targets.open_target`; ``forget`` and ``train_idx`` are index
     files or arrays of training-split positions. With ``method`` (an ``[[unlearn]]`` entry of the
     pool) the IN distribution of every forget example is the pool's shadows that trained on it and
     unlearned it with that method (U-LiRA). ``input_layout`` / ``input_mean`` / ``input_std``
@@ -132,7 +122,8 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         from muaudit.jobs.ulira import unlearned_group
 
         group = unlearned_group(data.pool, method)
-    tgt = _resolve_target(target, data, arch=arch, adapter=adapter, device=device, output=output, query=query)
+    tgt = open_target(target, data.target_context, arch=arch, adapter=adapter, device=device, output=output,
+                      query=query)
     F, NM, R, member_source = _audit_rows(data, tgt, forget, nonmembers, train_idx)
     # the pool's per-example signals (read and checksummed once) or the secret views' (from the shadows' weights)
     z, shadows, queries = query_signals(tgt, data, secret_views=secret_views)

@@ -16,12 +16,12 @@ from muaudit.attacks.base import ReferenceSignals
 from muaudit.audit import assess_scores
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
 from muaudit.audit.verdict import check_calibration, evidence_of
-from muaudit.jobs.inputs import AuditData, audit_compatibility, load_audit_target, provenance
+from muaudit.jobs.inputs import AuditData, audit_compatibility, provenance
 from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError
 from muaudit.models.checkpoint import train_positions
 from muaudit.report.results import write_audit_folder
-from muaudit.targets import InputAdapter, compat, load_model_target
+from muaudit.targets import InputAdapter, compat, open_target
 from muaudit.targets.v2 import QueryOptions
 from muaudit.training.device import select_device
 
@@ -32,9 +32,10 @@ def _dataset_and_target(target, pool, arch, adapter_options, device, **options):
     if pool or os.environ.get("MUAUDIT_POOL"):
         data = AuditData.load(pool)
         adapter = InputAdapter.from_options(*adapter_options, input_shape=data.dataset.input_shape)
-        return data.dataset, load_audit_target(target, data, arch=arch, adapter=adapter, device=device, **options), data
+        return data.dataset, open_target(target, data.target_context, arch=arch, adapter=adapter, device=device,
+                                         **options), data
     adapter = InputAdapter.from_options(*adapter_options)
-    tgt = load_model_target(target, arch=arch, adapter=adapter, device=device, **options)
+    tgt = open_target(target, arch=arch, adapter=adapter, device=device, **options)
     info = tgt.meta.get("dataset")
     if not info:
         raise CheckpointError(f"{target} carries no dataset meta; pass --pool (or set MUAUDIT_POOL) to name the data")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from torch import nn
 
 from muaudit.atomic import write_file
 from muaudit.data.dataset import MAX_CLASSES
-from muaudit.data.npy import read_npy
 from muaudit.errors import ArchitectureMismatch, CheckpointError, CheckpointWriteError, reason
 from muaudit.paths import existing_file
 from muaudit.models.factory import allowed_arch, build_model
@@ -129,7 +127,7 @@ def _check_fits_dtype(state_dict: dict, own: dict, source) -> None:
 def read_checkpoint(path) -> tuple[dict, dict]:
     """Return ``(state_dict, meta)`` of a muaudit checkpoint or raw state_dict (meta ``{}``)."""
     path = existing_file(path, "checkpoint", CheckpointError)
-    if _is_torchscript(path):
+    if is_torchscript(path):
         raise CheckpointError(f"{path} is a TorchScript archive, not a muaudit checkpoint (what `muaudit train` "
                               "or save_checkpoint writes)")
     obj = _torch_load(path)
@@ -208,59 +206,10 @@ def load_checkpoint(path, *, arch: str | None = None) -> tuple[nn.Module, dict]:
     return load_state(model_from_meta(meta, trusted_arch=arch, source=path), state, path), meta
 
 
-@dataclass
-class Target:
-    """A model to audit: an ``nn.Module`` (eval mode) or precomputed logits ``[N, V, C]``."""
-
-    kind: str  # "checkpoint" | "state_dict" | "torchscript" | "logits"
-    path: Path
-    model: nn.Module | None = None
-    logits: np.ndarray | None = None
-    meta: dict = field(default_factory=dict)
-
-
-def _is_torchscript(path: Path) -> bool:
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive (what ``torch.jit.save`` writes), told from what ``torch.save`` writes."""
     try:
         with zipfile.ZipFile(path) as z:
             return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
     except (zipfile.BadZipFile, OSError):
         return False  # not a (readable) zip archive: torch.load gives the error
-
-
-def _load_torchscript(path: Path) -> nn.Module:
-    try:
-        model = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # torch parsing a hostile archive raises many kinds
-        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({reason(e)})") from None
-    check_finite(model.state_dict(), path)
-    return model.eval()
-
-
-def _load_logits(path: Path) -> np.ndarray:
-    arr = read_npy(path, "logits file", CheckpointError)
-    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or 0 in arr.shape:
-        raise CheckpointError(f"logits file {path} must be float [N, C] or [N, V, C], got {arr.dtype} {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise CheckpointError(f"logits file {path} contains NaN or inf")
-    return (arr[:, None, :] if arr.ndim == 2 else arr).astype(np.float32)
-
-
-def load_target(path, *, arch: str | None = None, arch_kwargs: dict | None = None,
-                input_shape=None, n_classes: int | None = None) -> Target:
-    """Load what ``--target`` names: muaudit checkpoint, raw state_dict (needs ``arch``),
-    TorchScript archive, or logits ``.npy``."""
-    path = existing_file(path, "target", CheckpointError)
-    if path.suffix == ".npy":
-        return Target("logits", path, logits=_load_logits(path))
-    if _is_torchscript(path):
-        return Target("torchscript", path, model=_load_torchscript(path))
-    state, meta = read_checkpoint(path)
-    if meta and arch in (None, meta.get("arch")) and not arch_kwargs:
-        model = model_from_meta(meta, trusted_arch=arch, source=path)
-        return Target("checkpoint", path, load_state(model, state, path), meta=meta)
-    if arch is None:
-        raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
-    if input_shape is None or n_classes is None:
-        raise CheckpointError(f"{path} is a raw state_dict: building {arch!r} needs the dataset's input shape and n_classes")
-    model = build_model(arch, input_shape, n_classes, **(arch_kwargs or {}))
-    return Target("state_dict", path, load_state(model, state, path), meta=meta)

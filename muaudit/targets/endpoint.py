@@ -18,9 +18,9 @@ import numpy as np
 
 from muaudit.errors import EndpointError
 from muaudit.targets.adapter import InputAdapter, candidate_layouts
-from muaudit.targets.load import AuditTarget
 from muaudit.targets.outputs import TensorInfo, choose_output
 from muaudit.targets.runner import predict_outputs, to_log_scores
+from muaudit.targets.target import AuditTarget
 from muaudit.targets.v2 import FLOATS, INTEGERS, EndpointURL, QueryOptions, V2Client, read_metadata, tensor_info
 
 

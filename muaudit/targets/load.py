@@ -1,102 +1,119 @@
-"""Loading any ``--target`` into one object: a runnable model (or logits) plus its input adapter.
+"""The one loader of every target: :func:`open_target` (the entry point of ``lira``, ``mia``,
+``evasion``, ``demo`` and :func:`muaudit.audit_checkpoint`).
 
-Formats: muaudit checkpoints, raw state_dicts (``.pt``, with ``--arch`` or the pool's arch),
-safetensors state_dicts (same), TorchScript archives, ONNX models (onnxruntime) and precomputed
-logits ``.npy``. :meth:`AuditTarget.outputs` gives the ``[N, V, C]`` log-scores an audit uses,
-with the adapter resolved and probability outputs converted; :meth:`AuditTarget.describe` is
-what ``results.json`` records about the target.
+What names a target: a file (a muaudit checkpoint, a raw state_dict ``.pt`` built as ``--arch``
+or the pool's arch, a safetensors state_dict (same), a TorchScript archive, an ONNX model run
+with onnxruntime, precomputed logits ``.npy``), a deployed model's ``http(s)://`` URL
+(:mod:`~muaudit.targets.endpoint`), an in-memory ``nn.Module`` or logits array, or an
+:class:`~muaudit.targets.target.AuditTarget` already made. What the audit's data says about a
+target (the dataset's input shape, classes and fingerprint, the pool's architecture) is a
+:class:`TargetContext`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from muaudit.errors import ArchitectureMismatch, CheckpointError, ConfigError
-from muaudit.models import build_model, load_state, load_target, read_checkpoint
-from muaudit.models.checkpoint import _is_torchscript
-from muaudit.targets.adapter import InputAdapter
-from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
-from muaudit.targets.v2 import is_endpoint
-from muaudit.targets.runner import (TorchRunner, layer_kinds, n_parameters, predict_outputs, resolve_adapter,
-                                   to_log_scores)
+from muaudit.data.npy import read_npy
+from muaudit.errors import ArchitectureMismatch, CheckpointError, ConfigError, reason
+from muaudit.models import build_model, load_state, read_checkpoint
+from muaudit.models.checkpoint import check_finite, is_torchscript, model_from_meta
 from muaudit.models.factory import allowed_arch
 from muaudit.paths import existing_file
+from muaudit.targets.adapter import InputAdapter
+from muaudit.targets.endpoint import load_endpoint_target
+from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
+from muaudit.targets.runner import TorchRunner, layer_kinds, n_parameters
+from muaudit.targets.target import AuditTarget
+from muaudit.targets.v2 import is_endpoint
 from muaudit.training.device import select_device
 
 
-@dataclass
-class AuditTarget:
-    """A target of an audit.
+@dataclass(frozen=True)
+class TargetContext:
+    """What the data a target is audited on says about it: the dataset's ``input_shape``,
+    ``n_classes`` and ``fingerprint`` (a checkpoint trained on other data is refused), and the
+    pool's architecture ``arch`` with its ``arch_kwargs`` (what a raw state_dict is built as
+    without ``--arch``; ``--arch`` equal to it also takes its kwargs).
 
-    Attributes:
-        kind: ``checkpoint``, ``state_dict``, ``safetensors``, ``torchscript``, ``onnx``, ``logits`` or
-            ``endpoint`` (:class:`~muaudit.targets.endpoint.EndpointTarget`).
-        path: the file.
-        runner: callable numpy batch -> numpy outputs (None for logits).
-        logits: precomputed outputs ``[N, V, C]`` (logits targets only).
-        meta: muaudit checkpoint meta (``{}`` for other formats).
-        model: the ``nn.Module`` of PyTorch targets (None otherwise).
-        adapter: the input adapter (layout resolved by :meth:`outputs`).
-        n_params: number of weights, when known.
-        layer_kinds: the kinds of layers (``conv``, ``linear``, ...), when known.
-        output_kind: ``logits`` or ``probabilities (converted ...)``, set by :meth:`outputs`.
+    Example:
+        >>> TargetContext(input_shape=(1, 8, 8), n_classes=10).arch is None
+        True
     """
 
-    kind: str
-    path: Path
-    runner: object = None
-    logits: np.ndarray | None = None
-    meta: dict = field(default_factory=dict)
-    model: torch.nn.Module | None = None
-    adapter: InputAdapter = field(default_factory=InputAdapter)
-    n_params: int | None = None
-    layer_kinds: list[str] | None = None
-    device: str = "cpu"
-    output_kind: str | None = None
-
-    def outputs(self, X: np.ndarray, n_classes: int, *, n_views: int = 1, views=None) -> np.ndarray:
-        """Log-scores ``[N, V, C]`` of the model on canonical inputs ``X`` under ``views`` (or
-        ``n_views``, see :func:`~muaudit.targets.runner.predict_outputs`); not for logits targets."""
-        self.adapter = resolve_adapter(self.runner, X, n_classes, self.adapter, source=self.path)
-        z = predict_outputs(self.runner, self.adapter, X, n_classes, n_views=n_views, views=views, source=self.path)
-        z, self.output_kind = to_log_scores(z)
-        return z
-
-    def log_logits(self) -> np.ndarray:
-        """The precomputed logits (probabilities converted to log-probabilities)."""
-        z, self.output_kind = to_log_scores(self.logits)
-        return z
-
-    def describe(self) -> dict:
-        """What ``results.json`` records about the target (with the runner's own record, e.g. the
-        output an ONNX model or an endpoint is read from)."""
-        runner_record = getattr(self.runner, "describe", None)
-        return {"kind": self.kind, "input_adapter": self.adapter.to_dict() if self.runner is not None else None,
-                "outputs": self.output_kind, "n_params": self.n_params, "layer_kinds": self.layer_kinds,
-                "device": self.device if self.runner is not None else None,
-                **(runner_record() if callable(runner_record) else {})}
+    input_shape: tuple | None = None
+    n_classes: int | None = None
+    fingerprint: str | None = None
+    arch: str | None = None
+    arch_kwargs: dict | None = None
 
 
-def load_model_target(path, *, arch: str | None = None, default_arch: str | None = None,
-                      default_kwargs: dict | None = None, input_shape=None, n_classes: int | None = None,
-                      adapter: InputAdapter | None = None, device=None, output: str | None = None,
-                      query=None) -> AuditTarget:
-    """Load ``--target``. A state_dict (``.pt`` or safetensors) without ``arch`` is built as
-    ``default_arch`` with ``default_kwargs`` (the pool's); ``arch`` equal to ``default_arch`` also
-    takes ``default_kwargs``. An ``http(s)://`` URL is a deployed model
-    (:mod:`~muaudit.targets.endpoint`, queried as ``query``, a
-    :class:`~muaudit.targets.v2.QueryOptions`); ``output`` names the output of an ONNX model or an
-    endpoint to read (default: the one of shape ``[N, n_classes]``)."""
-    if is_endpoint(path):
-        from muaudit.targets.endpoint import load_endpoint_target
+def open_target(target, context: TargetContext | None = None, *, arch: str | None = None,
+                adapter: InputAdapter | None = None, device=None, output: str | None = None,
+                query=None) -> AuditTarget:
+    """The target ``target`` names, ready to run on ``context``'s data.
 
-        return load_endpoint_target(path, adapter=adapter, output=output, query=query)
+    ``target``: a file path, an ``http(s)://`` URL (queried as ``query``, a
+    :class:`~muaudit.targets.v2.QueryOptions`), an ``nn.Module`` (run on the CPU), logits
+    ``[N, C]`` / ``[N, V, C]`` (numpy or tensor), or an :class:`AuditTarget` (returned as given).
+    ``arch`` builds a state_dict (and trusts a model factory a checkpoint names); ``adapter`` is the
+    input convention (an in-memory model whose own layout is unresolved takes it); ``device`` runs
+    a file's model (default: cuda if present); ``output`` names the output of an ONNX model or an
+    endpoint to read (default: the one of shape ``[N, n_classes]``). Every bad target is a
+    :class:`~muaudit.errors.CheckpointError` (or the endpoint's error) with a one-line message.
+
+    Example:
+        >>> t = open_target(np.zeros((5, 3)))
+        >>> t.kind, t.logits.shape
+        ('logits', (5, 1, 3))
+    """
+    if not isinstance(target, (str, os.PathLike)):
+        return _in_memory(target, adapter)
+    if is_endpoint(target):
+        return load_endpoint_target(target, adapter=adapter, output=output, query=query)
+    context = context or TargetContext()
+    t = _open_file(target, context, arch=arch, adapter=adapter or InputAdapter(), device=device, output=output,
+                   query=query)
+    fp = t.meta.get("dataset_fingerprint")
+    if fp and context.fingerprint and fp != context.fingerprint:
+        raise CheckpointError(f"target {target} was trained on other data (fingerprint {fp[:12]} != pool's "
+                              f"{context.fingerprint[:12]}); audit it with a pool built on its dataset")
+    return t
+
+
+def _in_memory(target, adapter: InputAdapter | None) -> AuditTarget:
+    """An :class:`AuditTarget` as given, an ``nn.Module`` or a logits array as a target."""
+    if isinstance(target, AuditTarget):
+        t = target
+    elif isinstance(target, nn.Module):
+        t = AuditTarget("module", Path(f"<{type(target).__name__}>"), runner=TorchRunner(target, torch.device("cpu")),
+                        model=target, n_params=n_parameters(target), layer_kinds=layer_kinds(target))
+    else:
+        t = AuditTarget("logits", Path("<logits array>"), logits=_logits_array(target))
+    if adapter is not None and t.runner is not None and not t.adapter.resolved:
+        t.adapter = adapter
+    return t
+
+
+def _logits_array(target) -> np.ndarray:
+    try:
+        z = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"Expected a target path, an nn.Module or a logits array, got {type(target).__name__}") from None
+    z = z[:, None] if z.ndim == 2 else z
+    if z.ndim != 3:
+        raise CheckpointError(f"Expected target logits of shape [N, C] or [N, V, C], got {z.shape}")
+    return z
+
+
+def _open_file(path, context: TargetContext, *, arch, adapter: InputAdapter, device, output, query) -> AuditTarget:
     path, dev = existing_file(path, "target", CheckpointError), select_device(device)
-    adapter = adapter or InputAdapter()
     fmt = detect_format(path)
     if query is not None:
         raise ConfigError(f"{path} is a file: --batch-size/--timeout/--retries/--max-queries apply to endpoints "
@@ -107,25 +124,21 @@ def load_model_target(path, *, arch: str | None = None, default_arch: str | None
         if adapter != InputAdapter():
             raise ConfigError(f"{path} holds precomputed outputs: --input-layout/--input-mean/--input-std apply to "
                               "models only; drop them")
-        t = load_target(path)
-        return AuditTarget("logits", path, logits=t.logits, adapter=adapter)
+        return AuditTarget("logits", path, logits=_load_logits(path), adapter=adapter)
     if fmt == "onnx":
-        runner = OnnxRunner(path, dev, output=output, n_classes=n_classes)
+        runner = OnnxRunner(path, dev, output=output, n_classes=context.n_classes)
         return AuditTarget("onnx", path, runner=runner, adapter=adapter, n_params=runner.n_params,
                            layer_kinds=runner.layer_kinds, device=runner.provider)
     if fmt == "safetensors":
-        model = _state_model(path, read_safetensors(path), arch, default_arch, default_kwargs, input_shape, n_classes)
-        return _torch_target("safetensors", path, model, {}, adapter, dev)
-    if _is_torchscript(path):
-        t = load_target(path)
-        return _torch_target("torchscript", path, t.model, {}, adapter, dev)
+        return _torch_target("safetensors", path, _state_model(path, read_safetensors(path), arch, context), {},
+                             adapter, dev)
+    if is_torchscript(path):
+        return _torch_target("torchscript", path, _load_torchscript(path), {}, adapter, dev)
     state, meta = read_checkpoint(path)
     if not meta:
-        model = _state_model(path, state, arch, default_arch, default_kwargs, input_shape, n_classes)
-        return _torch_target("state_dict", path, model, {}, adapter, dev)
-    kwargs = default_kwargs if arch is not None and arch == default_arch and arch != meta.get("arch") else None
-    t = load_target(path, arch=arch, arch_kwargs=kwargs, input_shape=input_shape, n_classes=n_classes)
-    return _torch_target(t.kind, path, t.model, t.meta, adapter_from_meta(adapter, t.meta, path, input_shape), dev)
+        return _torch_target("state_dict", path, _state_model(path, state, arch, context), {}, adapter, dev)
+    kind, model = _checkpoint_model(path, state, meta, arch, context)
+    return _torch_target(kind, path, model, meta, adapter_from_meta(adapter, meta, path, context.input_shape), dev)
 
 
 def adapter_from_meta(adapter: InputAdapter, meta: dict, path, input_shape=None) -> InputAdapter:
@@ -142,34 +155,65 @@ def adapter_from_meta(adapter: InputAdapter, meta: dict, path, input_shape=None)
         raise CheckpointError(f"{path}: meta 'input_adapter' is not valid ({e})") from None
 
 
-def _state_model(path, state, arch, default_arch, default_kwargs, input_shape, n_classes):
+def _checkpoint_model(path, state, meta, arch, context: TargetContext) -> tuple[str, nn.Module]:
+    """A muaudit checkpoint in the architecture its meta names; ``--arch`` naming another one
+    builds that (with the pool's kwargs when it is the pool's) as a state_dict."""
+    if arch in (None, meta.get("arch")):
+        return "checkpoint", load_state(model_from_meta(meta, trusted_arch=arch, source=path), state, path)
+    if context.input_shape is None or context.n_classes is None:
+        raise CheckpointError(f"{path} is a raw state_dict: building {arch!r} needs the dataset's input shape and "
+                              "n_classes")
+    kwargs = context.arch_kwargs if arch == context.arch else None
+    return "state_dict", load_state(build_model(arch, context.input_shape, context.n_classes, **(kwargs or {})),
+                                    state, path)
+
+
+def _state_model(path, state, arch, context: TargetContext):
     """A raw state_dict loaded into ``arch`` (default: the pool's); a misfit of the pool's
     architecture says to pass the target's own with --arch."""
-    name, kwargs = _arch_for_state(path, arch, default_arch, default_kwargs)
+    name, kwargs = _arch_for_state(path, arch, context)
     try:
-        return load_state(_build(name, kwargs, input_shape, n_classes, path), state, path)
+        return load_state(_build(name, kwargs, context, path), state, path)
     except ArchitectureMismatch as e:
         if arch is not None:
             raise
         raise ArchitectureMismatch(f"{e}; it was built as the pool's architecture {name!r}: pass --arch with the "
-                              "target's own") from None
+                                   "target's own") from None
 
 
-def _arch_for_state(path, arch, default_arch, default_kwargs) -> tuple[str, dict]:
-    if arch is None and default_arch is None:
+def _arch_for_state(path, arch, context: TargetContext) -> tuple[str, dict]:
+    if arch is None and context.arch is None:
         raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
     if arch is None:  # the pool's architecture: a file names it, so only a built-in name is built
-        return allowed_arch(default_arch, source="the pool's recipe ([model] arch)"), dict(default_kwargs or {})
-    if arch == default_arch:
-        return arch, dict(default_kwargs or {})
+        return allowed_arch(context.arch, source="the pool's recipe ([model] arch)"), dict(context.arch_kwargs or {})
+    if arch == context.arch:
+        return arch, dict(context.arch_kwargs or {})
     return arch, {}
 
 
-def _build(arch, kwargs, input_shape, n_classes, path):
-    if input_shape is None or n_classes is None:
+def _build(arch, kwargs, context: TargetContext, path):
+    if context.input_shape is None or context.n_classes is None:
         raise CheckpointError(f"{path} is a state_dict: building {arch!r} needs the dataset's input shape and "
                               "n_classes; pass --pool")
-    return build_model(arch, input_shape, n_classes, **kwargs)
+    return build_model(arch, context.input_shape, context.n_classes, **kwargs)
+
+
+def _load_torchscript(path: Path) -> nn.Module:
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:  # torch parsing a hostile archive raises many kinds
+        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({reason(e)})") from None
+    check_finite(model.state_dict(), path)
+    return model.eval()
+
+
+def _load_logits(path: Path) -> np.ndarray:
+    arr = read_npy(path, "logits file", CheckpointError)
+    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or 0 in arr.shape:
+        raise CheckpointError(f"logits file {path} must be float [N, C] or [N, V, C], got {arr.dtype} {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise CheckpointError(f"logits file {path} contains NaN or inf")
+    return (arr[:, None, :] if arr.ndim == 2 else arr).astype(np.float32)
 
 
 def _torch_target(kind, path, model, meta, adapter, dev) -> AuditTarget:
