@@ -69,6 +69,84 @@ def as_scores_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     return s, y
 
 
+def as_signals_3d(name: str, x) -> np.ndarray:
+    """Signals of shape ``[M, N, V]`` (``[M, N]`` gains a view axis) as finite float64, else DataError.
+
+    Example:
+        >>> as_signals_3d("signals", np.zeros((2, 5))).shape
+        (2, 5, 1)
+    """
+    a = np.asarray(x, dtype=np.float64)
+    a = a[..., None] if a.ndim == 2 else a
+    if a.ndim != 3:
+        raise DataError(f"Expected `{name}` of shape [M, N, V] or [M, N], got {np.shape(x)}")
+    return check_finite(name, a)
+
+
+def check_mask(name: str, mask, shape: tuple) -> np.ndarray:
+    """A bool array of exactly ``shape`` (no 0/1 integers: a mask is never an index), else DataError.
+
+    Example:
+        >>> check_mask("keep", np.ones((2, 3), bool), (2, 3)).shape
+        (2, 3)
+    """
+    m = np.asarray(mask)
+    if m.dtype != np.bool_ or m.shape != shape:
+        raise DataError(f"Expected bool `{name}` of shape {shape}, got {m.dtype} {m.shape}")
+    return m
+
+
+def check_indices(name: str, idx, n: int, *, allow_empty: bool = False) -> np.ndarray:
+    """Row indices into ``n`` examples: 1-D integers in ``[0, n)``, no duplicates, as int64; else DataError.
+
+    Example:
+        >>> check_indices("forget", [3, 0], 5)
+        array([3, 0])
+    """
+    a = np.asarray([] if idx is None else idx)
+    if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise DataError(f"Expected `{name}` to be a 1-D integer index array, got {a.dtype} {a.shape}")
+    a = a.astype(np.int64)
+    if a.size == 0 and not allow_empty:
+        raise DataError(f"Expected a non-empty `{name}` index array")
+    bad = np.flatnonzero((a < 0) | (a >= n))
+    if bad.size:
+        raise DataError(f"Expected `{name}` indices in [0, {n}), got {a[bad[0]]} at position {bad[0]}")
+    uniq, counts = np.unique(a, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"Expected unique `{name}` indices, got {uniq[counts > 1][0]} twice")
+    return a
+
+
+def check_disjoint(**sets: np.ndarray) -> None:
+    """Raise DataError naming two of the index ``sets`` that share an index (and the index).
+
+    Example:
+        >>> check_disjoint(forget=np.array([1, 2]), nonmembers=np.array([2]))
+        Traceback (most recent call last):
+        muaudit.errors.DataError: Expected `forget` and `nonmembers` to be disjoint, both contain index 2
+    """
+    names = list(sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            common = np.intersect1d(sets[a], sets[b])
+            if common.size:
+                raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
+
+
+def check_keys(where: str, got, valid) -> None:
+    """Raise ConfigError naming the first key of ``got`` not in ``valid`` and the valid ones.
+
+    Example:
+        >>> check_keys("[ulira]", {"method": 1, "seeed": 2}, ("method", "seeds"))
+        Traceback (most recent call last):
+        muaudit.errors.ConfigError: unknown [ulira] key 'seeed'; valid: method, seeds
+    """
+    bad = sorted(set(got) - set(valid))
+    if bad:
+        raise ConfigError(f"unknown {where} key {bad[0]!r}; valid: {', '.join(valid)}")
+
+
 def machine_memory() -> int | None:
     """Physical memory of this machine in bytes (None where the OS does not tell)."""
     import os

@@ -30,11 +30,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from muaudit.attacks.base import AttackBase, check_choice
+from muaudit.attacks.base import ATTACKS, AttackBase, check_choice
 from muaudit.attacks.gaussian import fit_gaussians, gaussian_log_ratio, neg_log_upper_tail
 from muaudit.attacks.signals import correctness, logit_scaled_confidence
 from muaudit.errors import DataError
-from muaudit.checks import check_finite, check_positive_int
+from muaudit.checks import as_signals_3d, check_finite, check_mask, check_positive_int
 
 REFERENCES = ("retrain", "out", "same-method")
 ULIRA_STATISTICS = ("phi", "correct")
@@ -50,21 +50,6 @@ def ulira_statistic(logits, labels, statistic: str = "phi") -> np.ndarray:
     """
     check_choice("statistic", statistic, ULIRA_STATISTICS)
     return logit_scaled_confidence(logits, labels) if statistic == "phi" else correctness(logits, labels)
-
-
-def _as_3d(name: str, x) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    a = a[..., None] if a.ndim == 2 else a
-    if a.ndim != 3:
-        raise DataError(f"Expected `{name}` of shape [M, N, V] or [M, N], got {np.shape(x)}")
-    return check_finite(name, a)
-
-
-def _mask(name: str, mask, shape) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.dtype != np.bool_ or m.shape != shape:
-        raise DataError(f"Expected bool `{name}` of shape {shape}, got {m.dtype} {m.shape}")
-    return m
 
 
 @dataclass(frozen=True)
@@ -87,13 +72,13 @@ class UnlearningSignals:
     out_mask: np.ndarray
 
     def __post_init__(self):
-        a, b = _as_3d("in_signals", self.in_signals), _as_3d("out_signals", self.out_signals)
+        a, b = as_signals_3d("in_signals", self.in_signals), as_signals_3d("out_signals", self.out_signals)
         if a.shape[1:] != b.shape[1:]:
             raise DataError(f"Expected `in_signals` and `out_signals` on the same [N, V], got {a.shape} and {b.shape}")
         object.__setattr__(self, "in_signals", a)
         object.__setattr__(self, "out_signals", b)
-        object.__setattr__(self, "in_mask", _mask("in_mask", self.in_mask, a.shape[:2]))
-        object.__setattr__(self, "out_mask", _mask("out_mask", self.out_mask, b.shape[:2]))
+        object.__setattr__(self, "in_mask", check_mask("in_mask", self.in_mask, a.shape[:2]))
+        object.__setattr__(self, "out_mask", check_mask("out_mask", self.out_mask, b.shape[:2]))
 
 
 @dataclass(frozen=True)
@@ -130,9 +115,10 @@ class ULiRAConfig:
         check_positive_int("fixed_below", self.fixed_below)
 
 
+@ATTACKS.register("ulira")
 class ULiRA(AttackBase):
     """U-LiRA (Hayes et al. 2024): Gaussians per example and view on the unlearned (IN) and
-    reference (OUT) sides of :class:`UnlearningSignals`.
+    reference (OUT) sides of :class:`UnlearningSignals` (its ``Reference``).
 
     - :meth:`score`: ``log N(s; mu_in, s_in^2) - log N(s; mu_out, s_out^2)``, mean over views
       (the likelihood ratio "unlearned by the method" vs "never seen"); higher = unlearned.
@@ -157,11 +143,11 @@ class ULiRA(AttackBase):
 
     name: ClassVar[str] = "ulira"
     Config: ClassVar[type] = ULiRAConfig
+    Reference: ClassVar[type] = UnlearningSignals
 
     def fit(self, signals: UnlearningSignals) -> "ULiRA":
         """Fit per-example IN / OUT centers and sigmas; returns self."""
-        if not isinstance(signals, UnlearningSignals):
-            raise DataError(f"ULiRA.fit expects UnlearningSignals, got {type(signals).__name__}")
+        self._check_reference(signals)
         cfg = self.config
         center = cfg.center if cfg.center != "auto" else ("median" if cfg.statistic == "phi" else "mean")
         fit = fit_gaussians(signals.in_signals, signals.in_mask, signals.out_signals, signals.out_mask, center=center,
@@ -212,13 +198,13 @@ class ShadowFamilies:
 
     def __post_init__(self):
         for name in ("base", "unlearned") + (("retrain",) if self.retrain is not None else ()):
-            object.__setattr__(self, name, _as_3d(name, getattr(self, name)))
+            object.__setattr__(self, name, as_signals_3d(name, getattr(self, name)))
         shape = self.base.shape
         for name in ("unlearned", "retrain"):
             if getattr(self, name) is not None and getattr(self, name).shape != shape:
                 raise DataError(f"Expected `{name}` of shape {shape}, got {getattr(self, name).shape}")
-        _mask("keep", self.keep, shape[:2])
-        if (_mask("forget", self.forget, shape[:2]) & ~self.keep).any():
+        check_mask("keep", self.keep, shape[:2])
+        if (check_mask("forget", self.forget, shape[:2]) & ~self.keep).any():
             raise DataError("Expected every forget set inside its shadow's training set (forget <= keep)")
 
     @property
@@ -295,7 +281,7 @@ def deep_unlearn_membership(signals, forgotten, never) -> DeepUnlearnMembership:
     if s.ndim != 2:
         raise DataError(f"Expected `signals` of shape [M, N], got {s.shape}")
     check_finite("signals", s)
-    f, n = _mask("forgotten", forgotten, s.shape), _mask("never", never, s.shape)
+    f, n = check_mask("forgotten", forgotten, s.shape), check_mask("never", never, s.shape)
     if (f & n).any():
         raise DataError("Expected `forgotten` and `never` disjoint (a model cannot both unlearn and never see x)")
     mu_f, sd_f = _masked_moments(s, f)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binomtest
 
-from muaudit.attacks.qmia import QuantileMIA
-from muaudit.audit.verdict import AuditResult, _check_disjoint, _indices, assess_scores
-from muaudit.checks import check_unit_interval
+from muaudit.attacks.base import make_attack
+from muaudit.attacks.qmia import NonMemberSignals
+from muaudit.audit.verdict import AuditResult, assess_scores
+from muaudit.checks import check_disjoint, check_indices, check_unit_interval
 from muaudit.errors import DataError
 
 
@@ -67,13 +68,13 @@ def audit_qmia(phi, X, labels, *, forget, nonmembers, members=None, n_classes: i
     phi = np.asarray(phi, np.float64)
     phi = phi[:, 0] if phi.ndim == 2 else phi
     n = phi.shape[0]
-    F, NM = _indices("forget", forget, n), _indices("nonmembers", nonmembers, n)
-    R = _indices("members", members, n, allow_empty=True)
-    _check_disjoint(forget=F, nonmembers=NM, members=R)
+    F, NM = check_indices("forget", forget, n), check_indices("nonmembers", nonmembers, n)
+    R = check_indices("members", members, n, allow_empty=True)
+    check_disjoint(forget=F, nonmembers=NM, members=R)
     fit, ev = split_nonmembers(NM, fit_fraction, random_state)
-    attack = QuantileMIA(**{"random_state": random_state, **(attack_options or {})})
-    attack.fit(np.asarray(X)[fit], np.asarray(labels)[fit], phi[fit], n_classes=n_classes)
-    scores = attack.score(X, labels, phi, n_classes=n_classes)  # every row; the fitting rows are in-sample
+    attack = make_attack("qmia", **{"random_state": random_state, **(attack_options or {})})
+    attack.fit(NonMemberSignals(X, labels, phi, fit, n_classes))
+    scores = attack.score(phi)  # every row; the fitting rows are in-sample
     calib, notes = _coverage(scores, ev, attack.config.alpha_q)
     assessed = assess_scores(scores, F, ev, R, labels=labels, notes=notes, random_state=random_state, **assess_options)
     results = {**assessed, "n_members": int(R.size), "attack": "qmia", "attack_config": attack.info(),

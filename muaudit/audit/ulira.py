@@ -22,11 +22,11 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import mannwhitneyu, norm
 
-from muaudit.checks import check_positive_int
+from muaudit.checks import as_signals_3d, check_mask, check_positive_int
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER, Evidence, apply_decision
-from muaudit.audit.verdict import AuditResult, _check_inputs, assess_scores, check_calibration
+from muaudit.audit.verdict import AuditResult, assess_scores, check_audit_inputs, check_calibration
 from muaudit.attacks.population import logistic_mia_possible, logistic_regression_mia
-from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals, _as_3d, _mask
+from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals
 from muaudit.errors import DataError
 from muaudit.progress import Counter
 from muaudit.metrics import StatisticsWarning, auc, balanced_accuracy_ci, roc, summarize
@@ -284,7 +284,8 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
 
 def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, nonmembers, members=None,
                            alpha: float = 0.01, min_power: float = 0.95, recenter: bool = True,
-                           ks_alpha: float = 0.01, config: ULiRAConfig | None = None, **assess_options) -> AuditResult:
+                           ks_alpha: float = 0.01, config: ULiRAConfig | None = None, on_scores=None,
+                           **assess_options) -> AuditResult:
     """Audit one target knowing its unlearning method: is its forget set distributed like the
     method's unlearned shadows (``unlearned`` ``[M, N, V]`` phi, ``forget_m`` their ``F_m``) rather
     than like shadows that never saw it (base shadows with ``~keep``)?
@@ -293,7 +294,8 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
     shadows as IN, the others with the base shadows that trained on them (so the power control,
     retained members vs non-members, asks whether a forget set the target still remembers would be
     caught). Then :func:`~muaudit.audit.verdict.assess_scores`, after the same calibration
-    (recentering) as :func:`~muaudit.audit.verdict.audit_target`. Same results keys.
+    (recentering) as :func:`~muaudit.audit.verdict.audit_target`. Same results keys; ``on_scores``
+    as there (called with the scores ``[N]`` before the statistics).
 
     Example:
         >>> from muaudit.attacks.synthetic import synthetic_families, synthetic_pool
@@ -306,9 +308,9 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
         >>> res.results["verdict"]
         'not unlearned'
     """
-    reference, t, F, NM, R = _check_inputs(target, base, keep, forget, nonmembers, members)
-    unlearned = _as_3d("unlearned", unlearned)
-    forget_m = _mask("forget_m", forget_m, reference.keep.shape)
+    reference, t, F, NM, R = check_audit_inputs(target, base, keep, forget, nonmembers, members)
+    unlearned = as_signals_3d("unlearned", unlearned)
+    forget_m = check_mask("forget_m", forget_m, reference.keep.shape)
     calib, notes = check_calibration(t, reference, NM, recenter=recenter, ks_alpha=ks_alpha)
     cols = np.zeros(reference.n_samples, bool)
     cols[F] = True
@@ -320,6 +322,8 @@ def audit_unlearned_target(target, base, keep, unlearned, forget_m, *, forget, n
         fitted = ULiRA(config=config or ULiRAConfig(reference="out")).fit(signals)
         scores = fitted.calibrated_score(t - calib["offset"] if recenter else t)
     notes += sorted({str(w.message) for w in caught if issubclass(w.category, StatisticsWarning)})
+    if on_scores is not None:
+        on_scores(scores)
     assessed = assess_scores(scores, F, NM, R, alpha=alpha, min_power=min_power, notes=notes, **assess_options)
     for note in notes:
         warnings.warn(note, StatisticsWarning, stacklevel=2)

@@ -35,7 +35,8 @@ from muaudit.audit.power import estimate_power, min_detectable_residual, single_
 from muaudit.audit.strata import check_labels, class_strata, draw_design, known_class_nonmembers
 from muaudit.errors import ConfigError, DataError
 from muaudit.metrics import summarize
-from muaudit.checks import StatisticsWarning, check_finite, check_positive_int, check_unit_interval
+from muaudit.checks import (StatisticsWarning, check_disjoint, check_finite, check_indices, check_positive_int,
+                            check_unit_interval)
 
 __all__ = ["VERDICTS", "AuditResult", "Verdict", "assess_scores", "audit_target", "estimate_power",
            "evidence_of", "one_sided_p_values", "permutation_p_value"]
@@ -58,32 +59,6 @@ class AuditResult:
 
     results: dict
     arrays: dict
-
-
-def _indices(name: str, idx, n: int, *, allow_empty: bool = False) -> np.ndarray:
-    """Validate row indices into the N examples: 1-D integers in [0, n), no duplicates."""
-    a = np.asarray([] if idx is None else idx)
-    if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
-        raise DataError(f"Expected `{name}` to be a 1-D integer index array, got {a.dtype} {a.shape}")
-    a = a.astype(np.int64)
-    if a.size == 0 and not allow_empty:
-        raise DataError(f"Expected a non-empty `{name}` index array")
-    bad = np.flatnonzero((a < 0) | (a >= n))
-    if bad.size:
-        raise DataError(f"Expected `{name}` indices in [0, {n}), got {a[bad[0]]} at position {bad[0]}")
-    uniq, counts = np.unique(a, return_counts=True)
-    if (counts > 1).any():
-        raise DataError(f"Expected unique `{name}` indices, got {uniq[counts > 1][0]} twice")
-    return a
-
-
-def _check_disjoint(**sets: np.ndarray) -> None:
-    names = list(sets)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            common = np.intersect1d(sets[a], sets[b])
-            if common.size:
-                raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
 
 
 def check_calibration(target, reference: ReferenceSignals, nonmembers, *, recenter: bool, ks_alpha: float,
@@ -310,8 +285,15 @@ def _score_all(target, reference, attack, attack_options, nonmembers, *, recente
     return scores, fitted, calib, notes
 
 
-def _check_inputs(target, shadows, keep, forget, nonmembers, members):
-    """Validated reference, target ``[N, V]`` and the three disjoint index arrays."""
+def check_audit_inputs(target, shadows, keep, forget, nonmembers, members):
+    """Validated reference, target ``[N, V]`` and the three disjoint index arrays of an audit.
+
+    Example:
+        >>> ref, t, F, NM, R = check_audit_inputs(np.zeros(4), np.zeros((2, 4)), np.eye(2, 4, dtype=bool),
+        ...                                       [0], [2, 3], None)
+        >>> t.shape, F, NM, R
+        ((4, 1), array([0]), array([2, 3]), array([], dtype=int64))
+    """
     reference = ReferenceSignals(shadows, keep)
     t = np.asarray(target, dtype=np.float64)
     t = t[:, None] if t.ndim == 1 else t
@@ -319,9 +301,9 @@ def _check_inputs(target, shadows, keep, forget, nonmembers, members):
         raise DataError(f"Expected target phi of shape {reference.signals.shape[1:]}, got {np.shape(target)}")
     check_finite("target", t)
     n = reference.n_samples
-    F, NM = _indices("forget", forget, n), _indices("nonmembers", nonmembers, n)
-    R = _indices("members", members, n, allow_empty=True)
-    _check_disjoint(forget=F, nonmembers=NM, members=R)
+    F, NM = check_indices("forget", forget, n), check_indices("nonmembers", nonmembers, n)
+    R = check_indices("members", members, n, allow_empty=True)
+    check_disjoint(forget=F, nonmembers=NM, members=R)
     return reference, t, F, NM, R
 
 
@@ -384,7 +366,7 @@ def audit_target(target, shadows, keep, *, forget, nonmembers, members=None, lab
     """
     alpha, min_power = check_unit_interval("alpha", alpha), check_unit_interval("min_power", min_power)
     n_power_draws = check_positive_int("n_power_draws", n_power_draws)
-    reference, t, F, NM, R = _check_inputs(target, shadows, keep, forget, nonmembers, members)
+    reference, t, F, NM, R = check_audit_inputs(target, shadows, keep, forget, nonmembers, members)
     labels = None if labels is None else check_labels(labels, t.shape[0])
     NM_known, gone = known_class_nonmembers(labels, F, NM, R)  # a forgotten class is expected to score low
     scores, fitted, calib, notes = _score_all(t, reference, attack, attack_options, NM_known,
