@@ -363,12 +363,12 @@ def test_warnings_of_a_failed_command_are_held_back(kit, tmp_path, monkeypatch):
 
 
 def test_torchscript_multiline_error_is_kept_whole():
-    from muaudit.targets.runner import _say
+    from muaudit.targets.runner import describe_error
 
     e = RuntimeError('The following operation failed in the TorchScript interpreter.\nTraceback of TorchScript '
                      '(most recent call last):\n  File "m.py", line 5, in forward\n    raise RuntimeError("x")\n'
                      '            ~~~ <--- HERE\nbuiltins.RuntimeError: bad input\nexpected 3 channels\nsee docs\n')
-    assert _say(e) == "builtins.RuntimeError: bad input / expected 3 channels / see docs"
+    assert describe_error(e) == "builtins.RuntimeError: bad input / expected 3 channels / see docs"
 
 
 def test_results_folder_under_the_working_folder(kit, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import torch
 
 from muaudit.errors import CheckpointError
 from muaudit.targets.outputs import OTHER, SCORES, ZIPMAP, TensorInfo, choose_output
-from muaudit.targets.runner import ModelCallError, _say
+from muaudit.targets.runner import ModelCallError, describe_error
 
 ONNX_HINT = "install the optional extra: pip install 'muaudit[onnx]'"
 
@@ -51,7 +51,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = load_file(str(path), device="cpu")
     except Exception as e:  # SafetensorError, OSError, json errors: all mean "not a readable file"
-        raise CheckpointError(f"{path} is not a readable safetensors file ({_say(e)})") from None
+        raise CheckpointError(f"{path} is not a readable safetensors file ({describe_error(e)})") from None
     if not state:
         raise CheckpointError(f"{path} holds no tensors")
     return state
@@ -80,7 +80,7 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=[self.provider])
         except Exception as e:  # onnxruntime raises its own classes for every bad file
-            raise CheckpointError(f"{path} is not a loadable ONNX model ({_say(e)})") from None
+            raise CheckpointError(f"{path} is not a loadable ONNX model ({describe_error(e)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise CheckpointError(f"{path}: expected an ONNX model with one input, got {len(inputs)} "
@@ -121,7 +121,7 @@ class OnnxRunner:
         try:
             out = self.session.run([self.output.name], {self.input.name: x})[0]
         except Exception as e:  # shape or type errors inside the graph
-            raise ModelCallError(_say(e)) from None
+            raise ModelCallError(describe_error(e)) from None
         if self.output.kind == ZIPMAP:
             return _zipmap_scores(out, self.path, self.output.name)
         try:

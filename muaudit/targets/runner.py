@@ -25,7 +25,7 @@ class ModelCallError(Exception):
     """A third-party model raised (or returned something unusable) on a batch."""
 
 
-def _say(e: BaseException) -> str:
+def describe_error(e: BaseException) -> str:
     """An exception's whole message on one line (its lines joined); for TorchScript (which prints
     its own traceback first) the message from the last ``...Error:`` line on, where the actual
     error is (a multi-line message is kept whole)."""
@@ -50,14 +50,14 @@ class TorchRunner:
         try:
             self.model = model.to(device).eval()
         except Exception as e:  # a TorchScript module can refuse a device
-            raise CheckpointError(f"cannot move the target to {device} ({_say(e)})") from None
+            raise CheckpointError(f"cannot move the target to {device} ({describe_error(e)})") from None
 
     @torch.no_grad()
     def __call__(self, x: np.ndarray) -> np.ndarray:
         try:
             out = self.model(torch.as_tensor(x, device=self.device))
         except Exception as e:  # anything a third-party forward raises
-            raise ModelCallError(_say(e)) from None
+            raise ModelCallError(describe_error(e)) from None
         if isinstance(out, dict) and "logits" in out:  # e.g. Hugging Face style outputs
             out = out["logits"]
         if isinstance(out, (tuple, list)) and out:
