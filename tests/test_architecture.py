@@ -43,3 +43,37 @@ def test_cli_imports_only_runners_report_and_vocabulary():
                 if not node.module.startswith(allowed):
                     bad.append(f"{p.name}: {node.module}")
     assert bad == []
+
+
+def _private_imports(source: str, package: str) -> list[str]:
+    """``from muaudit.x import _name``, ``module._name`` on an imported muaudit module, and a private
+    module (``muaudit.pkg._mod``) imported from outside its package ``pkg``, in a module of ``package``."""
+    tree, found, modules = ast.parse(source), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("muaudit"):
+            parts = node.module.split(".")
+            if any(p.startswith("_") for p in parts) and ".".join(parts[:-1]) != package:
+                found.append(f"module {node.module}")
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            modules.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("muaudit"))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another():
+    bad = [f"{p.relative_to(ROOT)}: {name}" for p in sorted(ROOT.rglob("*.py"))
+           for name in _private_imports(p.read_text(), ".".join(("muaudit",) + p.relative_to(ROOT).parts[:-1]))]
+    assert bad == [], "shared helpers need public names (docs/architecture.md, Names and imports)"
+
+
+def test_private_import_check_finds_each_form():
+    src = ("from muaudit.audit.verdict import _x\nfrom muaudit.poisoning._grads import flat\n"
+           "from muaudit.pool import validate as v\nv._ids([1])\nfrom muaudit.audit._own import y\n"
+           "import muaudit.checks\nmuaudit.checks.check_finite\nx.__name__\n")
+    found = _private_imports(src, "muaudit.audit")
+    assert found == ["muaudit.audit.verdict._x", "module muaudit.poisoning._grads", "v._ids"]

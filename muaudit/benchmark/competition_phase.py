@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from muaudit.atomic import write_inside
-from muaudit.checks import check_int_range, check_seed
+from muaudit.checks import check_int_range, check_keys, check_seed
 from muaudit.paths import check_inside
 from muaudit.errors import ConfigError
 from muaudit.execution import each
@@ -86,9 +86,7 @@ def parse_competition(raw, metrics) -> CompetitionSettings | None:
             raise ConfigError('[competition] is set but `metrics` does not list "competition"')
         return None
     raw = raw or {}
-    bad = sorted(set(raw) - set(KEYS))
-    if bad:
-        raise ConfigError(f"unknown [competition] key {bad[0]!r}; valid: {', '.join(KEYS)}")
+    check_keys("[competition]", raw, KEYS)
     return CompetitionSettings(models=check_int_range("[competition] models", raw.get("models", DEFAULT_MODELS), 3, MAX_MODELS),
                                seed=check_seed("[competition] seed", raw.get("seed", 0)),
                                bootstrap=check_int_range("[competition] bootstrap", raw.get("bootstrap", 1000), 1))

@@ -41,7 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muaudit.checks import MAX_SEEDS, MAX_TRIALS, check_count, check_int_range, check_seed
+from muaudit.checks import MAX_SEEDS, MAX_TRIALS, check_count, check_int_range, check_keys, check_seed
 from muaudit.errors import ConfigError
 from muaudit.paths import safe_name
 
@@ -135,12 +135,6 @@ def default_population(trials: int) -> int:
     return max(4, trials // 4)
 
 
-def _unknown(got, valid, where: str) -> None:
-    bad = sorted(set(got) - set(valid))
-    if bad:
-        raise ConfigError(f"unknown {where} key {bad[0]!r}; valid: {', '.join(valid)}")
-
-
 def resolve_recipe(value, base: Path) -> Path:
     """A recipe path (relative to the spec's folder or the working folder) or a packaged name
     (:func:`muaudit.packaged.resolve`, the resolver of every RECIPE argument)."""
@@ -158,7 +152,7 @@ def parse_forget(raw, n_classes: int | None = None) -> tuple[ForgetSetting, ...]
     for i, t in enumerate(raw):
         if not isinstance(t, dict):
             raise ConfigError(f"[[forget]] entry {i} must be a table")
-        _unknown(t, FORGET_KEYS, "[[forget]]")
+        check_keys("[[forget]]", t, FORGET_KEYS)
         kind = t.get("kind", "random")
         if kind not in FORGET_KINDS:
             raise ConfigError(f"Expected [[forget]] `kind` in {FORGET_KINDS}, got {kind!r}")
@@ -229,7 +223,7 @@ def parse_methods(raw, tables) -> tuple[MethodPlan, ...]:
         t = tables.get(n, {})
         if not isinstance(t, dict):
             raise ConfigError(f"[method.{n}] must be a table")
-        _unknown(t, METHOD_KEYS, f"[method.{n}]")
+        check_keys(f"[method.{n}]", t, METHOD_KEYS)
         fixed = dict(t.get("fixed", {}))
         method = get_method(n)
         make_config(method, fixed)  # unknown keys and bad values fail now
@@ -242,7 +236,7 @@ def parse_methods(raw, tables) -> tuple[MethodPlan, ...]:
 
 def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) -> BenchmarkSpec:
     """Validate a parsed spec; see the module docstring."""
-    _unknown(d, TOP_KEYS, "benchmark spec")
+    check_keys("benchmark spec", d, TOP_KEYS)
     for key in ("recipe", "methods", "seeds", "forget"):
         if key not in d:
             raise ConfigError(f"benchmark spec is missing `{key}`")
@@ -257,12 +251,12 @@ def spec_from_dict(d: dict, *, name: str = "benchmark", base: Path = Path(".")) 
     metrics = d.get("metrics", list(DEFAULT_METRICS) + (["ulira"] if "ulira" in d else []))
     if not isinstance(metrics, list) or not metrics:
         raise ConfigError(f"Expected `metrics` a non-empty list from {METRICS}, got {metrics!r}")
-    _unknown(metrics, METRICS, "metrics")  # message: unknown metrics key 'x'; valid: ...
+    check_keys("metrics", metrics, METRICS)  # message: unknown metrics key 'x'; valid: ...
     ulira = _parse_ulira(d, metrics, recipe, base)
     search = d.get("search", {})
     if not isinstance(search, dict):
         raise ConfigError("[search] must be a table")
-    _unknown(search, SEARCH_KEYS, "[search]")
+    check_keys("[search]", search, SEARCH_KEYS)
     trials = check_count("[search] trials", search.get("trials", 10), MAX_TRIALS)
     n_search = check_int_range("[search] seeds", search.get("seeds", 1), 1)
     if n_search > len(seeds):

@@ -41,7 +41,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from muaudit.checks import check_int_range
+from muaudit.checks import check_int_range, check_keys
 from muaudit.errors import ConfigError
 
 KEYS = ("pool", "models", "forget_fraction", "reference", "statistic", "variance", "targets")
@@ -85,11 +85,10 @@ def parse_ulira(raw, base: Path, recipe: Path) -> ULiRAPlan:
         muaudit.errors.ConfigError: [ulira] pool digits-cnn: its base recipe differs from the benchmark's recipe in [model], [train]; U-LiRA needs the shadows of the benchmark's own recipe
     """
     from muaudit.attacks.ulira import ULiRAConfig
-    from muaudit.benchmark.spec import _unknown
 
     if not isinstance(raw, dict):
         raise ConfigError("[ulira] must be a table")
-    _unknown(raw, KEYS, "[ulira]")
+    check_keys("[ulira]", raw, KEYS)
     if not isinstance(raw.get("pool"), str) or not raw["pool"]:
         raise ConfigError(f"Expected [ulira] `pool` a pool recipe or a built pool folder, got {raw.get('pool')!r}")
     frac = raw.get("forget_fraction")

@@ -219,7 +219,7 @@ class Pool:
         bad = [int(m) for i, m in enumerate(idx)
                if not np.array_equal(sig.signal_checksum(phi[i], correct[i], int(m), group or ""), stored[m])]
         if bad:
-            raise PoolError(f"pool {self.path}: the signals of model(s) {v._ids(bad)}{_of(group)} fail their "
+            raise PoolError(f"pool {self.path}: the signals of model(s) {v.format_ids(bad)}{_of(group)} fail their "
                             "checksum (the file was damaged or edited); rebuild it")
         return phi, correct
 
@@ -247,7 +247,7 @@ class Pool:
         idx = np.flatnonzero(done) if models is None else np.asarray(models, np.int64).reshape(-1)
         bad = [int(m) for m in idx if not (0 <= m < len(done) and done[m])]
         if bad:
-            raise PoolError(f"pool {self.path}: model(s) {v._ids(bad)}{_of(group)} are not committed; "
+            raise PoolError(f"pool {self.path}: model(s) {v.format_ids(bad)}{_of(group)} are not committed; "
                             f"resume with `muaudit pool build RECIPE --out {self.path.parent}`")
         return idx
 
@@ -265,7 +265,7 @@ class Pool:
     def _verify_rows(self, rows: np.ndarray, idx, group) -> None:
         bad = [int(m) for row, m in zip(rows, idx) if not self.row_ok(row, int(m), group)]
         if bad:
-            raise PoolError(f"pool {self.path}: the logits of model(s) {v._ids(bad)}{_of(group)} fail their "
+            raise PoolError(f"pool {self.path}: the logits of model(s) {v.format_ids(bad)}{_of(group)} fail their "
                             "checksum (the file was damaged or edited); rebuild it")
 
     def row_checksums(self, group: str | None = None) -> np.ndarray:
@@ -302,7 +302,7 @@ def dataset_problems(pool: Pool, dataset) -> dict[str, str]:
         differ = np.flatnonzero(getattr(pool, part) != expected)
         if len(differ):
             out[part] = (f"`{part}` differ from dataset {dataset.name}'s at {len(differ)} examples "
-                         f"(population positions {v._ids(differ, 4)})")
+                         f"(population positions {v.format_ids(differ, 4)})")
     return out
 
 

@@ -127,7 +127,7 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
         return models, rows, weights, deferred
     keep_rows = [np.flatnonzero(ctx.keep[m]) for m in train]
     t0 = time.perf_counter()
-    for chunk in _trainer(ctx, train)(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
+    for chunk in shadow_trainer(ctx, train)(ctx.make, X, y, keep_rows, [int(ctx.seeds[m]) for m in train], ctx.spec.train,
                               engine=ctx.engine, ensemble_size=ctx.spec.ensemble_size):
         seconds = (time.perf_counter() - t0) / len(chunk)
         ms = [train[i] for i, _ in chunk]
@@ -146,7 +146,7 @@ def _base_models(ctx: BuildContext, task: ChunkTask, X, y, notes: list[str], *, 
     return models, rows, weights, deferred
 
 
-def _trainer(ctx: BuildContext, ids: list[int] = ()):
+def shadow_trainer(ctx: BuildContext, ids: list[int] = ()):
     """:func:`train_models`, or for a recipe with ``[sisa]`` the SISA shadows' trainer (shadows
     ``ids``, in the order trained, keep the stage checkpoints their ``[[unlearn]]`` forget sets need)."""
     if ctx.spec.sisa is None:

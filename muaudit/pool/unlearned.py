@@ -150,10 +150,10 @@ class ChunkUnlearner:
         keep_rows = [np.flatnonzero(self.ctx.keep[m] & ~forget[m]) for m in ids]
         seeds = [int(self.ctx.seeds[m]) for m in ids]
         t0 = time.perf_counter()
-        from muaudit.pool.tasks import _trainer  # SISA shadows: retrained as SISA models (muaudit.sisa)
+        from muaudit.pool.tasks import shadow_trainer  # SISA shadows: retrained as SISA models (muaudit.sisa)
         from muaudit.sisa.pool import trained_cost
 
-        for chunk in _trainer(self.ctx)(self.ctx.make, self.X, self.y, keep_rows, seeds, self.spec.train,
+        for chunk in shadow_trainer(self.ctx)(self.ctx.make, self.X, self.y, keep_rows, seeds, self.spec.train,
                                         engine=self.ctx.engine, ensemble_size=self.spec.ensemble_size):
             seconds = (time.perf_counter() - t0) / len(chunk)
             for i, model in chunk:

@@ -237,7 +237,7 @@ def design_problems(path, keep: np.ndarray, seeds: np.ndarray, forget, spec: dic
     expected = make_keep(M, N, seed, None if forget is None else np.flatnonzero(forget))
     bad = np.flatnonzero((expected != keep).any(1))
     if len(bad):
-        out["keep"] = f"its keep matrix does not match its seed and design (models {_ids(bad)} differ)"
+        out["keep"] = f"its keep matrix does not match its seed and design (models {format_ids(bad)} differ)"
     return out
 
 
@@ -255,11 +255,17 @@ def group_forget_problems(pool) -> dict[str, str]:
         differ = np.flatnonzero((expected != g.forget).any(1))
         if len(differ):
             out[f"{path}/forget"] = (f"the forget matrix of `{path}` does not match its entry and seeds "
-                                     f"(models {_ids(differ)} differ)")
+                                     f"(models {format_ids(differ)} differ)")
     return out
 
 
-def _ids(ms, limit: int = 8) -> str:
+def format_ids(ms, limit: int = 8) -> str:
+    """Model (or row) numbers for a message, the first ``limit`` of them and how many more.
+
+    Example:
+        >>> format_ids(range(10), 3)
+        '0, 1, 2 and 7 more'
+    """
     ms = [int(m) for m in ms]
     return ", ".join(map(str, ms[:limit])) + (f" and {len(ms) - limit} more" if len(ms) > limit else "")
 
