@@ -1,12 +1,18 @@
 """Membership attacks over per-example signals; every score is **higher = member**.
 
 - :mod:`~muaudit.attacks.signals`: phi, loss, confidence, correctness from logits.
-- Shadow attacks (``fit(reference)`` then ``score(target)``), registered in ``ATTACKS``:
-  :class:`LiRA` (``"lira"``), :class:`RMIA` (``"rmia"``), the baseline :class:`LOSS` (``"loss"``)
-  and :class:`LabelOnly` (``"label-only"``, for targets that answer with labels only).
+- Every attack is registered in ``ATTACKS`` and has one shape (:class:`Attack`): ``fit(reference)``
+  then ``score(target)``, where the class's ``Reference`` names its family:
+
+  - shadow attacks, :class:`ReferenceSignals` (shadow signals and keep matrix): :class:`LiRA`
+    (``"lira"``), :class:`RMIA` (``"rmia"``), the baseline :class:`LOSS` (``"loss"``) and
+    :class:`LabelOnly` (``"label-only"``, for targets that answer with labels only);
+  - unlearning attacks, :class:`UnlearningSignals` (unlearned and reference shadows): :class:`ULiRA`
+    (``"ulira"``);
+  - non-member attacks, :class:`NonMemberSignals` (the target's own signal on known non-members):
+    :class:`QuantileMIA` (``"qmia"``).
 - Population attacks without shadows: :func:`logistic_regression_mia` (Deep Unlearn),
   :func:`svc_mia` (SalUn).
-- U-LiRA (:class:`ULiRA`, not in ``ATTACKS``: it fits :class:`UnlearningSignals`).
 - :mod:`~muaudit.attacks.gaussian`: the per-example Gaussian fit LiRA and U-LiRA share
   (:func:`~muaudit.attacks.gaussian.fit_gaussians`) and their Gaussian scores.
 - :mod:`~muaudit.attacks.synthetic`: synthetic pools and U-LiRA families with a known effect.
@@ -16,12 +22,13 @@ scores (permutation test, power, verdicts, leave-one-out, U-LiRA evaluation) liv
 :mod:`muaudit.audit`.
 """
 
-from muaudit.attacks.base import ATTACKS, Attack, AttackBase, ReferenceSignals, make_attack
+from muaudit.attacks.base import ATTACKS, Attack, AttackBase, ReferenceSignals, attack_class, make_attack
 from muaudit.attacks.lira import LiRA, LiRAConfig
 from muaudit.attacks.labelonly import LabelOnly, LabelOnlyConfig
 from muaudit.attacks.rmia import RMIA, RMIAConfig
 from muaudit.attacks.population import (LOSS, LogisticMIAResult, SVCMIAResult, logistic_regression_mia,
                                         svc_mia)
+from muaudit.attacks.qmia import NonMemberSignals, QMIAConfig, QuantileMIA
 from muaudit.attacks.ulira import ShadowFamilies, ULiRA, ULiRAConfig, UnlearningSignals
 from muaudit.attacks.signals import (confidence, correctness, cross_entropy_loss, log_probability_from_phi,
                                      logit_scaled_confidence, loss_from_phi)
@@ -32,4 +39,5 @@ __all__ = [
     "correctness", "cross_entropy_loss",
     "log_probability_from_phi", "logit_scaled_confidence", "logistic_regression_mia", "loss_from_phi",
     "make_attack", "svc_mia", "ShadowFamilies", "ULiRA", "ULiRAConfig", "UnlearningSignals",
+    "attack_class", "NonMemberSignals", "QMIAConfig", "QuantileMIA",
 ]

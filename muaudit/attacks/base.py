@@ -1,6 +1,7 @@
 """The attack interface: :class:`ReferenceSignals`, the :class:`Attack` protocol and ``ATTACKS``.
 
-An attack is configured by one frozen dataclass, fitted on shadow signals, then scores a target:
+An attack is configured by one frozen dataclass, fitted on a reference (its class's ``Reference``:
+shadow signals for the shadow attacks), then scores a target's signals on the same N examples:
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -79,18 +80,29 @@ class ReferenceSignals:
 
 @runtime_checkable
 class Attack(Protocol):
-    """A membership attack: ``fit(reference)`` on shadows, then ``score(target)``; higher = member.
+    """A membership attack: ``fit(reference)``, then ``score(target)``; higher = member.
+
+    One shape for every registered attack. ``Reference`` is the class of what ``fit`` takes, and
+    it names the attack's **family** (each family has one auditor, :mod:`muaudit.audit.families`):
+    :class:`ReferenceSignals` (shadow attacks: LiRA, RMIA, LOSS, label-only),
+    :class:`~muaudit.attacks.ulira.UnlearningSignals` (U-LiRA) or
+    :class:`~muaudit.attacks.qmia.NonMemberSignals` (QMIA). ``score(target)`` takes the target
+    model's signals ``[N, V]`` (or ``[N]``) on the reference's N examples and returns float64
+    ``[N]``. ``signal`` names the per-example signal both read: ``"phi"`` (the logit-scaled
+    confidence) or ``"correct"`` (0/1 correctness of the label, label-only).
 
     Example:
         >>> from muaudit.attacks import LiRA
-        >>> isinstance(LiRA(), Attack)
-        True
+        >>> isinstance(LiRA(), Attack), LiRA.Reference.__name__, LiRA.signal
+        (True, 'ReferenceSignals', 'phi')
     """
 
     name: ClassVar[str]
+    Reference: ClassVar[type]
+    signal: ClassVar[str]
     config: Any
 
-    def fit(self, reference: ReferenceSignals) -> "Attack": ...
+    def fit(self, reference) -> "Attack": ...
 
     def score(self, target: np.ndarray) -> np.ndarray: ...
 
@@ -108,6 +120,8 @@ class AttackBase:
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    Reference: ClassVar[type] = ReferenceSignals
+    signal: ClassVar[str] = "phi"
 
     def __init__(self, *, config=None, **options):
         if config is None:
@@ -124,6 +138,12 @@ class AttackBase:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in asdict(self.config).items())
         return f"{type(self).__name__}({args})"
+
+    def _check_reference(self, reference) -> None:
+        """Raise DataError unless ``reference`` is this attack's ``Reference``."""
+        if not isinstance(reference, self.Reference):
+            raise DataError(f"{type(self).__name__}.fit expects {self.Reference.__name__}, "
+                            f"got {type(reference).__name__}")
 
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
@@ -151,24 +171,37 @@ def check_choice(name: str, value, choices) -> None:
         raise ConfigError(f"Expected `{name}` in {tuple(choices)}, got {value!r}")
 
 
+def attack_class(name: str) -> type:
+    """The registered attack class of ``name`` (every built-in attack registered first).
+
+    Example:
+        >>> attack_class("qmia").Reference.__name__, attack_class("label-only").signal
+        ('NonMemberSignals', 'correct')
+    """
+    import muaudit.attacks.lira  # noqa: F401  (registers the attacks)
+    import muaudit.attacks.labelonly  # noqa: F401
+    import muaudit.attacks.population  # noqa: F401
+    import muaudit.attacks.qmia  # noqa: F401
+    import muaudit.attacks.rmia  # noqa: F401
+    import muaudit.attacks.ulira  # noqa: F401
+
+    return ATTACKS.get(name)
+
+
 def make_attack(attack, **options) -> Attack:
-    """An unfitted attack from a registered name (``"lira"``, ``"rmia"``, ``"loss"``) and its options.
+    """An unfitted attack from a registered name (``"lira"``, ``"rmia"``, ``"loss"``, ``"label-only"``,
+    ``"ulira"``, ``"qmia"``) and its options.
 
     An :class:`Attack` instance is returned as an unfitted clone (options then are not allowed).
 
     Example:
         >>> make_attack("lira", mode="offline")
         LiRA(mode='offline', center='median', variance='auto', fixed_below=64)
-        >>> make_attack("rmia").name
-        'rmia'
+        >>> make_attack("rmia").name, make_attack("ulira").name
+        ('rmia', 'ulira')
     """
-    import muaudit.attacks.lira  # noqa: F401  (registers the attacks)
-    import muaudit.attacks.labelonly  # noqa: F401
-    import muaudit.attacks.population  # noqa: F401
-    import muaudit.attacks.rmia  # noqa: F401
-
     if isinstance(attack, str):
-        return ATTACKS.get(attack)(**options)
+        return attack_class(attack)(**options)
     if options:
         raise ConfigError("Expected options only with an attack name, not with an attack instance")
     return attack.clone() if hasattr(attack, "clone") else attack

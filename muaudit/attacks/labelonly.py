@@ -91,9 +91,11 @@ class LabelOnly(AttackBase):
 
     name: ClassVar[str] = "label-only"
     Config: ClassVar[type] = LabelOnlyConfig
+    signal: ClassVar[str] = "correct"  # the shadows' and the target's 0/1 correctness per query
 
     def fit(self, reference: ReferenceSignals) -> "LabelOnly":
         """Fit the per-example Gaussians of the shadows' consistency; returns self."""
+        self._check_reference(reference)
         cfg = self.config
         self.n_queries_ = int(reference.n_views)
         ref = ReferenceSignals(consistency(reference.signals), reference.keep)

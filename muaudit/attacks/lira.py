@@ -77,6 +77,7 @@ class LiRA(AttackBase):
 
     def fit(self, reference: ReferenceSignals) -> "LiRA":
         """Fit per-example IN/OUT means and sigmas on the shadows (:func:`.gaussian.fit_gaussians`); returns self."""
+        self._check_reference(reference)
         cfg = self.config
         fit = fit_gaussians(reference.signals, reference.keep, reference.signals, ~reference.keep, center=cfg.center,
                             variance=cfg.variance, fixed_below=cfg.fixed_below, one_sided=cfg.mode != "online")

@@ -48,6 +48,8 @@ class LOSS(AttackBase):
 
     def fit(self, reference: ReferenceSignals | None = None) -> "LOSS":
         """Record the reference's statistic (``"phi"`` when no reference is given); returns self."""
+        if reference is not None:
+            self._check_reference(reference)
         self.statistic_ = "phi" if reference is None else reference.statistic
         return self
 

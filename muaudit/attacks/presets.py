@@ -1,16 +1,21 @@
-"""Named attack presets: the words the CLI and the runners use for a configured shadow attack.
+"""Named attack presets: the words the CLI and the runners use for a configured attack.
 
 ``online`` / ``offline`` are LiRA's two modes (Carlini et al. 2022), ``rmia`` is RMIA
 (Zarifzadeh et al. 2024), ``loss`` the shadow-free LOSS baseline and ``qmia`` the shadow-free
-quantile-regression MIA (Bertran et al. 2023; audits only: it fits on the target's non-members). One table, used by
-``muaudit lira --attack``, ``muaudit pool evaluate --attack`` and every runner.
+quantile-regression MIA (Bertran et al. 2023; audits only: it fits on the target's non-members).
+Two more are chosen by ``muaudit lira`` itself, never typed: ``label-only`` (a target that answers
+with labels only) and ``ulira`` (``--method``: the pool's unlearned shadows as the IN side). One
+table, used by ``muaudit lira --attack``, ``muaudit pool evaluate --attack`` and every runner;
+every preset names a registered attack (``ATTACKS``).
 
 Example:
-    >>> from muaudit.attacks.presets import AUDIT_PRESETS, make_preset
+    >>> from muaudit.attacks.presets import AUDIT_PRESETS, PRESETS, make_preset
     >>> AUDIT_PRESETS
     ('online', 'offline', 'rmia', 'qmia')
     >>> make_preset("offline").config.mode
     'offline'
+    >>> make_preset("qmia", AUDIT_PRESETS).name, make_preset("ulira", PRESETS).name
+    ('qmia', 'ulira')
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "rmia": ("rmia", {}),
     "loss": ("loss", {}),
     "qmia": ("qmia", {}),
+    "label-only": ("label-only", {}),  # chosen by the audit for a target that answers with labels only
+    "ulira": ("ulira", {}),  # chosen by the audit with --method (an [[unlearn]] entry of the pool)
 }
 AUDIT_PRESETS = ("online", "offline", "rmia", "qmia")  # the presets that audit a target
 EVALUATE_PRESETS = ("online", "offline", "rmia", "loss")  # evaluated leave-one-out on a pool

@@ -129,6 +129,7 @@ class RMIA(AttackBase):
 
     def fit(self, reference: ReferenceSignals) -> "RMIA":
         """Compute ``log Pr(x)`` ``[N, V]`` from the references (tuning ``a`` if needed); returns self."""
+        self._check_reference(reference)
         self.statistic_ = reference.statistic
         logp = log_prob(reference.signals, reference.statistic)
         if self.config.mode == "online":
@@ -149,7 +150,7 @@ class RMIA(AttackBase):
         m = usable[0]
         rest = np.arange(keep.shape[0]) != m
         mean_out = log_mean_out(logp[rest], keep[rest])
-        aucs = [auc((logp[m] - offline_log_pr(mean_out, a)).mean(axis=1), keep[m]) for a in A_GRID]
+        aucs = [auc(keep[m], (logp[m] - offline_log_pr(mean_out, a)).mean(axis=1)) for a in A_GRID]
         self.tuning_auc_ = dict(zip(map(float, A_GRID), aucs))
         return float(A_GRID[int(np.argmax(aucs))])
 
