@@ -77,3 +77,33 @@ def test_private_import_check_finds_each_form():
            "import muaudit.checks\nmuaudit.checks.check_finite\nx.__name__\n")
     found = _private_imports(src, "muaudit.audit")
     assert found == ["muaudit.audit.verdict._x", "module muaudit.poisoning._grads", "v._ids"]
+
+
+def test_cli_does_not_orchestrate():
+    """cli/ only parses options and calls a runner (muaudit.jobs): it opens no recipe, pool or
+    dataset itself (muaudit.pool only for the option vocabulary of muaudit.pool.spec), nor a
+    model, a checkpoint or a target."""
+    forbidden = ("muaudit.pool", "muaudit.data", "muaudit.models", "muaudit.targets", "muaudit.sisa")
+    vocabulary = ("muaudit.pool.spec",)
+    bad = []
+    for p in (ROOT / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                m = node.module
+                if any(m == f or m.startswith(f + ".") for f in forbidden) and not m.startswith(vocabulary):
+                    bad.append(f"{p.name}: {m}")
+    assert bad == [], "cli/ orchestrates: move the work into a runner in muaudit/jobs/"
+
+
+def test_one_target_loader():
+    """Every target is opened by muaudit.targets.open_target: no module outside targets/ reads a
+    target's format itself (torch.jit.load, onnxruntime, safetensors)."""
+    bad = []
+    for p in ROOT.rglob("*.py"):
+        if "targets" in p.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.jit.load":
+                bad.append(f"{p.name}: torch.jit.load")
+        bad += [f"{p.name}: {m}" for m in _imports(p) & {"onnxruntime", "safetensors"}]
+    assert bad == []

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from muaudit.attacks.presets import EVALUATE_PRESETS
 from muaudit.cli.common import COUNT, DEVICE, MODELS, SEED, echo_json, progress_bar, verdict_options
 from muaudit.cli.options import executor_options, open_executor, threads_option
-
-
-_progress_bar = progress_bar  # the shared helper (muaudit/cli/common.py)
-
-
-def _load_forget(path, spec):
-    if path is None:
-        return None
-    from muaudit.data import load_index_file
-
-    return load_index_file(path, len(spec.load_dataset().train_idx), what="forget")
 
 
 @click.group()
@@ -44,19 +31,11 @@ def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, exec
 
     RECIPE is a recipe TOML file or the name of a packaged recipe (digits-mlp, digits-cnn,
     digits-mlp-ulira)."""
-    from muaudit.pool import build_pool, format_summary, load_spec, parse_shard, pool_summary, Pool
-    from muaudit.pool.recipes import default_pool_dir, resolve_recipe
+    from muaudit.jobs.pool import PoolBuild, format_summary
 
-    recipe = resolve_recipe(recipe)
-    spec = load_spec(recipe, arch=arch)
-    if n_models is not None:
-        spec = spec.with_overrides(n_models=n_models)
-    out = Path(out) if out else default_pool_dir(recipe)
-    forget_idx, shard_k = _load_forget(forget, spec), parse_shard(shard)
+    job = PoolBuild.prepare(recipe, out=out, n_models=n_models, forget=forget, shard=shard, arch=arch)
     with open_executor(executor, address, cpus_per_model, gpus_per_model, threads, workers) as ex:
-        path = build_pool(spec, out, forget=forget_idx, shard=shard_k, device=device, executor=ex,
-                          progress=_progress_bar(f"training {spec.name}"))
-    summary = pool_summary(Pool(path))
+        summary = job.run(device=device, executor=ex, progress=progress_bar(f"training {job.spec.name}"))
     echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
@@ -65,9 +44,9 @@ def pool_build(recipe, out, n_models, forget, shard, arch, device, threads, exec
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def pool_info(pool_dir, as_json):
     """Show a pool's progress, keep balance, shadow accuracy and recipe."""
-    from muaudit.pool import Pool, format_summary, pool_summary
+    from muaudit.jobs.pool import format_summary, summarize_pool
 
-    summary = pool_summary(Pool(pool_dir))
+    summary = summarize_pool(pool_dir)
     echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
@@ -77,7 +56,7 @@ def pool_info(pool_dir, as_json):
 def pool_verify(pool_dir, as_json):
     """Check every committed row of every group against its sha256, and the keep matrix, seeds and
     forget matrices against the stored seeds; print a one-line summary with the pool's digest."""
-    from muaudit.pool.verify import format_verify, verify_pool
+    from muaudit.jobs.pool import format_verify, verify_pool
 
     result = verify_pool(pool_dir)
     echo_json(result) if as_json else click.echo(format_verify(result))
@@ -118,9 +97,9 @@ def pool_plan(pool_dir, forget_size, alpha, max_residual, n_targets, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the merged pool's summary as JSON.")
 def pool_merge(out, shards, as_json):
     """Join SHARDS (built with --shard k/n) into OUT/pool.h5."""
-    from muaudit.pool import Pool, format_summary, merge_pools, pool_summary
+    from muaudit.jobs.pool import format_summary, merge_shards
 
-    summary = pool_summary(Pool(merge_pools(out, list(shards))))
+    summary = merge_shards(out, shards)
     echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
