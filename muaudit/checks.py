@@ -49,24 +49,34 @@ def check_finite(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def as_scores_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a score vector and binary labels; return ``(float64 [n], bool [n])``.
+def as_labels_scores(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    """Validate binary labels and a score vector, in scikit-learn's order; return ``(bool [n], float64 [n])``.
 
-    ``labels`` may be bool or 0/1 integers (1 = member). Both classes must be present.
+    ``y_true`` may be bool or 0/1 integers (1 = member). Both classes must be present. Arguments in
+    the other order (scores first) are named as such in the error.
+
+    Example:
+        >>> as_labels_scores([0, 1], [0.2, 0.9])
+        (array([False,  True]), array([0.2, 0.9]))
+        >>> as_labels_scores([0.2, 0.9], [0, 1])
+        Traceback (most recent call last):
+        muaudit.errors.DataError: Expected `y_true` to be bool or 0/1 (1 = member); labels come first, then scores: (y_true, y_score) as in scikit-learn
     """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels)
+    y = np.asarray(y_true)
+    s = np.asarray(y_score, dtype=np.float64)
     if s.ndim != 1 or y.shape != s.shape:
-        raise DataError(f"Expected `scores` and `labels` of one shape [n], got {s.shape} and {y.shape}")
-    check_finite("scores", s)
+        raise DataError(f"Expected `y_true` and `y_score` of one shape [n], got {y.shape} and {s.shape}")
+    check_finite("y_score", s)
     if y.dtype != np.bool_:
         if not np.isin(y, (0, 1)).all():
-            raise DataError("Expected `labels` to be bool or 0/1 (1 = member)")
+            swapped = np.asarray(y_score).dtype == np.bool_ or np.isin(s, (0, 1)).all()
+            hint = "; labels come first, then scores: (y_true, y_score) as in scikit-learn" if swapped else ""
+            raise DataError(f"Expected `y_true` to be bool or 0/1 (1 = member){hint}")
         y = y.astype(bool)
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
-        raise DataError(f"Expected both members and non-members in `labels`, got {n_pos} of {y.size} members")
-    return s, y
+        raise DataError(f"Expected both members and non-members in `y_true`, got {n_pos} of {y.size} members")
+    return y, s
 
 
 def as_signals_3d(name: str, x) -> np.ndarray:

@@ -25,7 +25,7 @@ def test_an_audit_needs_no_pandas_and_draws_figures_without_pyplot():
     mods = loaded_after("from muaudit.metrics import summarize\nimport numpy as np\n"
                         "from muaudit.report.figures import save_audit_figures\nimport tempfile\n"
                         "s = np.random.default_rng(0).normal(size=200); y = np.r_[np.ones(100), np.zeros(100)]\n"
-                        "summarize(s, y)\nsave_audit_figures(tempfile.mkdtemp(), {'a': (s, y)}, {'a': s})")
+                        "summarize(y, s)\nsave_audit_figures(tempfile.mkdtemp(), {'a': (s, y)}, {'a': s})")
     assert "matplotlib" in mods and not {"pandas", "sklearn"} & mods
     assert "matplotlib.pyplot" not in loaded_after("from muaudit.report.figures import save_audit_figures")
 

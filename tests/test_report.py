@@ -172,7 +172,7 @@ def test_figures_use_metrics_roc_readable_legends_and_clipped_histograms():
     rng = np.random.default_rng(0)
     s, y = rng.normal(size=200), np.r_[np.ones(100), np.zeros(100)]
     ax = plot_roc({"a": (s, y)})
-    fpr, tpr, _ = roc(s, y)
+    fpr, tpr, _ = roc(y, s)
     assert np.array_equal(ax.lines[0].get_xdata(), fpr) and np.array_equal(ax.lines[0].get_ydata(), tpr)
     assert all(t.get_fontsize() >= 10 for t in ax.get_legend().get_texts()) and LEGEND_PT >= 10
     plt.close("all")

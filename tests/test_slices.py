@@ -62,7 +62,7 @@ def test_slice_auc_is_mean_placement_and_matches_metrics():
     s = rng.normal(0, 1, 200)
     mask = np.ones(200, bool)
     F, NM = np.arange(50), np.arange(50, 200)
-    assert placements(s, F, NM, mask).mean() == pytest.approx(auc(np.r_[s[F], s[NM]], np.arange(200) < 50))
+    assert placements(s, F, NM, mask).mean() == pytest.approx(auc(np.arange(200) < 50, np.r_[s[F], s[NM]]))
 
 
 def test_holm_matches_statsmodels():

@@ -68,7 +68,7 @@ def evaluate_leave_one_out(attack, reference: ReferenceSignals, *, n_targets: in
     targets = np.sort(rng.permutation(reference.n_models)[: min(n, reference.n_models)])
     attack = make_attack(attack)
     scores, labels = leave_one_out_scores(attack, reference, targets)
-    block = summarize(scores.ravel(), labels.ravel(), random_state=random_state, **summary_options)
-    per_target = [auc(s, y) if 0 < y.sum() < y.size else None for s, y in zip(scores, labels)]
+    block = summarize(labels.ravel(), scores.ravel(), random_state=random_state, **summary_options)
+    per_target = [auc(y, s) if 0 < y.sum() < y.size else None for s, y in zip(scores, labels)]
     return {**block, "attack": attack.name, "attack_config": asdict(attack.config),
             "targets": targets.tolist(), "per_target_auc": per_target}

@@ -162,9 +162,9 @@ def _row(sl: dict, s: np.ndarray, F: np.ndarray, NM: np.ndarray, *, fpr, level, 
         row["empty"] = "no forget examples" if not f.size else "no non-members"
         return row
     both, lab = np.r_[f, nm], np.r_[np.ones(f.size, bool), np.zeros(nm.size, bool)]
-    row["auc"] = auc(both, lab)
-    row["auc_ci"] = list(bootstrap_auc_ci(both, lab, level=level, n_bootstrap=n_bootstrap, random_state=random_state))
-    row["tpr_at_fpr"] = tpr_at_fpr_block(both, lab, (fpr,), level=level)[f"{fpr:g}"]
+    row["auc"] = auc(lab, both)
+    row["auc_ci"] = list(bootstrap_auc_ci(lab, both, level=level, n_bootstrap=n_bootstrap, random_state=random_state))
+    row["tpr_at_fpr"] = tpr_at_fpr_block(lab, both, (fpr,), level=level)[f"{fpr:g}"]
     return row
 
 
@@ -263,7 +263,7 @@ def slice_table(scores, forget, nonmembers, slices: list[dict], *, alpha: float 
     rows = [_row(sl, s, F, NM, **opts) for sl in kept]
     n_tested = _test_rows(rows, kept, s, F, NM, alpha=alpha, n_permutations=n_permutations, random_state=random_state)
     whole = {"n_forget": int(F.size), "n_nonmembers": int(NM.size),
-             "auc": auc(np.r_[s[F], s[NM]], np.r_[np.ones(F.size, bool), np.zeros(NM.size, bool)])}
+             "auc": auc(np.r_[np.ones(F.size, bool), np.zeros(NM.size, bool)], np.r_[s[F], s[NM]])}
     return {"rows": rows, "leaking": [r["label"] for r in rows if r["leaks_more"]], "n_tested": n_tested,
             "test": TEST, "correction": CORRECTION, "alpha": alpha, "fpr": fpr, "whole": whole}
 

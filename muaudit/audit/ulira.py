@@ -81,7 +81,7 @@ def held_out_accuracy(s: dict, *, random_state: int = 0, level: float = 0.95) ->
         if not test.any():
             continue
         ok = train if np.unique(s["labels"][train]).size == 2 else test  # a single target: in-sample
-        fpr, tpr, thr = roc(s["scores"][ok], s["labels"][ok])
+        fpr, tpr, thr = roc(s["labels"][ok], s["scores"][ok])
         pred[test] = s["scores"][test] >= thr[np.argmax(tpr - fpr)]
     y = s["labels"]
     value = float((pred[y].mean() + (~pred[~y]).mean()) / 2)
@@ -130,7 +130,7 @@ def _per_target(s: dict, alpha: float) -> tuple[list, float]:
     for t in np.unique(s["target"]):
         m = s["target"] == t
         y, v = s["labels"][m], s["scores"][m]
-        aucs.append(auc(v, y) if 0 < y.sum() < y.size else None)
+        aucs.append(auc(y, v) if 0 < y.sum() < y.size else None)
         hits.append(0 < y.sum() < y.size and mann_whitney_p_value(v[y], v[~y]) < alpha)
     return aucs, float(np.mean(hits))
 
@@ -141,7 +141,7 @@ def _block(s: dict, *, alpha, level, n_bootstrap, random_state) -> dict:
     aucs, power = _per_target(s, alpha)
     # cases share an example (scored under several held-out targets) and a target (scored on many
     # examples): a bootstrap over both crossed groupings
-    return {**summarize(s["scores"], y, groups=np.stack([s["example"], s["target"]]), **opts),
+    return {**summarize(y, s["scores"], groups=np.stack([s["example"], s["target"]]), **opts),
             "auc_ci_resampling": "examples x targets (two-way cluster bootstrap)",
             "p_value": mann_whitney_p_value(s["scores"][y], s["scores"][~y]),
             "ulira_accuracy": held_out_accuracy(s, random_state=random_state, level=level),
@@ -275,7 +275,7 @@ def population_mia(loss: np.ndarray, forget: np.ndarray, nonmembers: np.ndarray,
             continue
         lr = logistic_regression_mia(f, n, random_state=random_state)
         ind.append(lr.indiscernibility), acc.append(lr.accuracy)
-        loss_auc.append(auc(-np.r_[f, n], np.r_[np.ones(f.size, bool), np.zeros(n.size, bool)]))
+        loss_auc.append(auc(np.r_[np.ones(f.size, bool), np.zeros(n.size, bool)], -np.r_[f, n]))
     stat = lambda v: (float(np.mean(v)), float(np.std(v))) if v else (None, None)  # noqa: E731
     (i_m, i_s), (a_m, a_s), (l_m, l_s) = stat(ind), stat(acc), stat(loss_auc)
     return {"indiscernibility": i_m, "indiscernibility_std": i_s, "logistic_regression_accuracy": a_m,

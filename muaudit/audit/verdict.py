@@ -117,7 +117,7 @@ def _forget_test(scores, ranks, forget, nonmembers, *, summary_options, strata=N
     """
     nm = nonmembers if strata is None else nonmembers[np.isin(strata[1], strata[0])]
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
-    block = summarize(np.r_[scores[forget], scores[nm]], labels, **summary_options)
+    block = summarize(labels, np.r_[scores[forget], scores[nm]], **summary_options)
     p_value, _ = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
     _, p_lower = p_values_both_sides(ranks[forget], ranks[nonmembers], strata=strata)
     return block, p_value, p_lower
@@ -152,7 +152,7 @@ def _power_control(scores, ranks, forget, nonmembers, members, *, alpha, n_draws
         return None
     ml, nl = (None, None) if lab is None else (lab[R], lab[NM])
     strata = None if lab is None else (ml, nl)
-    block = summarize(np.r_[scores[R], scores[NM]], np.r_[np.ones(R.size, bool), np.zeros(NM.size, bool)],
+    block = summarize(np.r_[np.ones(R.size, bool), np.zeros(NM.size, bool)], np.r_[scores[R], scores[NM]],
                       **summary_options)
     per_class = None
     if design.matched:

@@ -1,7 +1,7 @@
 """Metrics of membership attacks: ROC, AUC, TPR at low FPR, intervals and epsilon lower bounds.
 
-Pure functions over numpy arrays. Convention everywhere: labels True / 1 = member, and a higher
-score means "member". :func:`summarize` gives the standard block written to ``results.json``.
+Pure functions over numpy arrays. Convention everywhere: arguments ``(y_true, y_score)`` in
+scikit-learn's order; labels True / 1 = member, and a higher score means "member". :func:`summarize` gives the standard block written to ``results.json``.
 """
 
 from muaudit.checks import StatisticsWarning

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.checks import as_scores_labels, check_unit_interval, warn
+from muaudit.checks import as_labels_scores, check_unit_interval, warn
 from muaudit.metrics.intervals import clopper_pearson
 from muaudit.metrics.roc import roc_curve
 
@@ -52,7 +52,7 @@ def _split_halves(y: np.ndarray, random_state: int) -> tuple[np.ndarray, np.ndar
     return np.concatenate(first), np.concatenate(second)
 
 
-def epsilon_lower_bound(scores, labels, *, delta: float = 1e-5, level: float = 0.95,
+def epsilon_lower_bound(y_true, y_score, *, delta: float = 1e-5, level: float = 0.95,
                         random_state: int = 0) -> float:
     """Epsilon lower bound (delta default 1e-5) with the threshold picked on a held-out half.
 
@@ -62,16 +62,16 @@ def epsilon_lower_bound(scores, labels, *, delta: float = 1e-5, level: float = 0
     half has no member or no non-member.
 
     Args:
-        scores: float ``[n]``, higher = member.
-        labels: bool or 0/1 ``[n]``, True = member.
+        y_true: bool or 0/1 ``[n]``, True = member.
+        y_score: float ``[n]``, higher = member.
 
     Example:
         >>> s = np.r_[np.full(1000, 1.0), np.full(1000, 0.0)]
-        >>> round(epsilon_lower_bound(s, s > 0.5), 2)
+        >>> round(epsilon_lower_bound(s > 0.5, s), 2)
         4.91
     """
     delta = check_unit_interval("delta", delta)
-    s, y = as_scores_labels(scores, labels)
+    y, s = as_labels_scores(y_true, y_score)
     a, b = _split_halves(y, random_state)
     if min(y[a].sum(), (~y[a]).sum(), y[b].sum(), (~y[b]).sum()) == 0:
         warn("epsilon lower bound needs >= 2 members and >= 2 non-members; returning 0.0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import beta
 
-from muaudit.checks import as_scores_labels, check_positive_int, check_unit_interval
+from muaudit.checks import as_labels_scores, check_positive_int, check_unit_interval
 from muaudit.errors import DataError
 
 
@@ -31,10 +31,10 @@ def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | f
     return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
 
-def _grouped(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _grouped(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Group index of every member and non-member score among the sorted unique scores."""
-    uniq, inverse = np.unique(scores, return_inverse=True)
-    return inverse[labels], inverse[~labels], uniq.size
+    uniq, inverse = np.unique(s, return_inverse=True)
+    return inverse[y], inverse[~y], uniq.size
 
 
 def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> np.ndarray:
@@ -46,7 +46,7 @@ def _auc_from_counts(pos_counts: np.ndarray, neg_counts: np.ndarray) -> np.ndarr
     return (pos_counts * (below + 0.5 * neg_counts)).sum(-1) / (pos_counts.sum(-1) * neg_counts.sum(-1))
 
 
-def _cluster_replicates(s: np.ndarray, y: np.ndarray, groups, n_bootstrap: int, rng) -> np.ndarray:
+def _cluster_replicates(y: np.ndarray, s: np.ndarray, groups, n_bootstrap: int, rng) -> np.ndarray:
     """AUC replicates of a cluster bootstrap. ``groups`` ``[n]`` (one grouping) or ``[k, n]`` (k
     crossed groupings, e.g. example and model): each replicate draws every grouping's clusters with
     replacement, and a case counts the product of its clusters' draw counts (the pigeonhole
@@ -70,7 +70,7 @@ def _cluster_replicates(s: np.ndarray, y: np.ndarray, groups, n_bootstrap: int, 
     return aucs
 
 
-def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 1000,
+def bootstrap_auc_ci(y_true, y_score, *, level: float = 0.95, n_bootstrap: int = 1000,
                      random_state: int = 0, groups=None) -> tuple[float, float]:
     """Percentile bootstrap interval for the AUC, resampling members and non-members separately.
 
@@ -86,18 +86,18 @@ def bootstrap_auc_ci(scores, labels, *, level: float = 0.95, n_bootstrap: int = 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> s = np.r_[rng.normal(1, 1, 200), rng.normal(0, 1, 200)]
-        >>> lo, hi = bootstrap_auc_ci(s, np.r_[np.ones(200), np.zeros(200)])
+        >>> lo, hi = bootstrap_auc_ci(np.r_[np.ones(200), np.zeros(200)], s)
         >>> 0.65 < lo < 0.76 < hi < 0.85
         True
     """
     level = check_unit_interval("level", level)
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
-    s, y = as_scores_labels(scores, labels)
+    y, s = as_labels_scores(y_true, y_score)
     rng = np.random.default_rng(random_state)
     if groups is not None:
-        aucs = _cluster_replicates(s, y, groups, n_bootstrap, rng)
+        aucs = _cluster_replicates(y, s, groups, n_bootstrap, rng)
     else:
-        pos_group, neg_group, k = _grouped(s, y)
+        pos_group, neg_group, k = _grouped(y, s)
         aucs = np.empty(n_bootstrap)
         block = max(1, (1 << 21) // max(k, 1))  # replicates counted at once (bounded memory)
         for start in range(0, n_bootstrap, block):

@@ -1,5 +1,7 @@
 """ROC curve, AUC, balanced accuracy and TPR at a fixed FPR; labels 1 = member, higher score = member.
 
+Every function takes ``(y_true, y_score)`` in scikit-learn's order (labels first, then scores).
+
 All functions agree with scikit-learn (``roc_curve``, ``roc_auc_score``); tests check that. The
 curve itself is computed here in NumPy (scikit-learn's algorithm: one threshold per distinct score),
 because importing ``sklearn.metrics`` (it pulls pandas) costs more than a whole audit.
@@ -10,27 +12,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from muaudit.checks import as_scores_labels, check_unit_interval
+from muaudit.checks import as_labels_scores, check_unit_interval
 
 
-def roc(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(fpr, tpr, thresholds)`` of "member if score >= threshold", every threshold kept.
 
     Args:
-        scores: float ``[n]``, higher = member.
-        labels: bool or 0/1 ``[n]``, True = member.
+        y_true: bool or 0/1 ``[n]``, True = member.
+        y_score: float ``[n]``, higher = member.
 
     Example:
-        >>> fpr, tpr, thr = roc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+        >>> fpr, tpr, thr = roc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
         >>> fpr.tolist(), tpr.tolist()
         ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
     """
-    s, y = as_scores_labels(scores, labels)
-    return roc_curve(y, s)
+    return roc_curve(*as_labels_scores(y_true, y_score))
 
 
-def roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``sklearn.metrics.roc_curve(y, s, drop_intermediate=False)`` for checked bool ``y`` and float ``s``."""
+def roc_curve(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``sklearn.metrics.roc_curve(y_true, y_score, drop_intermediate=False)`` for checked bool
+    ``y_true`` and float ``y_score`` (no checks: :func:`roc` checks).
+
+    Example:
+        >>> fpr, tpr, thr = roc_curve(np.array([False, True]), np.array([0.2, 0.9]))
+        >>> fpr.tolist(), tpr.tolist()
+        ([0.0, 0.0, 1.0], [0.0, 1.0, 1.0])
+    """
+    y, s = y_true, y_score
     order = np.argsort(s, kind="mergesort")[::-1]
     s, y = s[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last position of every distinct score
@@ -41,25 +50,25 @@ def roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         return fps / fps[-1], tps / tps[-1], np.r_[np.inf, s[last]]
 
 
-def auc(scores, labels) -> float:
+def auc(y_true, y_score) -> float:
     """Area under the ROC curve (ties count one half); 0.5 = chance, 1 = perfect separation.
 
     Example:
-        >>> auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+        >>> auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
         0.75
     """
-    fpr, tpr, _ = roc(scores, labels)
+    fpr, tpr, _ = roc(y_true, y_score)
     return float(np.trapezoid(tpr, fpr))
 
 
-def balanced_accuracy(scores, labels) -> float:
+def balanced_accuracy(y_true, y_score) -> float:
     """Best balanced accuracy over thresholds, ``max(1 - (FPR + FNR) / 2)``; at least 0.5.
 
     Example:
-        >>> balanced_accuracy([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+        >>> balanced_accuracy([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
         0.75
     """
-    fpr, tpr, _ = roc(scores, labels)
+    fpr, tpr, _ = roc(y_true, y_score)
     return float(np.max(1.0 - (fpr + (1.0 - tpr)) / 2.0))
 
 
@@ -77,7 +86,7 @@ class TprAtFpr:
         measurable: False when ``alpha < 1 / n_neg``: no threshold can have FPR in (0, alpha].
 
     Example:
-        >>> t = tpr_at_fpr([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0], alpha=0.5)
+        >>> t = tpr_at_fpr([1, 1, 0, 0], [0.9, 0.8, 0.3, 0.1], alpha=0.5)
         >>> isinstance(t, TprAtFpr), t.tpr, t.measurable
         (True, 1.0, True)
     """
@@ -92,21 +101,21 @@ class TprAtFpr:
     measurable: bool
 
 
-def tpr_at_fpr(scores, labels, alpha: float) -> TprAtFpr:
+def tpr_at_fpr(y_true, y_score, alpha: float) -> TprAtFpr:
     """The largest TPR among thresholds with FPR <= ``alpha``; no interpolation above ``alpha``.
 
     When ``alpha < 1 / n_neg`` the only admissible thresholds have FPR = 0, so the value says
     nothing about FPR ``alpha``: the result is marked unmeasurable (``tpr=None``).
 
     Example:
-        >>> r = tpr_at_fpr([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.5)
+        >>> r = tpr_at_fpr([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.5)
         >>> r.tpr, r.fpr, r.measurable
         (1.0, 0.5, True)
-        >>> tpr_at_fpr([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.1).measurable
+        >>> tpr_at_fpr([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.1).measurable
         False
     """
     alpha = check_unit_interval("alpha", alpha)
-    s, y = as_scores_labels(scores, labels)
+    y, s = as_labels_scores(y_true, y_score)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if alpha < 1.0 / n_neg:
         return TprAtFpr(alpha, None, None, None, None, n_pos, n_neg, False)

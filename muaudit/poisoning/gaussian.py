@@ -113,8 +113,8 @@ def gus_readout(I: np.ndarray, fresh_I: np.ndarray | None = None, *, alpha: floa
     if fresh_I is not None and n:
         scores = -np.r_[I, fresh_I.ravel()]
         labels = np.r_[np.ones(n, bool), np.zeros(fresh_I.size, bool)]
-        r = tpr_at_fpr(scores, labels, alpha)
-        out.update(tpr_fresh=r.tpr, auc=auc(scores, labels), n_fresh=int(fresh_I.size))
+        r = tpr_at_fpr(labels, scores, alpha)
+        out.update(tpr_fresh=r.tpr, auc=auc(labels, scores), n_fresh=int(fresh_I.size))
     return out
 
 

@@ -84,8 +84,8 @@ def loss_mia(model: nn.Module, forget: UnlearnData, nonmembers: UnlearnData, *, 
 
     s = np.r_[score(forget), score(nonmembers)]
     labels = np.r_[np.ones(len(forget), bool), np.zeros(len(nonmembers), bool)]
-    r = tpr_at_fpr(s, labels, fpr)
-    return {"tpr": r.tpr, "fpr": fpr, "auc": auc(s, labels), "nonmembers": label}
+    r = tpr_at_fpr(labels, s, fpr)
+    return {"tpr": r.tpr, "fpr": fpr, "auc": auc(labels, s), "nonmembers": label}
 
 
 def check_inputs(attack: str | PoisonAttack, methods: list[str], method_options: dict | None,

@@ -95,7 +95,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, log: bool = Fa
     lo = 1.0
     for name, (scores, y) in curves.items():
         y = np.asarray(y).astype(bool)
-        fpr, tpr, _ = roc(scores, y)
+        fpr, tpr, _ = roc(y, scores)
         lo = min(lo, 1.0 / max(int((~y).sum()), 1))
         ax.plot(fpr, tpr, label=name, lw=1.8, drawstyle="steps-post")
     lo = min(lo, 0.1)  # one non-member would clip the log axis to the point [1, 1]
