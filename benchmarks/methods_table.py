@@ -66,7 +66,7 @@ def run_seed(spec: PoolSpec, ds, seed: int, fraction: float, names: list[str]) -
     forget, retain, test = split(ds, len(ds.train_idx), fraction, seed)
     rows = {}
     for name in names:
-        res = run_unlearning(name, model, forget, retain, seed=seed, meta=meta)
+        res = run_unlearning(name, model, forget, retain, random_state=seed, meta=meta)
         rows[name] = {"retain": accuracy(res.model, retain), "forget": accuracy(res.model, forget),
                       "test": accuracy(res.model, test), "seconds": res.cost["seconds"],
                       "sample_gradients": res.cost["sample_gradients"]}

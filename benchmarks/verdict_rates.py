@@ -80,7 +80,7 @@ def main() -> None:
     print(f"| original | - | {r['verdict']} | {r['p_value']:.3g} | {r['p_value_lower']:.3g} | {r['auc']:.3f} | - |")
     for item in args.methods.split(","):
         name, lr = item.split(":")
-        out = run_unlearning(name, orig, f, rt, seed=0, meta=meta, config={"lr": float(lr)})
+        out = run_unlearning(name, orig, f, rt, random_state=0, meta=meta, config={"lr": float(lr)})
         r = _audit(out.model, ds, pool, phi_s, keep, forget, train_idx, args.alpha, spec.views)
         z = predict_many([out.model], ds.X[ds.train_idx[forget]])[0][:, 0]
         acc = float((z.argmax(-1) == ds.y[ds.train_idx[forget]]).mean())

@@ -144,6 +144,28 @@ def check_disjoint(**sets: np.ndarray) -> None:
                 raise DataError(f"Expected `{a}` and `{b}` to be disjoint, both contain index {common[0]}")
 
 
+def renamed_keyword(owner: str, old: str, old_value, new: str, new_value, default=None):
+    """The value of a keyword renamed from ``old`` to ``new``: ``new_value``, or ``old_value`` with a
+    DeprecationWarning when only the old keyword was given (kept for one release); both is a ConfigError.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     renamed_keyword("run_unlearning", "seed", 3, "random_state", 0, default=0)
+        3
+        >>> str(caught[0].message)
+        'run_unlearning: `seed` is deprecated; use `random_state` (the old name goes in the next release)'
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not default and new_value != default:
+        raise ConfigError(f"{owner}: give `{new}` only (`{old}` is its deprecated name)")
+    warnings.warn(f"{owner}: `{old}` is deprecated; use `{new}` (the old name goes in the next release)",
+                  DeprecationWarning, stacklevel=3)
+    return old_value
+
+
 def check_keys(where: str, got, valid) -> None:
     """Raise ConfigError naming the first key of ``got`` not in ``valid`` and the valid ones.
 

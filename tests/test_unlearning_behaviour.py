@@ -44,7 +44,7 @@ def cnn():
 
 def run(name, setup, seed=0, **config):
     model, meta, forget, retain, _ = setup
-    return run_unlearning(name, model, forget, retain, config=config, seed=seed, meta=meta).model
+    return run_unlearning(name, model, forget, retain, config=config, random_state=seed, meta=meta).model
 
 
 def loss(model, data):

@@ -59,7 +59,7 @@ def test_method_contract(name, arch):
     forget, retain = tiny_data()
     model = tiny_model(arch)
     before, flags = state(model), [p.requires_grad for p in model.parameters()]
-    res = run_unlearning(name, model, forget, retain, seed=0)
+    res = run_unlearning(name, model, forget, retain, random_state=0)
     out = res.model
     # the input is untouched
     assert same_state(state(model), before)
@@ -73,7 +73,7 @@ def test_method_contract(name, arch):
     assert res.cost["seconds"] > 0 and isinstance(res.cost["sample_gradients"], int)
     assert (res.cost["sample_gradients"] == 0) == (name == "original")
     # deterministic with a seed
-    again = run_unlearning(name, model, forget, retain, seed=0).model
+    again = run_unlearning(name, model, forget, retain, random_state=0).model
     assert same_state(state(again), state(out))
     # and the config round-trips through a dict
     assert make_config(get_method(name), res.config.to_dict()) == res.config
@@ -108,15 +108,30 @@ def test_methods_called_directly_record_cost_and_default_seed():
     ga = get_method("ga")
     a = ga(tiny_model("mlp"), forget, retain)
     assert ga.cost_["sample_gradients"] == 10 * len(forget)
-    b = ga(tiny_model("mlp"), forget, retain, config=ga.Config(), generator=torch.Generator().manual_seed(0))
+    b = ga(tiny_model("mlp"), forget, retain, config=ga.Config(), random_state=torch.Generator().manual_seed(0))
     assert same_state(state(a), state(b))
+
+
+def test_old_randomness_keywords_warn_for_one_release_and_give_the_same_model():
+    forget, retain = tiny_data()
+    new = run_unlearning("ft", tiny_model("mlp"), forget, retain, random_state=3).model
+    with pytest.warns(DeprecationWarning, match="run_unlearning: `seed` is deprecated; use `random_state`"):
+        old = run_unlearning("ft", tiny_model("mlp"), forget, retain, seed=3).model
+    assert same_state(state(new), state(old))
+    ft = get_method("ft")
+    a = ft(tiny_model("mlp"), forget, retain, random_state=torch.Generator().manual_seed(5))
+    with pytest.warns(DeprecationWarning, match="`generator` is deprecated; use `random_state`"):
+        b = ft(tiny_model("mlp"), forget, retain, generator=torch.Generator().manual_seed(5))
+    assert same_state(state(a), state(b)) and not same_state(state(a), state(new))
+    with pytest.raises(ConfigError, match=r"give `random_state` only \(`seed` is its deprecated name\)"):
+        run_unlearning("ft", tiny_model("mlp"), forget, retain, random_state=1, seed=3)
 
 
 @pytest.mark.parametrize("name", ["ft", "ngd", "srl", "bt", "msg", "ff"])
 def test_seed_changes_randomised_methods(name):
     forget, retain = tiny_data()
-    a = run_unlearning(name, tiny_model("mlp"), forget, retain, seed=0).model
-    b = run_unlearning(name, tiny_model("mlp"), forget, retain, seed=1).model
+    a = run_unlearning(name, tiny_model("mlp"), forget, retain, random_state=0).model
+    b = run_unlearning(name, tiny_model("mlp"), forget, retain, random_state=1).model
     assert not same_state(state(a), state(b))
 
 
@@ -131,10 +146,10 @@ def test_method_contract_resnet18(name):
     method = get_method(name)
     valid = {f.name for f in fields(method.Config)}
     short = {k: v for k, v in {"epochs": 1, "retain_epochs": 1, "fine_epochs": 1, "n_samples": 4}.items() if k in valid}
-    res = run_unlearning(method, model, forget, retain, config=short, seed=0)
+    res = run_unlearning(method, model, forget, retain, config=short, random_state=0)
     assert same_state(state(model), before)
     assert all(torch.isfinite(v).all() for v in res.model.state_dict().values() if v.is_floating_point())
-    assert same_state(state(run_unlearning(method, model, forget, retain, config=short, seed=0).model),
+    assert same_state(state(run_unlearning(method, model, forget, retain, config=short, random_state=0).model),
                       state(res.model))
 
 

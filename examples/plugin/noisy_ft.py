@@ -37,12 +37,12 @@ class NoisyFT(UnlearningMethod):
     touches = ("retain",)
     Config = NoisyFTConfig
 
-    def unlearn(self, model, forget, retain, config, generator):
+    def unlearn(self, model, forget, retain, config, random_state):
         # ``model`` is already a private copy on the data's device: change it in place and return it
         with torch.no_grad():
             for p in model.parameters():
-                p.add_(config.noise * torch.randn(p.shape, generator=generator).to(p.device))
+                p.add_(config.noise * torch.randn(p.shape, generator=random_state).to(p.device))
         opt = sgd(model.parameters(), lr=config.lr, momentum=config.momentum)
         finetune(model, retain, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
-                 generator=generator, lr_at=cosine_lr(config.lr, config.epochs))
+                 random_state=random_state, lr_at=cosine_lr(config.lr, config.epochs))
         return model

@@ -164,7 +164,7 @@ def unlearn_task(task: dict) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = run_unlearning(task["method"], world.original, world.forget, world.retain, config=task["config"],
-                             seed=task["run"], meta=world.meta)
+                             random_state=task["run"], meta=world.meta)
     base = {"task": task, "config": res.config.to_dict(), "seconds": float(res.cost.get("seconds", 0.0))}
     if is_diverged(res.model):
         return {**base, "status": "diverged"}

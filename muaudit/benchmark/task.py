@@ -48,7 +48,7 @@ def run_task(task: dict) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = run_unlearning(task["method"], world.original, world.forget, world.retain, config=task["config"],
-                             seed=task["seed"], meta=world.meta)
+                             random_state=task["seed"], meta=world.meta)
     base = {"task": task, "config": res.config.to_dict(), "reference": ref}
     if is_diverged(res.model):
         return {**base, "status": "diverged", "metrics": run_time_efficiency(res.cost, world.reference_cost)}

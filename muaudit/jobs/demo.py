@@ -96,7 +96,7 @@ def _unlearning_demo(spec, ds, pool_dir, out, forget, seed, results, log, progre
 
     model, meta = load_checkpoint(out / "original.pt")
     f, r, _, retain_pos = split_data(ds, np.asarray(meta["train_idx"]), forget, augment=spec.train.augment)
-    res = run_unlearning("ft", model, f, r, seed=seed, meta=meta)
+    res = run_unlearning("ft", model, f, r, random_state=seed, meta=meta)
     save_checkpoint(out / "ft-unlearned.pt", res.model, {**meta, "train_idx": retain_pos.tolist(),
                                                          "unlearning": {"method": "ft", "cost": res.cost}})
     groups = Pool(pool_dir).unlearned

@@ -119,7 +119,7 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)
     before = evaluate(model, forget_d, retain_d, test)
-    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, seed=seed, meta=meta, budget=budget,
+    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, random_state=seed, meta=meta, budget=budget,
                          progress=progress)
     after = evaluate(res.model, forget_d, retain_d, test)
     record = {"method": unlearner.name, "config": config.to_dict(), "forget_idx": [int(i) for i in forget],

@@ -184,7 +184,7 @@ def run_seed(attack: PoisonAttack, poison: PoisonSet, spec, make, methods: list[
     for name in methods:
         t0 = time.perf_counter()
         res = run_unlearning(name, original.to(device), forget, retain, config=(method_options or {}).get(name),
-                             seed=seed, meta=meta, budget=budget)
+                             random_state=seed, meta=meta, budget=budget)
         models[name], run.cost[name] = res.model.cpu(), res.cost
         tick()
         if log:

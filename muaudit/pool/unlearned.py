@@ -124,7 +124,7 @@ class ChunkUnlearner:
         f, r = self.data(m, forget)
         meta = {"recipe": self.spec.train.to_dict(), "train_idx": np.flatnonzero(self.ctx.keep[m]).tolist()}
         res = run_unlearning(e.method, model, f, r, config=e.method_config(self.spec.train),
-                             seed=method_seed(self.ctx.seeds[m], e), meta=meta, budget=e.budget)
+                             random_state=method_seed(self.ctx.seeds[m], e), meta=meta, budget=e.budget)
         logits = predict_logits(res.model, self.X, views=self.spec.views)
         return logits, float(res.cost["seconds"]), int(res.cost["sample_gradients"])
 

@@ -1,6 +1,6 @@
 """Unlearning methods as pluggable model transforms.
 
-``method(model, forget, retain, *, config, generator) -> new model``; the input is never changed.
+``method(model, forget, retain, *, config, random_state) -> new model``; the input is never changed.
 Built-in: the 18 methods of Deep Unlearn (FT, GA, SRL, NG+, MSG, CT, FCS, CFW, PRMQ, KDE, RNI, BT,
 SalUn, SCRUB, FF, IU, CF-k, EU-k), ``retrain``, ``original``, and GD, NGD, SSD from the poisoning
 study. See ``docs/methods.md`` for every method's source, algorithm, defaults and data.
@@ -10,7 +10,7 @@ Example:
     >>> from muaudit.unlearning import UnlearnData, run_unlearning
     >>> X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
     >>> model = torch.nn.Linear(8, 3)
-    >>> res = run_unlearning("ng+", model, UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:]), seed=0)
+    >>> res = run_unlearning("ng+", model, UnlearnData(X[:10], y[:10]), UnlearnData(X[10:], y[10:]), random_state=0)
     >>> res.model is model, type(res.model).__name__, res.cost["sample_gradients"] > 0
     (False, 'Linear', True)
 """

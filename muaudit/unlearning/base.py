@@ -2,7 +2,7 @@
 
 A method is a model transform::
 
-    new_model = method(model, forget, retain, config=cfg, generator=g)
+    new_model = method(model, forget, retain, config=cfg, random_state=g)
 
 It returns a **new** model (the input is deep-copied first and never changed), in eval mode, with
 the same architecture. ``forget`` and ``retain`` are :class:`UnlearnData`; ``retain.val`` may hold
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from muaudit.checks import renamed_keyword
 from muaudit.config import Config
 from muaudit.errors import ConfigError, DataError
 from muaudit.registry import Registry
@@ -146,21 +147,25 @@ class UnlearningMethod:
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 
     def __call__(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, *,
-                 config: MethodConfig | None = None, generator: torch.Generator | None = None) -> nn.Module:
+                 config: MethodConfig | None = None, random_state: torch.Generator | None = None,
+                 generator: torch.Generator | None = None) -> nn.Module:
+        """A new model: ``unlearn`` on a deep copy; all randomness from ``random_state`` (a
+        ``torch.Generator``; default seeded with 0). ``generator`` is its deprecated name."""
+        random_state = renamed_keyword(f"method {self.name!r}", "generator", generator, "random_state", random_state)
         config = self.Config() if config is None else config
         if not isinstance(config, self.Config):
             raise ConfigError(f"method {self.name!r} expects a {self.Config.__name__}, got {type(config).__name__}")
-        if generator is None:
-            generator = torch.Generator().manual_seed(0)
+        if random_state is None:
+            random_state = torch.Generator().manual_seed(0)
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         with metered(reuse=True) as meter:
-            new = self.unlearn(copy.deepcopy(model), forget.to(device), retain.to(device), config, generator)
+            new = self.unlearn(copy.deepcopy(model), forget.to(device), retain.to(device), config, random_state)
             self.cost_ = meter.report()
         for p in new.parameters():
             p.grad = None
         return new.eval()
 
-    def unlearn(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, config, generator) -> nn.Module:
+    def unlearn(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, config, random_state) -> nn.Module:
         """Change ``model`` (already a private copy, on the data's device) and return it."""
         raise NotImplementedError
 

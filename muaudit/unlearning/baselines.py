@@ -32,7 +32,7 @@ class Original(UnlearningMethod):
     touches = ()
     Config = OriginalConfig
 
-    def unlearn(self, model, forget, retain, config, generator):
+    def unlearn(self, model, forget, retain, config, random_state):
         return model
 
 
@@ -66,7 +66,7 @@ class Retrain(UnlearningMethod):
     def config_from_meta(cls, meta: dict) -> dict:
         return dict(meta.get("recipe") or {})
 
-    def unlearn(self, model, forget, retain, config, generator):
+    def unlearn(self, model, forget, retain, config, random_state):
         recipe = TrainRecipe.from_dict(config.to_dict())
         n, meter = len(retain), active_meter()
         epochs = recipe.epochs
@@ -75,9 +75,9 @@ class Retrain(UnlearningMethod):
         take(epochs * n)
         if epochs < recipe.epochs:
             meter.truncated = True
-        fresh_init(model, generator)
+        fresh_init(model, random_state)
         recipe = TrainRecipe(**{**recipe.to_dict(), "epochs": int(epochs)})
-        return train_sequential(model, retain.X, retain.y, recipe, draw_seed(generator))
+        return train_sequential(model, retain.X, retain.y, recipe, draw_seed(random_state))
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,9 @@ class FT(UnlearningMethod):
     touches = ("retain",)
     Config = FTConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  lr_at=cosine_lr(c.lr, c.epochs))
         return model
 
@@ -131,9 +131,9 @@ class GD(UnlearningMethod):
     touches = ("retain",)
     Config = GDConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator)
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state)
         return model
 
 
@@ -156,10 +156,10 @@ class NGD(UnlearningMethod):
     touches = ("retain",)
     Config = NGDConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         params = [p for p in model.parameters() if p.requires_grad]
         std = c.noise_var ** 0.5
-        noise = torch.Generator().manual_seed((generator.initial_seed() * 7919 + 1) % 2**63)
+        noise = torch.Generator().manual_seed((random_state.initial_seed() * 7919 + 1) % 2**63)
 
         def add_noise() -> None:  # own stream: the data order is GD's, whatever the noise
             for p in params:
@@ -167,7 +167,7 @@ class NGD(UnlearningMethod):
                     p.grad.add_(randn_like(p.grad, noise), alpha=std)
 
         opt = sgd(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  grad_fn=add_noise)
         return model
 
@@ -193,9 +193,9 @@ class GA(UnlearningMethod):
     touches = ("forget",)
     Config = GAConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, forget, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, forget, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  loss=neg_cross_entropy)
         return model
 
@@ -205,9 +205,9 @@ class SRLConfig(FTConfig):
     """Deep Unlearn ``successive_random_labels.py`` defaults (SGD, no schedule)."""
 
 
-def relabelled_union(forget: UnlearnData, retain: UnlearnData, n_classes: int, generator) -> UnlearnData:
+def relabelled_union(forget: UnlearnData, retain: UnlearnData, n_classes: int, random_state) -> UnlearnData:
     """Forget with labels drawn uniformly over all classes (may equal the truth), plus retain."""
-    labels = torch.randint(0, n_classes, (len(forget),), generator=generator).to(forget.y.device)
+    labels = torch.randint(0, n_classes, (len(forget),), generator=random_state).to(forget.y.device)
     return UnlearnData.concat(UnlearnData(forget.X, labels), retain)
 
 
@@ -222,12 +222,12 @@ class SRL(UnlearningMethod):
     touches = ("forget", "retain")
     Config = SRLConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         n_classes = n_outputs(model, forget.X)
         for _ in range(c.epochs):
-            data = relabelled_union(forget, retain, n_classes, generator)
-            finetune(model, data, epochs=1, batch_size=c.batch_size, optimizer=opt, generator=generator)
+            data = relabelled_union(forget, retain, n_classes, random_state)
+            finetune(model, data, epochs=1, batch_size=c.batch_size, optimizer=opt, random_state=random_state)
             if active_meter().exhausted:
                 break
         return model
@@ -260,14 +260,14 @@ class NGPlus(UnlearningMethod):
     touches = ("forget", "retain")
     Config = NGPlusConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         params = [p for p in model.parameters() if p.requires_grad]
         origin = [p.detach().clone() for p in params]
         opt = sgd(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        forget_batches = cycle_batches(forget, c.batch_size, generator)
+        forget_batches = cycle_batches(forget, c.batch_size, random_state)
         model.eval()
         for _ in range(c.epochs):
-            for xr, yr in iter_batches(retain, c.batch_size, generator):
+            for xr, yr in iter_batches(retain, c.batch_size, random_state):
                 xf, yf = next(forget_batches)
                 if not take(len(yr) + len(yf)):
                     return model

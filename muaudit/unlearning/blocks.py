@@ -94,25 +94,25 @@ def weighted_layers(module: nn.Module) -> list[nn.Module]:
 # -- seeded re-initialisation ------------------------------------------------------------------
 
 
-def draw_seed(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=generator))
+def draw_seed(random_state: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (1,), generator=random_state))
 
 
 @contextmanager
-def seeded(generator: torch.Generator):
-    """Run a block with the global RNG seeded from ``generator`` (for ``reset_parameters``)."""
+def seeded(random_state: torch.Generator):
+    """Run a block with the global RNG seeded from ``random_state`` (for ``reset_parameters``)."""
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(draw_seed(generator))
+        torch.manual_seed(draw_seed(random_state))
         yield
 
 
-def reset_modules(modules, generator: torch.Generator, *, norms: bool = True) -> None:
+def reset_modules(modules, random_state: torch.Generator, *, norms: bool = True) -> None:
     """Call ``reset_parameters()`` on every submodule of ``modules`` that has it (seeded).
 
     With ``norms=False`` normalisation layers keep their parameters and running statistics.
     """
-    with seeded(generator), torch.no_grad():
+    with seeded(random_state), torch.no_grad():
         for module in modules:
             for m in module.modules():
                 if not norms and isinstance(m, NORMS):
@@ -121,29 +121,29 @@ def reset_modules(modules, generator: torch.Generator, *, norms: bool = True) ->
                     m.reset_parameters()
 
 
-def fresh_init(model: nn.Module, generator: torch.Generator) -> nn.Module:
+def fresh_init(model: nn.Module, random_state: torch.Generator) -> nn.Module:
     """Re-initialise every layer of ``model`` in place, as its constructor would (seeded).
 
     muaudit's ResNet-18 draws conv weights from ``kaiming_normal_(fan_out)`` like torchvision.
     """
     from muaudit.models.archs import ResNet18
 
-    reset_modules([model], generator)
+    reset_modules([model], random_state)
     if isinstance(model, ResNet18):
-        with seeded(generator), torch.no_grad():
+        with seeded(random_state), torch.no_grad():
             for m in model.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     return model
 
 
-def randn_like(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Standard normal noise shaped like ``t``, drawn on the CPU from ``generator``."""
-    return torch.randn(t.shape, generator=generator, dtype=torch.float32).to(t.device, t.dtype)
+def randn_like(t: torch.Tensor, random_state: torch.Generator) -> torch.Tensor:
+    """Standard normal noise shaped like ``t``, drawn on the CPU from ``random_state``."""
+    return torch.randn(t.shape, generator=random_state, dtype=torch.float32).to(t.device, t.dtype)
 
 
-def rand_like(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(t.shape, generator=generator, dtype=torch.float32).to(t.device, t.dtype)
+def rand_like(t: torch.Tensor, random_state: torch.Generator) -> torch.Tensor:
+    return torch.rand(t.shape, generator=random_state, dtype=torch.float32).to(t.device, t.dtype)
 
 
 def fan_in(weight: torch.Tensor) -> int:

@@ -6,7 +6,7 @@ passes (teacher outputs, evaluations) are not counted; a teacher forward costs a
 sample-gradient and is left out as in the source papers.
 
 The meter of the running method is found through :func:`active_meter`, so the ``__call__`` contract
-of a method stays ``(model, forget, retain, *, config, generator)``. The shared loops in
+of a method stays ``(model, forget, retain, *, config, random_state)``. The shared loops in
 :mod:`muaudit.unlearning.loops` charge it; a third-party method that trains with its own loop can
 call ``active_meter().charge(n)`` itself.
 """

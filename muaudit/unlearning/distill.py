@@ -44,9 +44,9 @@ class BT(UnlearningMethod):
     touches = ("forget", "retain")
     Config = BTConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         good = frozen_copy(model)
-        bad = frozen_copy(fresh_init(copy.deepcopy(model), generator))
+        bad = frozen_copy(fresh_init(copy.deepcopy(model), random_state))
         flags = torch.cat([torch.zeros(len(retain)), torch.ones(len(forget))]).long().to(retain.X.device)
         data = UnlearnData(torch.cat([retain.X, forget.X]), flags)  # y = origin flag (forget = 1)
         opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -58,7 +58,7 @@ class BT(UnlearningMethod):
                 target = f * F.softmax(bad(x) / T, 1) + (1 - f) * F.softmax(good(x) / T, 1)
             return F.kl_div(F.log_softmax(m(x) / T, 1), target, reduction="none").mean()  # torch "mean"
 
-        finetune(model, data, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator, loss=loss)
+        finetune(model, data, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state, loss=loss)
         return model
 
 
@@ -119,7 +119,7 @@ class SCRUB(UnlearningMethod):
     touches = ("forget", "retain", "val")
     Config = SCRUBConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         teacher = frozen_copy(model)
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         lr_at = step_decay_lr(c.lr, c.epochs, c.decay_rate)
@@ -129,8 +129,8 @@ class SCRUB(UnlearningMethod):
             set_lr(opt, lr_at(epoch))
             model.train()
             if epoch < c.msteps:
-                self._pass(model, teacher, forget, opt, c, generator, maximize=True)
-            self._pass(model, teacher, retain, opt, c, generator, maximize=False)
+                self._pass(model, teacher, forget, opt, c, random_state, maximize=True)
+            self._pass(model, teacher, retain, opt, c, random_state, maximize=False)
             states.append(copy.deepcopy(model.state_dict()))
             forget_err.append(error_rate(model, forget))
         target = error_rate(model, val_f)
@@ -141,10 +141,10 @@ class SCRUB(UnlearningMethod):
         return model
 
     @staticmethod
-    def _pass(model, teacher, data, opt, c, generator, *, maximize: bool) -> None:
+    def _pass(model, teacher, data, opt, c, random_state, *, maximize: bool) -> None:
         T = c.temperature
         batch = c.forget_batch_size if maximize else c.retain_batch_size
-        for x, y in iter_batches(data, batch, generator, shuffle=not maximize):
+        for x, y in iter_batches(data, batch, random_state, shuffle=not maximize):
             if not take(len(y)):
                 return
             out = model(x)
@@ -188,10 +188,10 @@ class KDE(UnlearningMethod):
     touches = ("retain", "val")
     Config = KDEConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         teacher, T = frozen_copy(model), c.temperature
-        reset_modules(stem(model).modules, generator, norms=False)
-        reset_modules(head(model).modules, generator)
+        reset_modules(stem(model).modules, random_state, norms=False)
+        reset_modules(head(model).modules, random_state)
         warm = retain.val if retain.val is not None and len(retain.val) else retain
 
         def warm_loss(m, x, y):
@@ -207,10 +207,10 @@ class KDE(UnlearningMethod):
                     + distill_kl(out, t, T))
 
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, warm, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, warm, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  loss=warm_loss)
         opt = sgd(model.parameters(), lr=c.retain_lr, momentum=c.retain_momentum, weight_decay=c.retain_weight_decay)
-        finetune(model, retain, epochs=c.retain_epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.retain_epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  loss=retain_loss, lr_at=cosine_lr(c.retain_lr, c.retain_epochs))
         return model
 
@@ -256,22 +256,22 @@ class FCS(UnlearningMethod):
     touches = ("forget", "retain")
     Config = FCSConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         bs, params = c.batch_size, list(model.parameters())
         opt = sgd(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         opt_f = sgd(params, lr=c.forget_lr, momentum=c.forget_momentum, weight_decay=c.forget_weight_decay)
         opt_r = sgd(params, lr=c.retain_lr * bs / 64, momentum=c.retain_momentum, weight_decay=c.retain_weight_decay)
-        finetune(model, forget, epochs=1, batch_size=bs, optimizer=opt, generator=generator, loss=uniform_kl)
+        finetune(model, forget, epochs=1, batch_size=bs, optimizer=opt, random_state=random_state, loss=uniform_kl)
         rate = cosine_lr(c.forget_lr, -(-len(forget) // bs) * c.epochs, c.eta_min)
         step = 0
         for _ in range(c.epochs):
             model.train()
-            for (xf, _), (xr, _) in zip(iter_batches(forget, bs, generator), iter_batches(retain, bs, generator)):
+            for (xf, _), (xr, _) in zip(iter_batches(forget, bs, random_state), iter_batches(retain, bs, random_state)):
                 if not take(len(xf)):
                     return model
                 set_lr(opt_f, rate(step))
                 out_f, out_r = model(xf), model(xr).detach()
                 optimizer_step(opt_f, -F.log_softmax(out_f @ out_r.T / c.temperature, 1).mean())
                 step += 1
-            finetune(model, retain, epochs=1, batch_size=bs, optimizer=opt_r, generator=generator)
+            finetune(model, retain, epochs=1, batch_size=bs, optimizer=opt_r, random_state=random_state)
         return model

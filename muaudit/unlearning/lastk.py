@@ -31,7 +31,7 @@ class LastKConfig(MethodConfig):
     _nonnegative = ("l2", "decay_rate")
 
 
-def train_last_blocks(model: nn.Module, retain, c: LastKConfig, generator, *, augment: bool = False) -> nn.Module:
+def train_last_blocks(model: nn.Module, retain, c: LastKConfig, random_state, *, augment: bool = False) -> nn.Module:
     """Freeze all but the last ``k`` blocks and the head; train them on retain with
     ``CE + (l2/2)||theta - theta_0||^2`` in eval mode (BatchNorm statistics frozen)."""
     trainable = [p for b in last_blocks(model, c.k) for p in b.parameters()]
@@ -46,7 +46,7 @@ def train_last_blocks(model: nn.Module, retain, c: LastKConfig, generator, *, au
 
     try:
         opt = sgd([p for p in trainable if p.requires_grad], lr=c.lr)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  loss=loss, lr_at=step_decay_lr(c.lr, c.epochs, c.decay_rate), train_mode=False, augment=augment)
     finally:
         for p in model.parameters():
@@ -64,8 +64,8 @@ class CFk(UnlearningMethod):
     touches = ("retain",)
     Config = LastKConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        return train_last_blocks(model, retain, c, generator)
+    def unlearn(self, model, forget, retain, c, random_state):
+        return train_last_blocks(model, retain, c, random_state)
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,10 @@ class EUkConfig(LastKConfig):
     augment: bool = True
 
 
-def reinit_blocks(blocks, generator) -> None:
+def reinit_blocks(blocks, random_state) -> None:
     """EU-k's re-initialisation: conv ``kaiming_uniform_(fan_out)``, linear ``xavier_uniform_``,
     norm weight 1 / bias 0; conv and linear biases 0."""
-    with torch.no_grad(), seeded(generator):
+    with torch.no_grad(), seeded(random_state):
         for block in blocks:
             for m in (sub for mod in block.modules for sub in mod.modules()):
                 if isinstance(m, nn.Conv2d):
@@ -102,6 +102,6 @@ class EUk(UnlearningMethod):
     touches = ("retain",)
     Config = EUkConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        reinit_blocks(last_blocks(model, c.k), generator)
-        return train_last_blocks(model, retain, c, generator, augment=c.augment and retain.augment)
+    def unlearn(self, model, forget, retain, c, random_state):
+        reinit_blocks(last_blocks(model, c.k), random_state)
+        return train_last_blocks(model, retain, c, random_state, augment=c.augment and retain.augment)

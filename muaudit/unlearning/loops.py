@@ -27,24 +27,24 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 # -- data ---------------------------------------------------------------------------------------
 
 
-def iter_batches(data: UnlearnData, batch_size: int, generator: torch.Generator, *, shuffle: bool = True,
+def iter_batches(data: UnlearnData, batch_size: int, random_state: torch.Generator, *, shuffle: bool = True,
                  augment: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One pass over ``data`` in batches (shuffled by ``generator``); optional crop+flip augmentation."""
+    """One pass over ``data`` in batches (shuffled by ``random_state``); optional crop+flip augmentation."""
     n = len(data)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = torch.randperm(n, generator=random_state) if shuffle else torch.arange(n)
     order = order.to(data.X.device)
-    rng = np.random.default_rng(draw_seed(generator)) if augment and data.X.dim() == 4 else None
+    rng = np.random.default_rng(draw_seed(random_state)) if augment and data.X.dim() == 4 else None
     for s in range(0, n, batch_size):
         idx = order[s:s + batch_size]
         xb = data.X[idx]
         yield (augment_images(xb, rng) if rng is not None else xb), data.y[idx]
 
 
-def cycle_batches(data: UnlearnData, batch_size: int, generator: torch.Generator) -> Iterator:
+def cycle_batches(data: UnlearnData, batch_size: int, random_state: torch.Generator) -> Iterator:
     """Endless batches: a new shuffled pass whenever one ends (``itertools.cycle`` semantics
     of the sources, but reshuffled)."""
     while True:
-        yield from iter_batches(data, batch_size, generator)
+        yield from iter_batches(data, batch_size, random_state)
 
 
 def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
@@ -146,7 +146,7 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_fn
 
 
 def finetune(model: nn.Module, data: UnlearnData, *, epochs: int, batch_size: int,
-             optimizer: torch.optim.Optimizer, generator: torch.Generator, loss: LossFn = cross_entropy,
+             optimizer: torch.optim.Optimizer, random_state: torch.Generator, loss: LossFn = cross_entropy,
              lr_at: Callable[[int], float] | None = None, grad_fn: Callable[[], None] | None = None,
              train_mode: bool = True, augment: bool = False, max_steps: int | None = None,
              on_epoch: Callable[[int], None] | None = None) -> int:
@@ -164,7 +164,7 @@ def finetune(model: nn.Module, data: UnlearnData, *, epochs: int, batch_size: in
         if on_epoch is not None:
             on_epoch(epoch)
         model.train(train_mode)
-        for xb, yb in iter_batches(data, batch_size, generator, augment=augment):
+        for xb, yb in iter_batches(data, batch_size, random_state, augment=augment):
             if (max_steps is not None and steps >= max_steps) or not take(len(yb)):
                 return steps
             optimizer_step(optimizer, loss(model, xb, yb), grad_fn)

@@ -38,16 +38,16 @@ class MSGConfig(FinetuneConfig):
     _unit_interval = ("init_rate",)
 
 
-def snip_gradients(model: nn.Module, forget, retain, batch_size: int, generator) -> dict:
+def snip_gradients(model: nn.Module, forget, retain, batch_size: int, random_state) -> dict:
     """MSG's accumulated gradient: CE over a random retain subset of size |forget| (batch 64),
     then -CE over the forget set, summed without ``zero_grad`` in between (train mode)."""
     model.train()
-    idx = torch.randperm(len(retain), generator=generator)[:len(forget)]
-    grads = accumulate_grads(model, iter_batches(retain.subset(idx), 64, generator), cross_entropy)
-    return accumulate_grads(model, iter_batches(forget, batch_size, generator), neg_cross_entropy, grads=grads)
+    idx = torch.randperm(len(retain), generator=random_state)[:len(forget)]
+    grads = accumulate_grads(model, iter_batches(retain.subset(idx), 64, random_state), cross_entropy)
+    return accumulate_grads(model, iter_batches(forget, batch_size, random_state), neg_cross_entropy, grads=grads)
 
 
-def reinit_small_gradients(model: nn.Module, grads: dict, rate: float, generator) -> dict:
+def reinit_small_gradients(model: nn.Module, grads: dict, rate: float, random_state) -> dict:
     """Per feature layer, re-initialise (``kaiming_normal_``, fan_out) the ``round(rate * numel)``
     weights with the smallest ``|grad|``; return gradient scales (1 there, 0.1 elsewhere)."""
     names = {id(p): n for n, p in model.named_parameters()}
@@ -60,7 +60,7 @@ def reinit_small_gradients(model: nn.Module, grads: dict, rate: float, generator
             chosen[torch.topk(-g.abs().flatten(), k).indices] = True
             chosen = chosen.view_as(w)
             fresh = torch.empty_like(w, device="cpu")
-            nn.init.kaiming_normal_(fresh, mode="fan_out", nonlinearity="relu", generator=generator)
+            nn.init.kaiming_normal_(fresh, mode="fan_out", nonlinearity="relu", generator=random_state)
             w.copy_(torch.where(chosen, fresh.to(w.device), w))
             scales[names[id(w)]] = torch.where(chosen, 1.0, 0.1).to(w.dtype)
     return scales
@@ -81,9 +81,9 @@ class MSG(UnlearningMethod):
     touches = ("forget", "retain")
     Config = MSGConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        grads = snip_gradients(model, forget, retain, c.batch_size, generator)
-        scales = reinit_small_gradients(model, grads, c.init_rate, generator)
+    def unlearn(self, model, forget, retain, c, random_state):
+        grads = snip_gradients(model, forget, retain, c.batch_size, random_state)
+        scales = reinit_small_gradients(model, grads, c.init_rate, random_state)
         params = dict(model.named_parameters())
 
         def scale_grads() -> None:
@@ -92,7 +92,7 @@ class MSG(UnlearningMethod):
                     params[n].grad.mul_(s)
 
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  lr_at=linear_anneal_lr(c.lr, c.epochs), grad_fn=scale_grads)
         return model
 
@@ -141,10 +141,10 @@ class CT(UnlearningMethod):
     touches = ("retain",)
     Config = CTConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         transpose_kernels(model, tuple(retain.X.shape[1:]))
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, generator=generator,
+        finetune(model, retain, epochs=c.epochs, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                  lr_at=cosine_lr(c.lr, c.epochs))
         return model
 
@@ -163,13 +163,13 @@ class CFWConfig(FinetuneConfig):
     _nonnegative = ("start_std", "final_std")
 
 
-def confuse_stem(model: nn.Module, std: float, generator) -> None:
+def confuse_stem(model: nn.Module, std: float, random_state) -> None:
     """``w <- N(w, std)`` for the stem's conv/linear weights (the source's ``vision_confuser``
     matches top-level children named ``conv*``: ``conv1`` on ResNet-18)."""
     with torch.no_grad():
         for module in stem(model).modules:
             for layer in weighted_layers(module):
-                layer.weight.add_(randn_like(layer.weight, generator), alpha=std)
+                layer.weight.add_(randn_like(layer.weight, random_state), alpha=std)
 
 
 @register_method
@@ -184,8 +184,8 @@ class CFW(UnlearningMethod):
     touches = ("retain",)
     Config = CFWConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        confuse_stem(model, c.start_std, generator)
+    def unlearn(self, model, forget, retain, c, random_state):
+        confuse_stem(model, c.start_std, random_state)
         counts = torch.bincount(retain.y, minlength=n_outputs(model, retain.X)).float()
         weights = len(retain) / ((counts > 0).sum() * counts.clamp(min=1))
 
@@ -194,10 +194,10 @@ class CFW(UnlearningMethod):
 
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         for epoch in range(c.epochs):
-            finetune(model, retain, epochs=1, batch_size=c.batch_size, optimizer=opt, generator=generator,
+            finetune(model, retain, epochs=1, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                      loss=loss, lr_at=lambda _, epoch=epoch: cosine_lr(c.lr, c.epochs)(epoch))
             if epoch == c.epochs - 2:
-                confuse_stem(model, c.final_std, generator)
+                confuse_stem(model, c.final_std, random_state)
         return model
 
 
@@ -214,7 +214,7 @@ class PRMQConfig(FinetuneConfig):
     _unit_interval = ("prune_amount",)
 
 
-def prune_and_reinit(model: nn.Module, amount: float, generator) -> None:
+def prune_and_reinit(model: nn.Module, amount: float, random_state) -> None:
     """Global L1 pruning of the ``round(amount * n)`` smallest conv/linear weights and biases;
     zero weights are then re-drawn from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (biases stay 0)."""
     layers = weighted_layers(model)
@@ -231,7 +231,7 @@ def prune_and_reinit(model: nn.Module, amount: float, generator) -> None:
                 start += t.numel()
         for m in layers:
             bound = fan_in(m.weight) ** -0.5
-            fresh = (rand_like(m.weight, generator) - 0.5) * 2 * bound
+            fresh = (rand_like(m.weight, random_state) - 0.5) * 2 * bound
             m.weight.copy_(torch.where(m.weight == 0, fresh, m.weight))
 
 
@@ -252,11 +252,11 @@ class PRMQ(UnlearningMethod):
     touches = ("retain",)
     Config = PRMQConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         teacher = frozen_copy(model)
         counts = torch.bincount(retain.y, minlength=n_outputs(model, retain.X)).float()
         class_weights = counts.clamp(min=1) ** -0.1
-        prune_and_reinit(model, c.prune_amount, generator)
+        prune_and_reinit(model, c.prune_amount, random_state)
 
         def loss(m, x, y):
             out = m(x)
@@ -268,7 +268,7 @@ class PRMQ(UnlearningMethod):
         steps = int(n_batches * c.epochs) + 1
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         finetune(model, retain, epochs=-(-steps // n_batches), batch_size=c.batch_size, optimizer=opt,
-                 generator=generator, loss=loss, max_steps=steps)
+                 random_state=random_state, loss=loss, max_steps=steps)
         return model.half().float()
 
 
@@ -319,11 +319,11 @@ class RNI(UnlearningMethod):
     touches = ("retain",)
     Config = RNIConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        reset_modules(head(model).modules, generator)
+    def unlearn(self, model, forget, retain, c, random_state):
+        reset_modules(head(model).modules, random_state)
         params = dict(model.named_parameters())
         flags = {n: p.requires_grad for n, p in params.items()}
-        rng, seen = np.random.default_rng(draw_seed(generator)), set()
+        rng, seen = np.random.default_rng(draw_seed(random_state)), set()
         first_fine = c.epochs - c.fine_epochs
         try:
             for ep in range(c.epochs):
@@ -331,7 +331,7 @@ class RNI(UnlearningMethod):
                 if ep < first_fine:
                     keys, noisy = rni_epoch_keys(keys, c, rng)
                     if ep >= c.reset_epochs:
-                        self._add_noise([params[k] for k in noisy if k not in seen], c.origin_noise, generator)
+                        self._add_noise([params[k] for k in noisy if k not in seen], c.origin_noise, random_state)
                     lr, mom, wd = c.lr, c.momentum, c.weight_decay
                 else:
                     lr = c.fine_lr[min(ep - first_fine, len(c.fine_lr) - 1)]
@@ -340,14 +340,14 @@ class RNI(UnlearningMethod):
                     p.requires_grad_(flags[n] and n in keys)
                 seen |= set(keys)
                 opt = sgd(params.values(), lr=lr, momentum=mom, weight_decay=wd)
-                finetune(model, retain, epochs=1, batch_size=c.batch_size, optimizer=opt, generator=generator)
+                finetune(model, retain, epochs=1, batch_size=c.batch_size, optimizer=opt, random_state=random_state)
         finally:
             for n, p in params.items():
                 p.requires_grad_(flags[n])
         return model
 
     @staticmethod
-    def _add_noise(tensors, std: float, generator) -> None:
+    def _add_noise(tensors, std: float, random_state) -> None:
         with torch.no_grad():
             for t in tensors:
-                t.add_(randn_like(t, generator), alpha=std)
+                t.add_(randn_like(t, random_state), alpha=std)

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from muaudit.checks import renamed_keyword
 from muaudit.errors import ConfigError, DataError
 from muaudit.unlearning.base import MethodConfig, UnlearnData, UnlearningMethod, get_method, make_config
 from muaudit.unlearning.cost import metered
@@ -44,15 +45,16 @@ def budget_limit(meta: dict, budget: float) -> int:
 
 
 def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: UnlearnData, retain: UnlearnData, *,
-                   config: MethodConfig | dict | None = None, seed: int = 0, meta: dict | None = None,
+                   config: MethodConfig | dict | None = None, random_state: int = 0, meta: dict | None = None,
                    budget: float | None = None, max_sample_gradients: int | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> UnlearnResult:
+                   progress: Callable[[int, int], None] | None = None, seed: int | None = None) -> UnlearnResult:
     """Run ``method`` on ``model``; return the new model, resolved config and measured cost.
 
     Args:
         method: a registered name (``"ng+"``) or a method instance.
         config: a config dataclass, or a dict of overrides of the defaults.
-        seed: seeds the method's ``torch.Generator`` (same seed, same model).
+        random_state: seeds the method's ``torch.Generator`` (same seed, same model).
+        seed: the deprecated name of ``random_state`` (a DeprecationWarning; goes in the next release).
         meta: checkpoint meta; gives ``retrain`` its recipe and ``budget`` its reference.
         budget: at most this fraction of the original training's sample-gradients
             (``meta["recipe"]["epochs"] x len(meta["train_idx"])``); training loops stop there.
@@ -72,9 +74,10 @@ def run_unlearning(method: str | UnlearningMethod, model: nn.Module, forget: Unl
     if not len(retain):
         raise DataError("the retain set is empty: the forget set covers the whole training set")
     limit = max_sample_gradients if budget is None else budget_limit(meta or {}, budget)
-    generator = torch.Generator().manual_seed(int(seed))
+    random_state = renamed_keyword("run_unlearning", "seed", seed, "random_state", random_state, default=0)
+    generator = torch.Generator().manual_seed(int(random_state))
     with metered(limit, progress=progress) as meter:
-        new = method(model, forget, retain, config=config, generator=generator)
+        new = method(model, forget, retain, config=config, random_state=generator)
         cost = meter.report()
     return UnlearnResult(new, config, cost)
 

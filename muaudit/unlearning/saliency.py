@@ -33,10 +33,10 @@ class SalUnConfig(MethodConfig):
     _unit_interval = ("threshold",)
 
 
-def saliency_masks(model: nn.Module, forget: UnlearnData, threshold: float, batch_size: int, generator) -> dict:
+def saliency_masks(model: nn.Module, forget: UnlearnData, threshold: float, batch_size: int, random_state) -> dict:
     """1 for the global top-``threshold`` fraction of all parameters by ``|sum grad(-CE_forget)|``."""
     model.train()
-    grads = accumulate_grads(model, iter_batches(forget, batch_size, generator), neg_cross_entropy)
+    grads = accumulate_grads(model, iter_batches(forget, batch_size, random_state), neg_cross_entropy)
     flat = torch.cat([g.abs().flatten() for g in grads.values()])
     k = int(flat.numel() * threshold)
     keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
@@ -60,13 +60,13 @@ class SalUn(UnlearningMethod):
     touches = ("forget", "retain")
     Config = SalUnConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
-        masks = saliency_masks(model, forget, c.threshold, c.batch_size, generator)
+    def unlearn(self, model, forget, retain, c, random_state):
+        masks = saliency_masks(model, forget, c.threshold, c.batch_size, random_state)
         opt = sgd(model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         n_classes = n_outputs(model, forget.X)
         for _ in range(c.epochs):
-            data = relabelled_union(forget, retain, n_classes, generator)
-            finetune(model, data, epochs=1, batch_size=c.batch_size, optimizer=opt, generator=generator,
+            data = relabelled_union(forget, retain, n_classes, random_state)
+            finetune(model, data, epochs=1, batch_size=c.batch_size, optimizer=opt, random_state=random_state,
                      grad_fn=mask_grads(model, masks))
             if active_meter().exhausted:
                 break
@@ -119,7 +119,7 @@ class FF(UnlearningMethod):
     touches = ("retain",)
     Config = FFConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         n_classes = n_outputs(model, retain.X)
         fisher = fisher_diagonal(model, retain, c.batch_size)
         with torch.no_grad():
@@ -130,7 +130,7 @@ class FF(UnlearningMethod):
                     var = var.mean(dim=1, keepdim=True).expand_as(p).clone()
                 if classifier or p.dim() == 1:
                     var = var * 10
-                p.add_(var.sqrt() * randn_like(p, generator))
+                p.add_(var.sqrt() * randn_like(p, random_state))
         return model
 
 
@@ -203,7 +203,7 @@ class IU(UnlearningMethod):
     touches = ("forget", "retain")
     Config = IUConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         model.eval()
         n_f, n_r = len(forget), len(retain)
         g_f = flat_grad_sum(model, forget, c.batch_size) / (n_f + n_r)
@@ -252,7 +252,7 @@ class SSD(UnlearningMethod):
     touches = ("forget", "retain")
     Config = SSDConfig
 
-    def unlearn(self, model, forget, retain, c, generator):
+    def unlearn(self, model, forget, retain, c, random_state):
         full = importances(model, UnlearnData.concat(retain, forget), c.batch_size)
         forget_imp = importances(model, forget, c.batch_size)
         with torch.no_grad():
