@@ -15,8 +15,7 @@ from muaudit.jobs.queries import label_signals, outputs_are_labels
 from muaudit.models import load_checkpoint
 from muaudit.pool import Pool, PoolSpec, build_pool, load_spec
 from muaudit.pool.rescore import load_shadows, score_shadows
-from muaudit.targets import InputAdapter
-from muaudit.targets.load import AuditTarget
+from muaudit.targets import AuditTarget, InputAdapter
 from muaudit.targets.runner import TorchRunner, predict_outputs
 
 

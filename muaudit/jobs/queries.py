@@ -18,7 +18,7 @@ import numpy as np
 
 from muaudit.errors import ConfigError
 from muaudit.jobs.inputs import AuditData, target_logits
-from muaudit.targets.load import AuditTarget
+from muaudit.targets import AuditTarget
 
 RECOGNITION = {
     "logits": "cannot be ruled out: the provider computed these outputs knowing which examples the audit "

@@ -18,7 +18,7 @@ from muaudit.errors import CheckpointError, ConfigError, DataError
 from muaudit.models import load_state, read_checkpoint, save_checkpoint
 from muaudit.models.checkpoint import model_from_meta
 from muaudit.targets.adapter import AdapterModule, InputAdapter
-from muaudit.targets.load import adapter_from_meta
+from muaudit.targets import adapter_from_meta
 from muaudit.targets.runner import TorchRunner, resolve_adapter
 from muaudit.checks import check_seed
 from muaudit.paths import output_file
@@ -66,7 +66,7 @@ def adapt_model(model, dataset, adapter: InputAdapter, source):
 
 
 def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overrides: dict | None = None,
-                       budget: float | None = None, seed: int = 0, device=None, arch: str | None = None,
+                       budget: float | None = None, random_state: int = 0, device=None, arch: str | None = None,
                        input_layout: str = "auto", input_mean=None, input_std=None, progress=None) -> dict:
     """Unlearn ``forget_path`` from the checkpoint ``model_path``; write ``out_path``.
 
@@ -90,10 +90,10 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
         from muaudit.jobs.sisa import unlearn_sisa_checkpoint
 
         return unlearn_sisa_checkpoint(model_path, forget_path, out_path, overrides=overrides, budget=budget,
-                                       seed=seed, device=device, arch=arch, progress=progress)
+                                       random_state=random_state, device=device, arch=arch, progress=progress)
     unlearner = get_method(method)
     make_config(unlearner, overrides)  # unknown keys and bad values fail before any loading
-    check_seed("seed", seed)
+    check_seed("seed", random_state)
     dev = select_device(device)
     output_file(out_path, {"--model": model_path, "--forget": forget_path}, CheckpointError)
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std)
@@ -119,11 +119,11 @@ def unlearn_checkpoint(method: str, model_path, forget_path, out_path, *, overri
     model = model.to(dev)
     config = make_config(unlearner, overrides, meta=meta)
     before = evaluate(model, forget_d, retain_d, test)
-    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, random_state=seed, meta=meta, budget=budget,
+    res = run_unlearning(unlearner, model, forget_d, retain_d, config=config, random_state=random_state, meta=meta, budget=budget,
                          progress=progress)
     after = evaluate(res.model, forget_d, retain_d, test)
     record = {"method": unlearner.name, "config": config.to_dict(), "forget_idx": [int(i) for i in forget],
-              "seed": int(seed), "budget": budget, "cost": res.cost, "accuracy": after}
+              "seed": int(random_state), "budget": budget, "cost": res.cost, "accuracy": after}
     history = list(meta.get("unlearning_history", [])) + ([meta["unlearning"]] if "unlearning" in meta else [])
     new_meta = {**meta, "train_idx": [int(i) for i in retain_pos], "unlearning": record,
                 "input_adapter": adapter.to_dict()}
