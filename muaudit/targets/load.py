@@ -102,10 +102,13 @@ def _in_memory(target, adapter: InputAdapter | None) -> AuditTarget:
 
 
 def _logits_array(target) -> np.ndarray:
+    what = f"Expected a target path, an nn.Module or a logits array, got {type(target).__name__}"
     try:
         z = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target, dtype=np.float32)
     except (TypeError, ValueError):
-        raise CheckpointError(f"Expected a target path, an nn.Module or a logits array, got {type(target).__name__}") from None
+        raise CheckpointError(what) from None
+    if z.ndim == 0:  # None, a number: not an array at all
+        raise CheckpointError(what)
     z = z[:, None] if z.ndim == 2 else z
     if z.ndim != 3:
         raise CheckpointError(f"Expected target logits of shape [N, C] or [N, V, C], got {z.shape}")
