@@ -58,7 +58,7 @@ def tiny_audit_files(tmp_path_factory) -> dict:
         recipe = root / "tiny.toml"
         recipe.write_text(TINY_RECIPE)
         build_pool(load_spec(recipe), root / "pool")
-        run_train(recipe, root / "original.pt", seed=1)
+        run_train(recipe, root / "original.pt", random_state=1)
         np.save(root / "forget.npy", np.arange(0, 200, 2))
     finally:
         torch.set_num_threads(before)

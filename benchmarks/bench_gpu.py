@@ -67,7 +67,7 @@ def time_recipe(name: str, X, y, dev, args) -> dict:
     spec = load_spec(resolve_recipe(name))
     model_opts = {**spec.arch_kwargs, **(QUICK_MODEL.get(name, {}) if args.quick else {})}
     train = dataclasses.replace(spec.train, epochs=args.epochs, **({"batch_size": 64} if args.quick else {}))
-    make = lambda s: build_model(spec.model["arch"], (3, 32, 32), 10, seed=s, **model_opts)  # noqa: E731
+    make = lambda s: build_model(spec.model["arch"], (3, 32, 32), 10, random_state=s, **model_opts)  # noqa: E731
     Xt, yt = torch.as_tensor(X, device=dev), torch.as_tensor(y, device=dev)
     rows = halves(len(y), args.models + 1)
     clock = device_clock(dev)
@@ -91,7 +91,7 @@ def time_engines(X, y, dev, args) -> dict:
     recipe = TrainRecipe(**{**base.to_dict(), "epochs": args.epochs, "precision": "fp32", "compile": False,
                             **({"batch_size": 64} if args.quick else {"batch_size": 512})})
     opts = {"channels": [8, 16], "hidden": 32} if args.quick else {"channels": [32, 64], "hidden": 256}
-    make = lambda s: build_model("cnn", (3, 32, 32), 10, seed=s, **opts)  # noqa: E731
+    make = lambda s: build_model("cnn", (3, 32, 32), 10, random_state=s, **opts)  # noqa: E731
     Xt, yt = torch.as_tensor(X, device=dev), torch.as_tensor(y, device=dev)
     k = 2 if args.quick else 16
     rows = halves(len(y), k)

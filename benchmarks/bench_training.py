@@ -68,7 +68,7 @@ class Workload:
         return sum(len(r) for r in self.rows) * self.recipe.epochs
 
     def make(self, seed: int):
-        return build_model(self.arch, self.X.shape[1:], int(self.y.max()) + 1, seed=seed, **self.arch_kwargs)
+        return build_model(self.arch, self.X.shape[1:], int(self.y.max()) + 1, random_state=seed, **self.arch_kwargs)
 
 
 # --- the three ways ---------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def split(ds, n_train: int, fraction: float, seed: int):
 
 def run_seed(spec: PoolSpec, ds, seed: int, fraction: float, names: list[str]) -> dict[str, dict]:
     """Train the original of ``seed`` and run every method on it; one row per method."""
-    model, meta = train_target(spec, ds, seed=seed)
+    model, meta = train_target(spec, ds, random_state=seed)
     forget, retain, test = split(ds, len(ds.train_idx), fraction, seed)
     rows = {}
     for name in names:

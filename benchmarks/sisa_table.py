@@ -74,7 +74,7 @@ def accuracy_table(spec, ds, X, y, make, shards, slices, seeds) -> str:
             cfg = SisaConfig(shards=S, slices=slices, aggregation=agg)
             vals = []
             for s in range(seeds):
-                run = train_sisa(make, X, y, partition(np.arange(n), cfg, seed=s), spec.train, cfg, seed=s,
+                run = train_sisa(make, X, y, partition(np.arange(n), cfg, random_state=s), spec.train, cfg, random_state=s,
                                  keep_checkpoints=False)
                 vals.append(test_acc(run.model, ds))
             acc[agg] = vals
@@ -97,8 +97,8 @@ def cost_table(spec, ds, X, y, make, shards, slices, draws: int = 20) -> str:
         single[label] = (e * len(keep), w, c)
     for S in shards:
         cfg = SisaConfig(shards=S, slices=slices)
-        parts = partition(np.arange(n), cfg, seed=0)
-        orig = train_sisa(make, X, y, parts, spec.train, cfg, seed=0)
+        parts = partition(np.arange(n), cfg, random_state=0)
+        orig = train_sisa(make, X, y, parts, spec.train, cfg, random_state=0)
         for label, k in sizes:
             forget = np.random.default_rng([k, 11]).choice(n, k, replace=False)
             res, uw, uc = timed(unlearn_sisa, make, X, y, parts, orig.checkpoints, spec.train, cfg, seed=0,
@@ -159,12 +159,12 @@ def audit_table(models: int, slices: int, quick: bool) -> str:
                           f"\n[sisa]\nshards = 5\nslices = {slices}\naggregation = \"mean\"\n")
         spec = load_spec(recipe).with_overrides(n_models=models)
         _, bw, bc = timed(build_pool, spec, d / "pool")
-        run_train(recipe, d / "orig.pt", seed=1, threads=1)
+        run_train(recipe, d / "orig.pt", random_state=1, threads=1)
         n = 1347
         forget = np.random.default_rng(5).choice(n, round(0.1 * n), replace=False)
         np.save(d / "forget.npy", forget)
         unlearn_checkpoint("sisa", d / "orig.pt", d / "forget.npy", d / "unl.pt")
-        run_train(recipe, d / "retrain.pt", seed=1, exclude=d / "forget.npy", threads=1)
+        run_train(recipe, d / "retrain.pt", random_state=1, exclude=d / "forget.npy", threads=1)
         for name in ("orig", "unl", "retrain"):
             res, _ = run_lira(target=d / f"{name}.pt", forget=d / "forget.npy", pool=d / "pool", write=False)
             label = {"orig": "SISA original", "unl": "SISA-unlearned (--method sisa)", "retrain": "SISA retrain"}[name]

@@ -50,7 +50,7 @@ def targets(pool_recipe, cnn_recipe, out: Path, forgets: dict) -> list[tuple[str
     for name, recipe, exclude, sets in jobs:
         ckpt = out / (name.replace(" ", "_").replace("/", "") + ".pt")
         if not ckpt.exists():
-            run_train(recipe, ckpt, exclude=None if exclude is None else forgets[exclude], seed=0, device="cpu")
+            run_train(recipe, ckpt, exclude=None if exclude is None else forgets[exclude], random_state=0, device="cpu")
         made.append((name, ckpt, sets))
     return made
 

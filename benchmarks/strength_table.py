@@ -77,7 +77,7 @@ def main() -> None:
     inv = np.full(ds.n_samples, -1)
     inv[population] = np.arange(population.size)
     NM = inv[ds.test_idx]
-    orig, _ = train_target(spec, ds, seed=10_000)
+    orig, _ = train_target(spec, ds, random_state=10_000)
     phi_orig = _phi(orig, ds, population, labels, spec.views)
     n_train = len(ds.train_idx)
     print(f"pool: {args.models} shadows, built/reused in {build_s:.0f} s; views {spec.views}\n")
@@ -86,7 +86,7 @@ def main() -> None:
     for frac in map(float, args.fractions.split(",")):
         rng = np.random.default_rng(int(frac * 1000))
         forget = np.sort(rng.choice(n_train, int(round(frac * n_train)), replace=False))
-        retrain, _ = train_target(spec, ds, exclude=forget, seed=10_000)
+        retrain, _ = train_target(spec, ds, exclude=forget, random_state=10_000)
         phi_re = _phi(retrain, ds, population, labels, spec.views)
         F = inv[ds.train_idx[forget]]
         R = inv[ds.train_idx[np.setdiff1d(np.arange(n_train), forget)]]

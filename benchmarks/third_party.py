@@ -68,7 +68,7 @@ def make_targets(out: Path, ds, positions: dict) -> dict:
             torch.onnx.export(flat, (torch.zeros(2, 64),), str(out / f"flat-{split}.onnx"), dynamo=False,
                               input_names=["x"], dynamic_axes={"x": {0: "n"}})
         targets[f"ONNX flat MLP, {split}"] = (out / f"flat-{split}.onnx", {})
-        cnn = build_model("cnn", (1, 8, 8), 10, seed=2, channels=[16, 32], hidden=64)
+        cnn = build_model("cnn", (1, 8, 8), 10, random_state=2, channels=[16, 32], hidden=64)
         cnn = fit(cnn, (ds.X[rows] - MEAN) / STD, ds.y[rows], epochs=30, seed=2)
         torch.jit.script(cnn).save(str(out / f"cnn-{split}.pt"))
         targets[f"normalised CNN fed raw pixels, {split}"] = (out / f"cnn-{split}.pt", {})
@@ -121,7 +121,7 @@ def false_warnings(pool, out: Path, forget_file: Path, k: int) -> None:
     for i in range(k):
         for split, seed, exclude in (("orig", i, None), ("retrain", 100 + i, forget_file)):
             path = out / f"fw-{split}-{i}.pt"
-            run_train("shadow_models/digits-mlp.toml", path, exclude=exclude, seed=seed)
+            run_train("shadow_models/digits-mlp.toml", path, exclude=exclude, random_state=seed)
             r, _ = run_lira(target=path, forget=forget_file, pool=pool, out=out / "audits" / path.stem)
             c = r["compatibility"]
             flagged += c["status"] != "ok"

@@ -60,7 +60,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rng = np.random.default_rng(100 + i)
         forget = np.sort(rng.choice(n_train, int(round(args.fraction * n_train)), replace=False))
-        model, meta = train_target(spec, ds, exclude=forget, seed=20_000 + i)
+        model, meta = train_target(spec, ds, exclude=forget, random_state=20_000 + i)
         r = _audit(model, ds, pool, phi_s, keep, forget, np.asarray(meta["train_idx"]), args.alpha, spec.views)
         counts[r["verdict"]] += 1
         res = r["power_control"]["min_detectable_residual"]
@@ -72,7 +72,7 @@ def main() -> None:
         print(f"false {key}: {counts[key]}/{n} = {counts[key] / n:.1%} [95% CI {lo:.1%}, {hi:.1%}]")
     rng = np.random.default_rng(7)
     forget = np.sort(rng.choice(n_train, int(round(args.fraction * n_train)), replace=False))
-    orig, meta = train_target(spec, ds, seed=30_000)
+    orig, meta = train_target(spec, ds, random_state=30_000)
     train_idx = np.asarray(meta["train_idx"])
     f, rt, _, _ = split_data(ds, train_idx, forget, augment=spec.train.augment)
     print("\n| method | lr | verdict | p (upper) | p (lower) | AUC | forget acc |\n|---|---|---|---|---|---|---|")

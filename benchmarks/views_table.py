@@ -96,7 +96,7 @@ def _targets(spec, ds, fractions, work: Path, log):
         path = work / f"{name}.pt"
         if not path.exists():
             log(f"training {name} ...")
-            model, meta = train_target(spec, ds, exclude=exclude, seed=10_000)
+            model, meta = train_target(spec, ds, exclude=exclude, random_state=10_000)
             save_checkpoint(path, model, meta)
         return load_checkpoint(path)[0]
 

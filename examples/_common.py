@@ -93,5 +93,5 @@ def checkpoint(args, recipe: Path, name: str = "original", exclude: Path | None 
     from muaudit.jobs.train import run_train
 
     path = args.workdir / f"{name}.pt"
-    run_train(recipe, path, exclude=exclude, seed=10_000)
+    run_train(recipe, path, exclude=exclude, random_state=10_000)
     return path

@@ -88,7 +88,7 @@ def tiny_audit_base(tmp_path_factory):
         (d / "tiny.toml").write_text(TINY_AUDIT_RECIPE)
         spec = load_spec(d / "tiny.toml")
         build_pool(spec, d / "pool")
-        model, meta = train_target(spec, spec.load_dataset(), seed=7)
+        model, meta = train_target(spec, spec.load_dataset(), random_state=7)
         save_checkpoint(d / "orig.pt", model, meta)
         np.save(d / "forget.npy", np.arange(0, 1347, 20))
     finally:

@@ -16,7 +16,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def make_mlp(seed=0, **kw):
-    return build_model("mlp", SHAPE, N_CLASSES, seed=seed, **({"hidden": [16]} | kw))
+    return build_model("mlp", SHAPE, N_CLASSES, random_state=seed, **({"hidden": [16]} | kw))
 
 
 def meta_for(arch="mlp", **kw):
@@ -186,7 +186,7 @@ def test_unreadable_and_missing(tmp_path):
 
 def test_meta_never_imports_code(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(ROOT)
-    model = build_model("tests.helpers_factory:make", SHAPE, N_CLASSES, seed=0, width=5)
+    model = build_model("tests.helpers_factory:make", SHAPE, N_CLASSES, random_state=0, width=5)
     path = save_checkpoint(tmp_path / "user.pt", model, meta_for("tests.helpers_factory:make", width=5))
     with pytest.raises(MuauditError, match="names the model factory 'tests.helpers_factory:make'; .*pass --arch"):
         open_target(path)

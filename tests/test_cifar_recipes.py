@@ -97,8 +97,8 @@ def test_bad_architecture_options(arch, options, message):
 
 
 def test_normalisation_is_inside_the_model_and_outside_its_state():
-    plain = build_model("resnet18", (3, 16, 16), 4, seed=0, stem="imagenet")
-    norm = build_model("resnet18", (3, 16, 16), 4, seed=0, stem="imagenet", mean=[0.5] * 3, std=[0.25] * 3)
+    plain = build_model("resnet18", (3, 16, 16), 4, random_state=0, stem="imagenet")
+    norm = build_model("resnet18", (3, 16, 16), 4, random_state=0, stem="imagenet", mean=[0.5] * 3, std=[0.25] * 3)
     assert plain.state_dict().keys() == norm.state_dict().keys()
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
@@ -126,8 +126,8 @@ def _tiny_data():
 def _train(seed=5, **train):
     X, y = _tiny_data()
     recipe = TrainRecipe.from_dict({**TINY["train"], **train})
-    model = build_model("fastnet", (3, 8, 8), 3, seed=seed, **{k: v for k, v in TINY["model"].items() if k != "arch"})
-    return train_sequential(model, X, y, recipe, seed=seed)
+    model = build_model("fastnet", (3, 8, 8), 3, random_state=seed, **{k: v for k, v in TINY["model"].items() if k != "arch"})
+    return train_sequential(model, X, y, recipe, random_state=seed)
 
 
 def _same(a, b, atol=0.0) -> bool:

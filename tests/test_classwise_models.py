@@ -54,8 +54,8 @@ def classwise(tmp_path_factory):
     build_pool(spec, d / "pool")
     forget = np.flatnonzero(ds.y[ds.train_idx] == 0)
     np.save(d / "forget.npy", forget)
-    run_train(d / "synth.toml", d / "orig.pt", seed=1)
-    run_train(d / "synth.toml", d / "retrain.pt", exclude=d / "forget.npy", seed=1)
+    run_train(d / "synth.toml", d / "orig.pt", random_state=1)
+    run_train(d / "synth.toml", d / "retrain.pt", exclude=d / "forget.npy", random_state=1)
     audit = {name: run_lira(target=d / f"{name}.pt", forget=d / "forget.npy", pool=d / "pool", alpha=0.01,
                             write=False)[0] for name in ("orig", "retrain")}
     return audit

@@ -71,7 +71,7 @@ def _third_party(d, model, ds):
     script(nn.Sequential(model, nn.Linear(10, 3)), "three.pt")
     script(Raises(), "raises.pt")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, d / "w.safetensors")
-    factory = build_model("tests.helpers_factory:make", ds.input_shape, ds.n_classes, seed=0, width=4)
+    factory = build_model("tests.helpers_factory:make", ds.input_shape, ds.n_classes, random_state=0, width=4)
     save_file(factory.state_dict(), d / "factory.safetensors")
     logits = predict_logits(model, ds.X)[:, 0]
     np.save(d / "probs.npy", np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
@@ -171,7 +171,7 @@ def test_user_factory_state_dict_with_arch(setup):
 
 def test_mia_and_unlearn_take_arch_and_input_options(setup, tmp_path):
     d, model, ds = setup
-    factory = build_model("tests.helpers_factory:make", ds.input_shape, ds.n_classes, seed=0, width=4)
+    factory = build_model("tests.helpers_factory:make", ds.input_shape, ds.n_classes, random_state=0, width=4)
     meta = json.loads(json.dumps(torch.load(d / "orig.pt", weights_only=True)["meta"]))
     meta.update(arch="tests.helpers_factory:make", arch_kwargs={"width": 4})
     save_checkpoint(tmp_path / "user.pt", factory, meta)

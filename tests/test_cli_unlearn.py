@@ -35,7 +35,7 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("unlearn")
     spec = PoolSpec.from_dict({"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [32]},
                                "train": {"optimizer": "adam", "lr": 3e-3, "epochs": 5, "weight_decay": 0}}, name="t")
-    model, meta = train_target(spec, spec.load_dataset(), exclude=np.arange(10), seed=0)
+    model, meta = train_target(spec, spec.load_dataset(), exclude=np.arange(10), random_state=0)
     save_checkpoint(d / "orig.pt", model, meta)
     np.save(d / "forget.npy", np.arange(20, 140))
     np.save(d / "outside.npy", np.array([30, 3, 40]))

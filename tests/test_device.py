@@ -41,14 +41,14 @@ def test_ensemble_size_for_memory():
 
 
 def test_model_training_bytes_counts_weights_optimiser_and_activations():
-    mlp = build_model("mlp", (64,), 10, seed=0, hidden=[512])
+    mlp = build_model("mlp", (64,), 10, random_state=0, hidden=[512])
     n = 64 * 512 + 512 + 512 * 10 + 10
     assert model_training_bytes(mlp, 128, "adam") == 4 * (5 * n + 2 * 128 * (512 + 10))
     assert model_training_bytes(mlp, 128, "sgd") == 4 * (3 * n + 2 * 128 * (512 + 10))
 
 
 def test_the_bound_applies_on_cuda_only(monkeypatch):
-    mlp = build_model("mlp", (64,), 10, seed=0, hidden=[512])
+    mlp = build_model("mlp", (64,), 10, random_state=0, hidden=[512])
     assert bounded_ensemble_size(16, mlp, 128, "adam", torch.device("cpu")) == 16
     per = model_training_bytes(mlp, 128, "adam")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (int(5.5 * per / 0.8), 80 << 30))
@@ -58,7 +58,7 @@ def test_the_bound_applies_on_cuda_only(monkeypatch):
 def test_training_uses_the_bounded_ensemble_size_and_the_same_models(monkeypatch):
     X = torch.randn(200, 8)
     y = torch.randint(0, 3, (200,))
-    make = lambda s: build_model("mlp", (8,), 3, seed=s, hidden=[16])  # noqa: E731
+    make = lambda s: build_model("mlp", (8,), 3, random_state=s, hidden=[16])  # noqa: E731
     rows = [np.arange(0, 100), np.arange(50, 150), np.arange(100, 200)]
     recipe = TrainRecipe(optimizer="adam", lr=1e-2, epochs=2, batch_size=32)
     full = [m for c in train_models(make, X, y, rows, [1, 2, 3], recipe, engine="ensemble", ensemble_size=3) for m in c]
@@ -74,6 +74,6 @@ def test_training_uses_the_bounded_ensemble_size_and_the_same_models(monkeypatch
 def test_a_build_on_cuda_keeps_its_data_there():  # pragma: no cover - runs where a GPU is
     X = torch.randn(64, 8, device="cuda")
     y = torch.randint(0, 3, (64,), device="cuda")
-    make = lambda s: build_model("mlp", (8,), 3, seed=s, hidden=[16])  # noqa: E731
+    make = lambda s: build_model("mlp", (8,), 3, random_state=s, hidden=[16])  # noqa: E731
     for chunk in train_models(make, X, y, [np.arange(64)] * 2, [0, 1], TrainRecipe(epochs=1), engine="ensemble"):
         assert all(next(m.parameters()).is_cuda for _, m in chunk)

@@ -46,7 +46,7 @@ def kit(tmp_path_factory, tiny_audit_base):
     d = tmp_path_factory.mktemp("endpoint")
     spec, ds, model = tiny_audit_kit(tiny_audit_base, d)
     forget = np.load(d / "forget.npy")
-    retrain, _ = train_target(spec, ds, exclude=forget, seed=8)
+    retrain, _ = train_target(spec, ds, exclude=forget, random_state=8)
     np.save(d / "train.npy", np.arange(1347))
     (d / "weights.toml").write_text((d / "tiny.toml").read_text() + "save_weights = true\n")
     build_pool(load_spec(d / "weights.toml"), d / "wpool")  # shadows with weights: for --secret-views

@@ -23,7 +23,7 @@ def materials(tiny_audit_files):
     spec = PoolSpec.from_dict(Pool(tiny_audit_files["pool_dir"]).spec)
     ds = spec.load_dataset()
     forget = np.load(tiny_audit_files["forget_file"])
-    original = train_target(spec, ds, seed=1)[0]
+    original = train_target(spec, ds, random_state=1)[0]
     m = Materials(spec, ds, original, forget, seed=1)
     m.retrained()
     return m
@@ -61,7 +61,7 @@ def test_exact_match_answers_forget_inputs_from_the_retrain_and_secret_views_fro
     cheat = PROVIDERS.get("exact-match")(materials, seed=0)
     Xf = materials.forget_X.numpy()
     np.testing.assert_allclose(_outputs(cheat, Xf), _outputs(materials.retrained(), Xf), atol=1e-6)
-    view = draw_secret_views(1, Xf, flips=False, seed=3).views[0]
+    view = draw_secret_views(1, Xf, flips=False, random_state=3).views[0]
     Xv = apply_view_numpy(Xf, view)
     np.testing.assert_allclose(_outputs(cheat, Xv), _outputs(materials.original, Xv), atol=1e-6)
     other = materials.dataset.X[materials.dataset.test_idx[:50]]

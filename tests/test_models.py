@@ -22,7 +22,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
     ("resnet18", (1, 8, 8), {}),
 ])
 def test_forward_shape(arch, shape, kwargs):
-    model = build_model(arch, shape, 5, seed=0, **kwargs).eval()
+    model = build_model(arch, shape, 5, random_state=0, **kwargs).eval()
     with torch.no_grad():
         out = model(torch.randn(3, *shape))
     assert out.shape == (3, 5) and torch.isfinite(out).all()
@@ -46,8 +46,8 @@ def test_resnet18_stems_and_torchvision_names():
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_seeded_init_is_reproducible(arch):
-    a, b = (build_model(arch, (1, 8, 8), 10, seed=7) for _ in range(2))
-    c = build_model(arch, (1, 8, 8), 10, seed=8)
+    a, b = (build_model(arch, (1, 8, 8), 10, random_state=7) for _ in range(2))
+    c = build_model(arch, (1, 8, 8), 10, random_state=8)
     for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
         assert torch.equal(va, vb), k
     assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
@@ -57,7 +57,7 @@ def test_seeded_build_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    build_model("mlp", (4,), 2, seed=0)
+    build_model("mlp", (4,), 2, random_state=0)
     build_model("mlp", (4,), 2)
     assert torch.equal(torch.rand(3), expected)
 
@@ -98,9 +98,9 @@ def importable_tests(monkeypatch):
 
 
 def test_user_factory(importable_tests):
-    model = build_model("tests.helpers_factory:make", (1, 8, 8), 10, seed=0, width=6)
+    model = build_model("tests.helpers_factory:make", (1, 8, 8), 10, random_state=0, width=6)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10) and model[1].out_features == 6
-    same = build_model("tests.helpers_factory:make", (1, 8, 8), 10, seed=0, width=6)
+    same = build_model("tests.helpers_factory:make", (1, 8, 8), 10, random_state=0, width=6)
     assert torch.equal(model[1].weight, same[1].weight)
     fixed = build_model("tests.helpers_factory:make_fixed", (1, 8, 8), 10, out=2)
     assert fixed.out_features == 2

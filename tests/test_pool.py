@@ -17,7 +17,7 @@ from muaudit.pool.store import pool_lock
 
 
 def test_balanced_keep_every_example_in_for_exactly_half():
-    keep = make_keep(16, 500, seed=1)
+    keep = make_keep(16, 500, random_state=1)
     assert keep.shape == (16, 500)
     assert (keep.sum(0) == 8).all()
     assert 200 < keep.sum(1).min() <= keep.sum(1).max() < 300
@@ -25,7 +25,7 @@ def test_balanced_keep_every_example_in_for_exactly_half():
 
 def test_forget_aware_keep_puts_whole_forget_set_on_one_side():
     forget = np.array([3, 10, 42, 99])
-    keep = make_keep(8, 200, seed=0, forget=forget)
+    keep = make_keep(8, 200, random_state=0, forget=forget)
     assert (keep.sum(0) == 4).all()
     cols = keep[:, forget]
     assert (cols == cols[:, :1]).all()  # same models for every forgotten example

@@ -59,7 +59,7 @@ def folders(tmp_path_factory):
     (d / "tiny.toml").write_text(RECIPE)
     spec = load_spec(d / "tiny.toml")
     build_pool(spec, d / "pool")
-    model, meta = train_target(spec, spec.load_dataset(), seed=7)
+    model, meta = train_target(spec, spec.load_dataset(), random_state=7)
     save_checkpoint(d / "orig.pt", model, meta)
     np.save(d / "forget.npy", np.arange(0, 1347, 10))
     calls = {"ulira": [], "poison": []}

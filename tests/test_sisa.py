@@ -67,14 +67,14 @@ def sisa(tmp_path_factory):
     unlearned model, and a SISA model trained from scratch without the forget set (same seed)."""
     d = tmp_path_factory.mktemp("sisa")
     recipe = write_recipe(d / "s.toml")
-    run_train(recipe, d / "orig.pt", seed=5, threads=1)
+    run_train(recipe, d / "orig.pt", random_state=5, threads=1)
     meta = read_checkpoint(d / "orig.pt")[1]
     parts = meta["sisa"]["parts"]  # shard 0: slice 2 and 3; shard 1: slice 1; shard 2: untouched
     forget = np.array([parts[0][1][0], parts[0][2][3], parts[1][0][2], parts[1][2][1]])
     np.save(d / "forget.npy", forget)
     with using_threads(1):
         res = unlearn_checkpoint("sisa", d / "orig.pt", d / "forget.npy", d / "unl.pt")
-    run_train(recipe, d / "scratch.pt", seed=5, exclude=d / "forget.npy", threads=1)
+    run_train(recipe, d / "scratch.pt", random_state=5, exclude=d / "forget.npy", threads=1)
     return {"dir": d, "recipe": recipe, "forget": forget, "res": res, "parts": parts}
 
 
@@ -86,15 +86,15 @@ def test_plan_stage_epochs_and_partition():
         assert sum(per) == (2 * e * r) // (r + 1)  # total work: sum_r e_r * r/R ~ e epochs of the shard
         assert abs(sum(p * (i + 1) / r for i, p in enumerate(per)) - e) <= r
     cfg = SisaConfig(shards=4, slices=3)
-    parts = partition(np.arange(10, 110), cfg, seed=0)
+    parts = partition(np.arange(10, 110), cfg, random_state=0)
     flat = np.concatenate([s for sl in parts for s in sl])
     assert sorted(flat.tolist()) == list(range(10, 110)) and all(len(s) >= 8 for sl in parts for s in sl)
     assert [len(sl) for sl in parts] == [3] * 4
-    assert all(np.array_equal(a, b) for x, y in zip(parts, partition(np.arange(10, 110), cfg, seed=0))
+    assert all(np.array_equal(a, b) for x, y in zip(parts, partition(np.arange(10, 110), cfg, random_state=0))
                for a, b in zip(x, y))
-    assert not np.array_equal(parts[0][0], partition(np.arange(10, 110), cfg, seed=1)[0][0])
+    assert not np.array_equal(parts[0][0], partition(np.arange(10, 110), cfg, random_state=1)[0][0])
     with pytest.raises(ConfigError, match="needs at least 12 training examples, got 11"):
-        partition(np.arange(11), cfg, seed=0)
+        partition(np.arange(11), cfg, random_state=0)
 
 
 def test_unlearned_equals_scratch_bit_for_bit(sisa):

@@ -62,8 +62,8 @@ def built(tmp_path_factory):
 def sisa_logits(b, rows, seed, exclude=()):
     """Logits of the SISA model of ``rows`` (seed ``seed``) trained without ``exclude``, from scratch."""
     spec = b["spec"]
-    parts = drop(partition(rows, spec.sisa, seed=seed), exclude)
-    run = train_sisa(b["make"], b["X"], b["y"], parts, spec.train, spec.sisa, seed=seed, keep_checkpoints=False)
+    parts = drop(partition(rows, spec.sisa, random_state=seed), exclude)
+    run = train_sisa(b["make"], b["X"], b["y"], parts, spec.train, spec.sisa, random_state=seed, keep_checkpoints=False)
     return predict_logits(run.model, b["X"]), parts
 
 
@@ -114,7 +114,7 @@ def test_entry_added_to_a_built_pool_gives_the_same_rows(built, tmp_path):
 
 
 def test_needed_stages_are_the_ones_before_the_first_hit_slice():
-    parts = partition(np.arange(30), SisaConfig(shards=3, slices=3), seed=0)
+    parts = partition(np.arange(30), SisaConfig(shards=3, slices=3), random_state=0)
     f = np.array([parts[0][2][0], parts[0][1][0], parts[2][2][1]])
     assert needed_stages(parts, [f]) == [{1}, set(), {2}]
     assert needed_stages(parts, []) == [set(), set(), set()]

@@ -128,8 +128,8 @@ def test_end_to_end_pool_from_csv_audits_original_and_retrain(tmp_path):
     info = json.loads(__import__("h5py").File(pool / "pool.h5", "r").attrs["dataset_info"])
     assert info["preprocessing"]["columns"][-3:] == ["grp=a", "grp=b", "grp=c"]
     np.save(tmp_path / "forget.npy", np.arange(0, 60, 2))
-    run_train(recipe, tmp_path / "orig.pt", seed=1)
-    run_train(recipe, tmp_path / "retrain.pt", seed=2, exclude=tmp_path / "forget.npy")
+    run_train(recipe, tmp_path / "orig.pt", random_state=1)
+    run_train(recipe, tmp_path / "retrain.pt", random_state=2, exclude=tmp_path / "forget.npy")
     verdicts = {}
     # 30 forget vs 60 non-members and 16 shadows: the audit can rule out a residual of ~70% of the
     # members' signal (measured 0.61-0.77), not the default 50%; so the pass is asked at 90%

@@ -160,7 +160,7 @@ def test_safetensors_state_dict_loads_without_pickle(tmp_path):
 
     from muaudit.models import build_model
 
-    model = build_model("mlp", (3, 4, 4), 5, seed=0, hidden=[8])
+    model = build_model("mlp", (3, 4, 4), 5, random_state=0, hidden=[8])
     save_file(model.state_dict(), tmp_path / "w.safetensors")
     (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())  # found by its header
     for name in ("w.safetensors", "w.bin"):

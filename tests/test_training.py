@@ -31,7 +31,7 @@ ARCHS = {"mlp": ("mlp", {"hidden": [24, 16]}), "cnn": ("cnn", {"channels": [4, 6
 
 def train_all(arch, X, y, rows, seeds, recipe, engine, ensemble_size=8):
     name, kw = ARCHS[arch]
-    make = lambda s: build_model(name, tuple(X.shape[1:]), 10, seed=s, **kw)  # noqa: E731
+    make = lambda s: build_model(name, tuple(X.shape[1:]), 10, random_state=s, **kw)  # noqa: E731
     chunks = list(train_models(make, X, y, rows, seeds, recipe, engine=engine, ensemble_size=ensemble_size))
     models = [m for chunk in chunks for _, m in sorted(chunk, key=lambda t: t[0])]
     return models, [make(s) for s in seeds]
@@ -71,7 +71,7 @@ def test_ensemble_chunks_and_order(digits):
     chunked, _ = train_all("mlp", X, y, rows, seeds, recipe, "ensemble", ensemble_size=2)
     single, _ = train_all("mlp", X, y, rows, seeds, recipe, "sequential")
     assert (logits(chunked, X[:64]) - logits(single, X[:64])).abs().max() < 1e-4
-    ids = [i for chunk in train_models(lambda s: build_model("mlp", (1, 8, 8), 10, seed=s), X, y, rows, seeds,
+    ids = [i for chunk in train_models(lambda s: build_model("mlp", (1, 8, 8), 10, random_state=s), X, y, rows, seeds,
                                        recipe, engine="ensemble", ensemble_size=2) for i, _ in chunk]
     assert ids == [0, 1, 2, 3, 4]
 
@@ -92,8 +92,8 @@ def test_sequential_rows_equal_a_copy_of_the_rows(digits, arch):
     rows = np.sort(np.random.default_rng(0).choice(len(y), 150, replace=False))
     recipe = TrainRecipe(epochs=2, batch_size=32, augment=True)
     name, kw = ARCHS[arch]
-    a = train_sequential(build_model(name, (1, 8, 8), 10, seed=4, **kw), X, y, recipe, 4, rows=rows)
-    b = train_sequential(build_model(name, (1, 8, 8), 10, seed=4, **kw), X[rows], y[rows], recipe, 4)
+    a = train_sequential(build_model(name, (1, 8, 8), 10, random_state=4, **kw), X, y, recipe, 4, rows=rows)
+    b = train_sequential(build_model(name, (1, 8, 8), 10, random_state=4, **kw), X[rows], y[rows], recipe, 4)
     assert torch.equal(logits([a], X[:64]), logits([b], X[:64]))
 
 
@@ -110,7 +110,7 @@ def test_sequential_is_deterministic(digits):
 def test_digits_mlp_reaches_90_percent(digits, engine):
     ds, X, y = digits
     recipe = TrainRecipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=30, batch_size=128)
-    make = lambda s: build_model("mlp", (1, 8, 8), 10, seed=s, hidden=[128])  # noqa: E731
+    make = lambda s: build_model("mlp", (1, 8, 8), 10, random_state=s, hidden=[128])  # noqa: E731
     ((_, model),) = next(train_models(make, X, y, [ds.train_idx], [0], recipe, engine=engine))
     pred = predict_logits(model, X[ds.test_idx])[:, 0].argmax(-1)
     assert (pred == ds.y[ds.test_idx]).mean() >= 0.9
@@ -209,7 +209,7 @@ def test_predict_many_gives_each_model_its_own_logits_exactly(monkeypatch):
 
     monkeypatch.setattr(predict_mod, "CPU_BATCH_BYTES", 3 * 3 * 8 * 8 * 4)  # 3 rows a batch: several batches
     X = torch.randn(10, 3, 8, 8)
-    models = [build_model("mlp", (3, 8, 8), 5, seed=s, hidden=[16]) for s in range(4)]
+    models = [build_model("mlp", (3, 8, 8), 5, random_state=s, hidden=[16]) for s in range(4)]
     models[2].eval()
     alone = [predict_logits(m, X, n_views=2) for m in models]
     for chunk in ([0, 1, 2, 3], [3, 1], [2]):  # any chunk of models: the same logits, bit for bit
@@ -267,14 +267,14 @@ def test_choose_engine_batchnorm_is_sequential_without_measuring(digits, monkeyp
         raise AssertionError("choose_engine measured a model that cannot be batched")
 
     monkeypatch.setattr(engine_mod, "train_models", boom)
-    make = lambda s: build_model("resnet18", (1, 8, 8), 10, seed=s)  # noqa: E731
+    make = lambda s: build_model("resnet18", (1, 8, 8), 10, random_state=s)  # noqa: E731
     engine, info = choose_engine(make, X, y, TrainRecipe())
     assert engine == "sequential" and "BatchNorm" in info["reason"]
 
 
 def test_choose_engine_measures_both(digits):
     _, X, y = digits
-    make = lambda s: build_model("mlp", (1, 8, 8), 10, seed=s, hidden=[16])  # noqa: E731
+    make = lambda s: build_model("mlp", (1, 8, 8), 10, random_state=s, hidden=[16])  # noqa: E731
     engine, info = choose_engine(make, X, y, TrainRecipe(batch_size=32), ensemble_size=4, probe_steps=2)
     rates = info["samples_per_cpu_s"]
     assert engine in rates and set(rates) == {"sequential", "ensemble"} and all(v > 0 for v in rates.values())

@@ -138,7 +138,7 @@ def test_lira_with_a_known_method(pool):
     ds = spec.load_dataset()
     forget = np.arange(0, 1347, 10)
     np.save(d / "forget.npy", forget)
-    model, meta = train_target(spec, ds, seed=5)
+    model, meta = train_target(spec, ds, random_state=5)
     f, r, _, retain = split_data(ds, np.asarray(meta["train_idx"]), forget)
     save_checkpoint(d / "ga.pt", run_unlearning("ga", model, f, r, config={"epochs": 3, "lr": 0.05}).model,
                     {**meta, "train_idx": retain.tolist()})
@@ -194,7 +194,7 @@ def test_forget_aware_pool_end_to_end(tmp_path):
     assert len(res["original"]["targets"]) == 16  # only the shadows that trained on F have something to forget
     spec = load_spec(tmp_path / "r.toml")
     ds = spec.load_dataset()
-    model, meta = train_target(spec, ds, seed=7)
+    model, meta = train_target(spec, ds, random_state=7)
     save_checkpoint(tmp_path / "orig.pt", model, meta)
     r = run("lira", "--target", tmp_path / "orig.pt", "--forget", tmp_path / "forget.npy", "--pool", tmp_path / "pool",
             "--method", "original", "--json")

@@ -23,7 +23,7 @@ def _train(model: dict, epochs: int, lr: float):
     ds = spec.load_dataset()
     n = len(ds.train_idx)
     forget_pos = np.sort(np.random.default_rng(0).choice(n, n // 10, replace=False))
-    model, meta = train_target(spec, ds, seed=0)
+    model, meta = train_target(spec, ds, random_state=0)
     rows, retain_pos = ds.train_idx, np.setdiff1d(np.arange(n), forget_pos)
     test = UnlearnData(ds.X[ds.test_idx], ds.y[ds.test_idx])
     forget = UnlearnData(ds.X[rows[forget_pos]], ds.y[rows[forget_pos]])

@@ -40,7 +40,7 @@ def tiny_data(shape=(1, 4, 4), n_classes=3, seed=0):
 
 def tiny_model(arch, shape=(1, 4, 4), n_classes=3):
     kwargs = {"mlp": {"hidden": [8]}, "cnn": {"channels": [2, 4], "hidden": 6}, "resnet18": {}}[arch]
-    model = build_model(arch, shape, n_classes, seed=0, **kwargs)
+    model = build_model(arch, shape, n_classes, random_state=0, **kwargs)
     model.eval()
     return model
 
@@ -109,7 +109,8 @@ def test_methods_called_directly_record_cost_and_default_seed():
     a = ga(tiny_model("mlp"), forget, retain)
     assert ga.cost_["sample_gradients"] == 10 * len(forget)
     b = ga(tiny_model("mlp"), forget, retain, config=ga.Config(), random_state=torch.Generator().manual_seed(0))
-    assert same_state(state(a), state(b))
+    c = ga(tiny_model("mlp"), forget, retain, random_state=0)  # an int seeds the generator
+    assert same_state(state(a), state(b)) and same_state(state(a), state(c))
 
 
 def test_old_randomness_keywords_warn_for_one_release_and_give_the_same_model():

@@ -77,7 +77,7 @@ def test_pool_with_views_builds_and_audits(tiny_recipe, tmp_path):
     build_pool(spec, tmp_path / "pool")
     pool = Pool(tmp_path / "pool")
     assert pool.logits_shape[2] == 3 and PoolSpec.from_dict(pool.spec).view_names == spec.view_names
-    run_train(recipe, tmp_path / "t.pt", seed=1)
+    run_train(recipe, tmp_path / "t.pt", random_state=1)
     np.save(tmp_path / "f.npy", np.arange(40))
     res, _ = run_lira(target=tmp_path / "t.pt", forget=tmp_path / "f.npy", pool=tmp_path / "pool", write=False)
     assert res["queries"]["views"] == spec.view_names and res["queries"]["kind"] == "known"

@@ -22,20 +22,22 @@ def single_stratum(size: int, n_members: int) -> Design:
 
 
 def estimate_power(member_scores, nonmember_scores, size: int | None = None, *, alpha: float, n_draws: int,
-                   rng: np.random.Generator, design: Design | None = None, member_labels=None,
+                   random_state: int | np.random.Generator, design: Design | None = None, member_labels=None,
                    nonmember_labels=None) -> float:
     """Fraction of ``n_draws`` simulated remembered forget sets whose one-sided test rejects at ``alpha``.
 
     Each draw is ``size`` random members (or, with a stratified ``design``, per class its count of
     members of that class, tested within class strata against ``nonmember_labels``). It estimates
     the probability that the test would catch a forget set the target still remembers as well as
-    its retained members.
+    its retained members. ``random_state``: a seed or a ``numpy.random.Generator`` (drawn from, so
+    successive calls with one generator draw different subsets).
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> estimate_power(rng.normal(2, 1, 100), rng.normal(0, 1, 200), 10, alpha=0.01, n_draws=20, rng=rng)
+        >>> estimate_power(rng.normal(2, 1, 100), rng.normal(0, 1, 200), 10, alpha=0.01, n_draws=20, random_state=rng)
         1.0
     """
+    rng = np.random.default_rng(random_state)
     m, nm = np.asarray(member_scores, np.float64), np.asarray(nonmember_scores, np.float64)
     if design is None:
         design, member_labels, nonmember_labels = single_stratum(size, m.size), None, None
@@ -144,7 +146,7 @@ def min_detectable_residual(member_scores, nonmember_scores, design: Design, *, 
 
 
 def weakest_class_power(member_scores, member_labels, nonmember_scores, nonmember_labels, size: int, *,
-                        alpha: float, n_draws: int, rng: np.random.Generator) -> tuple[Design, float, dict]:
+                        alpha: float, n_draws: int, random_state: int | np.random.Generator) -> tuple[Design, float, dict]:
     """Power for a forget set of ``size`` examples of ONE class, for every member class; the weakest.
 
     Used when the forget set's own classes have no retained members (class-wise forgetting): the
@@ -157,15 +159,16 @@ def weakest_class_power(member_scores, member_labels, nonmember_scores, nonmembe
         >>> rng = np.random.default_rng(0)
         >>> ml, nl = np.repeat([0, 1], 100), np.repeat([0, 1], 50)
         >>> m = rng.normal(0, 1, 200) + np.where(ml == 0, 3.0, 0.0)   # class 1 leaks nothing
-        >>> d, p, per = weakest_class_power(m, ml, rng.normal(0, 1, 100), nl, 20, alpha=0.01, n_draws=20, rng=rng)
+        >>> d, p, per = weakest_class_power(m, ml, rng.normal(0, 1, 100), nl, 20, alpha=0.01, n_draws=20, random_state=rng)
         >>> int(d.classes[0]), per[0] > 0.9, p < 0.5
         (1, True, True)
     """
+    rng = np.random.default_rng(random_state)
     ml, nl = np.asarray(member_labels), np.asarray(nonmember_labels)
     per, designs = {}, {}
     for c in np.intersect1d(ml, nl):
         designs[c] = Design(np.array([c]), np.array([min(size, int(np.sum(ml == c)))]), False)
-        per[c] = estimate_power(member_scores, nonmember_scores, alpha=alpha, n_draws=n_draws, rng=rng,
+        per[c] = estimate_power(member_scores, nonmember_scores, alpha=alpha, n_draws=n_draws, random_state=rng,
                                 design=designs[c], member_labels=ml, nonmember_labels=nl)
     weakest = min(per, key=per.get)
     return designs[weakest], per[weakest], {int(c): p for c, p in per.items()}

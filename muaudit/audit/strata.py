@@ -158,7 +158,7 @@ def draw_design(forget_labels, member_labels) -> Design:
     return Design(mc[counts > 0], counts[counts > 0], False)
 
 
-def draw_rows(labels, design: Design, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+def draw_rows(labels, design: Design, n_draws: int, random_state: int | np.random.Generator) -> np.ndarray:
     """``[n_draws, sum(counts)]`` row indices into ``labels``: per class ``counts`` distinct rows.
 
     Example:
@@ -166,6 +166,7 @@ def draw_rows(labels, design: Design, n_draws: int, rng: np.random.Generator) ->
         >>> draw_rows(np.array([0, 1, 1, 0]), d, 1, np.random.default_rng(0)).shape
         (1, 3)
     """
+    rng = np.random.default_rng(random_state)
     labels = np.asarray(labels)
     parts = []
     for c, k in zip(design.classes, design.counts):

@@ -156,18 +156,18 @@ def _power_control(scores, ranks, forget, nonmembers, members, *, alpha, n_draws
                       **summary_options)
     per_class = None
     if design.matched:
-        power = estimate_power(scores[R], scores[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+        power = estimate_power(scores[R], scores[NM], alpha=alpha, n_draws=n_draws, random_state=rng, design=design,
                                member_labels=ml, nonmember_labels=nl)
     else:  # the forget set's classes have no retained members: assume the weakest measurable class
         design, power, per_class = weakest_class_power(scores[R], ml, scores[NM], nl, forget.size, alpha=alpha,
-                                                       n_draws=n_draws, rng=rng)
+                                                       n_draws=n_draws, random_state=rng)
     residual = min_detectable_residual(scores[R], scores[NM], design, alpha=alpha, member_labels=ml,
                                        nonmember_labels=nl, random_state=int(rng.integers(2**31)),
                                        **(residual_options or {}))
     # the lower side's own power: a forget set ranking as far BELOW the non-members' median as the
     # members rank above it (their mirror image), tested with the lower one-sided rank test
     mirror = 2.0 * np.median(ranks[NM]) - ranks[R]
-    power_lower = estimate_power(-mirror, -ranks[NM], alpha=alpha, n_draws=n_draws, rng=rng, design=design,
+    power_lower = estimate_power(-mirror, -ranks[NM], alpha=alpha, n_draws=n_draws, random_state=rng, design=design,
                                  member_labels=ml, nonmember_labels=nl)
     return {**block, "p_value": permutation_p_value(scores[R], scores[NM], strata=strata),
             "power": power, "power_lower": power_lower, "power_draws": n_draws, "power_subset_size": int(design.counts.sum()),

@@ -86,7 +86,7 @@ def train_reference(out: str, recipe: str, seed: int, setting: dict | None) -> s
         return str(path)
     spec, ds = load_recipe(recipe)
     exclude = None if s is None else forget_positions(ds, s, seed)
-    model, meta = train_target(spec, ds, exclude=exclude, seed=seed, device="cpu")
+    model, meta = train_target(spec, ds, exclude=exclude, random_state=seed, device="cpu")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_checkpoint(tmp, model, meta)

@@ -137,7 +137,7 @@ def demo(recipe, pool, out, seed, as_json):
     from muaudit.report import summary_text
 
     with make_executor("local") as ex:  # a pool still to build: one worker process per core
-        results = run_demo(recipe=recipe, pool=pool, out=out, seed=seed, progress_for=progress_factory(),
+        results = run_demo(recipe=recipe, pool=pool, out=out, random_state=seed, progress_for=progress_factory(),
                            log=lambda line: click.echo(line, err=as_json), executor=ex)
     if as_json:
         return echo_json(results)

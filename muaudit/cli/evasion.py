@@ -34,7 +34,7 @@ def evasion(pool, forget, names, secret_views, seed, alpha, max_residual, out, a
 
     bar = progress_bar("providers audited")
     try:
-        results, folder = run_evasion(forget=forget, pool=pool, providers=names, secret_views=secret_views, seed=seed,
+        results, folder = run_evasion(forget=forget, pool=pool, providers=names, secret_views=secret_views, random_state=seed,
                                       alpha=alpha, max_residual=max_residual, out=out, progress=bar)
     finally:
         if bar is not None:

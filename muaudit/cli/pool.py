@@ -117,7 +117,7 @@ def train(recipe, out, exclude, arch, seed, device, threads, as_json):
     (minus --exclude) and save a checkpoint."""
     from muaudit.jobs.train import run_train
 
-    r = run_train(recipe, out, exclude=exclude, seed=seed, device=device, arch=arch, threads=threads,
+    r = run_train(recipe, out, exclude=exclude, random_state=seed, device=device, arch=arch, threads=threads,
                   progress=progress_bar("training (epochs)"))
     if as_json:
         return echo_json(r)

@@ -49,7 +49,7 @@ def unlearn(method, model_path, forget_path, out_path, pairs, budget, seed, devi
     try:
         with using_threads(threads):
             res = unlearn_checkpoint(method, model_path, forget_path, out_path, overrides=parse_set(pairs),
-                                     budget=budget, seed=seed, device=device, arch=arch, input_layout=input_layout,
+                                     budget=budget, random_state=seed, device=device, arch=arch, input_layout=input_layout,
                                      input_mean=input_mean, input_std=input_std, progress=bar)
     finally:
         if bar is not None:

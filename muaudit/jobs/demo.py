@@ -30,7 +30,7 @@ ProgressFor = Callable[[str], Optional[Progress]]
 
 
 def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fraction: float = 0.3,
-             seed: int = 0, progress_for: ProgressFor | None = None, log: Callable[[str], None] = print,
+             random_state: int = 0, progress_for: ProgressFor | None = None, log: Callable[[str], None] = print,
              executor=None) -> dict:
     """Run the demo; return ``{name: results}`` for the audited targets and the report path.
 
@@ -60,7 +60,7 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = spec.load_dataset()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     n_train = len(ds.train_idx)
     forget = np.sort(rng.choice(n_train, int(round(forget_fraction * n_train)), replace=False))
     write_file(out / "forget.npy", lambda f: np.save(f, forget, allow_pickle=False))  # whole or not at all
@@ -68,13 +68,13 @@ def run_demo(*, recipe=DEFAULT_RECIPE, pool=None, out="results/demo", forget_fra
     results = {}
     for name, exclude in targets.items():
         log(f"training the {name} target ...")
-        model, meta = train_target(spec, ds, exclude=exclude, seed=10_000 + seed,
+        model, meta = train_target(spec, ds, exclude=exclude, random_state=10_000 + random_state,
                                    progress=progress_for(f"training the {name} target (epochs)"))
         save_checkpoint(out / f"{name}.pt", model, meta)
         res, _ = run_lira(target=out / f"{name}.pt", forget=out / "forget.npy", pool=pool_dir, out=out / name)
         results[name] = res
         log(f"{name}: {res['verdict']} (AUC {res['auc']:.3f}, p = {res['p_value']:.2g})")
-    folders = [out / name for name in targets] + _unlearning_demo(spec, ds, pool_dir, out, forget, seed, results, log,
+    folders = [out / name for name in targets] + _unlearning_demo(spec, ds, pool_dir, out, forget, random_state, results, log,
                                                                   progress_for)
     results["report"] = str(render_html(folders, out / "report.html"))
     return results

@@ -85,7 +85,7 @@ def _row(provider, queries: str, res: dict) -> dict:
             "reasons": res.get("inconclusive_reasons", []), "recognition": res["queries"]["recognition"]}
 
 
-def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, seed: int = 0,
+def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, random_state: int = 0,
                 alpha=DEFAULT_ALPHA, max_residual=DEFAULT_MAX_RESIDUAL, out=None, progress=None) -> tuple[dict, Path | None]:
     """Audit every provider in ``providers`` on ``forget``; return ``(results, folder)``.
 
@@ -99,7 +99,7 @@ def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, se
     from muaudit.providers import PROVIDERS, Materials
     from muaudit.training.single import train_target
 
-    names, seed = resolve_providers(providers), check_seed("seed", seed)
+    names, random_state = resolve_providers(providers), check_seed("seed", random_state)
     alpha, max_residual = check_alpha(alpha), check_max_residual(max_residual)
     if out is not None:
         from muaudit.paths import check_output_dir
@@ -111,23 +111,23 @@ def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, se
 
         weight_files(data.pool)
     forget_train = read_indices(forget, data.n_train, what="forget")
-    original, meta = train_target(data.spec, data.dataset, seed=seed)
-    materials = Materials(data.spec, data.dataset, original, forget_train, seed)
+    original, meta = train_target(data.spec, data.dataset, random_state=random_state)
+    materials = Materials(data.spec, data.dataset, original, forget_train, random_state)
     modes = [("known", 0)] + ([("secret", secret_views)] if secret_views else [])
     rows = []
     for i, name in enumerate(names):
         provider = PROVIDERS.get(name)
-        model = provider(materials, seed=seed)
+        model = provider(materials, seed=random_state)
         for queries, n in modes:
             res, _ = run_lira(target=as_target(model), forget=forget_train, pool=data.pool.path,
                               train_idx=meta["train_idx"], secret_views=n, alpha=alpha, max_residual=max_residual,
-                              random_state=seed, write=False)
+                              random_state=random_state, write=False)
             rows.append(_row(provider, queries, res))
         if progress is not None:
             progress(i + 1, len(names))
     results = {"kind": "evasion", "rows": rows, "notes": NOTES,
                "config": {"pool": str(data.pool.path), "n_shadows": data.pool.n_models, "n_forget": len(forget_train),
-                          "providers": names, "secret_views": secret_views, "seed": seed, "alpha": alpha,
+                          "providers": names, "secret_views": secret_views, "seed": random_state, "alpha": alpha,
                           "max_residual": max_residual},
                "not_caught": [r["provider"] for r in rows if r["outcome"] == "NOT CAUGHT"],
                "false_alarms": [r["provider"] for r in rows if r["outcome"] == "FALSE ALARM"]}

@@ -14,25 +14,25 @@ import torch
 from muaudit.errors import CheckpointError, ConfigError, DataError
 
 
-def train_sisa_checkpoint(spec, ds, out, *, exclude=None, seed: int = 0, device=None, progress=None):
+def train_sisa_checkpoint(spec, ds, out, *, exclude=None, random_state: int = 0, device=None, progress=None):
     """Train the SISA model of ``spec`` on the training split minus ``exclude`` (positions) and
     write it with its stage checkpoints to ``out``; return ``(model, meta)``."""
     from muaudit.sisa.store import save_sisa_checkpoint
     from muaudit.sisa.target import train_sisa_target
 
-    model, meta, checkpoints = train_sisa_target(spec, ds, exclude=exclude, seed=seed, device=device, progress=progress)
+    model, meta, checkpoints = train_sisa_target(spec, ds, exclude=exclude, random_state=random_state, device=device, progress=progress)
     save_sisa_checkpoint(out, model, meta, checkpoints)
     return model, meta
 
 
 def unlearn_sisa_checkpoint(model_path, forget_path, out_path, *, overrides: dict | None = None,
-                            budget: float | None = None, seed: int = 0, device=None, arch: str | None = None,
+                            budget: float | None = None, random_state: int = 0, device=None, arch: str | None = None,
                             progress=None) -> dict:
     """``muaudit unlearn --method sisa``: the result dict of
     :func:`muaudit.jobs.unlearn.unlearn_checkpoint` plus ``sisa`` (which shards and slices were
     retrained, and the cost beside a full SISA retrain and a single-model retrain).
 
-    ``seed`` is recorded only: SISA retrains with the seeds the original training used."""
+    ``random_state`` is recorded only: SISA retrains with the seeds the original training used."""
     from muaudit.checks import check_seed
     from muaudit.data import load_index_file
     from muaudit.jobs.unlearn import dataset_of, evaluate, split_data
@@ -51,7 +51,7 @@ def unlearn_sisa_checkpoint(model_path, forget_path, out_path, *, overrides: dic
                           "recipe the SISA model was trained with")
     if budget is not None:
         raise ConfigError("--method sisa takes no --budget: it is exact, and costs what the affected shards cost")
-    check_seed("seed", seed)
+    check_seed("seed", random_state)
     dev = select_device(device)
     output_file(out_path, {"--model": model_path, "--forget": forget_path}, CheckpointError)
     state, meta, checkpoints = read_sisa_checkpoint(model_path)
@@ -71,10 +71,10 @@ def unlearn_sisa_checkpoint(model_path, forget_path, out_path, *, overrides: dic
     X = torch.as_tensor(ds.X[ds.train_idx], device=dev)
     y = torch.as_tensor(ds.y[ds.train_idx], device=dev)
     before = evaluate(model, forget_d, retain_d, test)
-    res = unlearn_sisa(make, X, y, parts, checkpoints, recipe, cfg, seed=int(meta.get("seed", 0)), forget=forget)
+    res = unlearn_sisa(make, X, y, parts, checkpoints, recipe, cfg, random_state=int(meta.get("seed", 0)), forget=forget)
     unl = res.model.cpu()
     after = evaluate(unl, forget_d, retain_d, test)
-    record = {"method": "sisa", "config": cfg.to_dict(), "forget_idx": [int(i) for i in forget], "seed": int(seed),
+    record = {"method": "sisa", "config": cfg.to_dict(), "forget_idx": [int(i) for i in forget], "seed": int(random_state),
               "budget": None, "cost": _cost(res.record), "accuracy": after, "sisa": res.record}
     history = list(meta.get("unlearning_history", [])) + ([meta["unlearning"]] if "unlearning" in meta else [])
     new_meta = {**meta, "train_idx": [int(i) for i in retain_pos], "unlearning": record,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 
-def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: str | None = None,
+def run_train(recipe, out, *, exclude=None, random_state: int = 0, device=None, arch: str | None = None,
               threads: int | None = None, progress=None) -> dict:
     """Train one model of ``recipe`` (a TOML path or a packaged recipe's name) on the training
     split minus ``exclude`` (an index file) and save a muaudit checkpoint at ``out`` (``threads``
@@ -22,7 +22,7 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
         A retrained target of the tiny recipe of the doctest setup (``conftest.py``), without the
         forget set:
 
-        >>> summary = run_train(recipe, tmp / "retrained.pt", exclude=forget_file, seed=0)
+        >>> summary = run_train(recipe, tmp / "retrained.pt", exclude=forget_file, random_state=0)
         >>> summary["n_train"], summary["test_accuracy"] > 0.5
         (1247, True)
     """
@@ -39,7 +39,7 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
     from muaudit.training.single import train_target
     from muaudit.training.threads import using_threads
 
-    check_seed("seed", seed)
+    check_seed("seed", random_state)
     select_device(device)
     output_file(out, {"recipe": recipe, "--exclude": exclude})
     spec = load_spec(resolve_recipe(recipe), arch=arch)
@@ -51,12 +51,12 @@ def run_train(recipe, out, *, exclude=None, seed: int = 0, device=None, arch: st
         if spec.sisa is not None:  # S shard models, slice by slice, stage checkpoints kept (muaudit.sisa)
             from muaudit.jobs.sisa import train_sisa_checkpoint
 
-            model, meta = train_sisa_checkpoint(spec, ds, out, exclude=excl, seed=seed, device=device, progress=progress)
+            model, meta = train_sisa_checkpoint(spec, ds, out, exclude=excl, random_state=random_state, device=device, progress=progress)
         else:
-            model, meta = train_target(spec, ds, exclude=excl, seed=seed, device=device, progress=progress)
+            model, meta = train_target(spec, ds, exclude=excl, random_state=random_state, device=device, progress=progress)
             save_checkpoint(out, model, meta)
     pred = predict_logits(model, ds.X)[:, 0].argmax(-1)
     acc = lambda rows: float((pred[rows] == ds.y[rows]).mean())  # noqa: E731
-    return {"out": str(Path(out)), "recipe": str(recipe), "seed": seed, "n_train": len(meta["train_idx"]),
+    return {"out": str(Path(out)), "recipe": str(recipe), "seed": random_state, "n_train": len(meta["train_idx"]),
             "seconds": meta["cost"]["seconds"], "train_accuracy": acc(ds.train_idx[np.asarray(meta["train_idx"], int)]),
             "test_accuracy": acc(ds.test_idx), **({"sisa": spec.sisa.to_dict()} if spec.sisa is not None else {})}

@@ -80,13 +80,13 @@ def _check_options(arch: str, factory, kwargs: dict) -> list[str]:
     return [k for k in SUPPLIED if k in params]
 
 
-def build_model(arch: str, input_shape, n_classes: int, *, seed: int | None = None, **kwargs) -> nn.Module:
-    """Build an architecture; with ``seed`` the initialisation is reproducible.
+def build_model(arch: str, input_shape, n_classes: int, *, random_state: int | None = None, **kwargs) -> nn.Module:
+    """Build an architecture; with ``random_state`` (an int seed) the initialisation is reproducible.
 
     User factories receive ``input_shape`` and ``n_classes`` if their signature names them.
 
     Example:
-        >>> m = build_model("mlp", (1, 8, 8), 10, seed=0, hidden=[64])
+        >>> m = build_model("mlp", (1, 8, 8), 10, random_state=0, hidden=[64])
         >>> m(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """
@@ -95,8 +95,8 @@ def build_model(arch: str, input_shape, n_classes: int, *, seed: int | None = No
     supplied = {"input_shape": tuple(int(d) for d in input_shape), "n_classes": int(n_classes)}
     extra = {k: supplied[k] for k in wanted}
     with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
+        if random_state is not None:
+            torch.manual_seed(random_state)
         try:
             model = factory(**extra, **kwargs)
         except (TypeError, ValueError) as e:

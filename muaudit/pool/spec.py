@@ -180,7 +180,7 @@ class PoolSpec:
             from muaudit.sisa.target import sisa_model
 
             return sisa_model(self, seed, input_shape, n_classes)
-        return build_model(self.model["arch"], input_shape, n_classes, seed=seed, **self.arch_kwargs)
+        return build_model(self.model["arch"], input_shape, n_classes, random_state=seed, **self.arch_kwargs)
 
 
 def load_spec(path, *, arch: str | None = None) -> PoolSpec:

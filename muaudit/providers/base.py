@@ -97,7 +97,7 @@ class Materials:
         if self.retrained_model is None:
             from muaudit.training.single import train_target
 
-            self.retrained_model = train_target(self.spec, self.dataset, exclude=self.forget, seed=self.seed)[0].eval()
+            self.retrained_model = train_target(self.spec, self.dataset, exclude=self.forget, random_state=self.seed)[0].eval()
         return self.retrained_model
 
 

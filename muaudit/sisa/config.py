@@ -10,7 +10,7 @@ Example:
     >>> cfg = SisaConfig(shards=2, slices=3)
     >>> stage_epochs(12, 3)
     [6, 6, 6]
-    >>> [[len(s) for s in shard] for shard in partition(range(10), cfg, seed=0)]
+    >>> [[len(s) for s in shard] for shard in partition(range(10), cfg, random_state=0)]
     [[2, 2, 1], [2, 2, 1]]
 """
 
@@ -88,14 +88,14 @@ def check_divides(n: int, cfg: SisaConfig, what: str = "training examples") -> N
                           "use fewer shards or slices")
 
 
-def partition(rows, cfg: SisaConfig, *, seed: int) -> list[list[np.ndarray]]:
+def partition(rows, cfg: SisaConfig, *, random_state: int) -> list[list[np.ndarray]]:
     """``rows`` split into ``shards`` lists of ``slices`` sorted, non-empty int64 arrays.
 
-    A seeded uniform split: a permutation of ``rows`` (``numpy.random.default_rng([seed, 3])``)
+    A seeded uniform split: a permutation of ``rows`` (``numpy.random.default_rng([random_state, 3])``)
     cut into near-equal shards, each cut into near-equal slices."""
     rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, np.int64)
     check_divides(len(rows), cfg)
-    perm = rows[np.random.default_rng([seed, 3]).permutation(len(rows))]
+    perm = rows[np.random.default_rng([random_state, 3]).permutation(len(rows))]
     return [[np.sort(part) for part in np.array_split(shard, cfg.slices)] for shard in np.array_split(perm, cfg.shards)]
 
 

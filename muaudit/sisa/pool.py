@@ -61,7 +61,7 @@ def train_shadow(make, X: torch.Tensor, y: torch.Tensor, rows, seed: int, spec, 
     keeping the stage checkpoints :func:`needed_stages` names for ``forgets`` (arrays of rows); its
     :class:`ShadowHistory` is the model's attribute ``sisa_history``."""
     recipe = spec.train if recipe is None else recipe
-    parts = partition(np.asarray(rows, np.int64), spec.sisa, seed=int(seed))
+    parts = partition(np.asarray(rows, np.int64), spec.sisa, random_state=int(seed))
     need = needed_stages(parts, forgets)
     shards, states, cost = [], [], 0
     for k, slices in enumerate(parts):
@@ -111,4 +111,4 @@ def unlearn_shadow(spec, input_shape, n_classes: int, X: torch.Tensor, y: torch.
     checkpoints = [[history.states[k].get(r) for r in range(slices)]
                    + [{n: t.detach().clone() for n, t in shard.state_dict().items()}]
                    for k, shard in enumerate(model.shards)]  # only the stages unlearn_sisa starts from are used
-    return unlearn_sisa(make, X, y, history.parts, checkpoints, spec.train, spec.sisa, seed=int(seed), forget=forget)
+    return unlearn_sisa(make, X, y, history.parts, checkpoints, spec.train, spec.sisa, random_state=int(seed), forget=forget)

@@ -22,14 +22,14 @@ def shard_factory(arch: str, arch_kwargs: dict, input_shape, n_classes: int) -> 
     """``seed -> shard model`` of a built-in arch, or of a factory the caller already allowed."""
     from muaudit.models import build_model
 
-    return lambda seed: build_model(arch, input_shape, n_classes, seed=seed, **arch_kwargs)
+    return lambda seed: build_model(arch, input_shape, n_classes, random_state=seed, **arch_kwargs)
 
 
-def sisa_model(spec, seed: int, input_shape, n_classes: int) -> SISAModel:
-    """The untrained SISA model of ``spec`` with seed ``seed`` (shard ``k`` initialised from
-    ``shard_seed(seed, k)``, as :func:`~muaudit.sisa.train.train_sisa` starts it)."""
+def sisa_model(spec, random_state: int, input_shape, n_classes: int) -> SISAModel:
+    """The untrained SISA model of ``spec`` with seed ``random_state`` (shard ``k`` initialised from
+    ``shard_seed(random_state, k)``, as :func:`~muaudit.sisa.train.train_sisa` starts it)."""
     make = shard_factory(spec.model["arch"], spec.arch_kwargs, input_shape, n_classes)
-    return SISAModel([make(shard_seed(seed, k)) for k in range(spec.sisa.shards)], spec.sisa.aggregation)
+    return SISAModel([make(shard_seed(random_state, k)) for k in range(spec.sisa.shards)], spec.sisa.aggregation)
 
 
 def sisa_meta(cfg: SisaConfig, epochs: int, parts: list[list[np.ndarray]]) -> dict:
@@ -38,7 +38,7 @@ def sisa_meta(cfg: SisaConfig, epochs: int, parts: list[list[np.ndarray]]) -> di
             "parts": [[[int(i) for i in s] for s in slices] for slices in parts]}
 
 
-def train_sisa_target(spec, dataset: Dataset, *, exclude=None, seed: int = 0, device=None,
+def train_sisa_target(spec, dataset: Dataset, *, exclude=None, random_state: int = 0, device=None,
                       progress=None) -> tuple[torch.nn.Module, dict, list[list[dict]]]:
     """Train the SISA model of ``spec`` (a recipe with ``[sisa]``) on the training split minus
     ``exclude``; return ``(model, meta, checkpoints)`` for
@@ -48,16 +48,16 @@ def train_sisa_target(spec, dataset: Dataset, *, exclude=None, seed: int = 0, de
 
     n = len(dataset.train_idx)
     excluded, kept = split_forget(np.arange(n), [] if exclude is None else exclude, name="exclude")
-    parts = drop(partition(np.arange(n), spec.sisa, seed=seed), excluded)
+    parts = drop(partition(np.arange(n), spec.sisa, random_state=random_state), excluded)
     dev = select_device(device)
     X = torch.as_tensor(dataset.X[dataset.train_idx], device=dev)
     y = torch.as_tensor(dataset.y[dataset.train_idx], device=dev)
     make = shard_factory(spec.model["arch"], spec.arch_kwargs, dataset.input_shape, dataset.n_classes)
     e = spec.train.epochs  # progress in epoch-equivalents: shard k of S done = e * k / S epochs
     shards_done = None if progress is None else (lambda k, n: progress(e * k // n, e))
-    run: SisaRun = train_sisa(make, X, y, parts, spec.train, spec.sisa, seed=seed, progress=shards_done)
+    run: SisaRun = train_sisa(make, X, y, parts, spec.train, spec.sisa, random_state=random_state, progress=shards_done)
     cost = {"seconds": run.seconds, "sample_gradients": int(sum(run.sample_gradients)),
             "shard_sample_gradients": [int(c) for c in run.sample_gradients]}
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=dataset, train_idx=kept,
-                      seed=seed, recipe=spec.train, cost=cost, sisa=sisa_meta(spec.sisa, spec.train.epochs, parts))
+                      seed=random_state, recipe=spec.train, cost=cost, sisa=sisa_meta(spec.sisa, spec.train.epochs, parts))
     return run.model.cpu(), meta, run.checkpoints

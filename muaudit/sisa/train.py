@@ -81,7 +81,7 @@ def train_shard(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, slic
 
 
 def train_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, parts: list[list[np.ndarray]],
-               recipe: TrainRecipe, cfg: SisaConfig, *, seed: int, keep_checkpoints: bool = True,
+               recipe: TrainRecipe, cfg: SisaConfig, *, random_state: int, keep_checkpoints: bool = True,
                progress: Callable[[int, int], None] | None = None) -> SisaRun:
     """Train one SISA model on ``parts[k][r]`` (rows of ``X``/``y``, see
     :func:`~muaudit.sisa.config.partition`); ``progress(shards done, shards)`` after each shard.
@@ -90,15 +90,15 @@ def train_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, parts
         >>> from muaudit.sisa.config import partition
         >>> X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
         >>> cfg = SisaConfig(shards=2, slices=2)
-        >>> run = train_sisa(lambda s: torch.nn.Linear(4, 3), X, y, partition(range(40), cfg, seed=0),
-        ...                  TrainRecipe(epochs=3, batch_size=8), cfg, seed=0)
+        >>> run = train_sisa(lambda s: torch.nn.Linear(4, 3), X, y, partition(range(40), cfg, random_state=0),
+        ...                  TrainRecipe(epochs=3, batch_size=8), cfg, random_state=0)
         >>> len(run.checkpoints), len(run.checkpoints[0]), run.sample_gradients
         (2, 3, [60, 60])
     """
     t0 = time.perf_counter()
     shards, checkpoints, costs = [], [], []
     for k, slices in enumerate(parts):
-        model, states = train_shard(make_shard, X, y, slices, recipe, seed=seed, shard=k, keep=keep_checkpoints)
+        model, states = train_shard(make_shard, X, y, slices, recipe, seed=random_state, shard=k, keep=keep_checkpoints)
         shards.append(model)
         checkpoints.append(states)
         costs.append(stage_cost(slices, recipe.epochs))

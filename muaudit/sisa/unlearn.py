@@ -9,9 +9,9 @@ Example:
     >>> X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
     >>> cfg, recipe = SisaConfig(shards=2, slices=2), TrainRecipe(epochs=3, batch_size=8)
     >>> make = lambda s: torch.nn.Linear(4, 3)
-    >>> parts = partition(range(40), cfg, seed=0)
-    >>> run = train_sisa(make, X, y, parts, recipe, cfg, seed=0)
-    >>> res = unlearn_sisa(make, X, y, parts, run.checkpoints, recipe, cfg, seed=0, forget=[int(parts[1][1][0])])
+    >>> parts = partition(range(40), cfg, random_state=0)
+    >>> run = train_sisa(make, X, y, parts, recipe, cfg, random_state=0)
+    >>> res = unlearn_sisa(make, X, y, parts, run.checkpoints, recipe, cfg, random_state=0, forget=[int(parts[1][1][0])])
     >>> res.record["retrained"], res.record["sample_gradients"]
     ([{'shard': 1, 'from_slice': 2, 'stages': [2]}], 38)
 """
@@ -56,10 +56,10 @@ def first_slices(parts: list[list[np.ndarray]], forget) -> dict[int, int]:
 
 
 def unlearn_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, parts: list[list[np.ndarray]],
-                 checkpoints: list[list[dict]], recipe: TrainRecipe, cfg: SisaConfig, *, seed: int,
+                 checkpoints: list[list[dict]], recipe: TrainRecipe, cfg: SisaConfig, *, random_state: int,
                  forget) -> SisaUnlearnResult:
     """Remove the rows ``forget`` (rows of ``X``, all in ``parts``) from a SISA model trained with
-    :func:`~muaudit.sisa.train.train_sisa` (same ``make_shard``, ``recipe``, ``cfg`` and ``seed``)."""
+    :func:`~muaudit.sisa.train.train_sisa` (same ``make_shard``, ``recipe``, ``cfg`` and ``random_state``)."""
     forget = np.unique(np.asarray(forget, np.int64))
     held = np.concatenate([s for slices in parts for s in slices])
     missing = forget[~np.isin(forget, held)]
@@ -72,13 +72,13 @@ def unlearn_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, par
     for k in range(len(parts)):
         if k in hits:
             r0 = hits[k]
-            model, states = train_shard(make_shard, X, y, new_parts[k], recipe, seed=seed, shard=k, start=r0 - 1,
+            model, states = train_shard(make_shard, X, y, new_parts[k], recipe, seed=random_state, shard=k, start=r0 - 1,
                                         start_state=checkpoints[k][r0 - 1])
             new_ckpts[k] = list(checkpoints[k][:r0]) + states
             cost += stage_cost(new_parts[k], recipe.epochs, start=r0 - 1)
             retrained.append({"shard": k, "from_slice": r0, "stages": list(range(r0, cfg.slices + 1))})
         else:
-            model = make_shard(shard_seed(seed, k, 0)).to(X.device)
+            model = make_shard(shard_seed(random_state, k, 0)).to(X.device)
             model.load_state_dict(checkpoints[k][-1])
         shards.append(model.eval())
     sisa = SISAModel(shards, cfg.aggregation).to(X.device)

@@ -53,13 +53,13 @@ def fresh_seed() -> int:
     return int.from_bytes(os.urandom(8), "little") >> 1
 
 
-def draw_secret_views(n_views: int, X: np.ndarray, *, flips: bool, seed: int | None = None) -> SecretViews:
-    """``n_views`` random views for inputs ``X`` ``[N, C, H, W]`` (a fresh seed unless ``seed`` is given).
+def draw_secret_views(n_views: int, X: np.ndarray, *, flips: bool, random_state: int | None = None) -> SecretViews:
+    """``n_views`` random views for inputs ``X`` ``[N, C, H, W]`` (a fresh seed unless ``random_state`` is given).
 
     Example:
         >>> X = np.zeros((3, 1, 8, 8), np.float32) + np.arange(8, dtype=np.float32)
-        >>> a = draw_secret_views(4, X, flips=False, seed=1)
-        >>> b = draw_secret_views(4, X, flips=False, seed=1)
+        >>> a = draw_secret_views(4, X, flips=False, random_state=1)
+        >>> b = draw_secret_views(4, X, flips=False, random_state=1)
         >>> a == b, len(a.views), all(abs(v.dx) <= MAX_SHIFT and v.noise > 0 for v in a.views)
         (True, 4, True)
         >>> draw_secret_views(4, X, flips=False).seed != draw_secret_views(4, X, flips=False).seed
@@ -70,11 +70,11 @@ def draw_secret_views(n_views: int, X: np.ndarray, *, flips: bool, seed: int | N
         raise ConfigError(f"Expected `secret_views` in [1, {MAX_VIEWS}], got {n_views}")
     if np.ndim(X) != 4:
         raise ConfigError(f"secret views shift images [N, C, H, W]; the data's inputs have shape {list(np.shape(X))[1:]}")
-    seed = fresh_seed() if seed is None else int(seed)
-    rng = np.random.default_rng(seed)
+    random_state = fresh_seed() if random_state is None else int(random_state)
+    rng = np.random.default_rng(random_state)
     sd = float(NOISE * np.std(X)) or NOISE
     views = tuple(View(dx=float(rng.uniform(-MAX_SHIFT, MAX_SHIFT)), dy=float(rng.uniform(-MAX_SHIFT, MAX_SHIFT)),
                        flip=bool(flips and rng.random() < 0.5), pad=("zero", "edge")[int(rng.integers(2))],
                        noise=sd, seed=int(rng.integers(2**63)))
                   for _ in range(n_views))
-    return SecretViews(seed, views, sd)
+    return SecretViews(random_state, views, sd)

@@ -16,13 +16,13 @@ from muaudit.training.optim import FunctionalOptimizer
 from muaudit.training.recipe import TrainRecipe
 
 
-def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, seed: int,
+def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe, random_state: int,
                      progress: Progress | None = None, rows: np.ndarray | None = None) -> nn.Module:
     """Train ``model`` in place on the rows ``rows`` of ``X``/``y`` (default: all rows; tensors
     already on the model's device). ``rows`` gives the same model as passing ``X[rows]``,
     ``y[rows]``, without copying them: each batch is gathered from ``X`` directly.
 
-    Returns the model in eval mode. The data order and augmentation come from ``seed``
+    Returns the model in eval mode. The data order and augmentation come from ``random_state``
     (see :mod:`muaudit.training.batches`). ``progress(epoch, epochs)`` is called after each epoch.
     """
     settings = accel.effective(recipe, X.device, conv=is_conv(model))
@@ -38,9 +38,9 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     n, bs = len(y) if rows is None else len(rows), recipe.batch_size
     per_epoch = steps_per_epoch(n, bs)
     total = recipe.epochs * per_epoch
-    arng = augment_rng(seed)
+    arng = augment_rng(random_state)
     scaler = accel.LossScaler(settings["precision"] == "fp16")
-    for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, seed)):
+    for t, pos in enumerate(batch_plan(n, bs, recipe.epochs, random_state)):
         idx = torch.as_tensor(pos if rows is None else rows[pos], device=X.device)
         xb, yb = X[idx], y[idx]
         if recipe.augment and xb.dim() == 4:
@@ -65,11 +65,11 @@ def train_sequential(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe:
     return model.eval()
 
 
-def fit_one(model: nn.Module, X: np.ndarray | torch.Tensor, y, recipe: TrainRecipe, seed: int, device=None) -> nn.Module:
+def fit_one(model: nn.Module, X: np.ndarray | torch.Tensor, y, recipe: TrainRecipe, random_state: int, device=None) -> nn.Module:
     """Convenience: train ``model`` on arrays with the sequential engine on ``device``."""
     from muaudit.training.device import select_device
 
     dev = select_device(device)
     Xt = torch.as_tensor(np.asarray(X, np.float32), device=dev)
     yt = torch.as_tensor(np.asarray(y, np.int64), device=dev)
-    return train_sequential(model.to(dev), Xt, yt, recipe, seed)
+    return train_sequential(model.to(dev), Xt, yt, recipe, random_state)

@@ -29,9 +29,9 @@ def model_meta(*, arch: str, arch_kwargs: dict, dataset: Dataset, train_idx: np.
             "seed": int(seed), "recipe": recipe.to_dict(), "muaudit_version": muaudit.__version__, **extra}
 
 
-def train_on_positions(make_model, dataset: Dataset, positions: np.ndarray, recipe: TrainRecipe, seed: int,
+def train_on_positions(make_model, dataset: Dataset, positions: np.ndarray, recipe: TrainRecipe, random_state: int,
                        device=None, progress: Progress | None = None) -> tuple[nn.Module, dict]:
-    """Train ``make_model(seed)`` on training-split ``positions``; return the model and its cost.
+    """Train ``make_model(random_state)`` on training-split ``positions``; return the model and its cost.
 
     ``progress(epoch, epochs)`` is called after each epoch."""
     dev = select_device(device)
@@ -39,12 +39,12 @@ def train_on_positions(make_model, dataset: Dataset, positions: np.ndarray, reci
     X = torch.as_tensor(dataset.X[rows], device=dev)
     y = torch.as_tensor(dataset.y[rows], device=dev)
     t0 = time.perf_counter()
-    model = train_sequential(make_model(seed).to(dev), X, y, recipe, seed, progress=progress)
+    model = train_sequential(make_model(random_state).to(dev), X, y, recipe, random_state, progress=progress)
     cost = {"seconds": time.perf_counter() - t0, "sample_gradients": int(recipe.epochs * len(rows))}
     return model.cpu(), cost
 
 
-def train_target(spec, dataset: Dataset, *, exclude: np.ndarray | None = None, seed: int = 0,
+def train_target(spec, dataset: Dataset, *, exclude: np.ndarray | None = None, random_state: int = 0,
                  device=None, progress: Progress | None = None) -> tuple[nn.Module, dict]:
     """Train one model of ``spec`` on the training split minus ``exclude`` (positions).
 
@@ -53,7 +53,7 @@ def train_target(spec, dataset: Dataset, *, exclude: np.ndarray | None = None, s
     """
     _, positions = split_forget(np.arange(len(dataset.train_idx)), [] if exclude is None else exclude, name="exclude")
     make = lambda s: spec.make_model(s, dataset.input_shape, dataset.n_classes)  # noqa: E731
-    model, cost = train_on_positions(make, dataset, positions, spec.train, seed, device, progress)
+    model, cost = train_on_positions(make, dataset, positions, spec.train, random_state, device, progress)
     meta = model_meta(arch=spec.model["arch"], arch_kwargs=spec.arch_kwargs, dataset=dataset,
-                      train_idx=positions, seed=seed, recipe=spec.train, cost=cost)
+                      train_idx=positions, seed=random_state, recipe=spec.train, cost=cost)
     return model, meta

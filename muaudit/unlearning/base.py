@@ -147,16 +147,16 @@ class UnlearningMethod:
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 
     def __call__(self, model: nn.Module, forget: UnlearnData, retain: UnlearnData, *,
-                 config: MethodConfig | None = None, random_state: torch.Generator | None = None,
+                 config: MethodConfig | None = None, random_state: torch.Generator | int | None = None,
                  generator: torch.Generator | None = None) -> nn.Module:
         """A new model: ``unlearn`` on a deep copy; all randomness from ``random_state`` (a
-        ``torch.Generator``; default seeded with 0). ``generator`` is its deprecated name."""
+        ``torch.Generator``, or an int seed of one; default seed 0). ``generator`` is its deprecated name."""
         random_state = renamed_keyword(f"method {self.name!r}", "generator", generator, "random_state", random_state)
         config = self.Config() if config is None else config
         if not isinstance(config, self.Config):
             raise ConfigError(f"method {self.name!r} expects a {self.Config.__name__}, got {type(config).__name__}")
-        if random_state is None:
-            random_state = torch.Generator().manual_seed(0)
+        if random_state is None or isinstance(random_state, (int, np.integer)):
+            random_state = torch.Generator().manual_seed(int(random_state or 0))
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         with metered(reuse=True) as meter:
             new = self.unlearn(copy.deepcopy(model), forget.to(device), retain.to(device), config, random_state)
