@@ -65,8 +65,10 @@ def open_target(target, context: TargetContext | None = None, *, arch: str | Non
     ``arch`` builds a state_dict (and trusts a model factory a checkpoint names); ``adapter`` is the
     input convention (an in-memory model whose own layout is unresolved takes it); ``device`` runs
     a file's model (default: cuda if present); ``output`` names the output of an ONNX model or an
-    endpoint to read (default: the one of shape ``[N, n_classes]``). Every bad target is a
-    :class:`~muaudit.errors.CheckpointError` (or the endpoint's error) with a one-line message.
+    endpoint to read (default: the one of shape ``[N, n_classes]``). Every bad target or option is a
+    :class:`~muaudit.errors.MuauditError` (a file: :class:`~muaudit.errors.CheckpointError`, an
+    endpoint: :class:`~muaudit.errors.EndpointError`, a misplaced option: ``ConfigError``) with a
+    one-line message.
 
     Example:
         >>> t = open_target(np.zeros((5, 3)))
