@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from tests.kit import TINY_RECIPE, ULIRA_ENTRY, ok, tiny_digits_recipe
+
 
 @pytest.fixture
 def tiny_recipe(tmp_path):
@@ -8,25 +10,8 @@ def tiny_recipe(tmp_path):
 
     def make(n_models=4, engine="sequential", epochs=3, hidden=16, extra=""):
         p = tmp_path / f"tiny-{engine}-{n_models}.toml"
-        p.write_text(f"""
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [{hidden}]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = {epochs}
-batch_size = 128
-[pool]
-n_models = {n_models}
-seed = 3
-engine = "{engine}"
-ensemble_size = 4
-{extra}
-""")
+        p.write_text(tiny_digits_recipe(hidden=hidden, epochs=epochs, batch_size=128, n_models=n_models, engine=engine,
+                                        extra=f"ensemble_size = 4\n{extra}\n"))
         return p
 
     return make
@@ -95,3 +80,27 @@ def tiny_audit_base(tmp_path_factory):
         torch.set_num_threads(before)
     return d
 
+
+
+@pytest.fixture(scope="session")
+def cli_kit_base(tmp_path_factory):
+    """Built once per session with the CLI, for the tests of careless and hostile input:
+    ``tiny.toml`` (``tests.kit.TINY_RECIPE``: 2 digits MLPs, 1 epoch), ``pool.toml`` (the same with
+    one U-LiRA entry), ``forget.npy`` (training positions 0..19), ``model.pt`` (trained on the whole
+    training split), ``pool/`` (built from ``pool.toml``) and ``results/`` (``muaudit mia``). Modules
+    copy it with ``tests.kit.copy_kit``; never write into it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        d = tmp_path_factory.mktemp("cli-kit-base")
+        (d / "tiny.toml").write_text(TINY_RECIPE)
+        (d / "pool.toml").write_text(TINY_RECIPE + ULIRA_ENTRY)
+        np.save(d / "forget.npy", np.arange(20))
+        ok("train", d / "tiny.toml", "--out", d / "model.pt")
+        ok("pool", "build", d / "pool.toml", "--out", d / "pool")
+        ok("mia", "--target", d / "model.pt", "--forget", d / "forget.npy", "--out", d / "results")
+    finally:
+        torch.set_num_threads(before)
+    return d

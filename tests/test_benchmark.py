@@ -18,6 +18,7 @@ from muaudit.benchmark.runner import trial_counts  # noqa: E402
 from muaudit.benchmark.spec import load_benchmark_spec  # noqa: E402
 from muaudit.cli.main import cli  # noqa: E402
 from muaudit.jobs.benchmark import run_benchmark  # noqa: E402
+from tests.kit import error_line  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # a benchmark run per module (minutes)
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,13 +135,6 @@ def test_resume_after_kill_keeps_finished_trials(tmp_path, monkeypatch, small):
     extended = _trials(out, "ft/random10")
     assert [s for s, *_ in extended.values()].count("COMPLETE") == 5
     assert {k: extended[k] for k in after} == after
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def test_diverging_trials_are_failed_not_crashed(tmp_path, small):

@@ -11,6 +11,7 @@ from muaudit.benchmark import load_benchmark_spec
 from muaudit.benchmark.space import SEARCH_SPACES, default_space, suggest
 from muaudit.cli.main import cli
 from muaudit.unlearning import get_method, make_config, method_names
+from tests.kit import error_line
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = """{top}
@@ -30,13 +31,6 @@ def write(tmp_path, methods='["ft"]', trials=2, kind="random", forget="fraction 
     p = tmp_path / "spec.toml"
     p.write_text(BASE.format(top=top, methods=methods, trials=trials, kind=kind, forget=forget, extra=extra))
     return p
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def test_shipped_specs_parse():

@@ -5,20 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
 from tests.helpers_audit import tiny_audit_kit
 from muaudit.pool import build_pool, load_spec
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    return [line for line in result.output.splitlines() if line.strip()][-1]
+from tests.kit import error_line, run
 
 
 @pytest.fixture(scope="module")

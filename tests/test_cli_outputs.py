@@ -6,21 +6,16 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from muaudit.cli.common import ProgressBar, progress_bar
-from muaudit.cli.main import cli
 from muaudit.jobs.train import run_train
 from muaudit.jobs.unlearn import unlearn_checkpoint
 from muaudit.pool import load_spec
 from muaudit import packaged
 from muaudit.pool.recipes import default_pool_dir, packaged_recipes, resolve_recipe
+from tests.kit import run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 class Tty(io.StringIO):

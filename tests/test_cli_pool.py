@@ -1,20 +1,9 @@
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
 from muaudit.models import load_checkpoint
 from muaudit.pool.store import pool_lock
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    return lines[-1]
+from tests.kit import error_line, run
 
 
 def test_every_command_has_help():

@@ -6,27 +6,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from torch import nn
 
-from muaudit.cli.main import cli
 from tests.helpers_audit import tiny_audit_kit
 from muaudit.models import build_model, save_checkpoint
 from muaudit.training import predict_logits
+from tests.kit import error_line, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MEAN, STD = 0.3, 0.05  # the normalisation the "normalised" target expects (far from digits' own scaling)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 class Denormalise(nn.Module):

@@ -6,27 +6,15 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
 from muaudit.models import load_checkpoint, read_checkpoint, save_checkpoint
 from muaudit.pool.spec import PoolSpec
 from muaudit.training.single import train_target
 from muaudit.unlearning import method_names
+from tests.kit import error_line, run
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ old and new files. The pool's own full-disk sweep is tests/test_pool_disk.py."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,49 +12,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
+from tests.kit import copy_kit, ok, snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread"),
               pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount")),
                                  reason="mounting a tmpfs needs root (CI runs as root)")]
 
-RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [8]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 1
-batch_size = 256
-[pool]
-n_models = 2
-seed = 3
-engine = "sequential"
-"""
-ULIRA = '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\nretrain = true\n'
 SPEC = 'recipe = "{recipe}"\nmethods = ["original", "retrain"]\nseeds = [0]\n[[forget]]\nfraction = 0.1\n'
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kit")
-    (d / "tiny.toml").write_text(RECIPE)
-    (d / "pool.toml").write_text(RECIPE + ULIRA)
+def kit(tmp_path_factory, cli_kit_base):
+    d = copy_kit(cli_kit_base, tmp_path_factory.mktemp("kit"))  # tiny.toml, pool/, model.pt, forget.npy, results/
     (d / "spec.toml").write_text(SPEC.format(recipe=d / "tiny.toml"))
-    np.save(d / "forget.npy", np.arange(20))
-    for args in (["train", d / "tiny.toml", "--out", d / "model.pt"], ["pool", "build", d / "pool.toml", "--out", d / "pool"],
-                 ["mia", "--target", d / "model.pt", "--forget", d / "forget.npy", "--out", d / "results"],
-                 ["report", d / "results", "--html", "--out", d / "old.html"]):
-        r = CliRunner().invoke(cli, [str(a) for a in args])
-        assert r.exit_code == 0, r.output
+    ok("report", d / "results", "--html", "--out", d / "old.html")
     return d
 
 
@@ -80,15 +52,6 @@ CASES = [
     ("lira-fresh", lambda k, o: ["lira", "--target", k / "model.pt", "--forget", k / "forget.npy", "--pool", k / "pool",
                                  "--out", o], None),
 ]
-
-
-def tree(root: Path) -> dict:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def _pages(path: Path) -> int:
@@ -117,13 +80,13 @@ def test_full_disk_keeps_the_previous_output(kit, tmp_path, make, previous):
     try:
         if previous is not None:
             (shutil.copytree if staging.is_dir() else shutil.copy)(staging, out)
-        before = tree(mnt)
+        before = snapshot(mnt)
         r = _run(make(kit, out), tmp_path)
         text = r.stdout + r.stderr
         assert r.returncode == 2, text
         assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("Error: "), text  # the only output
         assert "no space left on device writing" in r.stderr and str(mnt) in r.stderr, r.stderr  # names the path
-        assert tree(mnt) == before  # the previous output byte for byte, no temporary, no partial folder
+        assert snapshot(mnt) == before  # the previous output byte for byte, no temporary, no partial folder
         if previous is None:
             assert not out.exists()
     finally:

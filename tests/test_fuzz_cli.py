@@ -7,7 +7,6 @@ Pools damaged on purpose (hostile ``pool.h5`` files, full disks) are tested with
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -17,34 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
+from tests.kit import TINY_RECIPE as RECIPE
+from tests.kit import copy_kit, one_error, run, snapshot
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
-RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [8]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 1
-batch_size = 256
-[pool]
-n_models = 2
-seed = 3
-engine = "sequential"
-"""
 N_TRAIN = 1347  # digits' training split
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @dataclass
@@ -57,21 +35,15 @@ class Kit:
     raw: Path  # the same weights as a raw state_dict
     script: Path  # the same model as TorchScript
     forget: Path  # training positions 0..19
-    pool: Path  # a finished 2-model pool of the recipe
+    pool: Path  # a finished 2-model pool of the recipe, with one U-LiRA entry
     results: Path  # a results folder (muaudit mia)
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory) -> Kit:
-    d = tmp_path_factory.mktemp("kit")
+def kit(tmp_path_factory, cli_kit_base) -> Kit:
+    d = copy_kit(cli_kit_base, tmp_path_factory.mktemp("kit"))
     k = Kit(d, d / "tiny.toml", d / "model.pt", d / "raw.pt", d / "script.pt", d / "forget.npy", d / "pool",
             d / "results")
-    k.recipe.write_text(RECIPE)
-    np.save(k.forget, np.arange(20))
-    for args in (("train", k.recipe, "--out", k.model), ("pool", "build", k.recipe, "--out", k.pool),
-                 ("mia", "--target", k.model, "--forget", k.forget, "--out", k.results)):
-        r = invoke(*args)
-        assert r.exit_code == 0, r.output
     obj = torch.load(k.model, weights_only=True)
     torch.save(obj["state_dict"], k.raw)
     from muaudit.models import load_checkpoint
@@ -432,22 +404,6 @@ def bench_spec(k: Kit, d: Path, forget: str, extra: str = "") -> Path:
     return write(d / "s.toml", f'recipe = "{k.recipe}"\nmethods = ["original"]\nseeds = [0]\n{extra}[[forget]]\n{forget}\n')
 
 
-def snapshot(*roots: Path) -> dict:
-    """Every file and link under ``roots``: content hash (files) or target (links)."""
-    out = {}
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            for name in dirnames + filenames:
-                p = Path(dirpath) / name
-                if p.is_symlink():
-                    out[str(p)] = "-> " + os.readlink(p)
-                elif p.is_file():
-                    out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-                else:
-                    out[str(p)] = "dir"
-    return out
-
-
 @pytest.mark.parametrize("make, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_hostile_input_is_one_error_line(kit, tmp_path, monkeypatch, make, expected):
     monkeypatch.chdir(tmp_path)  # anything written to the working directory would show up below
@@ -455,12 +411,7 @@ def test_hostile_input_is_one_error_line(kit, tmp_path, monkeypatch, make, expec
     d.mkdir()
     args = make(kit, d)
     before = snapshot(kit.root, tmp_path)
-    r = invoke(*args)
-    assert r.exit_code == 2, r.output
-    assert "Traceback" not in r.output and isinstance(r.exception, SystemExit), r.output
-    errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, r.output
-    assert expected in errors[0], errors[0]
+    one_error(run(*args), expected)
     assert snapshot(kit.root, tmp_path) == before  # no input changed, no stray or temporary file
     assert not (tmp_path / MARKER).exists()
 
@@ -480,7 +431,7 @@ def test_report_never_builds_what_results_name(kit, tmp_path, monkeypatch):
     res["inputs"]["arch"] = EVIL["arch"]
     res["config"] = {**res.get("config", {}), "model": EVIL}
     (tmp_path / "r" / "results.json").write_text(json.dumps(res))
-    r = invoke("report", tmp_path / "r", "--html")
+    r = run("report", tmp_path / "r", "--html")
     assert r.exit_code == 0, r.output
     assert not (tmp_path / MARKER).exists()
 
@@ -489,18 +440,18 @@ def test_trusted_factory_on_the_command_line_is_built(kit, tmp_path, monkeypatch
     """The same recipe and checkpoint with a user factory work once the user names it (--arch)."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     recipe = recipe_with(tmp_path, 'arch = "mlp"\nhidden = [8]', 'arch = "tests.helpers_factory:make"\nwidth = 4')
-    assert invoke("train", recipe, "--out", tmp_path / "u.pt").exit_code == 2
-    r = invoke("train", recipe, "--out", tmp_path / "u.pt", "--arch", "tests.helpers_factory:make")
+    assert run("train", recipe, "--out", tmp_path / "u.pt").exit_code == 2
+    r = run("train", recipe, "--out", tmp_path / "u.pt", "--arch", "tests.helpers_factory:make")
     assert r.exit_code == 0, r.output
-    r = invoke("mia", "--target", tmp_path / "u.pt", "--forget", kit.forget, "--out", tmp_path / "o")
+    r = run("mia", "--target", tmp_path / "u.pt", "--forget", kit.forget, "--out", tmp_path / "o")
     assert r.exit_code == 2 and "pass --arch tests.helpers_factory:make" in r.output
-    r = invoke("mia", "--target", tmp_path / "u.pt", "--forget", kit.forget, "--out", tmp_path / "o",
+    r = run("mia", "--target", tmp_path / "u.pt", "--forget", kit.forget, "--out", tmp_path / "o",
                "--arch", "tests.helpers_factory:make")
     assert r.exit_code == 0, r.output
 
 
 def test_report_out_creates_its_folder(kit, tmp_path):
-    r = invoke("report", kit.results, "--html", "--out", tmp_path / "new" / "dir" / "r.html")
+    r = run("report", kit.results, "--html", "--out", tmp_path / "new" / "dir" / "r.html")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "new" / "dir" / "r.html").is_file()
 
@@ -510,22 +461,22 @@ def test_pool_weights_never_name_code(kit, tmp_path, monkeypatch):
     whose meta names a factory is refused (the recipe given on the command line says what is built)."""
     monkeypatch.chdir(tmp_path)
     recipe = write(tmp_path / "w.toml", RECIPE + "save_weights = true\n")
-    assert invoke("pool", "build", recipe, "--out", tmp_path / "p").exit_code == 0
+    assert run("pool", "build", recipe, "--out", tmp_path / "p").exit_code == 0
     weights = tmp_path / "p" / "weights" / "m00000.pt"
     obj = torch.load(weights, weights_only=True)
     obj["meta"].update(arch=EVIL["arch"], arch_kwargs={"command": EVIL["command"]})
     torch.save(obj, weights)
     write(recipe, recipe.read_text() + '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\n')
-    r = invoke("pool", "build", recipe, "--out", tmp_path / "p")
+    r = run("pool", "build", recipe, "--out", tmp_path / "p")
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "m00000.pt (meta 'arch') names the model factory 'os:system'" in errors[0], r.output
     assert errors[0].endswith("delete " + str(weights) + " to retrain shadow 0 from its seed")
     assert not (tmp_path / MARKER).exists()
     weights.write_text("junk, not a checkpoint")  # unreadable weights: the shadow is retrained from its seed
-    r = invoke("pool", "build", recipe, "--out", tmp_path / "p")
+    r = run("pool", "build", recipe, "--out", tmp_path / "p")
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
-    assert invoke("pool", "verify", tmp_path / "p").exit_code == 0
+    assert run("pool", "verify", tmp_path / "p").exit_code == 0
     assert not (tmp_path / MARKER).exists()
 
 

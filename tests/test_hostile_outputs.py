@@ -4,7 +4,6 @@ See docs/security.md ("Nothing is lost", "Names from files")."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,67 +17,15 @@ from muaudit.atomic import staged_dir, write_inside, write_text
 from muaudit.cli.main import cli
 from muaudit.errors import ConfigError, MuauditError
 from muaudit.paths import check_inside, safe_name
+from tests.kit import TINY_RECIPE as RECIPE
+from tests.kit import copy_kit, ok, one_error, run, snapshot
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [8]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 1
-batch_size = 256
-[pool]
-n_models = 2
-seed = 3
-engine = "sequential"
-"""
-ULIRA = '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\nretrain = true\n'
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def ok(*args):
-    r = invoke(*args)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-def one_error(r, expected: str) -> str:
-    assert r.exit_code == 2, r.output
-    assert "Traceback" not in r.output, r.output
-    errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and expected in errors[0], r.output
-    return errors[0]
-
-
-def snapshot(root: Path) -> dict:
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            out[str(p)] = ("-> " + os.readlink(p) if p.is_symlink() else
-                           hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-    return out
-
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kit")
-    (d / "tiny.toml").write_text(RECIPE)
-    (d / "pool.toml").write_text(RECIPE + ULIRA)
-    np.save(d / "forget.npy", np.arange(20))
-    ok("train", d / "tiny.toml", "--out", d / "model.pt")
-    ok("pool", "build", d / "pool.toml", "--out", d / "pool")
-    ok("mia", "--target", d / "model.pt", "--forget", d / "forget.npy", "--out", d / "results")
-    return d
+def kit(tmp_path_factory, cli_kit_base):
+    return copy_kit(cli_kit_base, tmp_path_factory.mktemp("kit"))  # tiny.toml, pool/, model.pt, forget.npy, results/
 
 
 # --- one helper for names that become paths ----------------------------------------------------------
@@ -121,7 +68,7 @@ def test_benchmark_forget_name_is_not_a_path(tmp_path, monkeypatch):
         spec.write_text(f'recipe = "r.toml"\nmethods = ["original", "retrain"]\nseeds = [0]\n'
                         f'[[forget]]\nname = "{name}"\nfraction = 0.1\n')
         before = snapshot(tmp_path)
-        one_error(invoke("benchmark", spec, "--out", tmp_path / "o"), "[[forget]] entry 0 `name` one plain file name")
+        one_error(run("benchmark", spec, "--out", tmp_path / "o"), "[[forget]] entry 0 `name` one plain file name")
         assert snapshot(tmp_path) == before
 
 
@@ -148,7 +95,7 @@ def test_report_never_writes_its_inputs(kit, tmp_path, extra, expected):
     os.symlink(r_dir / "results.json", tmp_path / "link.html")
     before = snapshot(tmp_path)
     args = [a.format(R=r_dir, T=tmp_path) for a in extra]
-    one_error(invoke("report", r_dir, *args), expected)
+    one_error(run("report", r_dir, *args), expected)
     assert snapshot(tmp_path) == before
 
 
@@ -158,7 +105,7 @@ def test_audit_out_may_not_hold_its_inputs(kit, tmp_path):
     shutil.copytree(kit / "results", out)
     shutil.copy(kit / "forget.npy", out / "forget.npy")
     before = snapshot(tmp_path)
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", out / "forget.npy", "--out", out),
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", out / "forget.npy", "--out", out),
               "lies inside the output folder")
     assert snapshot(tmp_path) == before
 
@@ -166,7 +113,7 @@ def test_audit_out_may_not_hold_its_inputs(kit, tmp_path):
 def test_audit_out_with_other_files_is_refused(kit, tmp_path):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "thesis.tex").write_text("years of work")
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", tmp_path / "o"),
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", tmp_path / "o"),
               "not empty and not a muaudit results folder")
     assert (tmp_path / "o" / "thesis.tex").read_text() == "years of work"
 
@@ -225,7 +172,7 @@ def test_report_refuses_a_damaged_results_folder(kit, tmp_path, damage, expected
     shutil.copytree(kit / "results", r_dir)
     damage(r_dir)
     for args in ([], ["--html", "--out", tmp_path / "r.html"], ["--csv", tmp_path / "r.csv"]):
-        one_error(invoke("report", r_dir, *args), expected)
+        one_error(run("report", r_dir, *args), expected)
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "r.csv").exists()
 
 
@@ -235,7 +182,7 @@ def test_tiny_tpr_key_is_an_error_not_an_overflow(kit, tmp_path):
     r = json.loads((r_dir / "results.json").read_text())
     r["tpr_at_fpr"] = {"1e-310": {"tpr": 0.0, "ci": [0.0, 1.0], "measurable": False}}
     (r_dir / "results.json").write_text(json.dumps(r))
-    one_error(invoke("report", r_dir, "--html", "--out", tmp_path / "r.html"), "'tpr_at_fpr' entry '1e-310'")
+    one_error(run("report", r_dir, "--html", "--out", tmp_path / "r.html"), "'tpr_at_fpr' entry '1e-310'")
 
 
 def test_csv_cells_missing_numbers_and_formulas():
@@ -277,13 +224,13 @@ def test_option_bounds_are_one_error_line(kit, tmp_path, monkeypatch, args, expe
     (tmp_path / "r.toml").write_text(RECIPE)
     (tmp_path / "s.toml").write_text('recipe = "r.toml"\nmethods = ["original"]\nseeds = [0]\n[[forget]]\nfraction = 0.1\n')
     before = snapshot(tmp_path)
-    one_error(invoke(*[a.format(kit=kit, tmp=tmp_path) for a in args]), expected)
+    one_error(run(*[a.format(kit=kit, tmp=tmp_path) for a in args]), expected)
     assert snapshot(tmp_path) == before  # checked before anything was created (no pool.h5)
 
 
 def test_threads_from_the_environment_are_bounded(kit, tmp_path, monkeypatch):
     monkeypatch.setenv("MUAUDIT_THREADS", "999999")
-    one_error(invoke("train", kit / "tiny.toml", "--out", tmp_path / "t.pt"), "Expected `$MUAUDIT_THREADS` at most")
+    one_error(run("train", kit / "tiny.toml", "--out", tmp_path / "t.pt"), "Expected `$MUAUDIT_THREADS` at most")
     assert not (tmp_path / "t.pt").exists()
 
 
@@ -302,7 +249,7 @@ def test_benchmark_spec_values_are_checked_before_training(tmp_path, monkeypatch
     (tmp_path / "r.toml").write_text(RECIPE)
     (tmp_path / "s.toml").write_text('recipe = "r.toml"\nmethods = ["ft"]\n' + body)
     before = snapshot(tmp_path)
-    one_error(invoke("benchmark", tmp_path / "s.toml", "--out", tmp_path / "o"), expected)
+    one_error(run("benchmark", tmp_path / "s.toml", "--out", tmp_path / "o"), expected)
     assert snapshot(tmp_path) == before  # no models/, no spec.json
 
 
@@ -310,20 +257,20 @@ def test_benchmark_spec_values_are_checked_before_training(tmp_path, monkeypatch
 
 def test_index_files_must_have_an_integer_dtype(kit, tmp_path):
     np.save(tmp_path / "f.npy", np.arange(20).astype("m8[s]"))
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", tmp_path / "f.npy", "--out", tmp_path / "o"),
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", tmp_path / "f.npy", "--out", tmp_path / "o"),
               "holds timedelta64[s] values")
 
 
 def test_float32_overflow_has_its_own_message(kit, tmp_path):
     import torch
 
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", tmp_path / "o",
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", tmp_path / "o",
                      "--input-std", "1e-300"), "`input_std` value 1e-300 is finite in float64 but not usable in float32")
     obj = torch.load(kit / "model.pt", weights_only=True)
     state = {k: v.double() for k, v in obj["state_dict"].items()}
     next(iter(state.values()))[0, 0] = 1e300
     torch.save(state, tmp_path / "raw.pt")
-    one_error(invoke("lira", "--target", tmp_path / "raw.pt", "--arch", "mlp", "--forget", kit / "forget.npy",
+    one_error(run("lira", "--target", tmp_path / "raw.pt", "--arch", "mlp", "--forget", kit / "forget.npy",
                      "--pool", kit / "pool", "--out", tmp_path / "o"), "holds 1e+300, finite in float64 but not in the model's float32")
     assert not (tmp_path / "o").exists()
 
@@ -334,7 +281,7 @@ def test_meta_adapter_is_checked_like_the_options(kit, tmp_path):
     obj = torch.load(kit / "model.pt", weights_only=True)
     obj["meta"]["input_adapter"] = {"layout": "flat", "mean": [0.0, 0.1, 0.2], "std": [1.0, 1.0, 1.0]}
     torch.save(obj, tmp_path / "m.pt")
-    one_error(invoke("lira", "--target", tmp_path / "m.pt", "--forget", kit / "forget.npy", "--pool", kit / "pool",
+    one_error(run("lira", "--target", tmp_path / "m.pt", "--forget", kit / "forget.npy", "--pool", kit / "pool",
                      "--out", tmp_path / "o"), "meta 'input_adapter' is not valid (Expected `input_mean` with 1 value")
 
 
@@ -375,9 +322,9 @@ def test_results_folder_under_the_working_folder(kit, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ok("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "res")
     assert (tmp_path / "res" / "results.json").is_file()
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "."),
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "."),
               "is the working folder or holds it")
-    one_error(invoke("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", ".."),
+    one_error(run("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", ".."),
               "is the working folder or holds it")
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
 from muaudit.unlearning import method_names
+from tests.kit import error_line, run
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
@@ -20,17 +19,6 @@ def recipe(tmp_path_factory):
     p.write_text('[dataset]\nname = "digits"\n[model]\narch = "mlp"\nhidden = [64]\n'
                  '[train]\noptimizer = "adam"\nlr = 3e-3\nepochs = 10\nweight_decay = 0.0\n')
     return p
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def poison(recipe, *extra, attack="gaussian", method="gd"):

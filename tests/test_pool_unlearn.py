@@ -7,14 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import muaudit.pool.build as build_module
 import muaudit.pool.tasks as tasks_module
-from muaudit.cli.main import cli
 from muaudit.errors import PoolError
 from muaudit.pool import Pool, build_pool, load_spec, merge_pools
 from muaudit.pool.entries import UnlearnEntry, forget_matrix
+from tests.kit import error_line, run
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
@@ -26,15 +25,6 @@ FT = '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\n'
 
 def recipe(tiny_recipe, entries, **kw):
     return tiny_recipe(extra="\n" + entries, **kw)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    return [line for line in result.output.splitlines() if line.strip()][-1]
 
 
 def arrays(pool: Pool) -> dict:

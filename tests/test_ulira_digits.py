@@ -16,16 +16,15 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from muaudit.audit.ulira import evaluate_ulira
 from muaudit.jobs.ulira import run_ulira, shadow_families, unlearned_group
-from muaudit.cli.main import cli
 from muaudit.models import save_checkpoint
 from muaudit.pool import Pool, build_pool, load_spec
 from muaudit.training.single import train_target
 from muaudit.unlearning import run_unlearning
 from muaudit.jobs.unlearn import split_data
+from tests.kit import error_line, run
 
 RECIPE = """
 [dataset]
@@ -58,15 +57,6 @@ method = "ga"
 forget_fraction = 0.5
 config = {{ epochs = 3, lr = 0.05 }}
 """
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    return [line for line in result.output.splitlines() if line.strip()][-1]
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # a 16-shadow U-LiRA pool; tiny models: see tests/conftest.py

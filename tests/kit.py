@@ -1,0 +1,95 @@
+"""The small kit the tests share: run a ``muaudit`` command in-process (click's ``CliRunner``), check
+that a refused command ends in exactly one ``Error:`` line, hash a folder to show nothing changed,
+and write the tiny digits recipes most tests build from.
+
+    from tests.kit import error_line, ok, run, tiny_digits_recipe
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from muaudit.cli.main import cli
+
+
+def run(*args, env=None):
+    """``muaudit ARGS`` in this process (paths and numbers are turned into strings); click's Result."""
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def ok(*args, env=None):
+    """:func:`run` that must succeed (exit code 0); the Result."""
+    result = run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def error_line(result, *, after_progress: bool = False) -> str:
+    """The ``Error: ...`` line of a refused command: exit code 2, no traceback, and that line as the
+    whole output; with ``after_progress``, progress lines may come first but the one ``Error:`` line
+    comes last."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output
+    assert after_progress or len(lines) == 1, result.output
+    return errors[0]
+
+
+def one_error(result, expected: str) -> str:
+    """:func:`error_line` (progress lines allowed) that contains ``expected``; the line."""
+    line = error_line(result, after_progress=True)
+    assert expected in line, line
+    return line
+
+
+def copy_kit(base: Path, d: Path) -> Path:
+    """A module's own copy of a session kit folder (``cli_kit_base`` in tests/conftest.py): ``d``."""
+    shutil.copytree(base, d, dirs_exist_ok=True)
+    return d
+
+
+def snapshot(*roots: Path) -> dict:
+    """Every file, folder and link under ``roots``: content hash (files), ``dir``, or target (links),
+    keyed by path; equal snapshots mean nothing was added, removed or changed."""
+    out = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                p = Path(dirpath) / name
+                out[str(p)] = ("-> " + os.readlink(p) if p.is_symlink() else
+                               hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+    return out
+
+
+def tiny_digits_recipe(*, hidden: int = 8, epochs: int = 1, batch_size: int = 256, lr: float = 1e-2,
+                       n_models: int = 2, seed: int = 3, engine: str = "sequential", extra: str = "") -> str:
+    """The text of a digits MLP recipe (one hidden layer, Adam); the defaults train 2 models in well
+    under a second. ``extra`` is appended as is (more ``[pool]`` keys, ``[[unlearn]]`` entries)."""
+    return f"""
+[dataset]
+name = "digits"
+[model]
+arch = "mlp"
+hidden = [{hidden}]
+[train]
+optimizer = "adam"
+lr = {lr}
+weight_decay = 0.0
+epochs = {epochs}
+batch_size = {batch_size}
+[pool]
+n_models = {n_models}
+seed = {seed}
+engine = "{engine}"
+{extra}"""
+
+
+TINY_RECIPE = tiny_digits_recipe()  # 2 digits MLPs (hidden [8]), 1 epoch: the CLI tests' throwaway recipe
+ULIRA_ENTRY = '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\nretrain = true\n'  # one U-LiRA pair per model
