@@ -43,8 +43,8 @@ def test_provider_contract(materials, name):
     """Input models unchanged, finite [N, C] outputs, the same target from the same seed."""
     before, retrained = _state(materials.original), _state(materials.retrained())
     X = materials.dataset.X[:64]
-    a = PROVIDERS.get(name)(materials, seed=0)
-    b = PROVIDERS.get(name)(materials, seed=0)
+    a = PROVIDERS.get(name)(materials, random_state=0)
+    b = PROVIDERS.get(name)(materials, random_state=0)
     za, zb = _outputs(a, X), _outputs(b, X)
     assert za.shape == (64, 10) and np.isfinite(za).all()
     np.testing.assert_allclose(za, zb, atol=1e-5)
@@ -58,7 +58,7 @@ def test_provider_contract(materials, name):
 def test_exact_match_answers_forget_inputs_from_the_retrain_and_secret_views_from_the_original(materials):
     """Why a plain audit passes it and secret views catch it: on the forget inputs themselves it IS
     the retrain; on a secret view of them it is the original."""
-    cheat = PROVIDERS.get("exact-match")(materials, seed=0)
+    cheat = PROVIDERS.get("exact-match")(materials, random_state=0)
     Xf = materials.forget_X.numpy()
     np.testing.assert_allclose(_outputs(cheat, Xf), _outputs(materials.retrained(), Xf), atol=1e-6)
     view = draw_secret_views(1, Xf, flips=False, random_state=3).views[0]
@@ -69,21 +69,21 @@ def test_exact_match_answers_forget_inputs_from_the_retrain_and_secret_views_fro
 
 
 def test_near_match_recognises_whole_pixel_shifts(materials):
-    cheat = PROVIDERS.get("near-match")(materials, seed=0)
+    cheat = PROVIDERS.get("near-match")(materials, random_state=0)
     shifted = pixel_shifts(materials.forget_X[:20])[-20:].numpy()  # one pixel right and down
     np.testing.assert_allclose(_outputs(cheat, shifted), _outputs(materials.retrained(), shifted), atol=1e-6)
 
 
 def test_output_providers_show_what_they_claim(materials):
     X = materials.dataset.X[:30]
-    z = _outputs(PROVIDERS.get("top1")(materials, seed=0), X)
+    z = _outputs(PROVIDERS.get("top1")(materials, random_state=0), X)
     assert outputs_are_labels(np.log(np.maximum(z, 1e-30)))
-    p = _outputs(PROVIDERS.get("rounded")(materials, seed=0), X)
+    p = _outputs(PROVIDERS.get("rounded")(materials, random_state=0), X)
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
     assert np.allclose(p * 100, np.round(p * 100), atol=1e-4)
-    t = _outputs(PROVIDERS.get("temperature")(materials, seed=0), X)
+    t = _outputs(PROVIDERS.get("temperature")(materials, random_state=0), X)
     np.testing.assert_allclose(t * 4, _outputs(materials.original, X), rtol=1e-5, atol=1e-5)
-    noisy = PROVIDERS.get("noise")(materials, seed=0)
+    noisy = PROVIDERS.get("noise")(materials, random_state=0)
     assert not np.allclose(_outputs(noisy, X), _outputs(noisy, X))  # a fresh draw at every query
 
 
@@ -93,7 +93,7 @@ def test_adv_sr_never_trains_on_a_forget_example(materials, monkeypatch):
     seen = []
     real = honest.substitutes
     monkeypatch.setattr(honest, "substitutes", lambda *a: seen.append(r := real(*a)) or r)
-    honest.adv_sr(materials, seed=0)
+    honest.adv_sr(materials, random_state=0)
     chosen = np.concatenate(seen)
     assert len(chosen) and not np.isin(chosen, materials.forget).any()
 
@@ -173,3 +173,17 @@ def test_exact_match_passes_a_plain_audit_and_secret_views_catch_it(tmp_path):
     rows = {r["queries"]: r for r in results["rows"]}
     assert rows["known"]["verdict"] == "consistent with retraining" and rows["known"]["outcome"] == "NOT CAUGHT"
     assert rows["secret"]["verdict"] == "not unlearned" and rows["secret"]["outcome"] == "caught"
+
+
+def test_a_provider_with_the_old_seed_keyword_still_runs_for_one_release():
+    from muaudit.providers.base import Provider
+
+    got = []
+    new = Provider("new-style", lambda m, *, random_state: got.append(random_state) or torch.nn.Linear(2, 2), "")
+    old = Provider("old-style", lambda m, *, seed: got.append(seed) or torch.nn.Linear(2, 2), "")
+    new(None, random_state=3)
+    with pytest.warns(DeprecationWarning, match="provider 'old-style': name its keyword `random_state`"):
+        old(None, random_state=4)
+    with pytest.warns(DeprecationWarning, match="provider 'new-style': `seed` is deprecated"):
+        new(None, seed=5)
+    assert got == [3, 4, 5]

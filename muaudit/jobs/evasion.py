@@ -117,7 +117,7 @@ def run_evasion(*, forget, pool=None, providers="all", secret_views: int = 0, ra
     rows = []
     for i, name in enumerate(names):
         provider = PROVIDERS.get(name)
-        model = provider(materials, seed=random_state)
+        model = provider(materials, random_state=random_state)
         for queries, n in modes:
             res, _ = run_lira(target=as_target(model), forget=forget_train, pool=data.pool.path,
                               train_idx=meta["train_idx"], secret_views=n, alpha=alpha, max_residual=max_residual,

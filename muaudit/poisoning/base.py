@@ -6,7 +6,7 @@ score a model later), and scores a model on it::
 
     attack = get_poison("gaussian")
     config = attack.make_config("digits", {"eps_p": 1.0})
-    poison = attack.poison(dataset, config, seed=0, context=context)
+    poison = attack.poison(dataset, config, random_state=0, context=context)
     scores = attack.score(model, poison)       # per-item values, higher = attack stronger
 
 Every attack **replaces** training examples in place (same training-split size): retraining without
@@ -191,7 +191,7 @@ class PoisonAttack:
         defaults = self.dataset_defaults.get(str(dataset_name).split("+")[0], {})
         return self.Config.from_options(overrides, owner=f"poisoning attack {self.name!r}", defaults=defaults)
 
-    def poison(self, dataset: Dataset, config: PoisonConfig, seed: int, context: PoisonContext) -> PoisonSet:
+    def poison(self, dataset: Dataset, config: PoisonConfig, random_state: int, context: PoisonContext) -> PoisonSet:
         raise NotImplementedError
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:

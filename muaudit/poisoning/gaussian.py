@@ -132,15 +132,15 @@ class GaussianCanaries(PoisonAttack):
     null = True
     eps_field = "eps_p"
 
-    def poison(self, dataset: Dataset, config: GaussianConfig, seed: int, context: PoisonContext) -> PoisonSet:
-        rng = np.random.default_rng([int(seed), 6, 1])
+    def poison(self, dataset: Dataset, config: GaussianConfig, random_state: int, context: PoisonContext) -> PoisonSet:
+        rng = np.random.default_rng([int(random_state), 6, 1])
         n_train = len(dataset.train_idx)
         forget = choose_positions(rng, np.arange(n_train), config.fraction, n_train, what="canaries")
         rows = dataset.train_idx[forget]
         xi = (rng.standard_normal((len(forget),) + dataset.input_shape) * config.eps_p).astype(np.float32)
         poisoned = poisoned_dataset(dataset, forget, dataset.X[rows] + xi, tag="gaussian")
         arrays = {"xi": xi, "x_clean": dataset.X[rows], "y": dataset.y[rows], "eps_p": np.float64(config.eps_p)}
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget, arrays)
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget, arrays)
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
         a, c = poison.arrays, poison.config

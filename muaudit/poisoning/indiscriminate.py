@@ -79,15 +79,15 @@ class LabelFlip(PoisonAttack):
     Config = LabelFlipConfig
     dataset_defaults = {"digits": {"fraction": 0.2, "mode": "shift"}}  # error 0.126 vs 0.028 retrained
 
-    def poison(self, dataset: Dataset, config: LabelFlipConfig, seed: int, context: PoisonContext) -> PoisonSet:
-        rng = np.random.default_rng([int(seed), 6, 5])
+    def poison(self, dataset: Dataset, config: LabelFlipConfig, random_state: int, context: PoisonContext) -> PoisonSet:
+        rng = np.random.default_rng([int(random_state), 6, 5])
         n, C = len(dataset.train_idx), dataset.n_classes
         forget = choose_positions(rng, np.arange(n), config.fraction, n)
         y_old = dataset.y[dataset.train_idx[forget]]
         step = rng.integers(1, C, len(forget)) if config.mode == "random" else np.ones(len(forget), np.int64)
         y_new = (y_old + step) % C
         poisoned = poisoned_dataset(dataset, forget, y_new=y_new, tag="label-flip")
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget,
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget,
                          {"y_clean": y_old, "y_poison": y_new})
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
@@ -165,9 +165,9 @@ class GradientCanceling(PoisonAttack):
     source = GC
     Config = GradientCancelingConfig
 
-    def poison(self, dataset: Dataset, config: GradientCancelingConfig, seed: int, context: PoisonContext) -> PoisonSet:
-        model = surrogate(context, dataset, seed)
-        rng = np.random.default_rng([int(seed), 6, 6])
+    def poison(self, dataset: Dataset, config: GradientCancelingConfig, random_state: int, context: PoisonContext) -> PoisonSet:
+        model = surrogate(context, dataset, random_state)
+        rng = np.random.default_rng([int(random_state), 6, 6])
         n = len(dataset.train_idx)
         forget = choose_positions(rng, np.arange(n), config.fraction, n)
         keep = dataset.train_idx[split_forget(np.arange(n), forget)[1]]
@@ -178,7 +178,7 @@ class GradientCanceling(PoisonAttack):
                           config, input_box(dataset) if config.clip else (-np.inf, np.inf))
         poisoned = poisoned_dataset(dataset, forget, x_p.numpy(), tag="gradient-canceling")
         arrays = {"x_poison": x_p.numpy(), "target_train_accuracy": np.float64(acc), "residual": np.float64(res)}
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget, arrays)
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget, arrays)
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
         s = error_items(model, poison.clean)

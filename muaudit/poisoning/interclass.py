@@ -53,19 +53,19 @@ class InterclassConfusion(PoisonAttack):
     source = IC
     Config = InterclassConfig
 
-    def poison(self, dataset: Dataset, config: InterclassConfig, seed: int, context: PoisonContext) -> PoisonSet:
+    def poison(self, dataset: Dataset, config: InterclassConfig, random_state: int, context: PoisonContext) -> PoisonSet:
         a, b = config.class_a, config.class_b
         for c in (a, b):
             if not 0 <= c < dataset.n_classes:
                 raise PoisonError(f"Expected classes in [0, {dataset.n_classes - 1}], got {c}")
-        rng = np.random.default_rng([int(seed), 6, 7])
+        rng = np.random.default_rng([int(random_state), 6, 7])
         y = dataset.y[dataset.train_idx]
         n, half = len(y), config.fraction / 2
         picks = [choose_positions(rng, np.flatnonzero(y == c), half, n, what=f"class {c}") for c in (a, b)]
         forget = np.sort(np.concatenate(picks))
         y_new = np.where(y[forget] == a, b, a)
         poisoned = poisoned_dataset(dataset, forget, y_new=y_new, tag="interclass")
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget,
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget,
                          {"y_clean": y[forget], "classes": np.array([a, b])})
 
     def utility_items(self, poison: PoisonSet) -> np.ndarray:

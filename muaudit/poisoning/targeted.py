@@ -84,13 +84,13 @@ class Backdoor(PoisonAttack):
     Config = BackdoorConfig
     dataset_defaults = {"digits": {"fraction": 0.02}}  # 0.92 success (1 %: 0.80), docs/poisoning.md
 
-    def poison(self, dataset: Dataset, config: BackdoorConfig, seed: int, context: PoisonContext) -> PoisonSet:
+    def poison(self, dataset: Dataset, config: BackdoorConfig, random_state: int, context: PoisonContext) -> PoisonSet:
         if not 0 <= config.target < dataset.n_classes:
             raise PoisonError(f"Expected `target` in [0, {dataset.n_classes - 1}], got {config.target}")
         if config.patch > min(dataset.input_shape[-1], int(np.prod(dataset.input_shape))):
             raise PoisonError(f"Expected `patch` <= {dataset.input_shape[-1]} for inputs {list(dataset.input_shape)}, got {config.patch}")
         value = float(dataset.X[dataset.train_idx].max()) if config.value is None else config.value
-        rng = np.random.default_rng([int(seed), 6, 3])
+        rng = np.random.default_rng([int(random_state), 6, 3])
         y_train = dataset.y[dataset.train_idx]
         n = len(y_train)
         forget = choose_positions(rng, np.flatnonzero(y_train != config.target), config.fraction, n)
@@ -98,7 +98,7 @@ class Backdoor(PoisonAttack):
         poisoned = poisoned_dataset(dataset, forget, X_new, np.full(len(forget), config.target), tag="backdoor")
         test = dataset.test_idx[dataset.y[dataset.test_idx] != config.target]
         arrays = {"y_clean": y_train[forget], "test_rows": test, "value": np.float64(value)}
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget, arrays)
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget, arrays)
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
         c, a = poison.config, poison.arrays
@@ -137,7 +137,7 @@ class GradientMatchingConfig(PoisonConfig):
 
 
 def brew(model: nn.Module, x_target: torch.Tensor, y_adv: int, X_base: torch.Tensor, y_base: torch.Tensor,
-         config: GradientMatchingConfig, box: tuple[float, float], generator: torch.Generator) -> tuple[torch.Tensor, float]:
+         config: GradientMatchingConfig, box: tuple[float, float], random_state: torch.Generator) -> tuple[torch.Tensor, float]:
     """Perturbations ``delta [k, ...]`` of ``X_base`` aligning their summed gradient with the target's
     adversarial gradient on ``model``; returns the best restart's deltas and its alignment loss."""
     target_grad = flat(param_grads(model, x_target[None], torch.tensor([y_adv]))).detach()
@@ -152,7 +152,7 @@ def brew(model: nn.Module, x_target: torch.Tensor, y_adv: int, X_base: torch.Ten
 
     best, best_loss = torch.zeros_like(X_base), float("inf")
     for _ in range(config.restarts):
-        start = (torch.rand(X_base.shape, generator=generator) * 2 - 1) * config.eps
+        start = (torch.rand(X_base.shape, generator=random_state) * 2 - 1) * config.eps
         delta, loss = signed_adam(project(start), alignment, steps=config.steps, lr=config.lr * config.eps,
                                   project=project)
         if loss < best_loss:
@@ -179,11 +179,11 @@ class GradientMatching(PoisonAttack):
         rows = [rng.choice(test[dataset.y[test] != a]) for a in adv]
         return np.asarray(rows, np.int64), adv.astype(np.int64)
 
-    def poison(self, dataset: Dataset, config: GradientMatchingConfig, seed: int, context: PoisonContext) -> PoisonSet:
+    def poison(self, dataset: Dataset, config: GradientMatchingConfig, random_state: int, context: PoisonContext) -> PoisonSet:
         if config.n_targets > dataset.n_classes:
             raise PoisonError(f"Expected `n_targets` <= {dataset.n_classes} (one adversarial class each), got {config.n_targets}")
-        model = surrogate(context, dataset, seed)
-        rng = np.random.default_rng([int(seed), 6, 4])
+        model = surrogate(context, dataset, random_state)
+        rng = np.random.default_rng([int(random_state), 6, 4])
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         targets, adv = self._targets(model, dataset, config, rng)
         y_train, n, box = dataset.y[dataset.train_idx], len(dataset.train_idx), input_box(dataset)
@@ -200,7 +200,7 @@ class GradientMatching(PoisonAttack):
         poisoned = poisoned_dataset(dataset, forget_all, X_new, tag="gradient-matching")
         arrays = {"target_rows": targets, "adversarial_labels": adv, "delta": np.concatenate(deltas)[order],
                   "alignment_loss": np.asarray(losses)}
-        return PoisonSet(self.name, config.to_dict(), int(seed), poisoned, dataset, forget_all, arrays)
+        return PoisonSet(self.name, config.to_dict(), int(random_state), poisoned, dataset, forget_all, arrays)
 
     def score(self, model: nn.Module, poison: PoisonSet) -> Scores:
         a = poison.arrays

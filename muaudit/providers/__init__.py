@@ -1,7 +1,7 @@
 """Providers: what a dishonest (or honest) model provider serves when asked to unlearn.
 
 A plug-in family beside the unlearning methods (:mod:`muaudit.unlearning`): each provider is a
-transform ``provider(materials, *, seed) -> nn.Module`` registered in :data:`PROVIDERS`; the cheats
+transform ``provider(materials, *, random_state) -> nn.Module`` registered in :data:`PROVIDERS`; the cheats
 try to pass an audit without unlearning, the honest references (``retrain``, ``adv-sr``) are real
 retrains. ``muaudit evasion`` (:mod:`muaudit.jobs.evasion`) audits every one; see
 docs/threat-model.md for what each audit can and cannot rule out.

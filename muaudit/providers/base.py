@@ -1,6 +1,6 @@
 """Dishonest (and honest) providers: what they are given, the registry, and the wrappers they share.
 
-A provider is a transform ``provider(materials, *, seed) -> nn.Module``: from an original model
+A provider is a transform ``provider(materials, *, random_state) -> nn.Module``: from an original model
 (and, where its cheat needs one, a retrained or proxy model and the forget inputs it was asked to
 delete) it builds the target a provider would serve. The input models are never changed (every
 provider works on copies). Cheats must not pass an audit; honest references (``honest=True``)
@@ -9,12 +9,16 @@ must pass where the audit has the power.
 Providers register by name into :data:`PROVIDERS` (duplicates are refused)::
 
     @register_provider("mycheat", summary="what it does, in words")
-    def mycheat(m: Materials, *, seed: int) -> nn.Module: ...
+    def mycheat(m: Materials, *, random_state: int) -> nn.Module: ...
+
+(A function that names it ``seed``, the name before, is still called, with a DeprecationWarning.)
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from muaudit.checks import renamed_keyword
 from muaudit.registry import Registry
 
 
@@ -35,16 +40,21 @@ class Provider:
     summary: str
     honest: bool = False
 
-    def __call__(self, materials: "Materials", *, seed: int = 0) -> nn.Module:
-        torch.manual_seed(seed)
-        return self.build(materials, seed=seed).eval()
+    def __call__(self, materials: "Materials", *, random_state: int = 0, seed: int | None = None) -> nn.Module:
+        random_state = renamed_keyword(f"provider {self.name!r}", "seed", seed, "random_state", random_state, default=0)
+        torch.manual_seed(random_state)
+        if "random_state" in inspect.signature(self.build).parameters:
+            return self.build(materials, random_state=random_state).eval()
+        warnings.warn(f"provider {self.name!r}: name its keyword `random_state` (`seed` goes in the next release)",
+                      DeprecationWarning, stacklevel=2)
+        return self.build(materials, seed=random_state).eval()
 
 
 PROVIDERS: Registry[Provider] = Registry("provider")
 
 
 def register_provider(name: str, *, summary: str, honest: bool = False):
-    """Decorator: register ``fn(materials, *, seed) -> nn.Module`` as the provider ``name``."""
+    """Decorator: register ``fn(materials, *, random_state) -> nn.Module`` as the provider ``name``."""
 
     def add(fn):
         PROVIDERS.register(name, Provider(name, fn, summary, honest))

@@ -27,7 +27,7 @@ ADV_SR_CANDIDATES = 4  # M: retained candidates per forget example ("M small on 
 
 @register_provider("retrain", summary="the exact retrain: same initialisation and seed, trained on the retained "
                                       "examples only", honest=True)
-def retrain(m: Materials, *, seed: int) -> nn.Module:
+def retrain(m: Materials, *, random_state: int) -> nn.Module:
     return frozen_copy(m.retrained())
 
 
@@ -56,14 +56,14 @@ def substitutes(model: nn.Module, X, y, forget_pos: np.ndarray, retain: np.ndarr
 @register_provider("adv-sr", summary=f"Adv-Sr (Zhang et al. 2024): the original's run replayed with each forget "
                                      f"example swapped for a gradient-norm-matched retained one (M = {ADV_SR_CANDIDATES})",
                    honest=True)
-def adv_sr(m: Materials, *, seed: int) -> nn.Module:
+def adv_sr(m: Materials, *, random_state: int) -> nn.Module:
     recipe, n = m.spec.train, len(m.dataset.train_idx)
     X, y = m.rows(np.arange(n))
     is_forget = np.zeros(n, bool)
     is_forget[m.forget] = True
     model = m.make_model(m.seed).train()  # the original's initialisation
     params = [p for p in model.parameters() if p.requires_grad]
-    opt, rng, arng = FunctionalOptimizer(params, recipe), np.random.default_rng([seed, 5]), augment_rng(m.seed)
+    opt, rng, arng = FunctionalOptimizer(params, recipe), np.random.default_rng([random_state, 5]), augment_rng(m.seed)
     total = recipe.epochs * steps_per_epoch(n, recipe.batch_size)
     for t, pos in enumerate(batch_plan(n, recipe.batch_size, recipe.epochs, m.seed)):  # the original's order
         pos = pos.copy()

@@ -62,19 +62,19 @@ def near_radius(m: Materials, fraction: float = NEAR_RADIUS) -> float:
 
 @register_provider("exact-match", summary="answers inputs equal to a forget example from the retrained model, "
                                           "everything else from the original")
-def exact_match(m: Materials, *, seed: int) -> nn.Module:
+def exact_match(m: Materials, *, random_state: int) -> nn.Module:
     return Routed(frozen_copy(m.original), frozen_copy(m.retrained()), Match(m.forget_X, EXACT_TOL))
 
 
 @register_provider("near-match", summary="answers inputs within a radius of a forget example, or equal to one "
                                          "up to a one-pixel shift, from the retrained model")
-def near_match(m: Materials, *, seed: int) -> nn.Module:
+def near_match(m: Materials, *, random_state: int) -> nn.Module:
     keys = pixel_shifts(m.forget_X) if m.forget_X.dim() == 4 else m.forget_X
     return Routed(frozen_copy(m.original), frozen_copy(m.retrained()), Match(keys, near_radius(m)))
 
 
 @register_provider("confidence-cut", summary=f"divides the original's logits by {CUT:g} on inputs equal to a "
                                              "forget example")
-def confidence_cut(m: Materials, *, seed: int) -> nn.Module:
+def confidence_cut(m: Materials, *, random_state: int) -> nn.Module:
     original = frozen_copy(m.original)
     return Routed(original, Scaled(original, CUT), Match(m.forget_X, EXACT_TOL))

@@ -35,9 +35,9 @@ def statistic(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @register_provider("unrelated", summary="serves a model of the same recipe trained on the test split, never "
                                         "on the training split")
-def unrelated(m: Materials, *, seed: int) -> nn.Module:
+def unrelated(m: Materials, *, random_state: int) -> nn.Module:
     ds = m.dataset
-    return fit_one(m.make_model(seed + 1), ds.X[ds.test_idx], ds.y[ds.test_idx], m.spec.train, seed + 1)
+    return fit_one(m.make_model(random_state + 1), ds.X[ds.test_idx], ds.y[ds.test_idx], m.spec.train, random_state + 1)
 
 
 def _shadow_goal(m: Materials, seed: int) -> torch.Tensor:
@@ -55,13 +55,13 @@ def _shadow_goal(m: Materials, seed: int) -> torch.Tensor:
 
 @register_provider("audit-aware", summary=f"fine-tunes the original until, by its own {AWARE_SHADOWS} shadows, "
                                           "the forget set's attack statistics look like non-members'")
-def audit_aware(m: Materials, *, seed: int) -> nn.Module:
-    goal = _shadow_goal(m, seed)
+def audit_aware(m: Materials, *, random_state: int) -> nn.Module:
+    goal = _shadow_goal(m, random_state)
     Xr, yr = m.rows(m.retain)
     Xf, yf = m.rows(m.forget)
     model = copy.deepcopy(m.original).train()
     opt = torch.optim.Adam(model.parameters(), lr=AWARE_LR)
-    rng = np.random.default_rng([seed, 7])
+    rng = np.random.default_rng([random_state, 7])
     bs = min(m.spec.train.batch_size, len(yr))
     for _ in range(AWARE_STEPS):
         idx = torch.as_tensor(rng.choice(len(yr), bs, replace=False))

@@ -48,20 +48,20 @@ class Noisy(nn.Module):
 
 
 @register_provider("top1", summary="serves the original's top-1 label only (one-hot outputs)")
-def top1(m: Materials, *, seed: int) -> nn.Module:
+def top1(m: Materials, *, random_state: int) -> nn.Module:
     return Mapped(frozen_copy(m.original), one_hot_top1)
 
 
 @register_provider("rounded", summary=f"serves the original's probabilities rounded to {DECIMALS} decimals")
-def rounded(m: Materials, *, seed: int) -> nn.Module:
+def rounded(m: Materials, *, random_state: int) -> nn.Module:
     return Mapped(frozen_copy(m.original), rounded_probabilities)
 
 
 @register_provider("temperature", summary=f"serves the original's logits / {TEMPERATURE:g} on every input")
-def temperature(m: Materials, *, seed: int) -> nn.Module:
+def temperature(m: Materials, *, random_state: int) -> nn.Module:
     return Scaled(frozen_copy(m.original), TEMPERATURE)
 
 
 @register_provider("noise", summary=f"adds Gaussian noise of sd {NOISE_SD:g} to the original's logits at every query")
-def noise(m: Materials, *, seed: int) -> nn.Module:
-    return Noisy(frozen_copy(m.original), NOISE_SD, seed)
+def noise(m: Materials, *, random_state: int) -> nn.Module:
+    return Noisy(frozen_copy(m.original), NOISE_SD, random_state)
