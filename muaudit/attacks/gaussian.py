@@ -66,20 +66,31 @@ def side_stats(x: np.ndarray, mask: np.ndarray, how: str) -> SideStats:
         ([2.0, 5.0], [3, 1])
     """
     count = mask.sum(axis=0)
+    step = max(1, _CHUNK // max(1, x.shape[0] * int(np.prod(x.shape[2:]))))
+    # examples in blocks: the same sums in the same order, a cache-sized working set
+    parts = [_center_sumsq(x[:, s:s + step], mask[:, s:s + step], count[s:s + step], how)
+             for s in range(0, max(x.shape[1], 1), step)]
+    center, sumsq = (np.concatenate(p) for p in zip(*parts))
+    center = np.where(count[:, None] > 0, center, 0.0)
+    m3 = np.broadcast_to(mask[..., None], x.shape)
+    return SideStats(center, sumsq, count, x[m3])
+
+
+_CHUNK = 1 << 18  # shadow signals per block of examples in side_stats (2 MiB of float64)
+
+
+def _center_sumsq(x: np.ndarray, mask: np.ndarray, count: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`side_stats`' center (before the fill of empty sides) and sum of squares of a block of examples."""
     m3 = np.broadcast_to(mask[..., None], x.shape)
     k = np.maximum(count, 1)[:, None]
     mean = np.where(m3, x, 0.0).sum(axis=0) / k
     sumsq = np.where(m3, (x - mean) ** 2, 0.0).sum(axis=0)
-    if how == "median":
-        srt = np.sort(np.where(m3, x, np.inf), axis=0)
-        lo = np.broadcast_to(np.maximum(count - 1, 0)[None, :, None] // 2, (1,) + x.shape[1:])
-        hi = np.broadcast_to(count[None, :, None] // 2, (1,) + x.shape[1:])
-        hi = np.minimum(hi, x.shape[0] - 1)
-        center = 0.5 * (np.take_along_axis(srt, lo, 0)[0] + np.take_along_axis(srt, hi, 0)[0])
-    else:
-        center = mean
-    center = np.where(count[:, None] > 0, center, 0.0)
-    return SideStats(center, sumsq, count, x[m3])
+    if how != "median":
+        return mean, sumsq
+    srt = np.sort(np.where(m3, x, np.inf), axis=0)
+    lo = np.broadcast_to(np.maximum(count - 1, 0)[None, :, None] // 2, (1,) + x.shape[1:])
+    hi = np.minimum(np.broadcast_to(count[None, :, None] // 2, (1,) + x.shape[1:]), x.shape[0] - 1)
+    return 0.5 * (np.take_along_axis(srt, lo, 0)[0] + np.take_along_axis(srt, hi, 0)[0]), sumsq
 
 
 def fill_missing_centers(inside: SideStats, outside: SideStats, *,

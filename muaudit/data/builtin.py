@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.data.dataset import TEST, Dataset
+from muaudit.data.dataset import TEST, Dataset, DeferredInputs
 from muaudit.data.registry import DATASETS
 from muaudit.errors import ConfigError
 
@@ -49,14 +49,15 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     """Seeded Gaussian class clusters: ``x = mean[y] + N(0, I)``, ``mean ~ N(0, class_sep^2 I)``.
 
     ``shape`` (e.g. ``[3, 32, 32]``) gives image-shaped inputs; else ``[n_features]``. The last
-    ``round(test_fraction * n_samples)`` rows form the test split.
+    ``round(test_fraction * n_samples)`` rows form the test split. ``X`` is generated on its first
+    read (:class:`_ClassClusters`): labels, split and fingerprint need no copy of it.
     """
     dims = _check_synthetic(n_samples, n_classes, n_features, shape, class_sep, test_fraction, seed)
     rng = np.random.default_rng(seed)
     d = int(np.prod(dims))
     means = rng.normal(0.0, class_sep, size=(n_classes, d))
     y = rng.integers(0, n_classes, size=n_samples)
-    X = _class_clusters(rng, means, y).reshape((n_samples,) + dims)
+    X = _ClassClusters(rng.bit_generator.state, means, y, (n_samples,) + dims)
     split = np.zeros(n_samples, np.int8)
     split[n_samples - int(round(test_fraction * n_samples)):] = TEST
     opts = dict(n_samples=n_samples, n_classes=n_classes, n_features=n_features, shape=shape,
@@ -64,16 +65,40 @@ def load_synthetic(*, n_samples: int = 2000, n_classes: int = 10, n_features: in
     return Dataset("synthetic", X, y, split, opts)
 
 
+class _ClassClusters(DeferredInputs):
+    """The synthetic inputs ``means[y] + N(0, I)``, drawn from the generator state ``state`` (the one
+    after ``means`` and ``y``), reshaped to ``shape``; picklable (arrays and a state dict)."""
+
+    def __init__(self, state: dict, means: np.ndarray, y: np.ndarray, shape: tuple[int, ...]):
+        super().__init__(shape)
+        self.state, self.means, self.y = state, means, y
+
+    def chunks(self):
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = self.state
+        for block in _cluster_blocks(rng, self.means, self.y):
+            yield block.reshape((len(block),) + self.shape[1:])
+
+
 def _class_clusters(rng: np.random.Generator, means: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """float32 ``means[y] + N(0, I)``: the draws of ``rng.normal(size=(len(y), d))`` in order, taken in
-    ~32 MB chunks (no float64 copy of the whole dataset), each chunk's noise drawn in a second thread
-    while the previous one is added to its class means (numpy draws without holding the GIL)."""
+    """float32 ``means[y] + N(0, I)`` ``[len(y), d]``: the draws of ``rng.normal(size=(len(y), d))`` in order."""
+    X, start = np.empty((len(y), means.shape[1]), np.float32), 0
+    for block in _cluster_blocks(rng, means, y):
+        X[start:start + len(block)] = block
+        start += len(block)
+    return X
+
+
+def _cluster_blocks(rng: np.random.Generator, means: np.ndarray, y: np.ndarray):
+    """Yield float32 ``means[y] + N(0, I)`` in ~32 MB row blocks (one reused buffer: copy what you keep),
+    the draws of ``rng.normal(size=(len(y), d))`` in order (no float64 copy of the whole dataset);
+    each block's noise is drawn in a second thread while the previous one is added to its class
+    means (numpy draws without holding the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     n, d = len(y), means.shape[1]
-    X = np.empty((n, d), np.float32)
     step = max(1, 2**22 // d)
-    bufs, gathered = [np.empty((step, d)), np.empty((step, d))], np.empty((step, d))
+    bufs, gathered, out = [np.empty((step, d)), np.empty((step, d))], np.empty((step, d)), np.empty((step, d), np.float32)
     draw = lambda b, k: rng.standard_normal(out=b[:k])  # noqa: E731
     with ThreadPoolExecutor(max_workers=1) as pool:
         nxt = pool.submit(draw, bufs[0], min(step, n))
@@ -83,8 +108,8 @@ def _class_clusters(rng: np.random.Generator, means: np.ndarray, y: np.ndarray) 
             if s + step < n:
                 nxt = pool.submit(draw, bufs[(j + 1) % 2], min(step, n - s - step))
             np.take(means, y[s:s + k], axis=0, out=gathered[:k])
-            np.add(gathered[:k], noise, out=X[s:s + k], casting="same_kind")
-    return X
+            np.add(gathered[:k], noise, out=out[:k], casting="same_kind")
+            yield out[:k]
 
 
 def _check_synthetic(n_samples, n_classes, n_features, shape, class_sep, test_fraction, seed) -> tuple[int, ...]:

@@ -18,13 +18,53 @@ TRAIN, TEST = 0, 1
 MAX_CLASSES = 2**20  # a label beyond this is a corrupt file, not a class (models get one output per class)
 
 
+class DeferredInputs:
+    """Inputs a loader produces on demand: float32 ``shape``, in row blocks of :meth:`chunks`.
+
+    A :class:`Dataset` built with one reads them on the first access of ``X`` (and keeps them);
+    its fingerprint, asked for before that, hashes the blocks as they are produced and keeps none,
+    so an audit that never reads an input (a logits target) holds no copy of them. Subclasses
+    implement :meth:`chunks` (the same blocks on every call) and stay picklable.
+    """
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(int(d) for d in shape)
+
+    def chunks(self):
+        """Yield consecutive float32 row blocks ``[k, *shape[1:]]`` covering every row in order."""
+        raise NotImplementedError
+
+    def materialize(self) -> np.ndarray:
+        X, start = np.empty(self.shape, np.float32), 0
+        for block in self.chunks():
+            X[start:start + len(block)] = block
+            start += len(block)
+        return X
+
+
+class _Inputs:
+    """The ``X`` field of :class:`Dataset`: an array, or :class:`DeferredInputs` read on first access."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # no class-level default: the dataclass field stays required
+            raise AttributeError("X")
+        x = obj.__dict__["_X"]
+        if isinstance(x, DeferredInputs):
+            x = obj.__dict__["_X"] = x.materialize()
+        return x
+
+    def __set__(self, obj, value):
+        obj.__dict__["_X"] = value if isinstance(value, DeferredInputs) else np.ascontiguousarray(value, np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Arrays of one dataset.
 
     Attributes:
         name: registry name (``"digits"``, ``"mnist"``, ...).
-        X: float32 ``[N, ...]`` model inputs (images are ``[N, C, H, W]``).
+        X: float32 ``[N, ...]`` model inputs (images are ``[N, C, H, W]``); a loader may pass
+            :class:`DeferredInputs`, produced on the first read of ``X``.
         y: int64 ``[N]`` labels in ``[0, n_classes)``.
         split: int8 ``[N]``, ``0`` = train, ``1`` = test.
         options: the loader options that produced it (recorded in pools and results).
@@ -33,22 +73,21 @@ class Dataset:
     """
 
     name: str
-    X: np.ndarray
+    X: np.ndarray = _Inputs()  # noqa: RUF009 (a descriptor: required, see _Inputs)
     y: np.ndarray
     split: np.ndarray
     options: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "X", np.ascontiguousarray(self.X, dtype=np.float32))
         object.__setattr__(self, "y", np.ascontiguousarray(self.y, dtype=np.int64))
         object.__setattr__(self, "split", np.ascontiguousarray(self.split, dtype=np.int8))
         from muaudit.errors import DataError
 
         n = len(self.y)
-        if n == 0 or self.y.ndim != 1 or len(self.X) != n or self.split.shape != (n,):
+        if n == 0 or self.y.ndim != 1 or self._shape[:1] != (n,) or self.split.shape != (n,):
             raise DataError(f"dataset {self.name!r} needs at least one example and x, y, split of one length, got "
-                            f"shapes {self.X.shape}, {self.y.shape}, {self.split.shape}")
+                            f"shapes {self._shape}, {self.y.shape}, {self.split.shape}")
         if self.y.min() < 0 or self.y.max() >= MAX_CLASSES:
             bad = int(np.argmax((self.y < 0) | (self.y >= MAX_CLASSES)))
             raise DataError(f"dataset {self.name!r}: label {int(self.y[bad])} at row {bad} is not in [0, {MAX_CLASSES})")
@@ -62,8 +101,13 @@ class Dataset:
         return int(self.y.max()) + 1 if len(self.y) else 0
 
     @property
+    def _shape(self) -> tuple[int, ...]:
+        """X's shape, without reading deferred inputs."""
+        return tuple(self.__dict__["_X"].shape)
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.X.shape[1:])
+        return self._shape[1:]
 
     @property
     def is_image(self) -> bool:
@@ -84,9 +128,14 @@ class Dataset:
         """sha256 over X, y and split (dtype, shape and bytes), as a hex string.
 
         Computed once per Dataset (a CIFAR-sized X is 737 MB; every saved shadow's metadata
-        records it): a Dataset's arrays are not modified after loading."""
+        records it): a Dataset's arrays are not modified after loading. Deferred inputs not read
+        yet are hashed block by block as they are produced (the same bytes), and not kept."""
         h = hashlib.sha256()
-        for a in (self.X, self.y, self.split):
+        x = self.__dict__["_X"]
+        h.update(f"{np.dtype(np.float32).str}{tuple(x.shape)}".encode())
+        for block in (x.chunks() if isinstance(x, DeferredInputs) else (x,)):
+            h.update(np.ascontiguousarray(block, np.float32).data)  # the bytes, without a copy
+        for a in (self.y, self.split):
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(a.data)  # the array's bytes (C-contiguous, see __post_init__), without a copy
         return h.hexdigest()

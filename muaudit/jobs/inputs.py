@@ -58,10 +58,16 @@ class AuditData:
     dataset: Dataset
 
     @classmethod
-    def load(cls, pool, *, recipe: str = "digits-mlp") -> "AuditData":
+    def load(cls, pool, *, recipe: str = "digits-mlp", inputs: bool = True) -> "AuditData":
+        """The pool and its dataset, checked against each other. ``inputs=False``: an audit that
+        reads no model input (a logits target, :func:`reads_inputs`); a dataset whose loader defers
+        its inputs (the synthetic one, :class:`~muaudit.data.dataset.DeferredInputs`) is then
+        fingerprinted block by block and not held (read once if something asks for ``X`` after all)."""
         p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
         ds = spec.load_dataset()
+        if inputs:
+            ds.X  # noqa: B018 (read deferred inputs once, before the fingerprint hashes them)
         p.check_dataset(ds)  # fingerprint, and the population, labels and split an audit reads
         return cls(p, spec, ds)
 
@@ -95,6 +101,18 @@ class AuditData:
         if not len(test):
             raise DataError("the pool's population has no test split; pass --nonmembers")
         return test
+
+
+def reads_inputs(target) -> bool:
+    """Whether auditing ``target`` runs a model on the dataset's inputs: False for precomputed
+    logits (a ``.npy`` file, an in-memory target or array of logits)."""
+    from muaudit.targets.formats import detect_format
+
+    if isinstance(target, AuditTarget):
+        return target.logits is None
+    if isinstance(target, (str, Path)) and not str(target).startswith(("http://", "https://")):
+        return detect_format(Path(target)) != "logits"
+    return not isinstance(target, np.ndarray)
 
 
 def target_logits(target: AuditTarget, data: AuditData) -> np.ndarray:

@@ -7,6 +7,7 @@ from scipy.stats import beta
 
 from muaudit.checks import as_labels_scores, check_positive_int, check_unit_interval
 from muaudit.errors import DataError
+from muaudit.metrics.draws import sequential_integers
 
 
 def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
@@ -102,11 +103,11 @@ def bootstrap_auc_ci(y_true, y_score, *, level: float = 0.95, n_bootstrap: int =
         block = max(1, (1 << 21) // max(k, 1))  # replicates counted at once (bounded memory)
         for start in range(0, n_bootstrap, block):
             n = min(block, n_bootstrap - start)
-            draws = [(rng.integers(0, pos_group.size, pos_group.size), rng.integers(0, neg_group.size, neg_group.size))
-                     for _ in range(n)]  # one replicate after the other: the random stream of the seed
+            # one replicate after the other (members, then non-members): the random stream of the seed
+            draws = sequential_integers(rng, [pos_group.size, neg_group.size], n)
             rows = np.arange(n)[:, None] * k
-            pos = np.bincount((rows + pos_group[np.array([p for p, _ in draws])]).ravel(), minlength=n * k).reshape(n, k)
-            neg = np.bincount((rows + neg_group[np.array([q for _, q in draws])]).ravel(), minlength=n * k).reshape(n, k)
+            pos = np.bincount((rows + pos_group[draws[:, :pos_group.size]]).ravel(), minlength=n * k).reshape(n, k)
+            neg = np.bincount((rows + neg_group[draws[:, pos_group.size:]]).ravel(), minlength=n * k).reshape(n, k)
             aucs[start:start + n] = _auc_from_counts(pos, neg)
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(aucs, [tail, 1.0 - tail])
