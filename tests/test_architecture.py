@@ -107,3 +107,50 @@ def test_one_target_loader():
                 bad.append(f"{p.name}: torch.jit.load")
         bad += [f"{p.name}: {m}" for m in _imports(p) & {"onnxruntime", "safetensors"}]
     assert bad == []
+
+
+DEPRECATED_RANDOMNESS = {"run_unlearning": "seed", "UnlearningMethod.__call__": "generator", "Provider.__call__": "seed"}
+
+
+def _exported_callables():
+    """Functions and the public methods of classes that muaudit's packages export (``__all__``, or
+    their public names), defined in muaudit."""
+    import dataclasses
+    import importlib
+    import inspect
+    import pkgutil
+
+    import muaudit
+
+    seen = {}
+    for info in pkgutil.walk_packages(muaudit.__path__, "muaudit."):
+        if not info.ispkg:
+            continue
+        mod = importlib.import_module(info.name)
+        for name in getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")]):
+            obj = getattr(mod, name, None)
+            if not getattr(obj, "__module__", "").startswith("muaudit"):
+                continue
+            if inspect.isfunction(obj):
+                seen[obj.__qualname__] = obj
+            elif inspect.isclass(obj):
+                for m, f in inspect.getmembers(obj, inspect.isfunction):
+                    if (m == "__call__" or not m.startswith("_")) and f.__module__.startswith("muaudit"):
+                        seen[f.__qualname__] = f
+                if not dataclasses.is_dataclass(obj):  # a dataclass's fields are records (a recipe's `seed`)
+                    seen[f"{obj.__qualname__}.__init__"] = obj.__init__
+    return seen
+
+
+def test_randomness_is_called_random_state_in_the_exported_api():
+    import inspect
+
+    bad = []
+    for qualname, fn in _exported_callables().items():
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            continue
+        bad += [f"{qualname}({p})" for p in params if p in ("seed", "rng", "generator")
+                and DEPRECATED_RANDOMNESS.get(qualname) != p]
+    assert bad == [], "randomness is `random_state` (docs/architecture.md, Names and imports)"

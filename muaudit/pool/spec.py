@@ -173,14 +173,14 @@ class PoolSpec:
     def arch_kwargs(self) -> dict:
         return {k: v for k, v in self.model.items() if k != "arch"}
 
-    def make_model(self, seed: int, input_shape, n_classes: int):
+    def make_model(self, random_state: int, input_shape, n_classes: int):
         from muaudit.models import build_model
 
         if self.sisa is not None:  # the aggregate of S shard models (muaudit.sisa)
             from muaudit.sisa.target import sisa_model
 
-            return sisa_model(self, seed, input_shape, n_classes)
-        return build_model(self.model["arch"], input_shape, n_classes, random_state=seed, **self.arch_kwargs)
+            return sisa_model(self, random_state, input_shape, n_classes)
+        return build_model(self.model["arch"], input_shape, n_classes, random_state=random_state, **self.arch_kwargs)
 
 
 def load_spec(path, *, arch: str | None = None) -> PoolSpec:

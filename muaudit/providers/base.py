@@ -99,8 +99,8 @@ class Materials:
     def forget_X(self) -> torch.Tensor:
         return self.rows(self.forget)[0]
 
-    def make_model(self, seed: int) -> nn.Module:
-        return self.spec.make_model(seed, self.dataset.input_shape, self.dataset.n_classes)
+    def make_model(self, random_state: int) -> nn.Module:
+        return self.spec.make_model(random_state, self.dataset.input_shape, self.dataset.n_classes)
 
     def retrained(self) -> nn.Module:
         """The exact retrain (trained once, then shared by every provider that needs it)."""
