@@ -29,6 +29,11 @@ RECOGNITION = {
               "for this audit only (seed recorded after the audit); a provider routing every input near a "
               "forget example to another model is not ruled out",
 }
+# what no output-based audit rules out, whoever chose the queries (docs/threat-model.md: audit-aware)
+OUTPUT_LIMIT = ("; nor, by any output audit, a provider who fine-tuned the model until the attack's statistics on the "
+                "forget set look like a retrain's (its outputs are then an unlearned model's; what its weights still "
+                "hold is not tested)")
+
 
 
 def query_logits(tgt: AuditTarget, data: AuditData, *, secret_views: int = 0,
@@ -95,7 +100,7 @@ def _block(kind: str, names: list[str], secret, z: np.ndarray) -> dict:
     labels_only = outputs_are_labels(z)
     return {"views": names, "n_views": len(names), "kind": kind,
             "secret_views": None if secret is None else secret.describe(),
-            "recognition": RECOGNITION[kind].format(n=len(names)),
+            "recognition": RECOGNITION[kind].format(n=len(names)) + ("" if kind == "logits" else OUTPUT_LIMIT),
             "labels_only": labels_only,
             "labels_only_reason": ("the target's outputs are one-hot (a label and nothing else on every query): "
                                    "confidence attacks have nothing to read, the label-only attack is used")
@@ -115,9 +120,15 @@ def outputs_are_labels(z: np.ndarray) -> bool:
     z = np.asarray(z, np.float64)
     if z.size == 0 or z.shape[-1] < 2:
         return False
+    rows = z.reshape(-1, z.shape[-1])
+    return _one_hot(rows[:1]) and _one_hot(rows)  # the first row settles most targets (scores are not one-hot)
+
+
+def _one_hot(z: np.ndarray) -> bool:
+    """Every row of ``z`` ``[n, C]`` has one top entry, and all other entries equal one common value."""
     d = z - z.max(axis=-1, keepdims=True)
-    values = np.unique(d)
-    return values.size == 2 and bool(((d == 0).sum(axis=-1) == 1).all())
+    top = d == 0
+    return bool((top.sum(axis=-1) == 1).all() and (top | (d == d.min())).all())
 
 
 def label_signals(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
