@@ -1,0 +1,213 @@
+"""SISA audits on digits: U-LiRA of ``sisa`` against retraining, the power of auditing a SISA
+original (by shadows, forget size and aggregation), and verdicts over seeds.
+
+Usage:
+    python benchmarks/sisa_power.py [--work DIR] [--models 64] [--seeds 4] [--parts ulira,power,verdicts]
+                                    [--quick] [--out docs/sisa.md | --no-write]
+
+Recipe: the packaged ``digits-mlp`` (MLP 512, Adam 1e-3, 100 epochs) with ``[sisa]`` S = 5, R = 5,
+``aggregation = "mean"`` (and a ``"vote"`` twin), plus ``[[unlearn]] method = "sisa"`` on a random
+10% of each shadow's training rows with SISA retrains. Pools are built into ``--work`` (kept, so
+a rerun reuses them). One torch thread throughout.
+
+1. **U-LiRA** (``muaudit ulira --method sisa``, leave-one-out over shadows): AUC of the unlearned
+   shadows against the SISA retrains, with its interval, and the control (the never-unlearned
+   original against the retrains).
+2. **Power of auditing a SISA original**: each of ``T`` held-out shadows plays a SISA original;
+   online LiRA (or the label-only attack on top-1 labels) is fitted on ``m`` other shadows; its
+   power is the fraction of simulated forget sets of ``N`` of the target's members whose audit
+   test (the mean-score permutation test, alpha 0.01) rejects against 450 of its non-members
+   (:func:`muaudit.audit.power.estimate_power`, what an audit reports as the power control).
+3. **Verdicts over seeds**: SISA originals (``muaudit train``), their SISA-unlearned models
+   (``muaudit unlearn --method sisa``) on random 10% and 30% forget sets, audited with ``muaudit
+   lira`` against the mean pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _doc import load, replace_block  # noqa: E402
+
+from muaudit.data import TRAIN  # noqa: E402
+from muaudit.pool import Pool, build_pool, load_spec  # noqa: E402
+from muaudit.pool.recipes import resolve_recipe  # noqa: E402
+
+ALPHA = 0.01
+ENTRY = '\n[[unlearn]]\nmethod = "sisa"\nforget_fraction = 0.1\nretrain = true\n'
+
+
+def recipe_text(aggregation: str, models: int, quick: bool, shards: int = 5, unlearn: bool = True) -> str:
+    base = Path(resolve_recipe("digits-mlp")).read_text().replace("n_models = 64", f"n_models = {models}")
+    if quick:
+        base = base.replace("epochs = 100\n", "epochs = 10\n")
+    return base + f"\n[sisa]\nshards = {shards}\nslices = 5\naggregation = \"{aggregation}\"\n" + (ENTRY if unlearn else "")
+
+
+def built_pool(work: Path, aggregation: str, models: int, quick: bool, shards: int = 5,
+               unlearn: bool = True) -> tuple[Path, Path, dict]:
+    """The pool directory, its recipe file and build times (a pool already there is reused)."""
+    name = f"sisa-s{shards}-{aggregation}-{models}{'' if unlearn else '-base'}{'-quick' if quick else ''}"
+    recipe = work / f"{name}.toml"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    if not recipe.exists():
+        recipe.write_text(recipe_text(aggregation, models, quick, shards, unlearn))
+    w, c = time.perf_counter(), time.process_time()
+    build_pool(load_spec(recipe), work / name, threads=1)
+    times = {"wall": time.perf_counter() - w, "cpu": time.process_time() - c}
+    return work / name, recipe, times
+
+
+def ulira_rows(pool_dir: Path, label: str) -> list[str]:
+    from muaudit.jobs.ulira import run_ulira
+
+    rows = []
+    for reference in ("retrain", "same-method", "out"):
+        with tempfile.TemporaryDirectory() as tmp:
+            r, _ = run_ulira(pool=pool_dir, method="sisa", reference=reference, out=Path(tmp) / "u")
+        ctl, acc = r["power_control"], r["ulira_accuracy"]
+        rows.append(f"| {label} | {reference} | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}] | "
+                    f"{acc['accuracy']:.3f} | {r['verdict']} | {ctl['auc']:.3f} "
+                    f"[{ctl['auc_ci'][0]:.3f}, {ctl['auc_ci'][1]:.3f}] | {ctl['power']:.2f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def power_curve(pool_dir: Path, *, attack: str, sizes, counts, n_targets: int, seed: int = 0) -> dict:
+    """``{(m, N): [power per held-out shadow]}`` and the leave-one-out AUC per m (see module doc)."""
+    from muaudit.attacks import ReferenceSignals
+    from muaudit.attacks.presets import PRESETS, make_preset
+    from muaudit.audit.power import estimate_power
+    from sklearn.metrics import roc_auc_score as auc  # (labels, scores)
+
+    p = Pool(pool_dir / "pool.h5")
+    phi, correct = p.signals()
+    signals = phi if attack == "online" else correct.astype(np.float64)
+    ref = ReferenceSignals(signals, p.keep)
+    rng = np.random.default_rng(seed)
+    targets = rng.choice(p.n_models, n_targets, replace=False)
+    is_train = p.split == TRAIN  # an audit's forget set is drawn from the training split
+    out, aucs = {}, {}
+    for m in counts:
+        for t in targets:
+            others = np.flatnonzero(np.arange(p.n_models) != t)
+            use = np.zeros(p.n_models, bool)
+            use[rng.choice(others, m, replace=False)] = True
+            fitted = make_preset(attack, PRESETS).fit(ref.subset(use))
+            scores = fitted.score(signals[t])
+            members = scores[p.keep[t] & is_train]
+            nonmembers = rng.choice(scores[~p.keep[t]], 450, replace=False)
+            aucs.setdefault(m, []).append(auc(np.r_[np.ones(members.size), np.zeros(nonmembers.size)],
+                                              np.r_[members, nonmembers]))
+            for n in sizes:
+                out.setdefault((m, n), []).append(estimate_power(members, nonmembers, n, alpha=ALPHA, n_draws=100,
+                                                                 random_state=rng))
+    return {"power": out, "auc": aucs}
+
+
+def power_rows(label: str, pool_dir: Path, attack: str, sizes, counts, n_targets: int) -> list[str]:
+    res = power_curve(pool_dir, attack=attack, sizes=sizes, counts=counts, n_targets=n_targets)
+    rows = []
+    for m in counts:
+        a = res["auc"][m]
+        powers = " | ".join(f"{np.median(res['power'][(m, n)]):.2f} ({np.min(res['power'][(m, n)]):.2f}-"
+                            f"{np.max(res['power'][(m, n)]):.2f})" for n in sizes)
+        rows.append(f"| {label} | {attack} | {m} | {np.mean(a):.3f} ({np.min(a):.3f}-{np.max(a):.3f}) | {powers} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def verdict_rows(pool_dir: Path, recipe: Path, seeds: int, fractions=(0.1, 0.3)) -> list[str]:
+    from muaudit.jobs.lira import run_lira
+    from muaudit.jobs.train import run_train
+    from muaudit.jobs.unlearn import unlearn_checkpoint
+
+    rows, n = [], 1347
+    for seed in range(1, seeds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            run_train(recipe, d / "orig.pt", random_state=seed, threads=1)
+            for frac in fractions:
+                forget = np.random.default_rng([seed, int(100 * frac)]).choice(n, round(frac * n), replace=False)
+                np.save(d / "forget.npy", forget)
+                unlearn_checkpoint("sisa", d / "orig.pt", d / "forget.npy", d / "unl.pt")
+                cells = []
+                for name in ("orig", "unl"):
+                    res, _ = run_lira(target=d / f"{name}.pt", forget=d / "forget.npy", pool=pool_dir, write=False)
+                    ctl = res.get("power_control") or {}
+                    cells.append(f"{res['verdict']} | {res['auc']:.3f} | {res.get('p_value', float('nan')):.3g} | "
+                                 f"{ctl.get('power', float('nan')):.2f}")
+                rows.append(f"| {seed} | {len(forget)} ({100 * frac:.0f}%) | " + " | ".join(cells) + " |")
+                print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default="/tmp/muaudit-sisa-power", help="where pools are built (and reused)")
+    ap.add_argument("--models", type=int, default=64)
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--targets", type=int, default=6, help="held-out shadows per power estimate")
+    ap.add_argument("--single", help="a built digits-mlp pool (single models) to measure the same power on")
+    ap.add_argument("--parts", default="ulira,power,verdicts")
+    ap.add_argument("--unlearn-vote", default="", help="'vote': give the vote pool sisa entries too (U-LiRA)")
+    ap.add_argument("--quick", action="store_true", help="10 epochs, 8 shadows, 1 seed")
+    ap.add_argument("--out", default="docs/sisa.md")
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    models, seeds = (8, 1) if a.quick else (a.models, a.seeds)
+    counts = [m for m in (7, 15, 31, 63) if m < models]
+    sizes = (135, 404, 674)
+    before, parts, blocks = load(), a.parts.split(","), {}
+    work = Path(a.work)
+    pools = {"mean": built_pool(work, "mean", models, a.quick),  # the vote pool: base shadows only (CPU time)
+             "vote": built_pool(work, "vote", models, a.quick, unlearn="vote" in a.unlearn_vote)}
+    build = "; ".join(f"{agg}: {t['wall']:.0f} s wall / {t['cpu']:.0f} s CPU" for agg, (_, _, t) in pools.items())
+    if "ulira" in parts:
+        rows = [r for agg, (d, _, _) in pools.items() if Pool(d / "pool.h5").unlearned
+                for r in ulira_rows(d, f"S = 5, {agg}")]
+        blocks["sisa-ulira"] = (f"Pools: {models} SISA shadows (S = 5, R = 5) each, `[[unlearn]] method = \"sisa\"` on a "
+                                f"random 10% of every shadow's training rows, SISA retrains (build, this run: {build}).\n\n"
+                                "| pool | reference | U-LiRA AUC [95% interval] | U-LiRA accuracy | verdict | control: "
+                                "original vs reference, AUC [interval] | control power |\n|---|---|---|---:|---|---|---:|\n"
+                                + "\n".join(rows))
+    if "power" in parts:
+        rows = []
+        for agg, (d, _, _) in pools.items():
+            for attack in ("online", "label-only"):
+                rows += power_rows(f"SISA S = 5, {agg}", d, attack, sizes, counts, a.targets)
+        if a.single:
+            single = Path(a.single)
+            for attack in ("online", "label-only"):
+                rows += power_rows("single model (digits-mlp)", single.parent if single.suffix == ".h5" else single,
+                                   attack, sizes, counts, a.targets)
+        head = " | ".join(f"power at N = {n}" for n in sizes)
+        blocks["sisa-power"] = (f"{a.targets} held-out shadows per row; median power (min-max) at alpha {ALPHA}, "
+                                "450 non-members.\n\n"
+                                f"| model | attack | shadows fitted | LOO AUC, members vs non-members (min-max) | {head} |\n"
+                                "|---|---|---:|---|" + "---|" * len(sizes) + "\n" + "\n".join(rows))
+    if "verdicts" in parts:
+        d, recipe, _ = pools["mean"]
+        rows = verdict_rows(d, recipe, seeds)
+        blocks["sisa-verdicts"] = ("| seed | forget set | original: verdict | AUC | p | power | SISA-unlearned: verdict | "
+                                   "AUC | p | power |\n|---:|---|---|---:|---:|---:|---|---:|---:|---:|\n" + "\n".join(rows))
+    after = load()
+    note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
+            f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
+    for name, block in blocks.items():
+        print(f"\n{block}{note}")
+        if not a.no_write:
+            replace_block(Path(a.out), name, None, block + note)
+
+
+if __name__ == "__main__":
+    main()
