@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from muaudit.attacks import logit_scaled_confidence
-from muaudit.attacks.presets import AUDIT_PRESETS, resolve_preset
-from muaudit.audit import audit_target
+from muaudit.attacks import attack_class, logit_scaled_confidence
+from muaudit.attacks.presets import AUDIT_PRESETS, PRESETS, resolve_preset
+from muaudit.audit.families import AuditInputs, UnlearnedShadows, audit_with
 from muaudit.audit.slices import audit_slices
 from muaudit.audit.decision import DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, apply_decision, check_alpha, check_max_residual
 from muaudit.audit.verdict import evidence_of
-from muaudit.jobs.inputs import AuditData, audit_compatibility, provenance
+from muaudit.jobs.inputs import AuditData, audit_compatibility, provenance, reads_inputs
 from muaudit.jobs.queries import label_signals, query_signals
 from muaudit.data import read_indices, split_forget
 from muaudit.errors import DataError
@@ -50,33 +50,18 @@ def _audit_rows(data: AuditData, tgt, forget, nonmembers, train_idx):
     return F, NM, np.setdiff1d(R, NM), member_source
 
 
-def _audit(data: AuditData, phi_t, shadows, F, NM, R, *, attack, group, on_scores=None, **opts):
-    """LiRA / RMIA on the base shadows (``shadows`` = their ``(phi, correct)`` ``[M, N, V]``, read
-    once by the caller, :func:`~muaudit.jobs.queries.query_signals`; ``on_scores`` as in
-    :func:`~muaudit.audit.audit_target`), or U-LiRA with the unlearned shadows of ``group``.
+def _audit(data: AuditData, target, shadows, F, NM, R, *, attack, options, group, on_scores=None, **opts):
+    """Audit with the registered ``attack`` (and ``options``) through its family's auditor
+    (:func:`muaudit.audit.families.audit_with`): ``target`` is the target's signals in the attack's
+    ``signal``, ``shadows`` the base shadows' ``(phi, correct)`` ``[M, N, V]`` (read once by the
+    caller, :func:`~muaudit.jobs.queries.query_signals`), ``group`` the pool's unlearned shadows
+    of ``--method`` or None; ``on_scores`` as in :func:`~muaudit.audit.audit_target`.
     ``opts``: ``alpha``, ``max_residual``, ``random_state``; the verdict is left to the caller."""
-    labels = data.pool.labels
-    opts["decide"] = False
-    if attack == "label-only":  # one-hot outputs: phi_t is the correctness of each query's label (jobs.queries)
-        return audit_target(phi_t, shadows[1].astype(np.float64), data.pool.keep, forget=F, nonmembers=NM,
-                            members=R, labels=labels, attack="label-only", recenter=False, on_scores=on_scores, **opts)
-    if attack == "qmia":  # shadow-free: fits on half of the non-members, needs only the pool's dataset
-        from muaudit.audit.qmia import audit_qmia
-
-        return audit_qmia(phi_t, data.dataset.X[data.pool.population], labels, forget=F, nonmembers=NM, members=R,
-                          n_classes=data.dataset.n_classes, **opts)
-    phi_s = shadows[0]
-    if group is None:
-        name, options = resolve_preset(attack, AUDIT_PRESETS)
-        return audit_target(phi_t, phi_s, data.pool.keep, forget=F, nonmembers=NM, members=R, labels=labels,
-                            attack=name, attack_options=options, on_scores=on_scores, **opts)
-    from muaudit.audit.ulira import audit_unlearned_target
-
-    unl = data.pool.phi(group=group.path)
-    res = audit_unlearned_target(phi_t, phi_s, data.pool.keep, unl, group.forget, forget=F, nonmembers=NM,
-                                 members=R, labels=labels, **opts)
-    res.results["method"] = group.name
-    return res
+    unlearned = None if group is None else UnlearnedShadows(data.pool.phi(group=group.path), group.forget, group.name)
+    inputs = AuditInputs(target, {"phi": shadows[0], "correct": shadows[1]}, data.pool.keep, data.pool.labels,
+                         forget=F, nonmembers=NM, members=R, inputs=lambda: data.dataset.X[data.pool.population],
+                         n_classes=data.dataset.n_classes, unlearned=unlearned)
+    return audit_with(attack, inputs, options=options, on_scores=on_scores, decide=False, **opts)
 
 
 def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx=None, attack="online",
@@ -115,7 +100,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
     select_device(device)
     query = QueryOptions.from_options(batch_size, timeout, retries, max_queries)
-    data = AuditData.load(pool)
+    data = AuditData.load(pool, inputs=reads_inputs(target))  # a logits target: no copy of the inputs
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=data.dataset.input_shape)
     group = None
     if method is not None:
@@ -129,12 +114,14 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     z, shadows, queries = query_signals(tgt, data, secret_views=secret_views)
     if queries["labels_only"] and group is None:
         attack = "label-only"
-    phi_t = label_signals(z, data.pool.labels) if attack == "label-only" else logit_scaled_confidence(z, data.pool.labels)
+    name, options = resolve_preset("ulira" if group is not None else attack, PRESETS)  # --method: U-LiRA
+    signals = label_signals if attack_class(name).signal == "correct" else logit_scaled_confidence
+    phi_t = signals(z, data.pool.labels)
     figures = []  # started (in the figure worker, if any) as soon as the scores exist, beside the statistics
     on_scores = (lambda scores: figures.append(draw_figures(*audit_curves(scores, F, NM, R)))) if write else None
     with warnings.catch_warnings():  # recorded in results["warnings"] and printed in the summary
         warnings.simplefilter("ignore", StatisticsWarning)
-        res = _audit(data, phi_t, shadows, F, NM, R, attack=attack, group=group, alpha=alpha,
+        res = _audit(data, phi_t, shadows, F, NM, R, attack=name, options=options, group=group, alpha=alpha,
                      max_residual=max_residual, random_state=random_state, on_scores=on_scores)
     compat = audit_compatibility(tgt, z, data, forget=F, nonmembers=NM, members=R,
                                  calibration=res.results.get("calibration"), shadow_correct=shadows[1])
