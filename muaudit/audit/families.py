@@ -95,7 +95,9 @@ class AuditInputs:
 
 def audit_shadow_family(inputs: AuditInputs, attack: str, options: dict, *, on_scores=None, **opts) -> AuditResult:
     """Shadow attacks: :func:`~muaudit.audit.verdict.audit_target` on the base shadows' signal
-    (a 0/1 correctness is not recentered: there is no offset to remove)."""
+    (a 0/1 correctness is not recentered: there is no offset to remove).
+
+    Example: :func:`audit_with` (``"lira"``); every family in tests/test_attack_contract.py."""
     signal = attack_class(attack).signal
     return audit_target(inputs.target, inputs.shadow_signals(signal), inputs.keep, forget=inputs.forget,
                         nonmembers=inputs.nonmembers, members=inputs.members, labels=inputs.labels, attack=attack,
@@ -105,7 +107,9 @@ def audit_shadow_family(inputs: AuditInputs, attack: str, options: dict, *, on_s
 def audit_unlearning_family(inputs: AuditInputs, attack: str, options: dict, *, on_scores=None,
                             **opts) -> AuditResult:
     """U-LiRA: :func:`~muaudit.audit.ulira.audit_unlearned_target` with the method's unlearned
-    shadows as IN (``reference="out"`` unless ``options`` say otherwise); records the method."""
+    shadows as IN (``reference="out"`` unless ``options`` say otherwise); records the method.
+
+    Example: :func:`audit_with` (``"ulira"`` without unlearned shadows); tests/test_attack_contract.py."""
     unl = inputs.unlearned
     if unl is None:
         raise DataError(f"attack {attack!r} audits with a method's unlearned shadows: pass the method "
@@ -122,7 +126,9 @@ def audit_nonmember_family(inputs: AuditInputs, attack: str, options: dict, *, o
                            **opts) -> AuditResult:
     """QMIA: :func:`~muaudit.audit.qmia.audit_qmia`, fitted on a random half of the non-members.
     ``on_scores`` is not called: the test's non-members are the other half, not the caller's, so
-    the figures are drawn from the results (``arrays["nonmembers"]``)."""
+    the figures are drawn from the results (``arrays["nonmembers"]``).
+
+    Example: tests/test_attack_contract.py (and tests/test_qmia.py for :func:`~muaudit.audit.qmia.audit_qmia`)."""
     if inputs.inputs is None or inputs.n_classes is None:
         raise DataError(f"attack {attack!r} fits on the examples' inputs: pass `inputs` and `n_classes`")
     return audit_qmia(inputs.target, inputs.inputs(), inputs.labels, forget=inputs.forget,
