@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -175,3 +176,26 @@ def test_bootstrap_interval_is_the_one_of_the_calls(monkeypatch):
     fast = [bootstrap_auc_ci(y, s, n_bootstrap=300, random_state=seed) for y, s, seed in data]
     monkeypatch.setattr(intervals, "sequential_integers", _calls)
     assert fast == [bootstrap_auc_ci(y, s, n_bootstrap=300, random_state=seed) for y, s, seed in data]
+
+
+@pytest.mark.parametrize("case", ["many", "two-models", "no-example-on-both-sides", "one-in-shadow", "one-sided"])
+def test_fit_without_the_side_values_equals_the_fit_with_them(monkeypatch, case):
+    """The fit keeps every signal of a side only for the fallbacks that read them; same fit either way."""
+    rng = np.random.default_rng(5)
+    M, N = (2, 30) if case == "two-models" else (24, 40)
+    x = rng.normal(size=(M, N, 2))
+    keep = rng.random((M, N)) < 0.5
+    if case == "no-example-on-both-sides":
+        keep[:, : N // 2], keep[:, N // 2:] = True, False
+    if case == "one-in-shadow":
+        keep[:] = False
+        keep[0] = True
+    one_sided = case == "one-sided"
+    with warnings.catch_warnings():  # the fallbacks warn; both fits warn alike
+        warnings.simplefilter("ignore")
+        fit = gaussian.fit_gaussians(x, keep, x, ~keep, one_sided=one_sided)
+        whole = gaussian.side_stats
+        monkeypatch.setattr(gaussian, "side_stats", lambda *a, **k: whole(*a[:3]))  # always keeps the values
+        again = gaussian.fit_gaussians(x, keep, x, ~keep, one_sided=one_sided)
+    for a, b in zip(fit, again):
+        assert (a is None and b is None) or (a == b if isinstance(a, str) else np.array_equal(a, b))

@@ -47,16 +47,18 @@ class SideStats(NamedTuple):
     center: np.ndarray
     sumsq: np.ndarray
     count: np.ndarray
-    values: np.ndarray  # every signal on this side, flattened (for global fallbacks)
+    values: np.ndarray  # every signal on this side, flattened (for global fallbacks; empty unless asked for)
 
 
-def side_stats(x: np.ndarray, mask: np.ndarray, how: str) -> SideStats:
+def side_stats(x: np.ndarray, mask: np.ndarray, how: str, *, values: bool = True) -> SideStats:
     """Mean or median (``how``) and sum of squared deviations from the mean, per example and view.
 
     Args:
         x: float ``[M, N, V]`` shadow signals.
         mask: bool ``[M, N]``, the shadows on this side for each example.
         how: ``"mean"`` or ``"median"``.
+        values: keep every signal of the side (``SideStats.values``; else an empty array): the
+            fallbacks of a fit with too few shadows read them (:func:`fit_gaussians` asks when).
 
     Example:
         >>> x = np.array([[[1.0], [5.0]], [[2.0], [6.0]], [[9.0], [7.0]]])   # 3 shadows, 2 examples
@@ -72,8 +74,8 @@ def side_stats(x: np.ndarray, mask: np.ndarray, how: str) -> SideStats:
              for s in range(0, max(x.shape[1], 1), step)]
     center, sumsq = (np.concatenate(p) for p in zip(*parts))
     center = np.where(count[:, None] > 0, center, 0.0)
-    m3 = np.broadcast_to(mask[..., None], x.shape)
-    return SideStats(center, sumsq, count, x[m3])
+    kept = x[np.broadcast_to(mask[..., None], x.shape)] if values else np.zeros(0, x.dtype)
+    return SideStats(center, sumsq, count, kept)
 
 
 _CHUNK = 1 << 18  # shadow signals per block of examples in side_stats (2 MiB of float64)
@@ -211,11 +213,14 @@ def fit_gaussians(in_signals: np.ndarray, in_mask: np.ndarray, out_signals: np.n
         >>> fit.mu_in.ravel().tolist(), fit.mu_out.ravel().tolist(), fit.n_in.tolist()
         ([2.5, 0.0], [0.0, 0.0], [2, 2])
     """
-    inside = side_stats(in_signals, in_mask, center)
-    outside = side_stats(out_signals, out_mask, center)
+    # the fallbacks that read every signal: no example with both sides, or at most one shadow on a side
+    c_in, c_out = in_mask.sum(axis=0), out_mask.sum(axis=0)
+    fallback = not ((c_in > 0) & (c_out > 0)).any() or c_in.max(initial=0) < 2 or c_out.max(initial=0) < 2
+    inside = side_stats(in_signals, in_mask, center, values=fallback)
+    outside = side_stats(out_signals, out_mask, center, values=fallback)
     mu_in, mu_out = fill_missing_centers(inside, outside, need_in=not one_sided)
     used = (outside,) if one_sided else (inside, outside)
-    sides = ([s for s in used if s.values.size] or [s for s in (inside, outside) if s.values.size] or [outside])
+    sides = ([s for s in used if s.count.any()] or [s for s in (inside, outside) if s.count.any()] or [outside])
     sigma = pooled_sigma(*sides)
     if variance == "auto":
         per_side = min(float(np.median(s.count[s.count > 0])) if (s.count > 0).any() else 0.0 for s in used)
