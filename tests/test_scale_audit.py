@@ -199,3 +199,21 @@ def test_fit_without_the_side_values_equals_the_fit_with_them(monkeypatch, case)
         again = gaussian.fit_gaussians(x, keep, x, ~keep, one_sided=one_sided)
     for a, b in zip(fit, again):
         assert (a is None and b is None) or (a == b if isinstance(a, str) else np.array_equal(a, b))
+
+
+# --- one set of permutations for the forget test's two statistics -------------------------------------
+
+def test_shared_permutations_give_each_comparisons_own_p_values():
+    from muaudit.audit.permutation import p_values_both_sides, p_values_both_sides_shared
+    from muaudit.errors import DataError
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.4, 1, 12), rng.normal(0, 1, 90)
+    ranks = np.argsort(np.argsort(np.r_[x, y])).astype(float)
+    sx, sy = rng.integers(0, 3, 12), np.r_[np.arange(3), rng.integers(0, 3, 87)]
+    for strata in (None, (sx, sy)):
+        pairs = [(x, y), (ranks[:12], ranks[12:]), (-x, -y)]
+        alone = [p_values_both_sides(a, b, n_permutations=2000, random_state=4, strata=strata) for a, b in pairs]
+        assert p_values_both_sides_shared(pairs, n_permutations=2000, random_state=4, strata=strata) == alone
+    with pytest.raises(DataError, match="of one shape"):
+        p_values_both_sides_shared([(x, y), (x[:5], y)])

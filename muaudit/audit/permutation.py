@@ -69,30 +69,56 @@ def _exceedances(x, y, *, n_permutations: int, random_state: int, strata) -> tup
     comparison with the k-th (rows where keys tie fall back to ``argpartition``) and summed with a
     matrix product, block by block so that the working memory stays small.
     """
-    x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    B, k = x2.shape
-    y2 = np.broadcast_to(np.asarray(y, dtype=np.float64), (B, np.shape(y)[-1]))
-    groups = _strata_columns(*(strata or (None, None)), k, y2.shape[1])
-    pooled = [np.concatenate([x2[:, xs], y2[:, ys]], axis=1) for xs, ys in groups]
-    obs = x2.sum(1)
-    tol = 1e-9 * (max(np.abs(p).max() for p in pooled) + 1.0) * k
+    return _shared_exceedances([(x, y)], n_permutations=n_permutations, random_state=random_state, strata=strata)[0]
+
+
+def _shared_exceedances(pairs, *, n_permutations: int, random_state: int, strata) -> list:
+    """:func:`_exceedances` of several ``(x, y)`` of the same shapes, from the same permutations:
+    the keys and the subsets they pick are drawn and found once, and each pair's sums and counts
+    are computed as :func:`_exceedances` computes them alone (the same numbers)."""
+    tests = [_Test(x, y, strata) for x, y in pairs]
+    first = tests[0]
+    if any((t.B, t.k, [p.shape for p in t.pooled]) != (first.B, first.k, [p.shape for p in first.pooled]) for t in tests):
+        raise DataError("Expected comparisons of one shape to share their permutations")
+    B, k, groups = first.B, first.k, first.groups
     rng = np.random.default_rng(random_state)
-    greater, less = np.zeros(B), np.zeros(B)
-    width = sum(p.shape[1] for p in pooled)
+    width = sum(xs.size + ys.size for xs, ys in groups)
     # the chunk of the random stream; with one stratum the keys are one sequence, so any chunking draws the same
     chunk = max(1, min(n_permutations, int(2e7 // max(B * max(k, 1), width, 1))))
-    if len(pooled) == 1:
+    if len(groups) == 1:
         chunk = max(1, min(n_permutations, _BLOCK // max(width, 1)))
     for start in range(0, n_permutations, chunk):
         n = min(chunk, n_permutations - start)
-        sums = np.zeros((B, n))
-        for (xs, _), p in zip(groups, pooled):
-            keys, rows = rng.random((n, p.shape[1])), max(1, _BLOCK // p.shape[1])
+        sums = [np.zeros((B, n)) for _ in tests]
+        for g, (xs, ys) in enumerate(groups):
+            cols = xs.size + ys.size
+            keys, rows = rng.random((n, cols)), max(1, _BLOCK // cols)
             for r in range(0, n, rows):
-                sums[:, r:r + rows] += p @ _smallest(keys[r:r + rows], xs.size).T
-        greater += (sums - obs[:, None] >= -tol).sum(1)
-        less += (obs[:, None] - sums >= -tol).sum(1)
-    return greater, less
+                mask = _smallest(keys[r:r + rows], xs.size).T
+                for t, total in zip(tests, sums):
+                    total[:, r:r + rows] += t.pooled[g] @ mask
+        for t, total in zip(tests, sums):
+            t.count(total)
+    return [(t.greater, t.less) for t in tests]
+
+
+class _Test:
+    """One comparison of :func:`_shared_exceedances`: its pooled scores per stratum, observed sums,
+    tolerance and running counts."""
+
+    def __init__(self, x, y, strata):
+        x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        self.B, self.k = x2.shape
+        y2 = np.broadcast_to(np.asarray(y, dtype=np.float64), (self.B, np.shape(y)[-1]))
+        self.groups = _strata_columns(*(strata or (None, None)), self.k, y2.shape[1])
+        self.pooled = [np.concatenate([x2[:, xs], y2[:, ys]], axis=1) for xs, ys in self.groups]
+        self.obs = x2.sum(1)
+        self.tol = 1e-9 * (max(np.abs(p).max() for p in self.pooled) + 1.0) * self.k
+        self.greater, self.less = np.zeros(self.B), np.zeros(self.B)
+
+    def count(self, sums: np.ndarray) -> None:
+        self.greater += (sums - self.obs[:, None] >= -self.tol).sum(1)
+        self.less += (self.obs[:, None] - sums >= -self.tol).sum(1)
 
 
 _BLOCK = 1 << 18  # random keys per block of rows (2 MiB of float64)
@@ -132,5 +158,21 @@ def p_values_both_sides(x, y, *, n_permutations: int = 10_000, random_state: int
         >>> p_values_both_sides([5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5], n_permutations=999)
         (0.041, 1.0)
     """
-    greater, less = _exceedances(x, y, n_permutations=n_permutations, random_state=random_state, strata=strata)
-    return float((1.0 + greater[0]) / (1.0 + n_permutations)), float((1.0 + less[0]) / (1.0 + n_permutations))
+    return p_values_both_sides_shared([(x, y)], n_permutations=n_permutations, random_state=random_state,
+                                      strata=strata)[0]
+
+
+def p_values_both_sides_shared(pairs, *, n_permutations: int = 10_000, random_state: int = 0,
+                               strata: tuple | None = None) -> list[tuple[float, float]]:
+    """:func:`p_values_both_sides` of each ``(x, y)`` in ``pairs`` (same sizes, same ``strata``),
+    from the same permutations (the ones each would draw alone, so the same p-values): the subsets
+    are drawn and found once, e.g. for the scores and the ranks of one forget set.
+
+    Example:
+        >>> x, y = [5.0, 6.0], [0.0, 1.0, 2.0, 0.5, 1.5]
+        >>> p_values_both_sides_shared([(x, y), (np.negative(x), np.negative(y))], n_permutations=999)
+        [(0.041, 1.0), (1.0, 0.041)]
+    """
+    counts = _shared_exceedances(pairs, n_permutations=n_permutations, random_state=random_state, strata=strata)
+    return [(float((1.0 + g[0]) / (1.0 + n_permutations)), float((1.0 + q[0]) / (1.0 + n_permutations)))
+            for g, q in counts]

@@ -27,7 +27,7 @@ from scipy.stats import ks_2samp, rankdata
 
 from muaudit.attacks.gaussian import side_stats
 from muaudit.attacks.base import ReferenceSignals, make_attack
-from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides, permutation_p_value
+from muaudit.audit.permutation import one_sided_p_values, p_values_both_sides_shared, permutation_p_value
 from muaudit.audit.decision import (DEFAULT_ALPHA, DEFAULT_MAX_RESIDUAL, DEFAULT_MIN_POWER, VERDICTS, Evidence,
                                     Verdict, apply_decision, check_max_residual)
 from muaudit.audit.statistic import STATISTICS, agreement_note, effect_size, mixture_scores
@@ -118,8 +118,8 @@ def _forget_test(scores, ranks, forget, nonmembers, *, summary_options, strata=N
     nm = nonmembers if strata is None else nonmembers[np.isin(strata[1], strata[0])]
     labels = np.r_[np.ones(forget.size, bool), np.zeros(nm.size, bool)]
     block = summarize(labels, np.r_[scores[forget], scores[nm]], **summary_options)
-    p_value, _ = p_values_both_sides(scores[forget], scores[nonmembers], strata=strata)
-    _, p_lower = p_values_both_sides(ranks[forget], ranks[nonmembers], strata=strata)
+    (p_value, _), (_, p_lower) = p_values_both_sides_shared(  # one set of permutations for both statistics
+        [(scores[forget], scores[nonmembers]), (ranks[forget], ranks[nonmembers])], strata=strata)
     return block, p_value, p_lower
 
 
