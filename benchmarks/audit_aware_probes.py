@@ -82,7 +82,7 @@ def main() -> None:
     X = data.dataset.X[data.pool.population]
     shadows = load_shadows(data.pool, data.spec, X, data.pool.logits(), rng=np.random.default_rng(0))
     for seed in a.seeds:
-        original, meta = train_target(data.spec, data.dataset, seed=seed)
+        original, meta = train_target(data.spec, data.dataset, random_state=seed)
         materials = Materials(data.spec, data.dataset, original, ft, seed)
         _, retained = split_forget(np.asarray(meta["train_idx"]), ft, strict=False)
         F_, NM, R = data.positions(ft, "forget"), data.test_positions(), data.positions(retained, "train-idx")
