@@ -45,7 +45,7 @@ def sequential_integers(rng: np.random.Generator, sizes, repeats: int) -> np.nda
     return out
 
 
-LOOP_ABOVE = 1024  # draws per repetition above which NumPy's own calls are as fast
+LOOP_ABOVE = 512  # draws per repetition above which NumPy's own calls are as fast (measured: 160 draws 16 vs 24 ms per 1,000 repetitions; 1,600: 78 vs 68)
 
 
 def _lemire(rng: np.random.Generator, ranges: np.ndarray, counts: np.ndarray, repeats: int) -> np.ndarray:
