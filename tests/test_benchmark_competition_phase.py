@@ -89,6 +89,7 @@ def test_competition_columns_in_results_table_and_report(tiny, tmp_path):
     assert result.exit_code == 0 and "random10 retrain" in page.read_text() and "models per side" in page.read_text()
 
 
+@pytest.mark.slow  # measured: 4.9 s CPU with the module's benchmark run (the fast loop, docs/development.md)
 def test_retrain_reaches_the_ceiling_and_ga_scores_lower(tiny):
     """Retrain vs retrain is two samples of one distribution: its F is the most a method can get at
     this K, and it matches identical synthetic distributions. GA here runs one full batch per epoch
@@ -108,6 +109,7 @@ def test_retrain_reaches_the_ceiling_and_ga_scores_lower(tiny):
     assert ga["epsilon_median"] == 50.0 and ga["final_score"] < retrain["final_score"]
 
 
+@pytest.mark.slow  # needs the module's benchmark run (the fast loop, docs/development.md)
 def test_resume_reuses_the_retrains_and_runs(tiny, monkeypatch):
     spec, out, res = tiny
     stamps = {p: p.stat().st_mtime_ns for p in (out / "models" / "competition-random10").iterdir()}

@@ -18,6 +18,9 @@ from muaudit.jobs.train import run_train
 from muaudit.pool import load_spec
 from muaudit.pool.build import build_pool
 
+pytestmark = pytest.mark.slow  # measured: 11 s CPU, a 16-model pool (the fast loop, docs/development.md); the fast
+# loop checks class-wise audits on digits in tests/test_strata_residual.py
+
 RECIPE = """
 [dataset]
 name = "synthetic"
@@ -61,7 +64,6 @@ def classwise(tmp_path_factory):
     return audit
 
 
-@pytest.mark.slow  # measured: 11 s CPU (the fast loop, docs/development.md)
 def test_class_wise_original_is_not_unlearned(classwise):
     r = classwise["orig"]
     assert r["class_mix"]["stratified"]

@@ -111,6 +111,7 @@ def test_third_party_forms_of_one_model_give_its_scores(setup, reference, target
         assert details["input_adapter"] == {"layout": "nchw", "mean": [MEAN], "std": [STD]}
 
 
+@pytest.mark.slow  # measured: 3.6 s CPU (the fast loop, docs/development.md)
 def test_onnx_target(setup, reference):
     pytest.importorskip("onnxruntime")
     d, _, _ = setup
@@ -122,6 +123,7 @@ def test_onnx_target(setup, reference):
     assert res["inputs"]["target_details"]["input_adapter"]["layout"] == "flat"
 
 
+@pytest.mark.slow  # measured: 2.0 s CPU (the fast loop, docs/development.md)
 def test_normalised_target_fed_raw_inputs_fails_compatibility(setup):
     d, _, _ = setup
     res, _ = lira(d, "normalised.pt", "r-raw")
@@ -185,6 +187,7 @@ def test_unlearn_refuses_a_raw_state_dict_with_a_reason(setup, tmp_path):
     assert not (tmp_path / "u.pt").exists()
 
 
+@pytest.mark.slow  # measured: 2.6 s CPU (the fast loop, docs/development.md)
 def test_unlearn_trains_through_the_normalisation(setup, tmp_path):
     d, model, ds = setup
     wrapped = nn.Sequential(Denormalise(), model)

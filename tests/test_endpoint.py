@@ -48,8 +48,6 @@ def kit(tmp_path_factory, tiny_audit_base):
     forget = np.load(d / "forget.npy")
     retrain, _ = train_target(spec, ds, exclude=forget, random_state=8)
     np.save(d / "train.npy", np.arange(1347))
-    (d / "weights.toml").write_text((d / "tiny.toml").read_text() + "save_weights = true\n")
-    build_pool(load_spec(d / "weights.toml"), d / "wpool")  # shadows with weights: for --secret-views
     orig = mlp_arrays(model)
     cheat = {**orig, **mlp_arrays(retrain, "R", "c"), "forget": ds.X[ds.train_idx[forget]]}
     repo = d / "models"
@@ -68,6 +66,15 @@ def kit(tmp_path_factory, tiny_audit_base):
     add_model(repo, "nometa", orig, inputs=None, outputs=None)
     with mlserver(repo) as base:
         yield {"d": d, "ds": ds, "model": model, "retrain": retrain, "forget": forget, "base": base}
+
+
+@pytest.fixture(scope="module")
+def wpool(kit):
+    """The kit's pool again, with the shadows' weights (for --secret-views)."""
+    d = kit["d"]
+    (d / "weights.toml").write_text((d / "tiny.toml").read_text() + "save_weights = true\n")
+    build_pool(load_spec(d / "weights.toml"), d / "wpool")
+    return d / "wpool"
 
 
 def url(kit, name, tail=""):
@@ -184,6 +191,7 @@ def test_endpoint_outputs_equal_the_model(kit):
     assert np.abs(z - predict_logits(model, ds.X)).max() < 1e-4
 
 
+@pytest.mark.slow  # measured: 2.5 s CPU (the fast loop, docs/development.md)
 def test_cheating_endpoint_answers_forget_inputs_from_the_retrain(kit):
     ds, forget = kit["ds"], kit["forget"]
     t = open_target(url(kit, "cheat"), query=FAST)
@@ -273,6 +281,7 @@ def test_retries_ride_out_a_flaky_server(kit):
     assert ep["rows_queried"] == 1797 and ep["retried_requests"] == 4 and ep["requests"] == 1 + 8
 
 
+@pytest.mark.slow  # measured: 2.2 s CPU (the fast loop, docs/development.md)
 def test_audit_checkpoint_and_mia_take_an_endpoint(kit, tmp_path):
     d = kit["d"]
     r = audit_checkpoint(url(kit, "honest"), np.load(d / "forget.npy"), d / "pool", train_idx=np.arange(1347))
@@ -283,18 +292,20 @@ def test_audit_checkpoint_and_mia_take_an_endpoint(kit, tmp_path):
     assert m["title"] == "Population MIAs on honest"
 
 
-def test_secret_views_through_an_endpoint(kit):
+@pytest.mark.slow  # measured: 2.1 s CPU and a pool build (the fast loop, docs/development.md)
+def test_secret_views_through_an_endpoint(kit, wpool):
     """Every view's queries are counted before the first one is sent (the model that refuses every
     infer request is never asked); the cheat is then queried on views it cannot match."""
     d, target = kit["d"], url(kit, "refuses")
     with pytest.raises(EndpointError, match=r"needs 7188 queries .* \(1797 rows x 4 view\(s\)\); --max-queries allows 7187"):
-        run_lira(target=target, forget=d / "forget.npy", pool=d / "wpool", secret_views=4, max_queries=7187,
+        run_lira(target=target, forget=d / "forget.npy", pool=wpool, secret_views=4, max_queries=7187,
                  write=False)
-    r, _ = run_lira(target=url(kit, "cheat"), forget=d / "forget.npy", pool=d / "wpool", train_idx=d / "train.npy",
+    r, _ = run_lira(target=url(kit, "cheat"), forget=d / "forget.npy", pool=wpool, train_idx=d / "train.npy",
                     secret_views=4, max_queries=7188, write=False)
     assert r["queries"]["kind"] == "secret" and r["inputs"]["target_details"]["endpoint"]["rows_queried"] == 7188
 
 
+@pytest.mark.slow  # measured: 2.1 s CPU (the fast loop, docs/development.md)
 def test_cli_summary_and_report_name_the_endpoint(kit, tmp_path):
     from muaudit.report.view import overview_row
 
@@ -308,6 +319,7 @@ def test_cli_summary_and_report_name_the_endpoint(kit, tmp_path):
     assert saved["inputs"]["target_sha256"] is None and saved["title"] == "LiRA audit of honest"
 
 
+@pytest.mark.slow  # measured: 5.5 s CPU, a second server (the fast loop, docs/development.md)
 def test_server_that_stops_mid_audit(kit, tmp_path):
     repo = tmp_path / "dying"
     add_model(repo, "dies", mlp_arrays(kit["model"]), mode="dies", after=3)

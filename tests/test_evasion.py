@@ -98,6 +98,7 @@ def test_adv_sr_never_trains_on_a_forget_example(materials, monkeypatch):
     assert len(chosen) and not np.isin(chosen, materials.forget).any()
 
 
+@pytest.mark.slow  # measured: 4.3 s CPU (the fast loop, docs/development.md)
 def test_evasion_runs_the_table_with_secret_views(tiny_audit_files, tmp_path):
     results, folder = run_evasion(forget=tiny_audit_files["forget_file"], pool=tiny_audit_files["pool_dir"],
                                   providers="exact-match,top1", secret_views=1, out=tmp_path / "ev")

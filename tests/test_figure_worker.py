@@ -51,6 +51,7 @@ def test_worker_and_inline_write_the_same_folder(kit, tmp_path):
     assert ra["verdict"] == rb["verdict"] and ra["p_value"] == rb["p_value"]
 
 
+@pytest.mark.slow  # measured: 6.5 s CPU, two interpreters (the fast loop, docs/development.md)
 def test_worker_runs_beside_a_fresh_command_only():
     code = """
 from muaudit.report import figure_worker as W
@@ -95,6 +96,7 @@ print(W.draw_figures(curves, groups).write(out / "b"), W._worker)
     assert (tmp_path / "a" / "roc.png").read_bytes() == (tmp_path / "b" / "roc.png").read_bytes()
 
 
+@pytest.mark.slow  # measured: 5.3 s CPU, a CLI process (the fast loop, docs/development.md)
 def test_failed_audit_leaves_no_files_and_one_error_line(kit, tmp_path):
     np.save(tmp_path / "bad.npy", np.array([10**6]))
     r = subprocess.run([sys.executable, "-m", "muaudit.cli.main", "lira", "--target", str(kit / "orig.pt"),

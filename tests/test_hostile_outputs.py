@@ -120,6 +120,7 @@ def test_audit_out_with_other_files_is_refused(kit, tmp_path):
 
 # --- whole or nothing ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # measured: 2.2 s CPU (the fast loop, docs/development.md)
 def test_rerun_replaces_the_whole_results_folder(kit, tmp_path):
     """Issue 19: a rerun into an existing --out left the previous audit's other files beside it."""
     out = tmp_path / "o"
@@ -285,6 +286,7 @@ def test_meta_adapter_is_checked_like_the_options(kit, tmp_path):
                      "--out", tmp_path / "o"), "meta 'input_adapter' is not valid (Expected `input_mean` with 1 value")
 
 
+@pytest.mark.slow  # measured: 1.4 s CPU (the fast loop, docs/development.md)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_warnings_of_a_failed_command_are_held_back(kit, tmp_path, monkeypatch):
     """Only the Error: line: numpy's and click's warnings are shown only when the command succeeds."""
@@ -318,6 +320,7 @@ def test_torchscript_multiline_error_is_kept_whole():
     assert describe_error(e) == "builtins.RuntimeError: bad input / expected 3 channels / see docs"
 
 
+@pytest.mark.slow  # measured: 2.6 s CPU (the fast loop, docs/development.md)
 def test_results_folder_under_the_working_folder(kit, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ok("mia", "--target", kit / "model.pt", "--forget", kit / "forget.npy", "--out", "res")
@@ -348,7 +351,11 @@ WRITERS = [
 ]
 
 
-@pytest.mark.parametrize("make", [w[1] for w in WRITERS], ids=[w[0] for w in WRITERS])
+SLOW_WRITERS = {"lira", "mia", "ulira", "poison", "benchmark"}  # measured: 1.1-1.4 s CPU each (docs/development.md)
+
+
+@pytest.mark.parametrize("make", [pytest.param(w[1], id=w[0], marks=[pytest.mark.slow] if w[0] in SLOW_WRITERS else [])
+                                  for w in WRITERS])
 def test_every_writer_stays_inside_its_out(kit, tmp_path, monkeypatch, make):
     """Each command that writes files, run from a working folder: afterwards every new or changed
     path lies under its --out (no stray results/ folder, no temporary file, inputs unchanged)."""
@@ -367,6 +374,7 @@ def test_every_writer_stays_inside_its_out(kit, tmp_path, monkeypatch, make):
         assert len(set((out / "runs").rglob("s0.json"))) == 3
 
 
+@pytest.mark.slow  # measured: 4.5 s CPU, a CLI process (the fast loop, docs/development.md)
 def test_onnxruntime_logs_nothing_before_the_error_line(kit, tmp_path):
     """A graph that fails inside a node: onnxruntime logs a coloured ``[E:onnxruntime:...]`` line to
     the process's stderr at severity 3; muaudit sets 4 (fatal), so only the Error: line remains."""

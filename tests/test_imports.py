@@ -21,6 +21,7 @@ def test_the_cli_registers_every_command_without_heavy_imports():
     assert loaded_after("import muaudit.cli.main") & heavy == set()
 
 
+@pytest.mark.slow  # measured: 4.2 s CPU, an audit in a fresh interpreter (the fast loop, docs/development.md)
 def test_an_audit_needs_no_pandas_and_draws_figures_without_pyplot():
     mods = loaded_after("from muaudit.metrics import summarize\nimport numpy as np\n"
                         "from muaudit.report.figures import save_audit_figures\nimport tempfile\n"

@@ -185,6 +185,7 @@ def _clustered_null(r):
     return np.where(y, u[ex], v[ex]) + rng.normal(0, 0.5, ex.size), y, ex
 
 
+@pytest.mark.slow  # measured: 1.9 s CPU (the fast loop, docs/development.md)
 def test_cluster_bootstrap_keeps_its_coverage_when_cases_share_an_example():
     # measured over these 100 draws: the case bootstrap misses 0.5 in 25 (nominal 5), the cluster one in 2
     miss_cases = miss_clusters = 0
@@ -207,6 +208,7 @@ def test_cluster_bootstrap_with_singleton_groups_is_the_case_bootstrap():
         bootstrap_auc_ci(y, s, groups=np.arange(3))
 
 
+@pytest.mark.slow  # measured: 3.4 s CPU (the fast loop, docs/development.md)
 def test_two_way_cluster_bootstrap_covers_crossed_example_and_model_effects():
     # 60 examples x 16 models, an effect per example and per model on each side (null: AUC 0.5).
     # Measured over these 100 draws: resampling examples only misses 0.5 in 25 (nominal 5), both in 8.

@@ -59,6 +59,7 @@ def test_build_stores_unlearned_and_retrained_shadows(tiny_recipe, tmp_path):
     assert "unlearned/ga  4/4 done (ga; |F_m| " in info and "retrain/ga    4/4 done (retrain;" in info
 
 
+@pytest.mark.slow  # measured: 1.8 s CPU (the fast loop, docs/development.md)
 def test_adding_an_entry_reuses_the_saved_base_models(tiny_recipe, tmp_path, monkeypatch):
     both = load_spec(recipe(tiny_recipe, GA + FT))
     full = Pool(build_pool(both, tmp_path / "full"))
@@ -71,6 +72,7 @@ def test_adding_an_entry_reuses_the_saved_base_models(tiny_recipe, tmp_path, mon
     assert_same(grown, full)
 
 
+@pytest.mark.slow  # measured: 1.1 s CPU (the fast loop, docs/development.md)
 def test_adding_an_entry_without_saved_weights_retrains_the_base_deterministically(tiny_recipe, tmp_path):
     spec = load_spec(recipe(tiny_recipe, FT))
     full = Pool(build_pool(spec, tmp_path / "full"))
@@ -84,6 +86,7 @@ def test_adding_an_entry_without_saved_weights_retrains_the_base_deterministical
     assert (tmp_path / "old" / "weights" / "m00000.pt").is_file()
 
 
+@pytest.mark.slow  # measured: 1.8 s CPU (the fast loop, docs/development.md)
 def test_stale_weights_are_not_trusted(tiny_recipe, tmp_path):
     both = load_spec(recipe(tiny_recipe, GA + FT))
     full = Pool(build_pool(both, tmp_path / "full"))
@@ -95,6 +98,7 @@ def test_stale_weights_are_not_trusted(tiny_recipe, tmp_path):
     assert_same(grown, full)
 
 
+@pytest.mark.slow  # measured: 1.3 s CPU (the fast loop, docs/development.md)
 def test_interrupted_build_resumes_to_identical_groups(tiny_recipe, tmp_path, monkeypatch):
     spec = load_spec(recipe(tiny_recipe, GA))
     ref = Pool(build_pool(spec, tmp_path / "ref"))
@@ -115,6 +119,7 @@ def test_interrupted_build_resumes_to_identical_groups(tiny_recipe, tmp_path, mo
     assert_same(Pool(build_pool(spec, tmp_path / "p")), ref)
 
 
+@pytest.mark.slow  # measured: 2.0 s CPU (the fast loop, docs/development.md)
 def test_shards_merge_with_their_groups(tiny_recipe, tmp_path):
     spec = load_spec(recipe(tiny_recipe, GA))
     full = Pool(build_pool(spec, tmp_path / "full"))

@@ -56,7 +56,7 @@ def test_shadow_weights_reproduce_the_stored_logits(files):
     spec = PoolSpec.from_dict(pool.spec)
     X = spec.load_dataset().X[pool.population]
     stored = pool.logits()
-    models = load_shadows(pool, spec, X, stored, rng=np.random.default_rng(0))
+    models = load_shadows(pool, spec, X, stored, random_state=np.random.default_rng(0))
     np.testing.assert_allclose(score_shadows(models, X), stored[:, :, 0], atol=1e-5)
 
 

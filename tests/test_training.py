@@ -241,7 +241,7 @@ def test_recipe_validation():
 
 
 def test_batch_plan_covers_each_example_once_per_epoch():
-    steps = list(batch_plan(10, 4, 2, seed=0))
+    steps = list(batch_plan(10, 4, 2, random_state=0))
     assert [len(s) for s in steps] == [4, 4, 2, 4, 4, 2]
     assert sorted(np.concatenate(steps[:3])) == list(range(10)) == sorted(np.concatenate(steps[3:]))
     assert not np.array_equal(np.concatenate(steps[:3]), np.concatenate(steps[3:]))
