@@ -7,14 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 if importlib.util.find_spec("mlserver") is None:  # found, not imported: only the server process imports it
     pytest.skip("the endpoint tests need MLServer: pip install -e '.[dev]'", allow_module_level=True)
 
 from tests.helpers_v2 import FLAT, LOGITS, add_model, free_port, mlp_arrays, mlserver  # noqa: E402
 from muaudit import audit_checkpoint  # noqa: E402
-from muaudit.cli.main import cli  # noqa: E402
 from muaudit.errors import ConfigError, EndpointError  # noqa: E402
 from muaudit.jobs import run_lira  # noqa: E402
 from muaudit.jobs.mia import run_mia  # noqa: E402
@@ -24,20 +22,10 @@ from muaudit.targets.v2 import EndpointURL, QueryOptions, is_endpoint  # noqa: E
 from muaudit.training import predict_logits  # noqa: E402
 from muaudit.training.single import train_target  # noqa: E402
 from tests.helpers_audit import tiny_audit_kit  # noqa: E402
+from tests.kit import error_line, run  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = QueryOptions(retries=2, backoff=0.01, timeout=10)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
@@ -16,23 +15,12 @@ import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-from muaudit.cli.main import cli  # noqa: E402
 from muaudit.errors import CheckpointError  # noqa: E402
 from muaudit.targets import TargetContext, open_target  # noqa: E402
 from tests.helpers_audit import tiny_audit_kit  # noqa: E402
+from tests.kit import error_line, run  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def _export(clf, X, path, *, zipmap: bool):

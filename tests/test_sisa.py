@@ -7,9 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from muaudit.cli.main import cli
 from muaudit.errors import ConfigError
 from muaudit.jobs.train import run_train
 from muaudit.jobs.unlearn import unlearn_checkpoint
@@ -20,6 +18,7 @@ from muaudit.sisa import SISAModel, SisaConfig, partition, stage_epochs
 from muaudit.sisa.store import read_sisa_checkpoint
 from muaudit.sisa.train import stage_cost
 from muaudit.training.threads import using_threads
+from tests.kit import error_line, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
@@ -48,17 +47,6 @@ seed = 1
 def write_recipe(path, shards=3, slices=3, aggregation="mean"):
     path.write_text(RECIPE.format(shards=shards, slices=slices, aggregation=aggregation))
     return path
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
