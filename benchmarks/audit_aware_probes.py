@@ -80,7 +80,7 @@ def main() -> None:
     data = AuditData.load(a.pool)
     ft = read_indices(a.forget, data.n_train, what="forget")
     X = data.dataset.X[data.pool.population]
-    shadows = load_shadows(data.pool, data.spec, X, data.pool.logits(), rng=np.random.default_rng(0))
+    shadows = load_shadows(data.pool, data.spec, X, data.pool.logits(), random_state=np.random.default_rng(0))
     for seed in a.seeds:
         original, meta = train_target(data.spec, data.dataset, random_state=seed)
         materials = Materials(data.spec, data.dataset, original, ft, seed)

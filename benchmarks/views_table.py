@@ -134,7 +134,7 @@ def main() -> None:
     fractions = [float(f) for f in args.fractions.split(",")]
     ks = [int(k) for k in args.ks.split(",")]
     original, retrains, forgets = _targets(spec, ds, fractions, work, log)
-    models = load_shadows(pool, spec, X, stored, rng=np.random.default_rng(0))
+    models = load_shadows(pool, spec, X, stored, random_state=np.random.default_rng(0))
     predict_s = {}
     for k in ks:
         t0 = time.perf_counter()

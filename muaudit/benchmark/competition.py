@@ -135,17 +135,17 @@ def example_epsilons(unlearned, retrained) -> np.ndarray:
     return np.array([example_epsilon(u[:, i], r[:, i]) for i in range(u.shape[1])])
 
 
-def bootstrap_interval(points, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(points, *, resamples: int = 1000, random_state: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the mean of ``points`` (one per forget example) over ``resamples``
     seeded resamples of the examples: how much F depends on which examples were forgotten (not
     on the finite number of models, which biases F downward; see docs/benchmark.md).
 
     Example:
-        >>> bootstrap_interval(np.r_[np.ones(50), np.zeros(50)], seed=0)
+        >>> bootstrap_interval(np.r_[np.ones(50), np.zeros(50)], random_state=0)
         (0.4, 0.6)
     """
     p = np.asarray(points, np.float64)
-    idx = np.random.default_rng(seed).integers(0, len(p), size=(resamples, len(p)))
+    idx = np.random.default_rng(random_state).integers(0, len(p), size=(resamples, len(p)))
     means = p[idx].mean(axis=1)
     q = (1 - level) / 2
     return float(np.quantile(means, q)), float(np.quantile(means, 1 - q))

@@ -253,7 +253,7 @@ def score(unlearned: list[dict], retrained: list[dict], settings: CompetitionSet
     eps = example_epsilons(u, r)
     points = bucket_points(eps, len(u))
     f = float(points.mean())
-    low, high = bootstrap_interval(points, resamples=settings.bootstrap, seed=settings.seed)
+    low, high = bootstrap_interval(points, resamples=settings.bootstrap, random_state=settings.seed)
 
     def ratio(key):
         ref = float(np.mean([m[key] for m in retrained]))

@@ -42,13 +42,13 @@ class World:
     reference_cost: dict
 
 
-def forget_positions(ds, setting: ForgetSetting, seed: int) -> np.ndarray:
+def forget_positions(ds, setting: ForgetSetting, random_state: int) -> np.ndarray:
     """Training-split positions to forget: a seeded random fraction, or every example of the classes."""
     n = len(ds.train_idx)
     if setting.kind == "class":
         return np.flatnonzero(np.isin(ds.y[ds.train_idx], setting.classes)).astype(np.int64)
     k = max(1, round(setting.fraction * n))
-    return np.sort(np.random.default_rng([seed, 7]).choice(n, k, replace=False)).astype(np.int64)
+    return np.sort(np.random.default_rng([random_state, 7]).choice(n, k, replace=False)).astype(np.int64)
 
 
 def val_test_rows(ds) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +71,7 @@ def load_recipe(recipe: str):
     return spec, spec.load_dataset()
 
 
-def train_reference(out: str, recipe: str, seed: int, setting: dict | None) -> str:
+def train_reference(out: str, recipe: str, random_state: int, setting: dict | None) -> str:
     """Task: train and save the original (``setting`` None) or the reference retrain; returns its path.
 
     Skips the training when the checkpoint exists (a resumed benchmark)."""
@@ -80,13 +80,13 @@ def train_reference(out: str, recipe: str, seed: int, setting: dict | None) -> s
     from muaudit.training.single import train_target
 
     s = None if setting is None else ForgetSetting(**{**setting, "classes": tuple(setting["classes"])})
-    path = model_path(Path(out), "original" if s is None else "retrain", seed, None if s is None else s.name)
+    path = model_path(Path(out), "original" if s is None else "retrain", random_state, None if s is None else s.name)
     check_inside(path, out)  # a setting's name is a path component (checked by safe_name when parsed)
     if path.is_file():
         return str(path)
     spec, ds = load_recipe(recipe)
-    exclude = None if s is None else forget_positions(ds, s, seed)
-    model, meta = train_target(spec, ds, exclude=exclude, random_state=seed, device="cpu")
+    exclude = None if s is None else forget_positions(ds, s, random_state)
+    model, meta = train_target(spec, ds, exclude=exclude, random_state=random_state, device="cpu")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_checkpoint(tmp, model, meta)

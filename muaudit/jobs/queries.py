@@ -78,7 +78,7 @@ def _secret_logits(tgt: AuditTarget, data: AuditData, n: int, stored: np.ndarray
 
     X = data.dataset.X[data.pool.population]
     secret = draw_secret_views(n, X, flips="flip" in data.spec.view_names)
-    models = load_shadows(data.pool, data.spec, X, stored, rng=np.random.default_rng(secret.seed))
+    models = load_shadows(data.pool, data.spec, X, stored, random_state=np.random.default_rng(secret.seed))
     C = stored.shape[-1]
     plan = getattr(tgt, "plan_queries", None)  # an endpoint refuses, before its first query, an audit over budget
     if plan is not None:

@@ -98,14 +98,14 @@ def poisoned_dataset(clean: Dataset, positions: np.ndarray, X_new=None, y_new=No
     return Dataset(f"{clean.name}+{tag}", X, y, clean.split, dict(clean.options))
 
 
-def choose_positions(rng: np.random.Generator, candidates: np.ndarray, fraction: float, n_train: int,
+def choose_positions(random_state: np.random.Generator, candidates: np.ndarray, fraction: float, n_train: int,
                      *, what: str = "poisons") -> np.ndarray:
     """``round(fraction * n_train)`` positions drawn without replacement from ``candidates`` (sorted)."""
     k = max(1, int(round(fraction * n_train)))
     if k > len(candidates):
         raise PoisonError(f"{what}: {k} requested ({fraction:g} of {n_train}) but only {len(candidates)} "
                           "eligible training examples")
-    return np.sort(rng.choice(np.asarray(candidates, np.int64), k, replace=False))
+    return np.sort(random_state.choice(np.asarray(candidates, np.int64), k, replace=False))
 
 
 # -- the record file ------------------------------------------------------------------------------

@@ -37,14 +37,14 @@ def weight_files(pool: Pool) -> list[Path]:
 
 
 def load_shadows(pool: Pool, spec: PoolSpec, X: np.ndarray, stored: np.ndarray, *,
-                 rng: np.random.Generator) -> list[nn.Module]:
+                 random_state: np.random.Generator) -> list[nn.Module]:
     """Every shadow of ``pool`` in eval mode, built as the pool's recipe says, each checked to give its
     stored logits ``stored`` ``[M, N, V, C]`` on :data:`CHECK_ROWS` rows of ``X`` (population inputs)
-    drawn with ``rng``. The models stay on the CPU."""
+    drawn with ``random_state``. The models stay on the CPU."""
     from muaudit.errors import MuauditError
     from muaudit.models import load_state, read_checkpoint
 
-    rows = np.sort(rng.choice(len(X), min(CHECK_ROWS, len(X)), replace=False))
+    rows = np.sort(random_state.choice(len(X), min(CHECK_ROWS, len(X)), replace=False))
     n_classes = stored.shape[-1]
     models = []
     for m, path in enumerate(weight_files(pool)):

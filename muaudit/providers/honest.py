@@ -42,9 +42,9 @@ def layer_grad_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torc
     return torch.stack([v.flatten(1).norm(dim=1) for v in g.values()], 1)
 
 
-def substitutes(model: nn.Module, X, y, forget_pos: np.ndarray, retain: np.ndarray, rng, M: int) -> np.ndarray:
+def substitutes(model: nn.Module, X, y, forget_pos: np.ndarray, retain: np.ndarray, random_state, M: int) -> np.ndarray:
     """For each forget position, the retained position (of M random ones) with the closest per-layer gradient norms."""
-    cand = rng.choice(retain, size=(len(forget_pos), M))
+    cand = random_state.choice(retain, size=(len(forget_pos), M))
     model.eval()
     nf = layer_grad_norms(model, X[forget_pos], y[forget_pos])
     nc = layer_grad_norms(model, X[cand.ravel()], y[cand.ravel()]).view(len(forget_pos), M, -1)

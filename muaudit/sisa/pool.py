@@ -55,17 +55,17 @@ def needed_stages(parts: list[list[np.ndarray]], forgets) -> list[set[int]]:
     return need
 
 
-def train_shadow(make, X: torch.Tensor, y: torch.Tensor, rows, seed: int, spec, recipe=None,
+def train_shadow(make, X: torch.Tensor, y: torch.Tensor, rows, random_state: int, spec, recipe=None,
                  forgets=()) -> SISAModel:
     """One SISA shadow on population ``rows`` (as :func:`~muaudit.sisa.train.train_sisa` trains it),
     keeping the stage checkpoints :func:`needed_stages` names for ``forgets`` (arrays of rows); its
     :class:`ShadowHistory` is the model's attribute ``sisa_history``."""
     recipe = spec.train if recipe is None else recipe
-    parts = partition(np.asarray(rows, np.int64), spec.sisa, random_state=int(seed))
+    parts = partition(np.asarray(rows, np.int64), spec.sisa, random_state=int(random_state))
     need = needed_stages(parts, forgets)
     shards, states, cost = [], [], 0
     for k, slices in enumerate(parts):
-        model, kept = train_shard(make, X, y, slices, recipe, seed=int(seed), shard=k, keep=bool(need[k]))
+        model, kept = train_shard(make, X, y, slices, recipe, random_state=int(random_state), shard=k, keep=bool(need[k]))
         shards.append(model)
         states.append({r: kept[r] for r in need[k]})  # kept[r]: the state after stage r (0 = initialisation)
         cost += stage_cost(slices, recipe.epochs)
@@ -97,18 +97,18 @@ def trained_cost(model: nn.Module, default: int) -> int:
 
 
 def unlearn_shadow(spec, input_shape, n_classes: int, X: torch.Tensor, y: torch.Tensor, model: nn.Module,
-                   rows, seed: int, forget) -> SisaUnlearnResult:
+                   rows, random_state: int, forget) -> SisaUnlearnResult:
     """SISA unlearning of the population rows ``forget`` from shadow ``model`` (trained on ``rows``
-    from ``seed``). A shadow without the stage checkpoints it needs (read back from ``weights/``
+    from ``random_state``). A shadow without the stage checkpoints it needs (read back from ``weights/``
     when a build resumes) is trained again from its seed first, which gives the same shadow."""
     make = shard_factory(spec.model["arch"], spec.arch_kwargs, input_shape, n_classes)
     forget = np.asarray(forget, np.int64)
     history = getattr(model, HISTORY, None)
     if history is None or any(r0 - 1 not in history.states[k] for k, r0 in first_slices(history.parts, forget).items()):
-        model = train_shadow(make, X, y, rows, seed, spec, forgets=[forget])
+        model = train_shadow(make, X, y, rows, random_state, spec, forgets=[forget])
         history = getattr(model, HISTORY)
     slices = spec.sisa.slices
     checkpoints = [[history.states[k].get(r) for r in range(slices)]
                    + [{n: t.detach().clone() for n, t in shard.state_dict().items()}]
                    for k, shard in enumerate(model.shards)]  # only the stages unlearn_sisa starts from are used
-    return unlearn_sisa(make, X, y, history.parts, checkpoints, spec.train, spec.sisa, random_state=int(seed), forget=forget)
+    return unlearn_sisa(make, X, y, history.parts, checkpoints, spec.train, spec.sisa, random_state=int(random_state), forget=forget)

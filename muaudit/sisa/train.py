@@ -61,12 +61,12 @@ def _state(model: nn.Module) -> State:
 
 
 def train_shard(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, slices: list[np.ndarray],
-                recipe: TrainRecipe, *, seed: int, shard: int, start: int = 0, start_state: State | None = None,
+                recipe: TrainRecipe, *, random_state: int, shard: int, start: int = 0, start_state: State | None = None,
                 keep: bool = True) -> tuple[nn.Module, list[State]]:
     """Train shard ``shard`` from checkpoint ``start`` (``start_state``, or without it the shard's
     seeded initialisation) through stage ``R``; return the model and the checkpoints ``start + 1..R``
     (with ``keep``; without ``start_state``, checkpoint 0 first)."""
-    model = make_shard(shard_seed(seed, shard, 0)).to(X.device)
+    model = make_shard(shard_seed(random_state, shard, 0)).to(X.device)
     if start_state is not None:
         model.load_state_dict(start_state)
     states = [_state(model)] if keep and start_state is None else []
@@ -74,7 +74,7 @@ def train_shard(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, slic
         if r <= start:
             continue
         stage = TrainRecipe(**{**recipe.to_dict(), "epochs": epochs})
-        train_sequential(model, X, y, stage, shard_seed(seed, shard, r), rows=stage_rows(slices, r))
+        train_sequential(model, X, y, stage, shard_seed(random_state, shard, r), rows=stage_rows(slices, r))
         if keep:
             states.append(_state(model))
     return model.eval(), states
@@ -98,7 +98,7 @@ def train_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, parts
     t0 = time.perf_counter()
     shards, checkpoints, costs = [], [], []
     for k, slices in enumerate(parts):
-        model, states = train_shard(make_shard, X, y, slices, recipe, seed=random_state, shard=k, keep=keep_checkpoints)
+        model, states = train_shard(make_shard, X, y, slices, recipe, random_state=random_state, shard=k, keep=keep_checkpoints)
         shards.append(model)
         checkpoints.append(states)
         costs.append(stage_cost(slices, recipe.epochs))

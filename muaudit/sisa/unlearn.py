@@ -72,7 +72,7 @@ def unlearn_sisa(make_shard: ShardFactory, X: torch.Tensor, y: torch.Tensor, par
     for k in range(len(parts)):
         if k in hits:
             r0 = hits[k]
-            model, states = train_shard(make_shard, X, y, new_parts[k], recipe, seed=random_state, shard=k, start=r0 - 1,
+            model, states = train_shard(make_shard, X, y, new_parts[k], recipe, random_state=random_state, shard=k, start=r0 - 1,
                                         start_state=checkpoints[k][r0 - 1])
             new_ckpts[k] = list(checkpoints[k][:r0]) + states
             cost += stage_cost(new_parts[k], recipe.epochs, start=r0 - 1)

@@ -18,25 +18,25 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size) if n else 0
 
 
-def batch_plan(n: int, batch_size: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
+def batch_plan(n: int, batch_size: int, epochs: int, random_state: int) -> Iterator[np.ndarray]:
     """Yield positions (into the model's own ``n`` examples) for every step of training."""
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([random_state, 1])
     for _ in range(epochs):
         perm = rng.permutation(n)
         for s in range(0, n, batch_size):
             yield perm[s:s + batch_size]
 
 
-def augment_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, 2])
+def augment_rng(random_state: int) -> np.random.Generator:
+    return np.random.default_rng([random_state, 2])
 
 
-def augment_images(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+def augment_images(x: torch.Tensor, random_state: np.random.Generator) -> torch.Tensor:
     """Random crop (zero padding ``H // 8``, at least 1) and horizontal flip of ``[B, C, H, W]``."""
     b, _, h, w = x.shape
     pad = max(1, h // 8)
-    oy, ox = rng.integers(0, 2 * pad + 1, size=(2, b))
-    flip = rng.random(b) < 0.5
+    oy, ox = random_state.integers(0, 2 * pad + 1, size=(2, b))
+    flip = random_state.random(b) < 0.5
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     rows = torch.as_tensor(oy[:, None] + np.arange(h), device=x.device)
     cols = np.arange(w)[None, :].repeat(b, 0)

@@ -297,12 +297,12 @@ class RNIConfig(MethodConfig):
     _nonnegative = ("origin_noise", "n_layers")
 
 
-def rni_epoch_keys(names: list[str], c: RNIConfig, rng: np.random.Generator) -> tuple[list[str], list[str]]:
+def rni_epoch_keys(names: list[str], c: RNIConfig, random_state: np.random.Generator) -> tuple[list[str], list[str]]:
     """Tensors trained this (non-final) epoch: ``n_layers`` random non-"bn" tensors plus all "bn"
     tensors; and the ``int(noise_ratio * n_layers)`` of the former that get noise."""
     plain = [n for n in names if "bn" not in n]
-    chosen = list(rng.choice(plain, min(c.n_layers, len(plain)), replace=False))
-    noisy = list(rng.choice(chosen, min(int(c.noise_ratio * c.n_layers), len(chosen)), replace=False))
+    chosen = list(random_state.choice(plain, min(c.n_layers, len(plain)), replace=False))
+    noisy = list(random_state.choice(chosen, min(int(c.noise_ratio * c.n_layers), len(chosen)), replace=False))
     return sorted(set(chosen) | {n for n in names if "bn" in n}), noisy
 
 
