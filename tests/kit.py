@@ -68,6 +68,23 @@ def snapshot(*roots: Path) -> dict:
     return out
 
 
+def interrupt_pool_commits(monkeypatch, at: int = 3):
+    """Make the pool builder's ``at``-th commit of rows raise ``KeyboardInterrupt`` (a build stopped
+    with Ctrl-C after ``at - 1`` commits); returns a function that puts the real commit back."""
+    import muaudit.pool.build as build_module
+
+    real, calls = build_module.commit, []
+
+    def crash(path, rows):
+        calls.append(path)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        real(path, rows)
+
+    monkeypatch.setattr(build_module, "commit", crash)
+    return lambda: monkeypatch.setattr(build_module, "commit", real)
+
+
 def tiny_digits_recipe(*, hidden: int = 8, epochs: int = 1, batch_size: int = 256, lr: float = 1e-2,
                        n_models: int = 2, seed: int = 3, engine: str = "sequential", extra: str = "") -> str:
     """The text of a digits MLP recipe (one hidden layer, Adam); the defaults train 2 models in well

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-import muaudit.pool.build as build_module
 from muaudit.cli.main import cli
 from muaudit.errors import MuauditError
 from muaudit.execution import LocalExecutor, make_executor
 from muaudit.pool import Pool, build_pool, load_spec
+from tests.kit import interrupt_pool_commits
 
 UNLEARN = '\n[[unlearn]]\nmethod = "ga"\nretrain = true\n'
 
@@ -100,18 +100,10 @@ def _write(path):
 def test_a_driver_stopped_mid_build_resumes_to_the_same_pool(ray_cluster, tiny_recipe, tmp_path, monkeypatch):
     spec = load_spec(tiny_recipe(n_models=4))
     ref = Pool(build_pool(spec, tmp_path / "ref"))
-    real, n = build_module.commit, {"calls": 0}
-
-    def crash_on_third(path, rows):
-        n["calls"] += 1
-        if n["calls"] == 3:
-            raise KeyboardInterrupt
-        real(path, rows)
-
-    monkeypatch.setattr(build_module, "commit", crash_on_third)
+    restore = interrupt_pool_commits(monkeypatch, at=3)
     with make_executor("ray") as ex, pytest.raises(KeyboardInterrupt):
         build_pool(spec, tmp_path / "p", executor=ex)
-    monkeypatch.setattr(build_module, "commit", real)
+    restore()
     assert Pool(tmp_path / "p").n_done == 2  # only what the driver committed
     with make_executor("ray") as ex:
         again = Pool(build_pool(spec, tmp_path / "p", executor=ex))

@@ -8,12 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-import muaudit.pool.build as build_module
 import muaudit.pool.tasks as tasks_module
 from muaudit.errors import PoolError
 from muaudit.pool import Pool, build_pool, load_spec, merge_pools
 from muaudit.pool.entries import UnlearnEntry, forget_matrix
-from tests.kit import error_line, run
+from tests.kit import error_line, interrupt_pool_commits, run
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
@@ -102,18 +101,10 @@ def test_stale_weights_are_not_trusted(tiny_recipe, tmp_path):
 def test_interrupted_build_resumes_to_identical_groups(tiny_recipe, tmp_path, monkeypatch):
     spec = load_spec(recipe(tiny_recipe, GA))
     ref = Pool(build_pool(spec, tmp_path / "ref"))
-    real, n = build_module.commit, {"calls": 0}
-
-    def crash_on_third(path, rows):
-        n["calls"] += 1
-        if n["calls"] == 3:
-            raise KeyboardInterrupt
-        real(path, rows)
-
-    monkeypatch.setattr(build_module, "commit", crash_on_third)
+    restore = interrupt_pool_commits(monkeypatch, at=3)
     with pytest.raises(KeyboardInterrupt):
         build_pool(spec, tmp_path / "p")
-    monkeypatch.setattr(build_module, "commit", real)
+    restore()
     half = Pool(tmp_path / "p")
     assert half.n_done == 2 and half.groups["unlearned/ga"].done.sum() == 2  # a model and its groups commit together
     assert_same(Pool(build_pool(spec, tmp_path / "p")), ref)
