@@ -36,10 +36,10 @@ def rounded_probabilities(z: torch.Tensor, decimals: int = DECIMALS) -> torch.Te
 class Noisy(nn.Module):
     """``model(x) + N(0, sd^2)``, a fresh draw at every call from a generator seeded once."""
 
-    def __init__(self, model: nn.Module, sd: float, seed: int):
+    def __init__(self, model: nn.Module, sd: float, random_state: int):
         super().__init__()
         self.model, self.sd = model, float(sd)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = torch.Generator().manual_seed(int(random_state))
 
     @torch.no_grad()
     def forward(self, x):
