@@ -217,3 +217,21 @@ def test_shared_permutations_give_each_comparisons_own_p_values():
         assert p_values_both_sides_shared(pairs, n_permutations=2000, random_state=4, strata=strata) == alone
     with pytest.raises(DataError, match="of one shape"):
         p_values_both_sides_shared([(x, y), (x[:5], y)])
+
+
+# --- signals from logits in blocks of examples -------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(7, 3), (900, 5), (300, 2, 11), (3, 250, 2, 11)])
+def test_signals_in_blocks_of_examples_equal_the_whole_array(monkeypatch, shape):
+    from muaudit.attacks import signals
+
+    rng = np.random.default_rng(len(shape))
+    z = (5 * rng.normal(size=shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1], shape[1] if len(shape) == 4 else shape[0])
+    names = ("logit_scaled_confidence", "cross_entropy_loss", "confidence", "correctness")
+    monkeypatch.setattr(signals, "_BLOCK", 10**9)  # one block: the whole array at once
+    whole = [getattr(signals, f)(z, y) for f in names]
+    monkeypatch.setattr(signals, "_BLOCK", 40)  # a few examples per block, a ragged last one
+    for f, want in zip(names, whole):
+        got = getattr(signals, f)(z, y)
+        assert got.dtype == want.dtype and np.array_equal(got, want)

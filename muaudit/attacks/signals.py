@@ -38,11 +38,22 @@ def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_model(kernel, logits, labels) -> np.ndarray:
     """Apply ``kernel(float64 logits [N, (V,) C], labels) -> [N, (V)]``, one model at a time for 4-D
-    input so that the float64 working copies stay the size of one model's logits."""
+    input and a block of examples at a time (each example's value is computed from its own row
+    alone), so that the float64 working copies stay small (a few MiB, not a few times the logits)."""
     z, y = _logits_labels(logits, labels)
     if z.ndim == 4:
-        return np.stack([kernel(z[m].astype(np.float64), y) for m in range(z.shape[0])])
-    return kernel(z.astype(np.float64), y)
+        return np.stack([_per_block(kernel, z[m], y) for m in range(z.shape[0])])
+    return _per_block(kernel, z, y)
+
+
+_BLOCK = 1 << 18  # logits per block of examples (2 MiB of float64)
+
+
+def _per_block(kernel, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    step = max(1, _BLOCK // max(1, int(np.prod(z.shape[1:]))))
+    if len(z) <= step:
+        return kernel(z.astype(np.float64), y)
+    return np.concatenate([kernel(z[s:s + step].astype(np.float64), y[s:s + step]) for s in range(0, len(z), step)])
 
 
 def _true_logit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
