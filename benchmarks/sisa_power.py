@@ -2,7 +2,7 @@
 original (by shadows, forget size and aggregation), and verdicts over seeds.
 
 Usage:
-    python benchmarks/sisa_power.py [--work DIR] [--models 64] [--seeds 4] [--parts ulira,power,verdicts]
+    python benchmarks/sisa_power.py [--work DIR] [--models 64] [--seeds 16] [--single POOL] [--parts ulira,power,verdicts]
                                     [--quick] [--out docs/sisa.md | --no-write]
 
 Recipe: the packaged ``digits-mlp`` (MLP 512, Adam 1e-3, 100 epochs) with ``[sisa]`` S = 5, R = 5,
@@ -130,7 +130,7 @@ def verdict_rows(pool_dir: Path, recipe: Path, seeds: int, fractions=(0.1, 0.3))
     from muaudit.jobs.train import run_train
     from muaudit.jobs.unlearn import unlearn_checkpoint
 
-    rows, n = [], 1347
+    rows, n, tally = [], 1347, {}
     for seed in range(1, seeds + 1):
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
@@ -142,19 +142,28 @@ def verdict_rows(pool_dir: Path, recipe: Path, seeds: int, fractions=(0.1, 0.3))
                 cells = []
                 for name in ("orig", "unl"):
                     res, _ = run_lira(target=d / f"{name}.pt", forget=d / "forget.npy", pool=pool_dir, write=False)
+                    key = (name, len(forget))
+                    tally.setdefault(key, []).append(res["verdict"])
                     ctl = res.get("power_control") or {}
                     cells.append(f"{res['verdict']} | {res['auc']:.3f} | {res.get('p_value', float('nan')):.3g} | "
                                  f"{ctl.get('power', float('nan')):.2f}")
                 rows.append(f"| {seed} | {len(forget)} ({100 * frac:.0f}%) | " + " | ".join(cells) + " |")
                 print(rows[-1], flush=True)
-    return rows
+    return rows, tally
+
+
+def tally_rows(tally: dict) -> list[str]:
+    names = {"orig": "SISA original", "unl": "SISA-unlearned"}
+    verdicts = ("not unlearned", "over-unlearned", "consistent with retraining", "inconclusive")
+    return [f"| {names[name]} | {size} | " + " | ".join(str(v.count(w)) for w in verdicts) + f" | {len(v)} |"
+            for (name, size), v in sorted(tally.items())]
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/muaudit-sisa-power", help="where pools are built (and reused)")
     ap.add_argument("--models", type=int, default=64)
-    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--targets", type=int, default=6, help="held-out shadows per power estimate")
     ap.add_argument("--single", help="a built digits-mlp pool (single models) to measure the same power on")
     ap.add_argument("--parts", default="ulira,power,verdicts")
@@ -171,12 +180,13 @@ def main(argv=None) -> None:
     work = Path(a.work)
     pools = {"mean": built_pool(work, "mean", models, a.quick),  # the vote pool: base shadows only (CPU time)
              "vote": built_pool(work, "vote", models, a.quick, unlearn="vote" in a.unlearn_vote)}
-    build = "; ".join(f"{agg}: {t['wall']:.0f} s wall / {t['cpu']:.0f} s CPU" for agg, (_, _, t) in pools.items())
+    build = "; ".join(f"{agg}: {t['wall']:.0f} s wall / {t['cpu']:.0f} s CPU" if t["wall"] > 5 else f"{agg}: reused"
+                      for agg, (_, _, t) in pools.items())
     if "ulira" in parts:
         rows = [r for agg, (d, _, _) in pools.items() if Pool(d / "pool.h5").unlearned
                 for r in ulira_rows(d, f"S = 5, {agg}")]
-        blocks["sisa-ulira"] = (f"Pools: {models} SISA shadows (S = 5, R = 5) each, `[[unlearn]] method = \"sisa\"` on a "
-                                f"random 10% of every shadow's training rows, SISA retrains (build, this run: {build}).\n\n"
+        blocks["sisa-ulira"] = (f"Pool: {models} SISA shadows (S = 5, R = 5, mean), `[[unlearn]] method = \"sisa\"` on a "
+                                f"random 10% of every shadow's training rows, SISA retrains (build: {build}).\n\n"
                                 "| pool | reference | U-LiRA AUC [95% interval] | U-LiRA accuracy | verdict | control: "
                                 "original vs reference, AUC [interval] | control power |\n|---|---|---|---:|---|---|---:|\n"
                                 + "\n".join(rows))
@@ -197,9 +207,14 @@ def main(argv=None) -> None:
                                 "|---|---|---:|---|" + "---|" * len(sizes) + "\n" + "\n".join(rows))
     if "verdicts" in parts:
         d, recipe, _ = pools["mean"]
-        rows = verdict_rows(d, recipe, seeds)
-        blocks["sisa-verdicts"] = ("| seed | forget set | original: verdict | AUC | p | power | SISA-unlearned: verdict | "
-                                   "AUC | p | power |\n|---:|---|---|---:|---:|---:|---|---:|---:|---:|\n" + "\n".join(rows))
+        rows, tally = verdict_rows(d, recipe, seeds)
+        shown = min(len(rows), 8)
+        blocks["sisa-verdicts"] = (f"Verdicts over {seeds} seeds:\n\n| target | forget set | not unlearned | over-unlearned | "
+                                   "consistent with retraining | inconclusive | audits |\n|---|---:|---:|---:|---:|---:|---:|\n"
+                                   + "\n".join(tally_rows(tally)) + f"\n\nThe first {shown // 2} seeds in detail (p: the "
+                                   "upper one-sided test; power: the audit's power control):\n\n"
+                                   "| seed | forget set | original: verdict | AUC | p | power | SISA-unlearned: verdict | "
+                                   "AUC | p | power |\n|---:|---|---|---:|---:|---:|---|---:|---:|---:|\n" + "\n".join(rows[:shown]))
     after = load()
     note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
             f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
