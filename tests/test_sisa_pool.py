@@ -142,23 +142,48 @@ def test_pool_build_refuses_another_method_in_one_error_line(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
-@pytest.mark.slow
-def test_ulira_cannot_tell_sisa_from_retraining_but_catches_the_original(tmp_path):
-    """16 SISA shadows (S = 3, R = 2), 30% forget sets: U-LiRA of sisa against SISA retrains (and
-    against its own shadows that never saw x) is not `not unlearned`, while the same evaluation of
-    the never-unlearned original (the control) tells it apart (measured: sisa AUC 0.494 [0.477,
-    0.511] against retrains, 0.493 [0.473, 0.512] against same-method; control 0.751 [0.730, 0.773]
-    and 0.547 [0.529, 0.567])."""
-    from muaudit.jobs.ulira import run_ulira
-
+@pytest.fixture(scope="module")
+def slow_pool(tmp_path_factory):
+    """16 SISA shadows (S = 3, R = 2, MLP 64, 30 epochs) with a sisa entry on 30% forget sets and SISA
+    retrains (about 30 s of CPU); built only for the slow tests."""
+    d = tmp_path_factory.mktemp("sisa-slow")
     recipe = (RECIPE.replace("hidden = [16]", "hidden = [64]").replace("epochs = 4", "epochs = 30")
               .replace("slices = 3", "slices = 2").replace("n_models = 4", "n_models = 16")
               .replace("save_weights = true", "save_weights = false"))
-    (tmp_path / "s.toml").write_text(recipe + ENTRY.replace("0.05", "0.3"))
+    (d / "s.toml").write_text(recipe + ENTRY.replace("0.05", "0.3"))
     with using_threads(1):
-        build_pool(load_spec(tmp_path / "s.toml"), tmp_path / "pool")
+        build_pool(load_spec(d / "s.toml"), d / "pool")
+    return d
+
+
+@pytest.mark.slow
+def test_ulira_cannot_tell_sisa_from_retraining_but_catches_the_original(slow_pool):
+    """U-LiRA of sisa against SISA retrains (and against its own shadows that never saw x) is not
+    `not unlearned`, while the same evaluation of the never-unlearned original (the control) tells
+    it apart (measured: sisa AUC 0.494 [0.477, 0.511] against retrains, 0.493 [0.473, 0.512]
+    against same-method; control 0.751 [0.730, 0.773] and 0.547 [0.529, 0.567])."""
+    from muaudit.jobs.ulira import run_ulira
+
     for reference in ("retrain", "same-method"):  # not "out": it also tells the unlearned shadows' smaller training sets
-        res, _ = run_ulira(pool=tmp_path / "pool", method="sisa", reference=reference, out=tmp_path / reference)
+        res, _ = run_ulira(pool=slow_pool / "pool", method="sisa", reference=reference, out=slow_pool / reference)
         ctl = res["power_control"]
         assert res["verdict"] != "not unlearned"
         assert ctl["auc_ci"][0] > 0.5  # the original is told from the reference: the evaluation has power
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sisa_unlearned_target_is_never_not_unlearned(slow_pool, seed, tmp_path):
+    """A SISA-unlearned model (exact: the SISA model trained without F) audited with LiRA against
+    the SISA pool, over seeds: never `not unlearned`."""
+    from muaudit.jobs.lira import run_lira
+    from muaudit.jobs.train import run_train
+    from muaudit.jobs.unlearn import unlearn_checkpoint
+
+    run_train(slow_pool / "s.toml", tmp_path / "orig.pt", random_state=seed, threads=1)
+    forget = np.random.default_rng(seed).choice(1347, 404, replace=False)
+    np.save(tmp_path / "f.npy", forget)
+    with using_threads(1):
+        unlearn_checkpoint("sisa", tmp_path / "orig.pt", tmp_path / "f.npy", tmp_path / "unl.pt")
+    res, _ = run_lira(target=tmp_path / "unl.pt", forget=tmp_path / "f.npy", pool=slow_pool / "pool", write=False)
+    assert res["verdict"] != "not unlearned"
