@@ -235,3 +235,12 @@ def test_signals_in_blocks_of_examples_equal_the_whole_array(monkeypatch, shape)
     for f, want in zip(names, whole):
         got = getattr(signals, f)(z, y)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_balanced_keep_is_the_argsort_along_models():
+    from muaudit.pool.design import balanced_keep
+
+    for m, n, seed in [(64, 1000, 0), (7, 33, 1), (1, 5, 2)]:
+        u = np.random.default_rng(seed).random((m, n))
+        keep = balanced_keep(m, n, seed)
+        assert keep.flags.c_contiguous and np.array_equal(keep, np.argsort(u, axis=0) < m // 2)
