@@ -167,6 +167,7 @@ def main(argv=None) -> None:
     ap.add_argument("--targets", type=int, default=6, help="held-out shadows per power estimate")
     ap.add_argument("--single", help="a built digits-mlp pool (single models) to measure the same power on")
     ap.add_argument("--parts", default="ulira,power,verdicts")
+    ap.add_argument("--shards", default="", help="more S for the power table (mean, base shadows only), e.g. 2,10")
     ap.add_argument("--unlearn-vote", default="", help="'vote': give the vote pool sisa entries too (U-LiRA)")
     ap.add_argument("--quick", action="store_true", help="10 epochs, 8 shadows, 1 seed")
     ap.add_argument("--out", default="docs/sisa.md")
@@ -195,6 +196,11 @@ def main(argv=None) -> None:
         for agg, (d, _, _) in pools.items():
             for attack in ("online", "label-only"):
                 rows += power_rows(f"SISA S = 5, {agg}", d, attack, sizes, counts, a.targets)
+        for shards in [int(v) for v in a.shards.split(",") if v]:
+            d, _, t = built_pool(work, "mean", models, a.quick, shards=shards, unlearn=False)
+            print(f"S = {shards} pool: {t['wall']:.0f} s wall / {t['cpu']:.0f} s CPU", flush=True)
+            for attack in ("online", "label-only"):
+                rows += power_rows(f"SISA S = {shards}, mean", d, attack, sizes, counts, a.targets)
         if a.single:
             single = Path(a.single)
             for attack in ("online", "label-only"):
