@@ -96,6 +96,30 @@ def test_an_audit_of_logits_reads_no_inputs(tmp_path):
     assert not _deferred(AuditData.load(tmp_path / "pool").dataset)
 
 
+def test_a_logits_audit_on_other_data_stops_before_writing(tmp_path, monkeypatch):
+    """A logits audit still checks the fingerprint (of inputs it hashes without keeping): nothing is written."""
+    from muaudit.data import builtin
+    from muaudit.errors import PoolError
+    from muaudit.jobs.inputs import AuditData
+    from muaudit.jobs.lira import run_lira
+    from muaudit.pool import build_pool, load_spec
+
+    recipe = tmp_path / "synthetic.toml"
+    recipe.write_text(SYNTHETIC_RECIPE)
+    build_pool(load_spec(recipe), tmp_path / "pool")
+    np.save(tmp_path / "target.npy", np.zeros((300, 3), np.float32) + np.arange(3, dtype=np.float32))
+    np.save(tmp_path / "forget.npy", np.arange(10))
+    results, _ = run_lira(target=tmp_path / "target.npy", forget=tmp_path / "forget.npy", pool=tmp_path / "pool",
+                          write=False)
+    assert results["inputs"]["dataset_fingerprint"] == AuditData.load(tmp_path / "pool").dataset.fingerprint
+    chunks = builtin._ClassClusters.chunks
+    monkeypatch.setattr(builtin._ClassClusters, "chunks", lambda self: (b + 1 for b in chunks(self)))  # other inputs
+    with pytest.raises(PoolError, match="was built on other data"):
+        run_lira(target=tmp_path / "target.npy", forget=tmp_path / "forget.npy", pool=tmp_path / "pool",
+                 out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 # --- the Gaussian fit in blocks of examples --------------------------------------------------------
 
 def _whole_side_stats(x, mask, how):
