@@ -30,13 +30,14 @@ def _deferred(ds) -> bool:
 
 
 def test_synthetic_inputs_are_read_on_first_access_and_hashed_without_a_copy():
-    ds = load_dataset("synthetic", n_samples=3000, n_classes=7, shape=[3, 8, 8], seed=4)
+    ds = load_dataset("synthetic", n_samples=3000, n_classes=7, shape=[3, 8, 8], seed=4, defer_inputs=True)
     assert _deferred(ds) and ds.input_shape == (3, 8, 8) and ds.n_samples == 3000
     streamed = ds.fingerprint
     assert _deferred(ds)  # the fingerprint kept no copy
     same = load_dataset("synthetic", n_samples=3000, n_classes=7, shape=[3, 8, 8], seed=4)
-    X = same.X  # read first: the fingerprint hashes the array
-    assert not _deferred(same) and X.dtype == np.float32 and X.flags.c_contiguous
+    assert not _deferred(same)  # read by default: the fingerprint hashes the array, nothing is drawn twice
+    X = same.X
+    assert X.dtype == np.float32 and X.flags.c_contiguous
     assert same.fingerprint == streamed and np.array_equal(ds.X, X)
 
 
@@ -94,6 +95,23 @@ def test_an_audit_of_logits_reads_no_inputs(tmp_path):
     data = AuditData.load(tmp_path / "pool", inputs=False)  # checked against the pool's fingerprint
     assert _deferred(data.dataset)
     assert not _deferred(AuditData.load(tmp_path / "pool").dataset)
+
+
+def test_a_build_and_a_logits_audit_draw_the_synthetic_data_once(tmp_path, monkeypatch):
+    from muaudit.data import builtin
+    from muaudit.jobs.inputs import AuditData
+    from muaudit.pool import build_pool, load_spec
+
+    drawn = []
+    chunks = builtin._ClassClusters.chunks
+    monkeypatch.setattr(builtin._ClassClusters, "chunks", lambda self: drawn.append(1) or chunks(self))
+    recipe = tmp_path / "synthetic.toml"
+    recipe.write_text(SYNTHETIC_RECIPE)
+    build_pool(load_spec(recipe), tmp_path / "pool")
+    assert len(drawn) == 1
+    AuditData.load(tmp_path / "pool", inputs=False)
+    AuditData.load(tmp_path / "pool")
+    assert len(drawn) == 3
 
 
 def test_a_logits_audit_on_other_data_stops_before_writing(tmp_path, monkeypatch):

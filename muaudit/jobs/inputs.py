@@ -65,9 +65,7 @@ class AuditData:
         fingerprinted block by block and not held (read once if something asks for ``X`` after all)."""
         p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
-        ds = spec.load_dataset()
-        if inputs:
-            ds.X  # noqa: B018 (read deferred inputs once, before the fingerprint hashes them)
+        ds = spec.load_dataset(defer_inputs=not inputs)
         p.check_dataset(ds)  # fingerprint, and the population, labels and split an audit reads
         return cls(p, spec, ds)
 

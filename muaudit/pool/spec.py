@@ -156,11 +156,12 @@ class PoolSpec:
         return replace(self, **kw)
 
     # -- what the recipe describes --------------------------------------------------------------
-    def load_dataset(self):
+    def load_dataset(self, *, defer_inputs: bool = False):
+        """The recipe's dataset (``defer_inputs``: see :func:`muaudit.data.load_dataset`)."""
         from muaudit.data import load_dataset
 
         opts = {k: v for k, v in self.dataset.items() if k != "name"}
-        return load_dataset(self.dataset["name"], **opts)
+        return load_dataset(self.dataset["name"], defer_inputs=defer_inputs, **opts)
 
     @property
     def view_names(self) -> list[str]:
