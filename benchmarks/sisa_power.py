@@ -152,6 +152,36 @@ def verdict_rows(pool_dir: Path, recipe: Path, seeds: int, fractions=(0.1, 0.3))
     return rows, tally
 
 
+def single_retrain_line(pool_dir: Path, seeds: int) -> str:
+    """Single-model retrains (``digits-mlp``) on the same 10% forget sets as :func:`verdict_rows`,
+    audited against a single-model pool: how their forget-set AUC scatters around 0.5."""
+    from muaudit.jobs.lira import run_lira
+    from muaudit.jobs.train import run_train
+
+    aucs, verdicts = [], []
+    for seed in range(1, seeds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            np.save(d / "f.npy", np.random.default_rng([seed, 10]).choice(1347, 135, replace=False))
+            run_train(resolve_recipe("digits-mlp"), d / "r.pt", random_state=seed, exclude=d / "f.npy", threads=1)
+            res, _ = run_lira(target=d / "r.pt", forget=d / "f.npy", pool=pool_dir, write=False)
+            aucs.append(res["auc"])
+            verdicts.append(res["verdict"])
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts)))
+    return (f"Single-model retrains (`digits-mlp`, the same 10% forget sets, seeds 1 to {seeds}) against the "
+            f"single-model pool ({Pool(pool_dir / 'pool.h5').n_models} shadows): forget-set AUC mean {np.mean(aucs):.3f}, "
+            f"sd {np.std(aucs):.3f}, {np.mean(np.array(aucs) < 0.5):.0%} below 0.5; verdicts: {counts}.")
+
+
+def auc_line(rows: list[str]) -> str:
+    """Mean and sd of the SISA-unlearned models' forget-set AUC per forget-set size."""
+    out = []
+    for size in sorted({r.split("|")[2].strip() for r in rows}):
+        a = np.array([float(r.split("|")[8]) for r in rows if r.split("|")[2].strip() == size])
+        out.append(f"{size}: mean {a.mean():.3f}, sd {a.std():.3f}, {np.mean(a < 0.5):.0%} below 0.5")
+    return "SISA-unlearned models, forget-set AUC: " + "; ".join(out) + "."
+
+
 def tally_rows(tally: dict) -> list[str]:
     names = {"orig": "SISA original", "unl": "SISA-unlearned"}
     verdicts = ("not unlearned", "over-unlearned", "consistent with retraining", "inconclusive")
@@ -215,9 +245,12 @@ def main(argv=None) -> None:
         d, recipe, _ = pools["mean"]
         rows, tally = verdict_rows(d, recipe, seeds)
         shown = min(len(rows), 8)
+        single = f" {single_retrain_line(Path(a.single).parent if a.single.endswith('.h5') else Path(a.single), 16)}" \
+            if a.single else ""
         blocks["sisa-verdicts"] = (f"Verdicts over {seeds} seeds:\n\n| target | forget set | not unlearned | over-unlearned | "
                                    "consistent with retraining | inconclusive | audits |\n|---|---:|---:|---:|---:|---:|---:|\n"
-                                   + "\n".join(tally_rows(tally)) + f"\n\nThe first {shown // 2} seeds in detail (p: the "
+                                   + "\n".join(tally_rows(tally)) + f"\n\n{auc_line(rows)}{single}"
+                                   + f"\n\nThe first {shown // 2} seeds in detail (p: the "
                                    "upper one-sided test; power: the audit's power control):\n\n"
                                    "| seed | forget set | original: verdict | AUC | p | power | SISA-unlearned: verdict | "
                                    "AUC | p | power |\n|---:|---|---|---:|---:|---:|---|---:|---:|---:|\n" + "\n".join(rows[:shown]))
