@@ -22,6 +22,23 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_per_test_process():
+    """Every test runs with one torch thread and one BLAS / OpenMP thread, as muaudit's commands
+    do by default (``muaudit.threads``: one thread per process unless ``MUAUDIT_THREADS`` or
+    ``OMP_NUM_THREADS`` says otherwise). Tiny models and arrays gain nothing from a second thread,
+    and spinning threads make them crawl when other processes share the cores (measured: 10-15%
+    less CPU for the fast loop, docs/development.md). A test that needs more threads sets them."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a module of tiny models: they gain nothing from 2 threads, and OpenMP

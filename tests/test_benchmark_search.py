@@ -43,11 +43,13 @@ def test_population_reaches_the_sampler(tmp_path):
     assert study.sampler._population_size == 6
 
 
+@pytest.mark.slow  # measured: 3.2 s wall (the fast loop, docs/development.md)
 def test_search_beyond_one_population_reaches_later_generations(tmp_path):
     study = run_search(job(tmp_path, 12, 4), Scored())
     assert generations(study) == [0] * 4 + [1] * 4 + [2] * 4
 
 
+@pytest.mark.slow  # measured: 2.6 s wall (the fast loop, docs/development.md)
 def test_resumed_search_continues_its_generation(tmp_path):
     run_search(job(tmp_path, 6, 4), Scored())          # stops in the middle of generation 1
     study = run_search(job(tmp_path, 10, 4), Scored())  # a fresh sampler, as --resume --trials 10

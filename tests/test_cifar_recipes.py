@@ -189,6 +189,7 @@ def workers():
         yield ex
 
 
+@pytest.mark.slow  # measured: 6.4 s wall, mostly in two worker processes (the fast loop, docs/development.md)
 def test_cifar_shaped_pool_same_with_workers_resume_and_records_its_settings(workers, tmp_path, monkeypatch):
     spec = PoolSpec.from_dict(TINY, name="tiny-fast")
     with pytest.warns(UserWarning, match="precision 'bf16' applies on CUDA only"):

@@ -55,6 +55,7 @@ def test_raw_state_dict_and_logits_targets_give_the_same_scores(setup):
     np.testing.assert_allclose(outs["logits.npy"], outs["orig.pt"], atol=1e-4)
 
 
+@pytest.mark.slow  # measured: 1.1 s CPU (the fast loop, docs/development.md)
 def test_pool_from_environment_and_missing_pool(setup, tmp_path, monkeypatch):
     d, _, _ = setup
     r = run("lira", "--target", d / "orig.pt", "--forget", d / "forget.npy", "--out", d / "r-env", env={"MUAUDIT_POOL": str(d / "pool")})

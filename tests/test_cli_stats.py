@@ -21,6 +21,7 @@ def setup(tmp_path_factory, tiny_audit_base, one_thread):
     return d
 
 
+@pytest.mark.slow  # measured: 1.1 s CPU (the fast loop, docs/development.md)
 def test_qmia_audit_has_every_key_and_splits_the_non_members(setup):
     d = setup
     r = run("lira", "--target", d / "orig.pt", "--forget", d / "forget.npy", "--pool", d / "pool",

@@ -150,6 +150,7 @@ def test_results_record_provenance_and_compatibility(setup, reference):
     assert c["n_params"]["target"] == c["n_params"]["pool"] == 64 * 16 + 16 + 16 * 10 + 10
 
 
+@pytest.mark.slow  # measured: 1.2 s CPU (the fast loop, docs/development.md)
 def test_user_factory_state_dict_with_arch(setup):
     d, _, _ = setup
     res, scores = lira(d, "factory.safetensors", "r-factory", "--arch", "tests.helpers_factory:make")

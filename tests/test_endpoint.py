@@ -263,6 +263,7 @@ def test_failures_are_one_error_line(kit, tmp_path, name, tail, says):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # measured: 3.2 s CPU (the fast loop, docs/development.md)
 def test_retries_ride_out_a_flaky_server(kit):
     r = lira(kit, url(kit, "flaky"), batch_size=500, retries=1)
     ep = r["inputs"]["target_details"]["endpoint"]

@@ -48,6 +48,7 @@ def test_engines_build_equal_pools(tiny_recipe, tmp_path):
     assert np.abs(a - b).max() < 1e-4
 
 
+@pytest.mark.slow  # measured: 0.8 s CPU (the fast loop, docs/development.md)
 def test_saving_weights_leaves_the_models_unchanged(tiny_recipe, tmp_path, monkeypatch):
     # The commit thread saves chunk i's weights while chunk i + 1 trains: nothing it does may seed
     # torch's global generator, which initialises the next model (it did once, and a resumed build
@@ -62,6 +63,7 @@ def test_saving_weights_leaves_the_models_unchanged(tiny_recipe, tmp_path, monke
     assert seeding and set(seeding) == {threading.main_thread().name}, set(seeding)
 
 
+@pytest.mark.slow  # measured: 0.8 s CPU (the fast loop, docs/development.md)
 def test_sharded_build_merges_to_the_full_pool(tiny_recipe, tmp_path):
     spec = load_spec(tiny_recipe(n_models=4))
     full = Pool(build_pool(spec, tmp_path / "full")).logits()

@@ -96,6 +96,7 @@ def test_edited_phi_fails_and_a_recomputed_checksum_changes_the_digest(pool_file
         verify_pool(pool_file)
 
 
+@pytest.mark.slow  # measured: 0.8 s CPU (the fast loop, docs/development.md)
 def test_audit_from_signals_equals_audit_from_logits(tiny_audit_base, tmp_path):
     from muaudit.jobs.lira import run_lira
 

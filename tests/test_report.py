@@ -139,6 +139,7 @@ def test_formats():
     assert format_value(True, "powered") == "yes" and format_value(12345, "sample_gradients") == "12,345"
 
 
+@pytest.mark.slow  # measured: 1.0 s CPU (the fast loop, docs/development.md)
 def test_csv_round_trips_the_overview(tmp_path):
     folders = [audit_folder(tmp_path / "a", seed=0), audit_folder(tmp_path / "b", seed=1)]
     rows = overview(folders)
@@ -281,6 +282,7 @@ def test_report_outputs_into_a_missing_directory_are_created(tmp_path):
 
 
 
+@pytest.mark.slow  # measured: 0.8 s CPU (the fast loop, docs/development.md)
 def test_figures_of_degenerate_inputs_are_drawn_without_warnings(tmp_path):
     import warnings
 
