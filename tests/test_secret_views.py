@@ -19,12 +19,7 @@ from muaudit.targets import AuditTarget, InputAdapter
 from muaudit.targets.runner import TorchRunner, predict_outputs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
