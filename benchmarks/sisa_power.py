@@ -2,7 +2,7 @@
 original (by shadows, forget size and aggregation), and verdicts over seeds.
 
 Usage:
-    python benchmarks/sisa_power.py [--work DIR] [--models 64] [--seeds 16] [--single POOL] [--parts ulira,power,verdicts]
+    python benchmarks/sisa_power.py [--work DIR] [--models 64] [--seeds 16] [--single POOL] [--parts ulira,power,verdicts,split]
                                     [--quick] [--out docs/sisa.md | --no-write]
 
 Recipe: the packaged ``digits-mlp`` (MLP 512, Adam 1e-3, 100 epochs) with ``[sisa]`` S = 5, R = 5,
@@ -21,6 +21,8 @@ a rerun reuses them). One torch thread throughout.
 3. **Verdicts over seeds**: SISA originals (``muaudit train``), their SISA-unlearned models
    (``muaudit unlearn --method sisa``) on random 10% and 30% forget sets, audited with ``muaudit
    lira`` against the mean pool.
+4. **Split check** (``--parts split``): the test split against non-members drawn from the
+   training split, for SISA models trained without both (:func:`split_rows`).
 """
 
 from __future__ import annotations
@@ -173,6 +175,39 @@ def single_retrain_line(pool_dir: Path, seeds: int) -> str:
             f"sd {np.std(aucs):.3f}, {np.mean(np.array(aucs) < 0.5):.0%} below 0.5; verdicts: {counts}.")
 
 
+def split_rows(pool_dir: Path, recipe: Path, seeds: int) -> list[str]:
+    """The audit's default non-members (the test split) against non-members drawn from the training
+    split: per seed a SISA model (a fresh partition) trained on train minus F and NM', F a random 135
+    and NM' a random 450 of the training rows, audited with ``muaudit lira`` three ways. F vs NM'
+    is exchangeable by construction; F vs the test split is the default audit; NM' vs the test split
+    compares two sets of examples the model never saw."""
+    from muaudit.jobs.lira import run_lira
+    from muaudit.jobs.train import run_train
+
+    cases = {"F vs NM' (training split)": ("f", "nm"), "F vs the test split (default)": ("f", None),
+             "NM' vs the test split": ("nm", None)}
+    got = {case: [] for case in cases}
+    for seed in range(1, seeds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            perm = np.random.default_rng([seed, 77]).permutation(1347)
+            for name, rows in (("f", perm[:135]), ("nm", perm[135:585]), ("x", perm[:585])):
+                np.save(d / f"{name}.npy", rows)
+            run_train(recipe, d / "t.pt", random_state=seed + 2000, exclude=d / "x.npy", threads=1)
+            for case, (forget, nm) in cases.items():
+                res, _ = run_lira(target=d / "t.pt", forget=d / f"{forget}.npy", pool=pool_dir, write=False,
+                                  nonmembers=None if nm is None else d / f"{nm}.npy")
+                got[case].append((res["auc"], res["p_value_lower"], res["verdict"]))
+    rows = []
+    for case, v in got.items():
+        auc, p = np.array([a for a, _, _ in v]), np.array([q for _, q, _ in v])
+        rows.append(f"| {case} | {auc.mean():.4f} ± {auc.std() / np.sqrt(auc.size):.4f} | {auc.std():.3f} | "
+                    f"{np.mean(auc < 0.5):.0%} | {np.sum(p < 0.05)} | {np.sum(p < ALPHA)} | "
+                    f"{sum(x == 'over-unlearned' for *_, x in v)} | {auc.size} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def auc_line(rows: list[str]) -> str:
     """Mean and sd of the SISA-unlearned models' forget-set AUC per forget-set size."""
     out = []
@@ -254,6 +289,12 @@ def main(argv=None) -> None:
                                    "upper one-sided test; power: the audit's power control):\n\n"
                                    "| seed | forget set | original: verdict | AUC | p | power | SISA-unlearned: verdict | "
                                    "AUC | p | power |\n|---:|---|---|---:|---:|---:|---|---:|---:|---:|\n" + "\n".join(rows[:shown]))
+    if "split" in parts:
+        d, recipe, _ = pools["mean"]
+        blocks["sisa-split"] = (f"{seeds} seeds; AUC: mean ± standard error over seeds, sd over seeds; p: the lower "
+                                "one-sided p-value (`over-unlearned` below alpha 0.01).\n\n| comparison | AUC | sd | "
+                                "below 0.5 | p < 0.05 | p < 0.01 | over-unlearned | audits |\n|---|---:|---:|---:|---:|---:|"
+                                "---:|---:|\n" + "\n".join(split_rows(d, recipe, seeds)))
     after = load()
     note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
             f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
