@@ -78,6 +78,7 @@ def test_workers_zero_is_one_error_line(tiny_recipe, tmp_path):
     assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow  # 3.9 s wall at load ~1.5; the fast loop keeps the dead-worker and closing tests
 def test_tasks_run_in_other_processes_with_the_shared_value(workers):
     assert sorted(workers.map(add, [1, 2, 3], shared=10)) == [(0, 11), (1, 12), (2, 13)]
     big = np.arange(1_000_000, dtype=np.float32)  # 4 MB: through shared memory, once per worker
@@ -112,6 +113,7 @@ def test_process_build_equals_in_process_build(workers, tiny_recipe, tmp_path, e
         assert np.abs(there.logits(group=group) - here.logits(group=group)).max() <= 1e-5
 
 
+@pytest.mark.slow  # 2.6 s wall at load ~1.5; the fast loop keeps the dead-worker and closing tests
 def test_a_driver_stopped_mid_build_resumes_to_the_same_pool(workers, tiny_recipe, tmp_path, monkeypatch):
     spec = load_spec(tiny_recipe(n_models=4))  # sequential: four one-model chunks
     ref = Pool(build_pool(spec, tmp_path / "ref"))
