@@ -160,6 +160,7 @@ def test_user_factory_state_dict_with_arch(setup):
     assert "does not fit the architecture" in error_line(r) and not (d / "r-factory-noarch").exists()
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_mia_and_unlearn_take_arch_and_input_options(setup, tmp_path):
     d, model, ds = setup
     factory = build_model("tests.helpers_factory:make", ds.input_shape, ds.n_classes, random_state=0, width=4)

@@ -88,6 +88,7 @@ def test_tasks_run_in_other_processes_with_the_shared_value(workers):
     assert {i: s for i, (_, _, s) in got.items()} == {i: float(big.sum()) + i for i in range(4)}
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_a_task_error_reaches_the_driver_as_itself(workers):
     with pytest.raises(DataError, match="bad task 1"):
         list(workers.map(fail, [1], shared=None))
@@ -168,6 +169,7 @@ def nap(shared, task):
     return task
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_closing_with_tasks_left_ends_the_workers_at_once(workers):
     """Ctrl-C in the driver: the exception leaves the map's generator suspended (its frame is held
     by the traceback), so close() must not wait for the tasks nobody will read."""

@@ -68,6 +68,7 @@ print(W.start_figure_worker())  # torch is imported now: no fork
     assert off.stdout.split() == ["False"]
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_dead_worker_is_replaced_and_errors_reach_the_parent(tmp_path):
     code = f"""
 import os, signal, numpy as np

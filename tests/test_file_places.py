@@ -25,6 +25,7 @@ def test_the_lock_file_lives_only_while_held(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_report_of_several_folders_writes_the_page_in_the_current_folder(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

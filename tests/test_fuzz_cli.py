@@ -436,6 +436,7 @@ def test_report_never_builds_what_results_name(kit, tmp_path, monkeypatch):
     assert not (tmp_path / MARKER).exists()
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_trusted_factory_on_the_command_line_is_built(kit, tmp_path, monkeypatch):
     """The same recipe and checkpoint with a user factory work once the user names it (--arch)."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))

@@ -16,6 +16,7 @@ def loaded_after(code: str) -> set[str]:
     return {m.split(".")[0] for m in out.split()}
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_the_cli_registers_every_command_without_heavy_imports():
     heavy = {"sklearn", "pandas", "statsmodels", "matplotlib", "ray"}
     assert loaded_after("import muaudit.cli.main") & heavy == set()

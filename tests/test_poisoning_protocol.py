@@ -95,6 +95,7 @@ def test_label_flip_lowers_clean_accuracy():
     assert lo <= 1 <= hi  # measured 1.07 [0.96, 1.21]
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_interclass_confusion_rises_on_the_original():
     attack, runs = run_protocol("interclass", TINY, methods=["retrain"], attack_options={"fraction": 0.08}, seeds=2)
     s = summarize_method(attack, runs, "retrain")

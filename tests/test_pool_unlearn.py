@@ -119,6 +119,7 @@ def test_shards_merge_with_their_groups(tiny_recipe, tmp_path):
     assert_same(Pool(merge_pools(tmp_path / "merged", shards)), full)
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_entries_with_equal_forget_settings_share_one_retrain(tiny_recipe, tmp_path):
     spec = load_spec(recipe(tiny_recipe, GA + FT.replace("\n", "\nretrain = true\n", 1)))
     pool = Pool(build_pool(spec, tmp_path / "p"))

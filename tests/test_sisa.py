@@ -163,6 +163,7 @@ def test_recipe_records_sisa_section(tmp_path):
             PoolSpec.from_dict({"sisa": bad})
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_pool_of_sisa_shadows_and_audit(sisa, tmp_path):
     from muaudit.jobs.lira import run_lira
     from muaudit.models import load_checkpoint

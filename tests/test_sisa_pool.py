@@ -93,6 +93,7 @@ def test_retrains_are_sisa_models_of_the_retained_rows(built):
     assert not np.array_equal(fresh, pool.logits([m], group=g.path)[0])  # not the unlearned shadow itself
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_ulira_of_sisa_runs_from_the_cli(built, tmp_path):
     res = CliRunner().invoke(cli, ["ulira", "--pool", str(built["dir"] / "pool"), "--method", "sisa",
                                    "--out", str(tmp_path / "u"), "--json"])
@@ -100,6 +101,7 @@ def test_ulira_of_sisa_runs_from_the_cli(built, tmp_path):
     assert (tmp_path / "u" / "results.json").is_file() and '"method": "sisa"' in res.output
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_entry_added_to_a_built_pool_gives_the_same_rows(built, tmp_path):
     """Resuming with a new sisa entry: the stored shadows (no stage checkpoints in weights/) are
     trained again from their seeds, and the rows equal those of a build that had the entry."""

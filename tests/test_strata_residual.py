@@ -42,6 +42,7 @@ def audit(scores, forget, nonmembers, members, labels, **options):
                          n_power_draws=100, **options)
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_class_wise_retrain_is_consistent_only_when_stratified():
     case = class_forgetting(remembered=False)
     naive = audit(*case[:4], None)

@@ -67,6 +67,7 @@ def test_flat_data_refuses_shifts():
         predict_logits(torch.nn.Linear(4, 2), np.zeros((3, 4), np.float32), views=["identity", "shift:1,0"])
 
 
+@pytest.mark.slow  # about 1-5 s of the fast loop (docs/development.md)
 def test_pool_with_views_builds_and_audits(tiny_recipe, tmp_path):
     from muaudit.jobs.lira import run_lira
     from muaudit.jobs.train import run_train
