@@ -108,5 +108,30 @@ engine = "{engine}"
 {extra}"""
 
 
+def sisa_digits_recipe(*, shards: int = 3, slices: int = 3, aggregation: str = "mean", extra: str = "") -> str:
+    """The text of the SISA tests' digits recipe (an MLP [16], 4 epochs; S shards x R slices; 4 models,
+    seed 1); ``extra`` is appended to ``[pool]`` as is (``save_weights``, ``[[unlearn]]`` entries)."""
+    return f"""
+[dataset]
+name = "digits"
+[model]
+arch = "mlp"
+hidden = [16]
+[train]
+optimizer = "adam"
+lr = 1e-2
+weight_decay = 0.0
+epochs = 4
+batch_size = 64
+[sisa]
+shards = {shards}
+slices = {slices}
+aggregation = "{aggregation}"
+[pool]
+n_models = 4
+seed = 1
+{extra}"""
+
+
 TINY_RECIPE = tiny_digits_recipe()  # 2 digits MLPs (hidden [8]), 1 epoch: the CLI tests' throwaway recipe
 ULIRA_ENTRY = '[[unlearn]]\nmethod = "ft"\nconfig = { epochs = 1 }\nretrain = true\n'  # one U-LiRA pair per model

@@ -18,34 +18,13 @@ from muaudit.sisa import SISAModel, SisaConfig, partition, stage_epochs
 from muaudit.sisa.store import read_sisa_checkpoint
 from muaudit.sisa.train import stage_cost
 from muaudit.training.threads import using_threads
-from tests.kit import error_line, run
+from tests.kit import error_line, run, sisa_digits_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
-RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [16]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 4
-batch_size = 64
-[sisa]
-shards = {shards}
-slices = {slices}
-aggregation = "{aggregation}"
-[pool]
-n_models = 4
-seed = 1
-"""
-
 
 def write_recipe(path, shards=3, slices=3, aggregation="mean"):
-    path.write_text(RECIPE.format(shards=shards, slices=slices, aggregation=aggregation))
+    path.write_text(sisa_digits_recipe(shards=shards, slices=slices, aggregation=aggregation))
     return path
 
 
@@ -189,7 +168,7 @@ def test_bad_input_one_error_line(sisa, tmp_path):
     bad_agg = write_recipe(tmp_path / "agg.toml", aggregation="max")
     assert "`aggregation` in" in error_line(run("train", bad_agg, "--out", tmp_path / "x.pt"))
     plain = tmp_path / "plain.toml"
-    plain.write_text(RECIPE.split("[sisa]")[0].format() + "[pool]\nn_models = 2\n")
+    plain.write_text(sisa_digits_recipe().split("[sisa]")[0] + "[pool]\nn_models = 2\n")
     assert run("train", plain, "--out", tmp_path / "plain.pt", "--threads", 1).exit_code == 0
     line = error_line(run("unlearn", "--method", "sisa", "--model", tmp_path / "plain.pt", "--forget",
                           d / "forget.npy", "--out", tmp_path / "y.pt"))

@@ -19,29 +19,11 @@ from muaudit.sisa.target import shard_factory
 from muaudit.sisa.train import stage_cost, train_sisa
 from muaudit.training import predict_logits
 from muaudit.training.threads import using_threads
+from tests.kit import sisa_digits_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
-RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [16]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 4
-batch_size = 64
-[sisa]
-shards = 3
-slices = 3
-[pool]
-n_models = 4
-seed = 1
-save_weights = true
-"""
+RECIPE = sisa_digits_recipe(extra="save_weights = true\n")
 ENTRY = '\n[[unlearn]]\nmethod = "sisa"\nforget_fraction = 0.05\nretrain = true\n'
 
 
