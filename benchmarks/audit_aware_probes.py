@@ -87,7 +87,7 @@ def main() -> None:
         _, retained = split_forget(np.asarray(meta["train_idx"]), ft, strict=False)
         F_, NM, R = data.positions(ft, "forget"), data.test_positions(), data.positions(retained, "train-idx")
         for name in a.providers.split(","):
-            model = PROVIDERS.get(name)(materials, seed=seed)
+            model = PROVIDERS.get(name)(materials, random_state=seed)
             rows = []
             for probe, attack, views in (("online", "online", 0), ("rmia", "rmia", 0), ("secret", "online", 4)):
                 res, _ = run_lira(target=as_target(model), forget=ft, pool=data.pool.path, train_idx=meta["train_idx"],
