@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-residual", type=float, default=0.9)
+    ap.add_argument("--probes", default="online,rmia,secret,relearn", help="comma-separated subset")
     a = ap.parse_args()
     torch.set_num_threads(1)
     data = AuditData.load(a.pool)
@@ -88,13 +89,17 @@ def main() -> None:
         F_, NM, R = data.positions(ft, "forget"), data.test_positions(), data.positions(retained, "train-idx")
         for name in a.providers.split(","):
             model = PROVIDERS.get(name)(materials, random_state=seed)
-            rows = []
+            rows, probes = [], a.probes.split(",")
             for probe, attack, views in (("online", "online", 0), ("rmia", "rmia", 0), ("secret", "online", 4)):
+                if probe not in probes:
+                    continue
                 res, _ = run_lira(target=as_target(model), forget=ft, pool=data.pool.path, train_idx=meta["train_idx"],
                                   attack=attack, secret_views=views, random_state=seed, write=False,
                                   max_residual=a.max_residual)
                 rows.append((probe, res))
-            rows.append(("relearn", relearn_probe(model, shadows, data, F_, NM, R, steps=a.steps, lr=a.lr, seed=seed)))
+            if "relearn" in probes:
+                rows.append(("relearn", relearn_probe(model, shadows, data, F_, NM, R, steps=a.steps, lr=a.lr,
+                                                      seed=seed)))
             for probe, res in rows:
                 r = (res.get("power_control") or {}).get("min_detectable_residual")
                 print(f"seed {seed}  {name:12s} {probe:8s} {res['verdict']:27s} p = {res['p_value']:.3g}  "
