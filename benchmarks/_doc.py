@@ -25,3 +25,17 @@ def replace_block(path: Path, name: str, heading: str | None, block: str) -> Non
     else:
         text = f"{text.rstrip()}\n\n{heading}\n\n{start}\n{block.strip()}\n{end}\n"
     path.write_text(text)
+
+
+def write_blocks(blocks: dict[str, str], before: tuple[float, ...], out, *, write: bool = True) -> None:
+    """Print each named block with the load note (``before``: :func:`load` at the start, read again
+    now) and, with ``write``, put it between its markers in ``out`` (:func:`replace_block`)."""
+    import time
+
+    after = load()
+    note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
+            f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
+    for name, block in blocks.items():
+        print(f"\n{block}{note}")
+        if write:
+            replace_block(Path(out), name, None, block + note)

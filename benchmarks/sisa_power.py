@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import load, replace_block  # noqa: E402
+from _doc import load, write_blocks  # noqa: E402
 
 from muaudit.data import TRAIN  # noqa: E402
 from muaudit.pool import Pool, build_pool, load_spec  # noqa: E402
@@ -295,13 +295,7 @@ def main(argv=None) -> None:
                                 "one-sided p-value (`over-unlearned` below alpha 0.01).\n\n| comparison | AUC | sd | "
                                 "below 0.5 | p < 0.05 | p < 0.01 | over-unlearned | audits |\n|---|---:|---:|---:|---:|---:|"
                                 "---:|---:|\n" + "\n".join(split_rows(d, recipe, seeds)))
-    after = load()
-    note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
-            f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
-    for name, block in blocks.items():
-        print(f"\n{block}{note}")
-        if not a.no_write:
-            replace_block(Path(a.out), name, None, block + note)
+    write_blocks(blocks, before, a.out, write=not a.no_write)
 
 
 if __name__ == "__main__":

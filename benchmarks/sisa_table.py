@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import load, replace_block  # noqa: E402
+from _doc import load, write_blocks  # noqa: E402
 
 from muaudit.pool import load_spec  # noqa: E402
 from muaudit.pool.recipes import resolve_recipe  # noqa: E402
@@ -201,13 +201,7 @@ def main(argv=None) -> None:
         blocks["sisa-cost"] = cost_table(spec, ds, X, y, make, shards, a.slices, 3 if a.quick else 20)
     if "audit" in parts:
         blocks["sisa-audit"] = audit_table(models, a.slices, a.quick)
-    after = load()
-    note = (f"\n\nMeasured {time.strftime('%Y-%m-%d')} with one torch thread, load average "
-            f"{before[0]:.1f} before / {after[0]:.1f} after (shared 2-core machine).")
-    for name, block in blocks.items():
-        print(f"\n{block}{note}")
-        if not a.no_write:
-            replace_block(Path(a.out), name, None, block + note)
+    write_blocks(blocks, before, a.out, write=not a.no_write)
 
 
 if __name__ == "__main__":
