@@ -85,10 +85,9 @@ def interrupt_pool_commits(monkeypatch, at: int = 3):
     return lambda: monkeypatch.setattr(build_module, "commit", real)
 
 
-def tiny_digits_recipe(*, hidden: int = 8, epochs: int = 1, batch_size: int = 256, lr: float = 1e-2,
-                       n_models: int = 2, seed: int = 3, engine: str = "sequential", extra: str = "") -> str:
-    """The text of a digits MLP recipe (one hidden layer, Adam); the defaults train 2 models in well
-    under a second. ``extra`` is appended as is (more ``[pool]`` keys, ``[[unlearn]]`` entries)."""
+def digits_mlp_sections(*, hidden: int, epochs: int, batch_size: int, lr: float = 1e-2) -> str:
+    """The ``[dataset]``, ``[model]`` and ``[train]`` sections of the test recipes: digits, a one-layer
+    MLP of ``hidden`` units, Adam."""
     return f"""
 [dataset]
 name = "digits"
@@ -101,36 +100,23 @@ lr = {lr}
 weight_decay = 0.0
 epochs = {epochs}
 batch_size = {batch_size}
-[pool]
-n_models = {n_models}
-seed = {seed}
-engine = "{engine}"
-{extra}"""
+"""
+
+
+def tiny_digits_recipe(*, hidden: int = 8, epochs: int = 1, batch_size: int = 256, lr: float = 1e-2,
+                       n_models: int = 2, seed: int = 3, engine: str = "sequential", extra: str = "") -> str:
+    """The text of a digits MLP recipe (one hidden layer, Adam); the defaults train 2 models in well
+    under a second. ``extra`` is appended as is (more ``[pool]`` keys, ``[[unlearn]]`` entries)."""
+    return (digits_mlp_sections(hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr)
+            + f'[pool]\nn_models = {n_models}\nseed = {seed}\nengine = "{engine}"\n{extra}')
 
 
 def sisa_digits_recipe(*, shards: int = 3, slices: int = 3, aggregation: str = "mean", extra: str = "") -> str:
     """The text of the SISA tests' digits recipe (an MLP [16], 4 epochs; S shards x R slices; 4 models,
     seed 1); ``extra`` is appended to ``[pool]`` as is (``save_weights``, ``[[unlearn]]`` entries)."""
-    return f"""
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [16]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 4
-batch_size = 64
-[sisa]
-shards = {shards}
-slices = {slices}
-aggregation = "{aggregation}"
-[pool]
-n_models = 4
-seed = 1
-{extra}"""
+    return (digits_mlp_sections(hidden=16, epochs=4, batch_size=64)
+            + f'[sisa]\nshards = {shards}\nslices = {slices}\naggregation = "{aggregation}"\n'
+            + f"[pool]\nn_models = 4\nseed = 1\n{extra}")
 
 
 TINY_RECIPE = tiny_digits_recipe()  # 2 digits MLPs (hidden [8]), 1 epoch: the CLI tests' throwaway recipe
