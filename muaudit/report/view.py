@@ -19,8 +19,7 @@ VERDICT_CLASSES = {"not unlearned": "v-bad", "over-unlearned": "v-bad", "consist
                    "inconclusive": "v-warn"}  # one entry per word of muaudit.audit.decision.VERDICTS (tested)
 COMPATIBILITY_CLASSES = {"ok": "v-good", "warn": "v-warn", "fail": "v-bad"}
 NEUTRAL_CLASS = "v-none"
-ATTACK_NAMES = {"lira": "LiRA", "rmia": "RMIA", "loss": "LOSS", "ulira": "U-LiRA", "qmia": "QMIA",
-                "label-only": "label-only"}
+ATTACK_NAMES = {"lira": "LiRA", "rmia": "RMIA", "loss": "LOSS", "ulira": "U-LiRA", "qmia": "QMIA"}  # others: as named
 FIGURES = {"roc.png": "ROC curve", "roc_loglog.png": "ROC curve, log-log (the low-FPR region)",
            "scores_hist.png": "Attack-score histograms", "poison_metric.png": "Attack metric per model and seed"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
