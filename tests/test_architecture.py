@@ -154,3 +154,18 @@ def test_randomness_is_called_random_state_in_the_exported_api():
         bad += [f"{qualname}({p})" for p in params if p in ("seed", "rng", "generator")
                 and DEPRECATED_RANDOMNESS.get(qualname) != p]
     assert bad == [], "randomness is `random_state` (docs/architecture.md, Names and imports)"
+
+
+def test_the_torch_free_option_table_is_every_built_in_architectures_signature():
+    """muaudit.models.options lists each built-in architecture's options (checked without torch);
+    they must be the options its builder takes, in order."""
+    import inspect
+
+    from muaudit.models.archs import ARCHS
+    from muaudit.models.factory import SUPPLIED
+    from muaudit.models.options import OPTION_CHECKS
+
+    assert sorted(OPTION_CHECKS) == ARCHS.names()
+    for name, checks in OPTION_CHECKS.items():
+        params = inspect.signature(ARCHS.get(name)).parameters
+        assert list(checks) == [k for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k not in SUPPLIED], name

@@ -1,14 +1,17 @@
 """An audit at scale reads only what it needs, with the same results (issue 23, "memory and time at scale").
 
 - a synthetic dataset's inputs are generated on first read; its fingerprint, asked for first, is
-  hashed block by block and keeps no copy (an audit of a logits target holds no inputs);
-- the Gaussian fit's per-example statistics in blocks of examples equal the whole-array ones;
-- a bootstrap's many short draws made at once equal NumPy's calls one after the other.
+  hashed block by block and keeps no copy; an audit of a logits target neither generates nor
+  hashes them, and never imports torch;
+- the Gaussian fit's per-example statistics in blocks of examples equal the whole-array ones and
+  NumPy's per example.
 """
 
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -18,9 +21,6 @@ from muaudit.attacks import gaussian
 from muaudit.data import load_dataset
 from muaudit.data.builtin import _class_clusters
 from muaudit.data.dataset import DeferredInputs
-from muaudit.metrics import draws
-from muaudit.metrics.draws import _accept, _lemire, sequential_integers
-from muaudit.metrics.intervals import bootstrap_auc_ci
 
 
 # --- deferred inputs ------------------------------------------------------------------------------
@@ -109,13 +109,15 @@ def test_a_build_and_a_logits_audit_draw_the_synthetic_data_once(tmp_path, monke
     recipe.write_text(SYNTHETIC_RECIPE)
     build_pool(load_spec(recipe), tmp_path / "pool")
     assert len(drawn) == 1
-    AuditData.load(tmp_path / "pool", inputs=False)
+    AuditData.load(tmp_path / "pool", inputs=False)  # reads no input: neither drawn nor hashed
+    assert len(drawn) == 1
     AuditData.load(tmp_path / "pool")
-    assert len(drawn) == 3
+    assert len(drawn) == 2
 
 
-def test_a_logits_audit_on_other_data_stops_before_writing(tmp_path, monkeypatch):
-    """A logits audit still checks the fingerprint (of inputs it hashes without keeping): nothing is written."""
+def test_a_logits_audit_reads_no_input_and_an_audit_that_does_checks_them(tmp_path, monkeypatch):
+    """A logits audit never reads the inputs: other inputs (same labels and split) give the same
+    results; an audit that reads them checks their fingerprint and stops before writing."""
     from muaudit.data import builtin
     from muaudit.errors import PoolError
     from muaudit.jobs.inputs import AuditData
@@ -127,32 +129,64 @@ def test_a_logits_audit_on_other_data_stops_before_writing(tmp_path, monkeypatch
     build_pool(load_spec(recipe), tmp_path / "pool")
     np.save(tmp_path / "target.npy", np.zeros((300, 3), np.float32) + np.arange(3, dtype=np.float32))
     np.save(tmp_path / "forget.npy", np.arange(10))
-    results, _ = run_lira(target=tmp_path / "target.npy", forget=tmp_path / "forget.npy", pool=tmp_path / "pool",
-                          write=False)
+    audit = lambda: run_lira(target=tmp_path / "target.npy", forget=tmp_path / "forget.npy",  # noqa: E731
+                             pool=tmp_path / "pool", write=False)[0]
+    results = audit()
     assert results["inputs"]["dataset_fingerprint"] == AuditData.load(tmp_path / "pool").dataset.fingerprint
     chunks = builtin._ClassClusters.chunks
     monkeypatch.setattr(builtin._ClassClusters, "chunks", lambda self: (b + 1 for b in chunks(self)))  # other inputs
+    other = audit()
+    volatile = ("timing", "environment", "created")
+    assert {k: v for k, v in other.items() if k not in volatile} == {k: v for k, v in results.items() if k not in volatile}
     with pytest.raises(PoolError, match="was built on other data"):
-        run_lira(target=tmp_path / "target.npy", forget=tmp_path / "forget.npy", pool=tmp_path / "pool",
-                 out=tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+        AuditData.load(tmp_path / "pool")  # what an audit of a model does first
+
+
+def test_a_logits_audit_never_imports_torch(tmp_path):
+    """Nothing an audit of precomputed logits runs needs torch (about 1.5 s of a short audit)."""
+    from muaudit.pool import build_pool, load_spec
+
+    recipe = tmp_path / "synthetic.toml"
+    recipe.write_text(SYNTHETIC_RECIPE)
+    build_pool(load_spec(recipe), tmp_path / "pool")
+    np.save(tmp_path / "target.npy", np.zeros((300, 3), np.float32) + np.arange(3, dtype=np.float32))
+    np.save(tmp_path / "forget.npy", np.arange(10))
+    code = ("import sys; from muaudit.cli.main import main; sys.argv = ['muaudit', 'lira', '--target', 'target.npy', "
+            "'--forget', 'forget.npy', '--pool', 'pool', '--out', 'out']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "False"] and (tmp_path / "out" / "results.json").exists()
 
 
 # --- the Gaussian fit in blocks of examples --------------------------------------------------------
 
 def _whole_side_stats(x, mask, how):
-    """side_stats as one pass over the whole array (before the blocks)."""
+    """side_stats as one block over the whole array."""
     count = mask.sum(axis=0)
-    m3 = np.broadcast_to(mask[..., None], x.shape)
-    mean = np.where(m3, x, 0.0).sum(axis=0) / np.maximum(count, 1)[:, None]
-    sumsq = np.where(m3, (x - mean) ** 2, 0.0).sum(axis=0)
-    center = mean
-    if how == "median":
-        srt = np.sort(np.where(m3, x, np.inf), axis=0)
-        lo = np.broadcast_to(np.maximum(count - 1, 0)[None, :, None] // 2, (1,) + x.shape[1:])
-        hi = np.minimum(np.broadcast_to(count[None, :, None] // 2, (1,) + x.shape[1:]), x.shape[0] - 1)
-        center = 0.5 * (np.take_along_axis(srt, lo, 0)[0] + np.take_along_axis(srt, hi, 0)[0])
-    return np.where(count[:, None] > 0, center, 0.0), sumsq, count, x[m3]
+    center, sumsq = gaussian._center_sumsq(x, mask, count, how)
+    return np.where(count[:, None] > 0, center, 0.0), sumsq, count, x[np.broadcast_to(mask[..., None], x.shape)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, "float32 values"])
+def test_side_stats_are_each_examples_masked_mean_median_and_sum_of_squares(dtype):
+    """Against NumPy one example and view at a time (ties and sides of 0, 1 and 2 shadows included);
+    float32 values held in float64 (a pool's signals) take the median's float32 sort."""
+    rng = np.random.default_rng(3)
+    x = np.round(3 * rng.normal(size=(9, 40, 2)), 1)
+    x = x.astype(np.float32).astype(np.float64) if dtype == "float32 values" else x.astype(dtype)
+    mask = rng.random((9, 40)) < 0.5
+    mask[:, 0], mask[:, 1], mask[:2, 2] = False, np.arange(9) == 4, True
+    for how, ref in (("mean", np.mean), ("median", np.median)):
+        s = gaussian.side_stats(x, mask, how)
+        for n in range(40):
+            vals = x[mask[:, n], n].astype(np.float64)
+            want = ref(vals, axis=0) if len(vals) else np.zeros(2)
+            np.testing.assert_allclose(s.center[n], want, rtol=1e-12, atol=1e-5 if dtype == np.float32 else 0)
+            sq = ((vals - vals.mean(axis=0)) ** 2).sum(axis=0) if len(vals) else np.zeros(2)
+            np.testing.assert_allclose(s.sumsq[n], sq, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-9)
+        assert s.count.tolist() == mask.sum(0).tolist()
 
 
 @pytest.mark.parametrize("shape", [(1, 5, 1), (3, 7, 2), (64, 1001, 2), (33, 300, 3)])
@@ -166,58 +200,6 @@ def test_side_stats_in_blocks_equal_the_whole_array(monkeypatch, shape, dtype):
         got, want = gaussian.side_stats(x, mask, how), _whole_side_stats(x, mask, how)
         for a, b in zip(got, want):
             assert a.dtype == b.dtype and np.array_equal(a, b)
-
-
-# --- many short draws at once ------------------------------------------------------------------------
-
-def _calls(rng, sizes, repeats):
-    rows = [np.concatenate([rng.integers(0, s, s) for s in sizes]) for _ in range(repeats)]
-    return np.array(rows, np.int64).reshape(repeats, sum(sizes))
-
-
-@pytest.mark.parametrize("sizes", [[3, 5], [1, 7, 1], [0, 4], [2], [150, 10], [1000, 24]])
-@pytest.mark.parametrize("before", [0, 1, 2])  # draws before: an odd count leaves a half of a 64-bit output
-def test_sequential_integers_equal_the_calls(sizes, before):
-    a, b = np.random.default_rng(11), np.random.default_rng(11)
-    a.integers(0, 9, before), b.integers(0, 9, before)
-    assert np.array_equal(sequential_integers(a, sizes, 5), _calls(b, sizes, 5))
-    assert a.bit_generator.state == b.bit_generator.state  # the generator goes on from the same place
-
-
-def test_lemire_rejections_and_windows_match_numpy():
-    # ranges just above 2**31 reject about half the 32-bit values; small windows restart often
-    for seed in range(20):
-        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
-        ranges, counts = np.array([2**31 + 1, 1000, 3 * 2**30], np.uint64), np.array([9, 4, 7])
-        got = _lemire(a, ranges, counts, 3)
-        want = np.concatenate([b.integers(0, int(r), int(c)) for _ in range(3) for r, c in zip(ranges, counts)])
-        assert np.array_equal(got, want) and a.bit_generator.state == b.bit_generator.state
-    stream = np.random.default_rng(0).integers(0, 2**32, 200).astype(np.uint64)
-    ranges, reject = np.full(60, 2**31 + 1, np.uint64), np.full(60, 2**31 - 1, np.uint64)
-    one, used = _accept(stream, ranges, reject)
-    assert 60 < used < 200 and all(np.array_equal(_accept(stream, ranges, reject, window=w)[0], one) for w in (1, 2, 7))
-    assert _accept(stream[:3], np.full(6, 7, np.uint64), np.zeros(6, np.uint64)) == (None, 0)  # stream too short
-
-
-def test_sequential_integers_other_generators_and_large_draws_call_numpy(monkeypatch):
-    a, b = np.random.Generator(np.random.MT19937(5)), np.random.Generator(np.random.MT19937(5))
-    assert np.array_equal(sequential_integers(a, [4, 6], 3), _calls(b, [4, 6], 3))
-    monkeypatch.setattr(draws, "LOOP_ABOVE", 3)
-    a, b = np.random.default_rng(2), np.random.default_rng(2)
-    assert np.array_equal(sequential_integers(a, [4, 6], 3), _calls(b, [4, 6], 3))
-
-
-def test_bootstrap_interval_is_the_one_of_the_calls(monkeypatch):
-    """The interval with the draws made at once equals the one with NumPy's calls (the code before)."""
-    from muaudit.metrics import intervals
-
-    rng = np.random.default_rng(0)
-    cases = [(int(rng.integers(2, 40)), int(rng.integers(2, 400)), int(rng.integers(9))) for _ in range(6)]
-    data = [(np.r_[np.ones(p, bool), np.zeros(q, bool)], np.round(rng.normal(size=p + q), 1), seed)
-            for p, q, seed in cases]
-    fast = [bootstrap_auc_ci(y, s, n_bootstrap=300, random_state=seed) for y, s, seed in data]
-    monkeypatch.setattr(intervals, "sequential_integers", _calls)
-    assert fast == [bootstrap_auc_ci(y, s, n_bootstrap=300, random_state=seed) for y, s, seed in data]
 
 
 @pytest.mark.parametrize("case", ["many", "two-models", "no-example-on-both-sides", "one-in-shadow", "one-sided"])

@@ -60,14 +60,22 @@ class AuditData:
     @classmethod
     def load(cls, pool, *, recipe: str = "digits-mlp", inputs: bool = True) -> "AuditData":
         """The pool and its dataset, checked against each other. ``inputs=False``: an audit that
-        reads no model input (a logits target, :func:`reads_inputs`); a dataset whose loader defers
-        its inputs (the synthetic one, :class:`~muaudit.data.dataset.DeferredInputs`) is then
-        fingerprinted block by block and not held (read once if something asks for ``X`` after all)."""
+        reads no model input (a logits target, :func:`reads_inputs`): the population, labels and
+        split it reads are checked against the dataset's, but its inputs are neither hashed (the
+        fingerprint) nor, where the loader defers them (the synthetic dataset,
+        :class:`~muaudit.data.dataset.DeferredInputs`), generated; :attr:`fingerprint` is then the
+        pool's record."""
         p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
         ds = spec.load_dataset(defer_inputs=not inputs)
-        p.check_dataset(ds)  # fingerprint, and the population, labels and split an audit reads
+        p.check_dataset(ds, inputs=inputs)  # fingerprint, and the population, labels and split an audit reads
         return cls(p, spec, ds)
+
+    @property
+    def fingerprint(self) -> str:
+        """The dataset's fingerprint: checked equal to the pool's at :meth:`load`, or, for an audit
+        that reads no input, the pool's record (its inputs were not hashed)."""
+        return self.pool.fingerprint
 
     @property
     def target_context(self) -> TargetContext:
@@ -75,7 +83,7 @@ class AuditData:
         :func:`~muaudit.targets.open_target`): the dataset's input shape, classes and fingerprint,
         and the pool's architecture (a state_dict given without ``--arch`` is built as it)."""
         ds = self.dataset
-        return TargetContext(input_shape=ds.input_shape, n_classes=ds.n_classes, fingerprint=ds.fingerprint,
+        return TargetContext(input_shape=ds.input_shape, n_classes=ds.n_classes, fingerprint=self.fingerprint,
                              arch=self.spec.model["arch"], arch_kwargs=self.spec.arch_kwargs)
 
     @property
@@ -159,11 +167,13 @@ def _describe(source, target=None) -> str:
     return f"array of {len(source)} positions"
 
 
-def provenance(target_path, target: AuditTarget, forget_path, dataset: Dataset, pool: Pool | None) -> dict:
-    """The ``inputs`` block of ``results.json``: every input file's digest, the adapter, the pool."""
+def provenance(target_path, target: AuditTarget, forget_path, dataset: Dataset, pool: Pool | None,
+               fingerprint: str | None = None) -> dict:
+    """The ``inputs`` block of ``results.json``: every input file's digest, the adapter, the pool.
+    ``fingerprint``: the dataset's, where known without hashing it (:attr:`AuditData.fingerprint`)."""
     out = {"target": _describe(target_path, target), "target_kind": target.kind, "target_sha256": _sha256(target_path),
            "target_details": target.describe(), "forget": _describe(forget_path), "forget_sha256": _sha256(forget_path),
-           "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+           "dataset": dataset.name, "dataset_fingerprint": fingerprint or dataset.fingerprint}
     if pool is not None:
         out.update(pool=str(pool.path), pool_digest=pool_digest(pool), recipe_hash=recipe_hash(pool))
     return out
@@ -190,8 +200,10 @@ def audit_compatibility(target: AuditTarget, z: np.ndarray, data: AuditData, *, 
                                           n_classes=data.dataset.n_classes, whole_classes=bool(gone.size))
     acc["nonmembers"]["excluded_classes"] = gone.tolist()
     recipe, found_recipe = compat.recipe_findings(target.meta, data.spec)
-    pool_model = data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes)
-    n_pool, kinds = n_parameters(pool_model), layer_kinds(pool_model)
+    n_pool = kinds = None  # a target without a model (logits) has no size or structure to compare
+    if target.n_params is not None or target.layer_kinds is not None:
+        pool_model = data.spec.make_model(0, data.dataset.input_shape, data.dataset.n_classes)
+        n_pool, kinds = n_parameters(pool_model), layer_kinds(pool_model)
     found += compat.calibration_findings(calibration) + found_recipe + compat.size_findings(target.n_params, n_pool)
     if recipe["target"] is None:  # no muaudit meta: compare what the model's structure shows
         found += compat.structure_findings(target.layer_kinds, kinds, data.spec)

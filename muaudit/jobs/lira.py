@@ -24,7 +24,6 @@ from muaudit.report.results import audit_curves
 from muaudit.targets import InputAdapter, open_target
 from muaudit.targets.v2 import QueryOptions
 from muaudit.targets.compat import compat_blockers
-from muaudit.training.device import select_device
 
 
 def _members(data: AuditData, target, train_idx_file, forget_train: np.ndarray) -> tuple[np.ndarray, str]:
@@ -98,7 +97,10 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
     alpha, max_residual = check_alpha(alpha), check_max_residual(max_residual)
     if method is not None and attack != "online":
         raise DataError(f"Expected --attack online with --method (U-LiRA), got {attack!r}")
-    select_device(device)
+    if device is not None:  # checked before any work (torch: only when a device is named)
+        from muaudit.training.device import select_device
+
+        select_device(device)
     query = QueryOptions.from_options(batch_size, timeout, retries, max_queries)
     data = AuditData.load(pool, inputs=reads_inputs(target))  # a logits target: no copy of the inputs
     adapter = InputAdapter.from_options(input_layout, input_mean, input_std, input_shape=data.dataset.input_shape)
@@ -135,7 +137,7 @@ def run_lira(*, target, forget, pool=None, arch=None, nonmembers=None, train_idx
                "config": {"attack": attack, "alpha": alpha, "max_residual": max_residual, "pool": str(data.pool.path), "n_shadows": data.pool.n_models,
                           "members_from": member_source, "random_state": random_state, "method": method,
                           "secret_views": secret_views},
-               "inputs": provenance(target, tgt, forget, data.dataset, data.pool)}
+               "inputs": provenance(target, tgt, forget, data.dataset, data.pool, data.fingerprint)}
     arrays = {k: v for k, v in res.arrays.items() if k not in ("scores", "forget", "nonmembers", "members")}
     if not write:
         return results, None

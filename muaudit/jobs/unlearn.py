@@ -17,7 +17,8 @@ from muaudit.data import load_dataset, load_index_file, split_forget
 from muaudit.errors import CheckpointError, ConfigError, DataError
 from muaudit.models import load_state, read_checkpoint, save_checkpoint
 from muaudit.models.checkpoint import model_from_meta
-from muaudit.targets.adapter import AdapterModule, InputAdapter
+from muaudit.targets.adapter import InputAdapter
+from muaudit.targets.adapter_module import AdapterModule
 from muaudit.targets import adapter_from_meta
 from muaudit.targets.runner import TorchRunner, resolve_adapter
 from muaudit.checks import check_seed

@@ -7,7 +7,6 @@ from scipy.stats import beta
 
 from muaudit.checks import as_labels_scores, check_positive_int, check_unit_interval
 from muaudit.errors import DataError
-from muaudit.metrics.draws import sequential_integers
 
 
 def clopper_pearson(count, nobs, *, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
@@ -103,8 +102,9 @@ def bootstrap_auc_ci(y_true, y_score, *, level: float = 0.95, n_bootstrap: int =
         block = max(1, (1 << 21) // max(k, 1))  # replicates counted at once (bounded memory)
         for start in range(0, n_bootstrap, block):
             n = min(block, n_bootstrap - start)
-            # one replicate after the other (members, then non-members): the random stream of the seed
-            draws = sequential_integers(rng, [pos_group.size, neg_group.size], n)
+            # a block of replicates in one call: row r resamples the members, then the non-members
+            draws = rng.integers(0, np.repeat([pos_group.size, neg_group.size], [pos_group.size, neg_group.size]),
+                                 (n, pos_group.size + neg_group.size))
             rows = np.arange(n)[:, None] * k
             pos = np.bincount((rows + pos_group[draws[:, :pos_group.size]]).ravel(), minlength=n * k).reshape(n, k)
             neg = np.bincount((rows + neg_group[draws[:, pos_group.size:]]).ravel(), minlength=n * k).reshape(n, k)

@@ -13,34 +13,11 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
+from muaudit.models.options import check_channels, check_stem, widths
+from muaudit.models.options import width as one_width
 from muaudit.registry import Registry
 
 ARCHS: Registry = Registry("architecture")
-MAX_WIDTH = 2**16  # widths and channel counts beyond this are typos, not models
-
-
-def widths(name: str, value, *, allow_empty: bool = True) -> tuple[int, ...]:
-    """``value`` as a tuple of layer widths: a list of integers in [1, MAX_WIDTH], else ConfigError.
-
-    A string is refused rather than read character by character (``"512"`` is not ``[5, 1, 2]``).
-    """
-    ok = isinstance(value, (list, tuple)) and (allow_empty or len(value) > 0) and all(
-        isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH for w in value)
-    if not ok:
-        raise ConfigError(f"Expected `{name}` a list of integers in [1, {MAX_WIDTH}], got {value!r}")
-    return tuple(value)
-
-
-def width(name: str, value) -> int:
-    """One layer width: an integer in [1, MAX_WIDTH], else ConfigError."""
-    if isinstance(value, (list, tuple)):
-        raise ConfigError(f"Expected `{name}` an integer in [1, {MAX_WIDTH}], got {value!r}")
-    try:
-        return widths(name, [value])[0]
-    except ConfigError:
-        raise ConfigError(f"Expected `{name}` an integer in [1, {MAX_WIDTH}], got {value!r}") from None
-
-
 class MLP(nn.Sequential):
     """Flatten -> (Linear -> ReLU) x len(hidden) -> Linear. The batched ensemble engine
     recognises this class and trains many copies as one ``baddbmm`` stack."""
@@ -76,7 +53,7 @@ def cnn(input_shape, n_classes: int, *, channels: list[int] = (32, 64), hidden: 
     """
     if len(input_shape) != 3:
         raise ConfigError(f"cnn needs image inputs [C, H, W], got input shape {list(input_shape)}")
-    channels, hidden = _channels("channels", channels), width("hidden", hidden)
+    channels, hidden = check_channels("channels", channels), one_width("hidden", hidden)
     c, h, w = input_shape
     layers: list[nn.Module] = []
     for out in channels:
@@ -154,25 +131,11 @@ def resnet18(input_shape, n_classes: int, *, stem: str = "cifar", mean: list | N
     ``mean`` / ``std`` normalise the inputs inside the model (:mod:`muaudit.models.cifar`)."""
     from muaudit.models.cifar import normalizer
 
-    _stem("stem", stem)
+    check_stem("stem", stem)
     if len(input_shape) != 3:
         raise ConfigError(f"resnet18 needs image inputs [C, H, W], got input shape {list(input_shape)}")
     norm = None if mean is None and std is None else normalizer(input_shape, mean, std)
     return ResNet18(int(input_shape[0]), n_classes, stem, norm)
 
 
-def _stem(name: str, value) -> str:
-    if value not in ("cifar", "imagenet"):
-        raise ConfigError(f"Expected `{name}` 'cifar' or 'imagenet', got {value!r}")
-    return value
-
-
-def _channels(name: str, value) -> tuple[int, ...]:
-    return widths(name, value, allow_empty=False)
-
-
-# option -> check, per built-in architecture: recipes are validated where they are parsed
-OPTION_CHECKS = {"mlp": {"hidden": widths}, "cnn": {"channels": _channels, "hidden": width},
-                 "resnet18": {"stem": _stem}}
-
-from muaudit.models import cifar  # noqa: E402,F401  (registers wrn and fastnet; it adds their checks)
+from muaudit.models import cifar  # noqa: E402,F401  (registers wrn and fastnet)

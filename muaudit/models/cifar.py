@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
-from muaudit.models.archs import ARCHS, OPTION_CHECKS, widths
+from muaudit.models.archs import ARCHS
+from muaudit.models.options import check_depth, check_scale, check_wrn_width, check_nonempty_widths, stats
 
 
 class Normalize(nn.Module):
@@ -37,19 +38,6 @@ class Normalize(nn.Module):
 
     def forward(self, x):
         return (x - self.mean) / self.std
-
-
-def stats(name: str, value, channels: int | None = None) -> list[float] | None:
-    """``mean`` / ``std``: None, or a list of finite numbers (positive for ``std``), one per channel."""
-    if value is None:
-        return None
-    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e6 and (name != "std" or v > 0)
-        for v in value)
-    if not ok or (channels is not None and len(value) != channels):
-        n = "one per input channel" if channels is None else f"{channels}"
-        raise ConfigError(f"Expected `{name}` a list of {n} numbers{' > 0' if name == 'std' else ''}, got {value!r}")
-    return [float(v) for v in value]
 
 
 def normalizer(input_shape, mean, std) -> nn.Module:
@@ -115,24 +103,12 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.relu(self.bn(x))), 1))
 
 
-def _depth(name: str, value) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 10 <= value <= 1000 and (value - 4) % 6 == 0):
-        raise ConfigError(f"Expected `{name}` an integer 6n + 4 in [10, 1000] (e.g. 16, 28), got {value!r}")
-    return value
-
-
-def _width(name: str, value) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 64):
-        raise ConfigError(f"Expected `{name}` an integer in [1, 64], got {value!r}")
-    return value
-
-
 @ARCHS.register("wrn")
 def wrn(input_shape, n_classes: int, *, depth: int = 16, width: int = 4, mean: list | None = None,
         std: list | None = None) -> nn.Module:
     """Wide ResNet WRN-``depth``-``width`` (default WRN-16-4) with optional input normalisation."""
     _image("wrn", input_shape)
-    return WideResNet(input_shape, n_classes, _depth("depth", depth), _width("width", width), mean, std)
+    return WideResNet(input_shape, n_classes, check_depth("depth", depth), check_wrn_width("width", width), mean, std)
 
 
 class _FastBN(nn.BatchNorm2d):
@@ -173,12 +149,6 @@ class _Scale(nn.Module):
         return x * self.scale
 
 
-def _scale(name: str, value) -> float:
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1e3):
-        raise ConfigError(f"Expected `{name}` a number in (0, 1000], got {value!r}")
-    return float(value)
-
-
 @ARCHS.register("fastnet")
 def fastnet(input_shape, n_classes: int, *, widths: list[int] = (64, 256, 256), scale: float = 1 / 9,
             mean: list | None = None, std: list | None = None) -> nn.Module:
@@ -186,13 +156,4 @@ def fastnet(input_shape, n_classes: int, *, widths: list[int] = (64, 256, 256), 
     _image("fastnet", input_shape)
     if min(int(input_shape[1]), int(input_shape[2])) < 2:
         raise ConfigError(f"fastnet needs images of at least 2x2 pixels, got input shape {list(input_shape)}")
-    return FastNet(input_shape, n_classes, _widths("widths", widths), _scale("scale", scale), mean, std)
-
-
-def _widths(name: str, value) -> tuple[int, ...]:
-    return widths(name, value, allow_empty=False)
-
-
-OPTION_CHECKS.update({"wrn": {"depth": _depth, "width": _width, "mean": stats, "std": stats},
-                      "fastnet": {"widths": _widths, "scale": _scale, "mean": stats, "std": stats}})
-OPTION_CHECKS["resnet18"].update({"mean": stats, "std": stats})
+    return FastNet(input_shape, n_classes, check_nonempty_widths("widths", widths), check_scale("scale", scale), mean, std)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
-from muaudit.models.archs import ARCHS, OPTION_CHECKS
+from muaudit.models.archs import ARCHS
+from muaudit.models.options import check_arch_options  # noqa: F401  (re-exported)
 
 SUPPLIED = ("input_shape", "n_classes")  # passed by muaudit (from the dataset) when the factory names them
 
@@ -106,12 +107,9 @@ def build_model(arch: str, input_shape, n_classes: int, *, random_state: int | N
     return model
 
 
-def check_arch_options(arch: str, kwargs: dict) -> None:
-    """Validate a built-in architecture's option names and values without building it (a recipe
-    is checked where it is parsed); a user factory's options are checked when it is built."""
-    if is_factory(arch):
-        return
+def check_registered_options(arch: str, kwargs: dict) -> None:
+    """Option names of an architecture registered in :data:`ARCHS` beyond the built-ins (checked
+    against its builder's signature; an unknown name lists the registered ones)."""
     _check_options(arch, ARCHS.get(arch), kwargs)
-    for key, check in OPTION_CHECKS.get(str(arch).lower(), {}).items():
-        if key in kwargs:
-            check(key, kwargs[key])
+
+

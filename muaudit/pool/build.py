@@ -44,10 +44,6 @@ def shard_file(out: Path, shard: tuple[int, int] | None) -> Path:
     return out / (POOL_FILE if shard is None else f"shard-{shard[0]}-of-{shard[1]}.h5")
 
 
-def population_rows(spec: PoolSpec, ds: Dataset) -> np.ndarray:
-    return np.arange(ds.n_samples) if spec.population == "all" else ds.train_idx
-
-
 def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: tuple[int, int] | None = None,
                device=None, progress: Progress | None = None, executor: Executor | None = None,
                threads: int | None = None) -> Path:
@@ -65,7 +61,7 @@ def build_pool(spec: PoolSpec, out, *, forget: np.ndarray | None = None, shard: 
     ds = spec.load_dataset()
     out = Path(out)
     path = shard_file(out, shard)
-    pop = population_rows(spec, ds)
+    pop = spec.population_rows(ds)
     ex = executor or LocalExecutor(threads=threads)
     with pool_lock(path):
         if not path.exists():

@@ -146,11 +146,14 @@ class Pool:
             raise PoolError(f"pool {self.path} was built on other data (fingerprint {self.fingerprint[:12]} "
                             f"!= {fingerprint[:12]}); use a pool built on this dataset")
 
-    def check_dataset(self, dataset) -> None:
+    def check_dataset(self, dataset, *, inputs: bool = True) -> None:
         """The pool was built on ``dataset`` (its fingerprint), and its ``population``, ``labels``
         and ``split`` are that dataset's (they are derived from it and the recipe; an audit reads
-        them, so an edit of them would change a verdict)."""
-        self.check_fingerprint(dataset.fingerprint)
+        them, so an edit of them would change a verdict). ``inputs=False``: for a use that never
+        reads the dataset's inputs (an audit of precomputed logits), the fingerprint (a hash of the
+        inputs too, seconds for a CIFAR-sized dataset) is not computed; the rest is checked."""
+        if inputs:
+            self.check_fingerprint(dataset.fingerprint)
         problems = dataset_problems(self, dataset)
         if problems:
             raise v.damaged(self.path, next(iter(problems.values())))
@@ -291,10 +294,9 @@ class Pool:
 def dataset_problems(pool: Pool, dataset) -> dict[str, str]:
     """``{part: why}`` where the pool's ``population``, ``labels`` or ``split`` are not the ones
     its recipe and ``dataset`` give (``dataset`` must have the pool's fingerprint)."""
-    from muaudit.pool.build import population_rows
     from muaudit.pool.spec import PoolSpec
 
-    pop = population_rows(PoolSpec.from_dict(pool.spec), dataset)
+    pop = PoolSpec.from_dict(pool.spec).population_rows(dataset)
     if not np.array_equal(pop, pool.population):
         return {"population": f"`population` is not the population its recipe gives on {dataset.name}"}
     out = {}

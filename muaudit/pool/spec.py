@@ -23,6 +23,8 @@ import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
+
 from muaudit.checks import SEED_LIMIT
 from muaudit.errors import ConfigError
 from muaudit.training.recipe import TrainRecipe
@@ -88,7 +90,7 @@ class PoolSpec:
     sisa: object = None
 
     def __post_init__(self):
-        from muaudit.training.engine import ENGINES
+        from muaudit.training.recipe import ENGINES
 
         checks = [
             (_int(self.n_models) and 2 <= self.n_models <= MAX_MODELS and self.n_models % 2 == 0,
@@ -104,7 +106,7 @@ class PoolSpec:
         for ok, expected, got in checks:
             if not ok:
                 raise ConfigError(f"Expected {expected}, got {got!r}")
-        from muaudit.models.factory import check_arch_options
+        from muaudit.models.options import check_arch_options
         from muaudit.training.views import resolve_views
 
         if isinstance(self.views, list):
@@ -156,6 +158,10 @@ class PoolSpec:
         return replace(self, **kw)
 
     # -- what the recipe describes --------------------------------------------------------------
+    def population_rows(self, dataset) -> np.ndarray:
+        """The dataset rows the pool's shadows draw from (its ``population``), in order."""
+        return np.arange(dataset.n_samples) if self.population == "all" else dataset.train_idx
+
     def load_dataset(self, *, defer_inputs: bool = False):
         """The recipe's dataset (``defer_inputs``: see :func:`muaudit.data.load_dataset`)."""
         from muaudit.data import load_dataset

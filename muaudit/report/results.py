@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -56,9 +57,19 @@ def _clean(obj):
 
 
 def environment() -> dict:
-    import torch
+    """Versions of what computed the results (torch's installed version: an audit of logits never imports it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        version = torch.__version__
+    else:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
 
-    return {"muaudit": muaudit.__version__, "python": platform.python_version(), "torch": torch.__version__,
+        try:
+            version = installed("torch")
+        except PackageNotFoundError:
+            version = None
+    return {"muaudit": muaudit.__version__, "python": platform.python_version(), "torch": version,
             "numpy": np.__version__, "platform": platform.platform()}
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from muaudit.checks import INPUT_LAYOUTS as LAYOUTS
 from muaudit.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where inputs are transformed: parsing an adapter needs none
+    import torch
+    from torch import nn
 
 
 def parse_floats(name: str, value) -> tuple[float, ...] | None:
@@ -91,6 +95,8 @@ class InputAdapter:
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """Canonical batch -> the model's batch (torch, differentiable)."""
+        import torch
+
         if self.mean is not None:
             shape = (1, -1) + (1,) * (x.dim() - 2)
             mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).reshape(shape)
@@ -105,6 +111,8 @@ class InputAdapter:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Canonical batch -> the model's batch (numpy float32); a normalisation that overflows
         float32 is a :class:`ConfigError` (not blamed on the model or the layout)."""
+        import torch
+
         out = self.transform(torch.as_tensor(np.asarray(x, np.float32))).numpy()
         if self.mean is not None and not np.isfinite(out).all():
             raise ConfigError(f"--input-mean {','.join(f'{m:g}' for m in self.mean)} / --input-std "
@@ -113,18 +121,10 @@ class InputAdapter:
         return out
 
     def module(self) -> nn.Module:
+        """:meth:`transform` as a parameter-free first layer (:class:`~muaudit.targets.adapter_module.AdapterModule`)."""
+        from muaudit.targets.adapter_module import AdapterModule
+
         return AdapterModule(self)
-
-
-class AdapterModule(nn.Module):
-    """:meth:`InputAdapter.transform` as a parameter-free first layer (for training through it)."""
-
-    def __init__(self, adapter: InputAdapter):
-        super().__init__()
-        self.adapter = adapter
-
-    def forward(self, x):
-        return self.adapter.transform(x)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -7,14 +7,17 @@ operators only), a safetensors file a JSON header and raw tensor bytes.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from muaudit.errors import CheckpointError
 from muaudit.targets.outputs import OTHER, SCORES, ZIPMAP, TensorInfo, choose_output
 from muaudit.targets.runner import ModelCallError, describe_error
+
+if TYPE_CHECKING:
+    import torch
 
 ONNX_HINT = "install the optional extra: pip install 'muaudit[onnx]'"
 
@@ -75,6 +78,8 @@ class OnnxRunner:
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             self.provider = "CUDAExecutionProvider"
         options = ort.SessionOptions()
+        import torch
+
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         options.log_severity_level = 4
         try:

@@ -13,26 +13,20 @@ target (the dataset's input shape, classes and fingerprint, the pool's architect
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from muaudit.data.npy import read_npy
-from muaudit.errors import ArchitectureMismatch, CheckpointError, ConfigError, reason
-from muaudit.models import build_model, load_state, read_checkpoint
-from muaudit.models.checkpoint import check_finite, is_torchscript, model_from_meta
-from muaudit.models.factory import allowed_arch
+from muaudit.errors import CheckpointError, ConfigError
 from muaudit.paths import existing_file
 from muaudit.targets.adapter import InputAdapter
 from muaudit.targets.endpoint import load_endpoint_target
-from muaudit.targets.formats import OnnxRunner, detect_format, read_safetensors
-from muaudit.targets.runner import TorchRunner, layer_kinds, n_parameters
+from muaudit.targets.formats import detect_format
 from muaudit.targets.target import AuditTarget
 from muaudit.targets.v2 import is_endpoint
-from muaudit.training.device import select_device
 
 
 @dataclass(frozen=True)
@@ -93,14 +87,21 @@ def _in_memory(target, adapter: InputAdapter | None) -> AuditTarget:
     """An :class:`AuditTarget` as given, an ``nn.Module`` or a logits array as a target."""
     if isinstance(target, AuditTarget):
         t = target
-    elif isinstance(target, nn.Module):
-        t = AuditTarget("module", Path(f"<{type(target).__name__}>"), runner=TorchRunner(target, torch.device("cpu")),
-                        model=target, n_params=n_parameters(target), layer_kinds=layer_kinds(target))
+    elif _is_torch_module(target):
+        from muaudit.targets.model_files import module_target
+
+        t = module_target(target)
     else:
         t = AuditTarget("logits", Path("<logits array>"), logits=_logits_array(target))
     if adapter is not None and t.runner is not None and not t.adapter.resolved:
         t.adapter = adapter
     return t
+
+
+def _is_torch_module(target) -> bool:
+    """An ``nn.Module`` (without importing torch: none can exist before torch was imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(target, torch.nn.Module)
 
 
 def _logits_array(target) -> np.ndarray:
@@ -118,7 +119,7 @@ def _logits_array(target) -> np.ndarray:
 
 
 def _open_file(path, context: TargetContext, *, arch, adapter: InputAdapter, device, output, query) -> AuditTarget:
-    path, dev = existing_file(path, "target", CheckpointError), select_device(device)
+    path = existing_file(path, "target", CheckpointError)
     fmt = detect_format(path)
     if query is not None:
         raise ConfigError(f"{path} is a file: --batch-size/--timeout/--retries/--max-queries apply to endpoints "
@@ -130,20 +131,9 @@ def _open_file(path, context: TargetContext, *, arch, adapter: InputAdapter, dev
             raise ConfigError(f"{path} holds precomputed outputs: --input-layout/--input-mean/--input-std apply to "
                               "models only; drop them")
         return AuditTarget("logits", path, logits=_load_logits(path), adapter=adapter)
-    if fmt == "onnx":
-        runner = OnnxRunner(path, dev, output=output, n_classes=context.n_classes)
-        return AuditTarget("onnx", path, runner=runner, adapter=adapter, n_params=runner.n_params,
-                           layer_kinds=runner.layer_kinds, device=runner.provider)
-    if fmt == "safetensors":
-        return _torch_target("safetensors", path, _state_model(path, read_safetensors(path), arch, context), {},
-                             adapter, dev)
-    if is_torchscript(path):
-        return _torch_target("torchscript", path, _load_torchscript(path), {}, adapter, dev)
-    state, meta = read_checkpoint(path)
-    if not meta:
-        return _torch_target("state_dict", path, _state_model(path, state, arch, context), {}, adapter, dev)
-    kind, model = _checkpoint_model(path, state, meta, arch, context)
-    return _torch_target(kind, path, model, meta, adapter_from_meta(adapter, meta, path, context.input_shape), dev)
+    from muaudit.targets.model_files import open_model_file  # torch: not for logits
+
+    return open_model_file(path, fmt, context, arch=arch, adapter=adapter, device=device, output=output)
 
 
 def adapter_from_meta(adapter: InputAdapter, meta: dict, path, input_shape=None) -> InputAdapter:
@@ -160,58 +150,6 @@ def adapter_from_meta(adapter: InputAdapter, meta: dict, path, input_shape=None)
         raise CheckpointError(f"{path}: meta 'input_adapter' is not valid ({e})") from None
 
 
-def _checkpoint_model(path, state, meta, arch, context: TargetContext) -> tuple[str, nn.Module]:
-    """A muaudit checkpoint in the architecture its meta names; ``--arch`` naming another one
-    builds that (with the pool's kwargs when it is the pool's) as a state_dict."""
-    if arch in (None, meta.get("arch")):
-        return "checkpoint", load_state(model_from_meta(meta, trusted_arch=arch, source=path), state, path)
-    if context.input_shape is None or context.n_classes is None:
-        raise CheckpointError(f"{path} is a raw state_dict: building {arch!r} needs the dataset's input shape and "
-                              "n_classes")
-    kwargs = context.arch_kwargs if arch == context.arch else None
-    return "state_dict", load_state(build_model(arch, context.input_shape, context.n_classes, **(kwargs or {})),
-                                    state, path)
-
-
-def _state_model(path, state, arch, context: TargetContext):
-    """A raw state_dict loaded into ``arch`` (default: the pool's); a misfit of the pool's
-    architecture says to pass the target's own with --arch."""
-    name, kwargs = _arch_for_state(path, arch, context)
-    try:
-        return load_state(_build(name, kwargs, context, path), state, path)
-    except ArchitectureMismatch as e:
-        if arch is not None:
-            raise
-        raise ArchitectureMismatch(f"{e}; it was built as the pool's architecture {name!r}: pass --arch with the "
-                                   "target's own") from None
-
-
-def _arch_for_state(path, arch, context: TargetContext) -> tuple[str, dict]:
-    if arch is None and context.arch is None:
-        raise CheckpointError(f"{path} is a raw state_dict; pass --arch (or use a pool whose arch fits)")
-    if arch is None:  # the pool's architecture: a file names it, so only a built-in name is built
-        return allowed_arch(context.arch, source="the pool's recipe ([model] arch)"), dict(context.arch_kwargs or {})
-    if arch == context.arch:
-        return arch, dict(context.arch_kwargs or {})
-    return arch, {}
-
-
-def _build(arch, kwargs, context: TargetContext, path):
-    if context.input_shape is None or context.n_classes is None:
-        raise CheckpointError(f"{path} is a state_dict: building {arch!r} needs the dataset's input shape and "
-                              "n_classes; pass --pool")
-    return build_model(arch, context.input_shape, context.n_classes, **kwargs)
-
-
-def _load_torchscript(path: Path) -> nn.Module:
-    try:
-        model = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # torch parsing a hostile archive raises many kinds
-        raise CheckpointError(f"{path} is not a loadable TorchScript archive ({reason(e)})") from None
-    check_finite(model.state_dict(), path)
-    return model.eval()
-
-
 def _load_logits(path: Path) -> np.ndarray:
     arr = read_npy(path, "logits file", CheckpointError)
     if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or 0 in arr.shape:
@@ -221,6 +159,3 @@ def _load_logits(path: Path) -> np.ndarray:
     return (arr[:, None, :] if arr.ndim == 2 else arr).astype(np.float32)
 
 
-def _torch_target(kind, path, model, meta, adapter, dev) -> AuditTarget:
-    return AuditTarget(kind, path, runner=TorchRunner(model, dev), meta=meta, model=model, adapter=adapter,
-                       n_params=n_parameters(model), layer_kinds=layer_kinds(model), device=str(dev))

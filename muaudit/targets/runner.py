@@ -9,16 +9,20 @@ probability outputs (rows non-negative and summing to 1) into log-probabilities.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from muaudit.errors import CheckpointError
 from muaudit.targets.adapter import InputAdapter, candidate_layouts
 from muaudit.training.views import apply_view_numpy, resolve_views
 
+if TYPE_CHECKING:  # torch is imported where a model is run: an audit of logits never loads it
+    import torch
+    from torch import nn
+
 PROBE_SIZE = 16
+
 
 
 class ModelCallError(Exception):
@@ -52,10 +56,12 @@ class TorchRunner:
         except Exception as e:  # a TorchScript module can refuse a device
             raise CheckpointError(f"cannot move the target to {device} ({describe_error(e)})") from None
 
-    @torch.no_grad()
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         try:
-            out = self.model(torch.as_tensor(x, device=self.device))
+            with torch.no_grad():
+                out = self.model(torch.as_tensor(x, device=self.device))
         except Exception as e:  # anything a third-party forward raises
             raise ModelCallError(describe_error(e)) from None
         if isinstance(out, dict) and "logits" in out:  # e.g. Hugging Face style outputs

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from muaudit.targets.adapter import InputAdapter
 from muaudit.targets.runner import predict_outputs, resolve_adapter, to_log_scores
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass

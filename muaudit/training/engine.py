@@ -14,7 +14,6 @@ from muaudit.training.ensemble import supports_ensemble, train_ensemble
 from muaudit.training.recipe import TrainRecipe
 from muaudit.training.sequential import train_sequential
 
-ENGINES = ("auto", "sequential", "ensemble")
 ModelFactory = Callable[[int], nn.Module]  # seed -> freshly initialised model
 
 

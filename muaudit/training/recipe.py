@@ -8,6 +8,8 @@ from typing import Any
 
 from muaudit.errors import ConfigError
 
+ENGINES = ("auto", "sequential", "ensemble")  # the training engines (muaudit.training.engine)
+
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -20,6 +20,7 @@ Example:
     ['identity', 'shift:1,0', 'shift:0,-1:edge']
     >>> [v.name for v in resolve_views(2)]
     ['identity', 'flip']
+    >>> import torch
     >>> x = torch.arange(1.0, 5.0).reshape(1, 1, 1, 4)
     >>> apply_view(x, parse_view("shift:1,0")).tolist(), apply_view(x, parse_view("shift:1,0:edge")).tolist()
     ([[[[0.0, 1.0, 2.0, 3.0]]]], [[[[1.0, 1.0, 2.0, 3.0]]]])
@@ -29,16 +30,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from muaudit.errors import ConfigError
 
 MAX_VIEWS = 64  # more query views than this is a typo (the pool's logits grow with every view)
 PADS = ("zero", "edge")
 VIEW_NAMES = ("identity", "flip", "shift:DX,DY", "shift:DX,DY:edge")
+
+if TYPE_CHECKING:  # torch is imported where a view is applied: parsing views (a pool's recipe) needs no torch
+    import torch
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def check_views_fit(views: Sequence[View], input_shape) -> None:
 
 def _shift_axis(x: torch.Tensor, k: int, dim: int, pad: str) -> torch.Tensor:
     """``x`` moved ``k`` whole pixels along ``dim`` (towards higher indices for k > 0)."""
+    import torch
+
     n = x.shape[dim]
     src = torch.arange(n, device=x.device) - k
     out = x.index_select(dim, src.clamp(0, n - 1))
@@ -164,6 +169,8 @@ def apply_view(x: torch.Tensor, view: View) -> torch.Tensor:
 
     Noise (secret views only) is drawn for the rows given, from ``view.seed``: apply a noisy view
     to the whole population at once so that every model sees the same draw."""
+    import torch
+
     if view.is_identity:
         return x
     if view.flip:
@@ -182,4 +189,6 @@ def apply_view_numpy(x: np.ndarray, view: View) -> np.ndarray:
     """:func:`apply_view` on a numpy batch (float32, C-contiguous)."""
     if view.is_identity:
         return x
+    import torch
+
     return np.ascontiguousarray(apply_view(torch.from_numpy(np.ascontiguousarray(x, np.float32)), view).numpy())
