@@ -202,6 +202,21 @@ def test_side_stats_in_blocks_equal_the_whole_array(monkeypatch, shape, dtype):
             assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
+# --- the bootstrap's draws in one call ----------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes", [[3, 5], [1, 7], [150, 10], [1000, 24]])
+@pytest.mark.parametrize("before", [0, 1, 2])  # draws before: an odd count leaves a half of a 64-bit output
+def test_one_call_with_a_range_per_column_draws_what_the_calls_drew(sizes, before):
+    """`bootstrap_auc_ci` draws a block of replicates in one `integers` call with one range per
+    column: the numbers (and the generator's next state) of one call per group and replicate, so
+    the intervals are those of the earlier code that made the calls."""
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    a.integers(0, 9, before), b.integers(0, 9, before)
+    one = a.integers(0, np.repeat(sizes, sizes), (5, sum(sizes)))
+    calls = np.array([np.concatenate([b.integers(0, n, n) for n in sizes]) for _ in range(5)])
+    assert np.array_equal(one, calls) and a.bit_generator.state == b.bit_generator.state
+
+
 @pytest.mark.parametrize("case", ["many", "two-models", "no-example-on-both-sides", "one-in-shadow", "one-sided"])
 def test_fit_without_the_side_values_equals_the_fit_with_them(monkeypatch, case):
     """The fit keeps every signal of a side only for the fallbacks that read them; same fit either way."""
