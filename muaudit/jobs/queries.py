@@ -31,9 +31,9 @@ RECOGNITION = {
 }
 # what no output-based audit rules out, whoever chose the queries (docs/threat-model.md: audit-aware)
 OUTPUT_LIMIT = ("; nor, by any output audit, a provider who fine-tuned the model until the attack's statistics on the "
-                "forget set look like a retrain's (its outputs are then an unlearned model's; what its weights still "
-                "hold is not tested)")
-
+                "forget set look like a retrain's (its outputs are then an unlearned model's; the verdict reads no "
+                "weights, and the weight probes tried on digits rarely tell such a model from a retrain: "
+                "docs/threat-model.md)")
 
 
 def query_logits(tgt: AuditTarget, data: AuditData, *, secret_views: int = 0,
