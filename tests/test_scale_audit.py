@@ -116,13 +116,14 @@ def test_a_build_and_a_logits_audit_draw_the_synthetic_data_once(tmp_path, monke
 
 
 def test_a_logits_audit_reads_no_input_and_an_audit_that_does_checks_them(tmp_path, monkeypatch):
-    """A logits audit never reads the inputs: other inputs (same labels and split) give the same
-    results; an audit that reads them checks their fingerprint and stops before writing."""
+    """A logits audit of generated data never reads the inputs: other inputs (same labels and split)
+    give the same results; an audit that reads them, or any audit of inputs that are not generated
+    on demand, checks their fingerprint and stops before writing."""
     from muaudit.data import builtin
     from muaudit.errors import PoolError
     from muaudit.jobs.inputs import AuditData
     from muaudit.jobs.lira import run_lira
-    from muaudit.pool import build_pool, load_spec
+    from muaudit.pool import PoolSpec, build_pool, load_spec
 
     recipe = tmp_path / "synthetic.toml"
     recipe.write_text(SYNTHETIC_RECIPE)
@@ -140,6 +141,11 @@ def test_a_logits_audit_reads_no_input_and_an_audit_that_does_checks_them(tmp_pa
     assert {k: v for k, v in other.items() if k not in volatile} == {k: v for k, v in results.items() if k not in volatile}
     with pytest.raises(PoolError, match="was built on other data"):
         AuditData.load(tmp_path / "pool")  # what an audit of a model does first
+    # inputs read from files (here: the same data, not deferred) are fingerprinted by a logits audit too
+    load = PoolSpec.load_dataset
+    monkeypatch.setattr(PoolSpec, "load_dataset", lambda self, defer_inputs=False: load(self))
+    with pytest.raises(PoolError, match="was built on other data"):
+        audit()
 
 
 def test_a_logits_audit_never_imports_torch(tmp_path):

@@ -101,6 +101,11 @@ class Dataset:
         return int(self.y.max()) + 1 if len(self.y) else 0
 
     @property
+    def inputs_deferred(self) -> bool:
+        """``X`` is :class:`DeferredInputs` not produced yet (a function of the loader's options)."""
+        return isinstance(self.__dict__["_X"], DeferredInputs)
+
+    @property
     def _shape(self) -> tuple[int, ...]:
         """X's shape, without reading deferred inputs."""
         return tuple(self.__dict__["_X"].shape)

@@ -59,16 +59,16 @@ class AuditData:
 
     @classmethod
     def load(cls, pool, *, recipe: str = "digits-mlp", inputs: bool = True) -> "AuditData":
-        """The pool and its dataset, checked against each other. ``inputs=False``: an audit that
-        reads no model input (a logits target, :func:`reads_inputs`): the population, labels and
-        split it reads are checked against the dataset's, but its inputs are neither hashed (the
-        fingerprint) nor, where the loader defers them (the synthetic dataset,
-        :class:`~muaudit.data.dataset.DeferredInputs`), generated; :attr:`fingerprint` is then the
-        pool's record."""
+        """The pool and its dataset, checked against each other: the fingerprint, and the
+        population, labels and split an audit reads. ``inputs=False``: an audit that reads no model
+        input (a logits target, :func:`reads_inputs`); a dataset whose loader defers its inputs
+        (the synthetic one, :class:`~muaudit.data.dataset.DeferredInputs`: a function of the
+        recipe's options, which the pool's digest covers) then neither generates nor hashes them,
+        and :attr:`fingerprint` is the pool's record; a dataset read from files is hashed as always."""
         p = resolve_pool(pool, recipe=recipe)
         spec = PoolSpec.from_dict(p.spec)
         ds = spec.load_dataset(defer_inputs=not inputs)
-        p.check_dataset(ds, inputs=inputs)  # fingerprint, and the population, labels and split an audit reads
+        p.check_dataset(ds, inputs=inputs or not ds.inputs_deferred)
         return cls(p, spec, ds)
 
     @property

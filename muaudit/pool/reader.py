@@ -150,8 +150,8 @@ class Pool:
         """The pool was built on ``dataset`` (its fingerprint), and its ``population``, ``labels``
         and ``split`` are that dataset's (they are derived from it and the recipe; an audit reads
         them, so an edit of them would change a verdict). ``inputs=False``: for a use that never
-        reads the dataset's inputs (an audit of precomputed logits), the fingerprint (a hash of the
-        inputs too, seconds for a CIFAR-sized dataset) is not computed; the rest is checked."""
+        reads the dataset's inputs (an audit of precomputed logits of generated data), the
+        fingerprint (a hash of the inputs too) is not computed; the rest is checked."""
         if inputs:
             self.check_fingerprint(dataset.fingerprint)
         problems = dataset_problems(self, dataset)
