@@ -13,25 +13,15 @@ import os
 import numpy as np
 import pytest
 
+from tests.kit import digits_mlp_sections
+
 # Commands in tests build tiny pools: in this process (no worker start-up per command; the worker
 # processes have their own tests, tests/test_executor_local.py), and without progress lines in
 # CliRunner's output (tests/test_progress_log.py sets its own interval).
 os.environ.setdefault("MUAUDIT_WORKERS", "1")
 os.environ.setdefault("MUAUDIT_PROGRESS_INTERVAL", "3600")
 
-TINY_RECIPE = """
-[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [16]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 3
-batch_size = 128
-[pool]
+TINY_RECIPE = digits_mlp_sections(hidden=16, epochs=3, batch_size=128) + """[pool]
 n_models = 8
 seed = 3
 engine = "sequential"

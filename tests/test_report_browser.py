@@ -27,23 +27,14 @@ from muaudit.models import save_checkpoint
 from muaudit.pool import build_pool, load_spec
 from muaudit.report import render_html, write_results
 from muaudit.training.single import train_target
+from tests.kit import digits_mlp_sections
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # five kinds of real runs (10 s CPU) and Chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-RECIPE = """[dataset]
-name = "digits"
-[model]
-arch = "mlp"
-hidden = [16]
-[train]
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-epochs = 3
-[pool]
+RECIPE = digits_mlp_sections(hidden=16, epochs=3, batch_size=128) + """[pool]
 n_models = 4
 engine = "sequential"
 [[unlearn]]
