@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from muaudit.errors import ConfigError
-from muaudit.models.options import check_channels, check_stem, widths
+from muaudit.models.options import check_stem, nonempty_widths, widths
 from muaudit.models.options import width as one_width
 from muaudit.registry import Registry
 
@@ -53,7 +53,7 @@ def cnn(input_shape, n_classes: int, *, channels: list[int] = (32, 64), hidden: 
     """
     if len(input_shape) != 3:
         raise ConfigError(f"cnn needs image inputs [C, H, W], got input shape {list(input_shape)}")
-    channels, hidden = check_channels("channels", channels), one_width("hidden", hidden)
+    channels, hidden = nonempty_widths("channels", channels), one_width("hidden", hidden)
     c, h, w = input_shape
     layers: list[nn.Module] = []
     for out in channels:

@@ -25,7 +25,7 @@ from torch import nn
 
 from muaudit.errors import ConfigError
 from muaudit.models.archs import ARCHS
-from muaudit.models.options import check_depth, check_scale, check_wrn_width, check_nonempty_widths, stats
+from muaudit.models.options import check_depth, check_scale, check_wrn_width, nonempty_widths, stats
 
 
 class Normalize(nn.Module):
@@ -156,4 +156,4 @@ def fastnet(input_shape, n_classes: int, *, widths: list[int] = (64, 256, 256), 
     _image("fastnet", input_shape)
     if min(int(input_shape[1]), int(input_shape[2])) < 2:
         raise ConfigError(f"fastnet needs images of at least 2x2 pixels, got input shape {list(input_shape)}")
-    return FastNet(input_shape, n_classes, check_nonempty_widths("widths", widths), check_scale("scale", scale), mean, std)
+    return FastNet(input_shape, n_classes, nonempty_widths("widths", widths), check_scale("scale", scale), mean, std)

@@ -10,14 +10,9 @@ from torch import nn
 
 from muaudit.errors import ConfigError
 from muaudit.models.archs import ARCHS
-from muaudit.models.options import check_arch_options  # noqa: F401  (re-exported)
+from muaudit.models.options import is_factory
 
 SUPPLIED = ("input_shape", "n_classes")  # passed by muaudit (from the dataset) when the factory names them
-
-
-def is_factory(arch) -> bool:
-    """True when ``arch`` names code to import (``package.module:function``), not a built-in name."""
-    return ":" in str(arch)
 
 
 def allowed_arch(arch, *, source: str, trusted: str | None = None) -> str:
@@ -111,5 +106,3 @@ def check_registered_options(arch: str, kwargs: dict) -> None:
     """Option names of an architecture registered in :data:`ARCHS` beyond the built-ins (checked
     against its builder's signature; an unknown name lists the registered ones)."""
     _check_options(arch, ARCHS.get(arch), kwargs)
-
-

@@ -13,6 +13,11 @@ from muaudit.errors import ConfigError
 MAX_WIDTH = 2**16  # widths and channel counts beyond this are typos, not models
 
 
+def is_factory(arch) -> bool:
+    """True when ``arch`` names code to import (``package.module:function``), not a built-in name."""
+    return ":" in str(arch)
+
+
 def widths(name: str, value, *, allow_empty: bool = True) -> tuple[int, ...]:
     """``value`` as a tuple of layer widths: a list of integers in [1, MAX_WIDTH], else ConfigError.
 
@@ -41,7 +46,8 @@ def check_stem(name: str, value) -> str:
     return value
 
 
-def check_channels(name: str, value) -> tuple[int, ...]:
+def nonempty_widths(name: str, value) -> tuple[int, ...]:
+    """:func:`widths`, at least one (cnn's ``channels``, fastnet's ``widths``)."""
     return widths(name, value, allow_empty=False)
 
 
@@ -76,22 +82,18 @@ def check_scale(name: str, value) -> float:
     return float(value)
 
 
-def check_nonempty_widths(name: str, value) -> tuple[int, ...]:
-    return widths(name, value, allow_empty=False)
-
-
 # option -> check, per built-in architecture, in the order of its builder's options
-OPTION_CHECKS = {"mlp": {"hidden": widths}, "cnn": {"channels": check_channels, "hidden": width},
+OPTION_CHECKS = {"mlp": {"hidden": widths}, "cnn": {"channels": nonempty_widths, "hidden": width},
                  "resnet18": {"stem": check_stem, "mean": stats, "std": stats},
                  "wrn": {"depth": check_depth, "width": check_wrn_width, "mean": stats, "std": stats},
-                 "fastnet": {"widths": check_nonempty_widths, "scale": check_scale, "mean": stats, "std": stats}}
+                 "fastnet": {"widths": nonempty_widths, "scale": check_scale, "mean": stats, "std": stats}}
 
 
 def check_arch_options(arch: str, kwargs: dict) -> None:
     """Validate an architecture's option names and values without building it (a recipe is checked
     where it is parsed). A user factory's options are checked when it is built; an architecture
     registered by other code than muaudit's is checked against its builder's signature (torch)."""
-    if ":" in str(arch):  # a user factory (muaudit.models.factory.is_factory)
+    if is_factory(arch):
         return
     checks = OPTION_CHECKS.get(str(arch).lower())
     if checks is None:
